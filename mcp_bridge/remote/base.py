@@ -1,0 +1,74 @@
+"""What the bridge needs from a remote transport, and what a transport needs from auth.
+
+`remote` never imports `auth`: a transport is handed a CredentialProvider, so transports are
+tested without OAuth and auth without HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
+
+from mcp_bridge.jsonrpc import JsonObject, RequestId
+
+# Where a transport puts every message the remote sends: responses, notifications and
+# server-to-client requests, in the order it received them.
+Deliver = Callable[[JsonObject], Awaitable[None]]
+
+
+class CredentialProvider(Protocol):
+    """Supplies request headers (a bearer token) and recovers from auth failures."""
+
+    async def headers(self) -> Mapping[str, str]:
+        """Headers to add to every HTTP request to the resource (may be empty)."""
+        ...
+
+    async def on_unauthorized(self, www_authenticate: str | None) -> bool:
+        """The remote answered 401 with this challenge. True: new headers are ready, retry once."""
+        ...
+
+    async def on_forbidden(self, www_authenticate: str | None) -> bool:
+        """The remote answered 403 with this challenge. True: step-up done, retry once."""
+        ...
+
+
+class NoCredentials:
+    """A CredentialProvider for servers that need no authorization (or only static headers)."""
+
+    async def headers(self) -> Mapping[str, str]:
+        return {}
+
+    async def on_unauthorized(self, www_authenticate: str | None) -> bool:
+        return False
+
+    async def on_forbidden(self, www_authenticate: str | None) -> bool:
+        return False
+
+
+class RemoteTransport(Protocol):
+    """One logical connection to one remote MCP server.
+
+    Lifecycle: `start(deliver)`, then any number of `send`/`cancel`, then `aclose()`.
+    A transport never raises out of `send` because the remote failed: a request that cannot
+    be answered gets a JSON-RPC error response (naming the URL and what happened) passed to
+    `deliver`, and the transport tries again on the next message.
+    """
+
+    url: str
+
+    async def start(self, deliver: Deliver) -> None:
+        """Get ready to send; messages from the remote go to `deliver` from now on."""
+        ...
+
+    async def send(self, message: JsonObject, *, headers: Mapping[str, str] | None = None) -> None:
+        """Send one message. For a request this returns once it is under way; its response
+        (and anything streamed with it) arrives through `deliver`."""
+        ...
+
+    async def cancel(self, request_id: RequestId) -> None:
+        """Stop waiting for a request: the transport's own way of cancelling it."""
+        ...
+
+    async def aclose(self) -> None:
+        """End the remote session (DELETE where there is one) and close every stream."""
+        ...

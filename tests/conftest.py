@@ -1,0 +1,15 @@
+"""Shared test set-up. Peers live in tests/fixtures/, one module per kind of peer."""
+
+from __future__ import annotations
+
+import os
+
+# asyncio debug mode (slow callbacks, never-awaited coroutines) for every loop the tests make;
+# read by each new event loop, so setting it here is early enough.
+os.environ.setdefault("PYTHONASYNCIODEBUG", "1")
+
+pytest_plugins = [
+    "tests.fixtures.mcp_servers",
+    "tests.fixtures.secret_service",
+    "tests.fixtures.auth_server",
+]

@@ -32,16 +32,17 @@ MODERN_ERROR_CODES = frozenset(
 
 
 class Kind(enum.Enum):
-    REQUEST = "request"            # method and id: expects an answer
+    REQUEST = "request"  # method and id: expects an answer
     NOTIFICATION = "notification"  # method, no id
-    RESPONSE = "response"          # id and result or error
+    RESPONSE = "response"  # id and result or error
 
 
 class InvalidMessage(ValueError):
     """The input is JSON but not a JSON-RPC 2.0 message; `code` is the JSON-RPC error code."""
 
-    def __init__(self, reason: str, *, code: int = INVALID_REQUEST,
-                 request_id: RequestId | None = None) -> None:
+    def __init__(
+        self, reason: str, *, code: int = INVALID_REQUEST, request_id: RequestId | None = None
+    ) -> None:
         super().__init__(reason)
         self.code = code
         self.request_id = request_id
@@ -61,8 +62,10 @@ def kind_of(message: JsonObject) -> Kind:
         return Kind.REQUEST
     if "id" in message and ("result" in message or "error" in message):
         return Kind.RESPONSE
-    raise InvalidMessage("a message needs a method (request or notification) or a result "
-                         "or error (response)", request_id=_usable_id(message))
+    raise InvalidMessage(
+        "a message needs a method (request or notification) or a result or error (response)",
+        request_id=_usable_id(message),
+    )
 
 
 def decode(data: bytes | str) -> JsonObject | list[Any]:
@@ -86,12 +89,14 @@ def decode(data: bytes | str) -> JsonObject | list[Any]:
 
 def encode(message: JsonObject | list[Any]) -> bytes:
     """Compact UTF-8 JSON with no newline inside (stdio framing forbids embedded newlines)."""
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":"),
-                      allow_nan=False).encode("utf-8")
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode(
+        "utf-8"
+    )
 
 
-def error_response(request_id: RequestId | None, code: int, message: str,
-                   data: object = None) -> JsonObject:
+def error_response(
+    request_id: RequestId | None, code: int, message: str, data: object = None
+) -> JsonObject:
     error: JsonObject = {"code": code, "message": message}
     if data is not None:
         error["data"] = data

@@ -40,8 +40,13 @@ class BridgePaths:
         return self.log_dir / f"{name}.log"
 
     def ensure(self) -> BridgePaths:
-        for directory in (self.config_dir, self.data_dir, self.state_dir, self.log_dir,
-                          self.runtime_dir):
+        for directory in (
+            self.config_dir,
+            self.data_dir,
+            self.state_dir,
+            self.log_dir,
+            self.runtime_dir,
+        ):
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         return self
 

@@ -1,4 +1,5 @@
-"""The one place an aiohttp client session is made: OS trust store, proxies from the
+"""The one place an aiohttp client session is made (used by both `remote` and `auth`, so it
+sits at the bottom layer with `paths`): OS trust store, proxies from the
 environment, and timeouts that suit long-lived MCP streams."""
 
 from __future__ import annotations

@@ -1,0 +1,234 @@
+"""The seam between the OAuth decision steps and HTTP: the request/response vocabulary, the
+`Step` type, and `run_step`, the one driver that performs a step's requests with aiohttp.
+
+A step is a generator (the `httpx.Auth.auth_flow` pattern, style.md §3): it yields an
+`HttpRequest`, is sent the `HttpResponse`, and finally returns its result. Everything that
+decides lives in the steps and is tested without sockets; this module only moves bytes.
+
+The driver, not the steps, enforces transport hygiene on every exchange:
+- each URL, and each redirect hop, passes the `UrlPolicy` before anything is sent;
+- redirects are followed by hand, at most `MAX_REDIRECTS` hops, and only for GET (a POST
+  carries a code, verifier or secret: it is never re-sent elsewhere; its 3xx goes back to
+  the step, which treats it as an error);
+- a body larger than `max_body_bytes` is refused rather than buffered;
+- each request (all its hops and its body) has one total deadline;
+- network failures and timeouts become `AuthServerUnavailable` naming the URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Generator, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, TypeAlias, TypeVar
+from urllib.parse import parse_qsl, urlencode, urljoin
+
+from mcp_bridge.auth.errors import AuthResponseInvalid, AuthServerUnavailable
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from mcp_bridge.auth.urlpolicy import UrlPolicy
+
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_TIMEOUT_S",
+    "MAX_REDIRECTS",
+    "HttpRequest",
+    "HttpResponse",
+    "Step",
+    "run_step",
+]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MAX_REDIRECTS = 5
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024  # metadata and token bodies are a few KiB
+DEFAULT_TIMEOUT_S = 30.0
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """One request a step wants made. `body` is hidden from repr: token and registration
+    forms carry codes, verifiers, refresh tokens and secrets."""
+
+    method: Literal["GET", "POST"]
+    url: str
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = field(default=b"", repr=False)
+
+    @classmethod
+    def get(cls, url: str, headers: Mapping[str, str] | None = None) -> HttpRequest:
+        all_headers = {"Accept": "application/json", **(headers or {})}
+        return cls("GET", url, tuple(all_headers.items()))
+
+    @classmethod
+    def post_form(
+        cls, url: str, form: Iterable[tuple[str, str]], headers: Mapping[str, str] | None = None
+    ) -> HttpRequest:
+        """An `application/x-www-form-urlencoded` POST (RFC 6749 §4.1.3, RFC 7009 §2.1)."""
+        all_headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "application/json",
+            **(headers or {}),
+        }
+        return cls("POST", url, tuple(all_headers.items()), urlencode(list(form)).encode())
+
+    @classmethod
+    def post_json(
+        cls, url: str, doc: object, headers: Mapping[str, str] | None = None
+    ) -> HttpRequest:
+        """A JSON POST (RFC 7591 §3.1 registration request)."""
+        all_headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            **(headers or {}),
+        }
+        return cls("POST", url, tuple(all_headers.items()), json.dumps(doc).encode())
+
+    def header(self, name: str) -> str | None:
+        return _find_header(self.headers, name)
+
+    def form(self) -> dict[str, str]:
+        """The decoded form body (for tests and logs of field *names*)."""
+        return dict(parse_qsl(self.body.decode(), keep_blank_values=True))
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    """What came back: the final status, headers and body, and the URL that answered
+    (after any redirects). `body` is hidden from repr: token responses are secrets."""
+
+    status: int
+    body: bytes = field(default=b"", repr=False)
+    headers: tuple[tuple[str, str], ...] = ()
+    url: str = ""
+
+    @classmethod
+    def of_json(cls, doc: object, status: int = 200, url: str = "") -> HttpResponse:
+        """A JSON response, mostly for tests that drive steps by hand."""
+        return cls(status, json.dumps(doc).encode(), (("Content-Type", "application/json"),), url)
+
+    def header(self, name: str) -> str | None:
+        return _find_header(self.headers, name)
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status < 300
+
+    def json(self, *, what: str) -> object:
+        """The body as JSON, or AuthResponseInvalid naming `what` and the URL."""
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise AuthResponseInvalid(
+                f"The {what} at {self.url or 'the server'} is not valid JSON",
+                next_step="Tell the server's owner",
+            ) from exc
+
+
+def _find_header(headers: tuple[tuple[str, str], ...], name: str) -> str | None:
+    lowered = name.lower()
+    for key, value in headers:
+        if key.lower() == lowered:
+            return value
+    return None
+
+
+# A procedure over HTTP: yields requests, is sent responses, returns T.
+Step: TypeAlias = Generator[HttpRequest, HttpResponse, T]
+
+
+async def run_step(
+    step: Step[T],
+    session: aiohttp.ClientSession,
+    *,
+    policy: UrlPolicy,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> T:
+    """Run `step` to completion over `session` (from `mcp_bridge.http_client.client_session`)
+    and return its result. Raises what the step raises, UrlRefused for a URL or redirect hop
+    the policy refuses, AuthServerUnavailable for network failures and timeouts, and
+    AuthResponseInvalid for an oversized body or a redirect loop. Always closes the step."""
+    try:
+        request = next(step)
+        while True:
+            response = await _send(request, session, policy, timeout_s, max_body_bytes)
+            request = step.send(response)
+    except StopIteration as done:
+        result: T = done.value
+        return result
+    finally:
+        step.close()
+
+
+async def _send(
+    request: HttpRequest,
+    session: aiohttp.ClientSession,
+    policy: UrlPolicy,
+    timeout_s: float,
+    max_body_bytes: int,
+) -> HttpResponse:
+    import aiohttp  # deferred: importing the step vocabulary must not cost aiohttp
+
+    url = policy.check_fetch(request.url, role="authorization")
+    try:
+        async with asyncio.timeout(timeout_s):
+            for _hop in range(MAX_REDIRECTS + 1):
+                async with session.request(
+                    request.method,
+                    url,
+                    headers=dict(request.headers),
+                    data=request.body if request.method == "POST" else None,
+                    allow_redirects=False,
+                ) as raw:
+                    location = raw.headers.get("Location")
+                    if raw.status in _REDIRECT_STATUSES and location and request.method == "GET":
+                        next_url = urljoin(url, location)
+                        log.debug(
+                            "%s %s -> %d, redirect to %s", request.method, url, raw.status, next_url
+                        )
+                        url = policy.check_fetch(next_url, role="redirect target")
+                        continue
+                    body = await _read_capped(raw, url, max_body_bytes)
+                    log.debug("%s %s -> %d", request.method, url, raw.status)
+                    return HttpResponse(raw.status, body, tuple(raw.headers.items()), url)
+    except TimeoutError as exc:
+        raise AuthServerUnavailable(
+            f"{request.method} {url} got no complete answer within {timeout_s:.0f} s",
+            next_step="Check the network or try again later",
+        ) from exc
+    except aiohttp.ClientError as exc:
+        raise AuthServerUnavailable(
+            f"{request.method} {url} failed: {type(exc).__name__}: {exc}",
+            next_step="Check the network or try again later",
+        ) from exc
+    raise AuthResponseInvalid(
+        f"{request.url} redirected more than {MAX_REDIRECTS} times; stopped at {url}",
+        next_step="Tell the server's owner",
+    )
+
+
+async def _read_capped(raw: aiohttp.ClientResponse, url: str, max_body_bytes: int) -> bytes:
+    declared = raw.content_length
+    if declared is not None and declared > max_body_bytes:
+        raise _too_big(url, max_body_bytes)
+    body = bytearray()
+    async for chunk in raw.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > max_body_bytes:
+            raise _too_big(url, max_body_bytes)
+    return bytes(body)
+
+
+def _too_big(url: str, max_body_bytes: int) -> AuthResponseInvalid:
+    return AuthResponseInvalid(
+        f"The response from {url} is larger than {max_body_bytes} bytes; not reading it",
+        next_step="Tell the server's owner",
+    )

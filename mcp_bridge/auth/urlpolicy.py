@@ -1,0 +1,178 @@
+"""Which URLs the OAuth client may fetch or open, and the canonical resource URI.
+
+Pure: no sockets, no DNS. Every URL a server hands us (`resource_metadata`,
+`authorization_servers`, each AS endpoint, each redirect hop) is attacker-controlled
+(MCP security best practices, "SSRF"), so it passes `UrlPolicy.check_fetch` before a byte
+is sent, and the authorization URL passes `check_browser` before a browser sees it.
+
+Theory of operation
+- Scheme: `https` always; `http` only to a loopback host (RFC 8252 §8.3 development use,
+  spec §3.12) or with the explicit `allow_http` opt-in.
+- Network zone of the host: literal IPs are parsed with `ipaddress` (and the libc
+  `inet_aton` forms such as `2130706433` or `0x7f.1`, which a resolver would also accept);
+  `localhost` and `*.localhost` are loopback (RFC 6761 §6.3). A URL into loopback, private
+  or link-local space is refused unless the MCP server itself lives in that same zone, or
+  `allow_private` is set. Unspecified/multicast/reserved addresses are always refused.
+- Hostnames are not resolved. A check at policy time would not bind the later connection
+  (DNS rebinding makes it a TOCTOU), and pinning the connected peer would refuse the
+  legitimate intranet authorization servers desktop users run under internal names. We
+  block what a hostile document can do without owning DNS: literal IPs and localhost names.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import SplitResult, urlsplit, urlunsplit
+
+from mcp_bridge.auth.errors import UrlRefused
+
+__all__ = ["NetworkZone", "UrlPolicy", "canonical_resource", "network_zone"]
+
+_BROWSER_FORBIDDEN_SCHEMES = frozenset({"javascript", "data", "file", "vbscript", "blob"})
+
+
+class NetworkZone(enum.Enum):
+    PUBLIC = "public"  # a global address, or a hostname (not resolved, see module docstring)
+    LOOPBACK = "loopback"  # 127.0.0.0/8, ::1, localhost
+    PRIVATE = "private"  # 10/8, 172.16/12, 192.168/16, fc00::/7, 100.64/10 ...
+    LINK_LOCAL = "link-local"  # 169.254/16 (cloud metadata lives here), fe80::/10
+    FORBIDDEN = "forbidden"  # unspecified, multicast, reserved: never a server
+
+
+def _literal_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        # "2130706433", "0x7f.1", "127.1": not IPs to `ipaddress`, but getaddrinfo resolves
+        # them via inet_aton, so classify them as what they would connect to.
+        if not host or not all(ch in "0123456789abcdefx." for ch in host):
+            return None
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def network_zone(host: str) -> NetworkZone:
+    """The zone of a URL's host (as `urlsplit(...).hostname` gives it: lowercase, no [])."""
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return NetworkZone.LOOPBACK
+    address = _literal_ip(host)
+    if address is None:
+        return NetworkZone.PUBLIC
+    if address.is_loopback:
+        return NetworkZone.LOOPBACK
+    if address.is_link_local:
+        return NetworkZone.LINK_LOCAL
+    if address.is_unspecified or address.is_multicast or address.is_reserved:
+        return NetworkZone.FORBIDDEN
+    if address.is_private or not address.is_global:
+        return NetworkZone.PRIVATE
+    return NetworkZone.PUBLIC
+
+
+def _split(url: str, role: str) -> SplitResult:
+    if not isinstance(url, str) or not url:
+        raise UrlRefused(f"The {role} URL is missing or not a string")
+    if any(ch <= " " or ch == "\x7f" for ch in url):
+        raise UrlRefused(f"The {role} URL contains whitespace or control characters")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as exc:
+        raise UrlRefused(f"The {role} URL {url!r} cannot be parsed ({exc})") from exc
+    if not parts.hostname:
+        raise UrlRefused(f"The {role} URL {url!r} has no host")
+    return parts
+
+
+def canonical_resource(url: str) -> str:
+    """The RFC 8707 resource indicator for an MCP server URL (spec §3.6): absolute, no
+    fragment, lowercase scheme and host, default port dropped, and no trailing slash on an
+    empty path. A non-root path is kept as given: its trailing slash may be meaningful to
+    the server, and the server compares the audience to the URL it is served at."""
+    parts = _split(url, "MCP server")
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise UrlRefused(f"The MCP server URL {url!r} is not an http(s) URL")
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    if port is not None and (scheme, port) not in (("https", 443), ("http", 80)):
+        host = f"{host}:{port}"
+    path = "" if parts.path == "/" else parts.path
+    return urlunsplit((scheme, host, path, parts.query, ""))
+
+
+@dataclass(frozen=True, slots=True)
+class UrlPolicy:
+    """The URL rules for one MCP server. Build it with `for_server`."""
+
+    server_url: str
+    server_zone: NetworkZone
+    allow_http: bool = False  # opt-in: plain http to non-loopback hosts (development)
+    allow_private: bool = False  # opt-in: discovered URLs into any non-public zone
+
+    @classmethod
+    def for_server(
+        cls, server_url: str, *, allow_http: bool = False, allow_private: bool = False
+    ) -> UrlPolicy:
+        """The policy for `server_url`; raises UrlRefused if the server URL itself breaks it."""
+        parts = _split(server_url, "MCP server")
+        policy = cls(server_url, network_zone(parts.hostname or ""), allow_http, allow_private)
+        policy._check_scheme(parts, server_url, "MCP server")
+        return policy
+
+    def check_fetch(self, url: str, *, role: str) -> str:
+        """Refuse (UrlRefused) a URL we are about to GET or POST; returns it unchanged.
+        `role` names it in the message ("authorization server metadata", "redirect")."""
+        parts = _split(url, role)
+        self._check_scheme(parts, url, role)
+        if parts.username is not None or parts.password is not None:
+            raise UrlRefused(f"The {role} URL {url!r} carries credentials; refusing it")
+        zone = network_zone(parts.hostname or "")
+        if zone is NetworkZone.FORBIDDEN:
+            raise UrlRefused(f"The {role} URL {url!r} points at a non-routable address")
+        if (
+            zone is not NetworkZone.PUBLIC
+            and zone is not self.server_zone
+            and not self.allow_private
+        ):
+            raise UrlRefused(
+                f"The {role} URL {url!r} points into the {zone.value} network while the MCP "
+                f"server is {self.server_zone.value}; refusing it (SSRF protection)",
+                next_step="If this is intended, allow private networks for this server",
+            )
+        return url
+
+    def check_browser(self, url: str) -> str:
+        """Refuse (UrlRefused) an authorization URL unfit for a browser (spec §3.12): only
+        https, or http to loopback (or with `allow_http`); never javascript:, data:, file:,
+        vbscript:; no whitespace or control characters. Returns it unchanged."""
+        scheme = url.split(":", 1)[0].strip().lower() if isinstance(url, str) else ""
+        if scheme in _BROWSER_FORBIDDEN_SCHEMES:
+            raise UrlRefused(f"Refusing to open a {scheme}: URL in the browser")
+        parts = _split(url, "authorization")
+        self._check_scheme(parts, url, "authorization")
+        return url
+
+    def _check_scheme(self, parts: SplitResult, url: str, role: str) -> None:
+        scheme = parts.scheme.lower()
+        if scheme == "https":
+            return
+        if scheme == "http":
+            if self.allow_http or network_zone(parts.hostname or "") is NetworkZone.LOOPBACK:
+                return
+            raise UrlRefused(
+                f"The {role} URL {url!r} is plain http; OAuth endpoints must use https",
+                next_step="Use https, or allow http for this server if it is a test setup",
+            )
+        raise UrlRefused(f"The {role} URL {url!r} has scheme {scheme!r}; only https is allowed")

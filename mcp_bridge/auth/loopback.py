@@ -1,0 +1,383 @@
+"""The loopback redirect listener: where the browser lands after the user signs in.
+
+Knows HTTP on 127.0.0.1 (aiohttp.web) and the shape of one authorization response; it does
+not judge one. The caller arms it with the pending `state` and a *judge* (in practice the
+sans-I/O `validate_callback` from the authorize step): the listener hands the judge the raw
+query of the one callback whose `state` matches, and the judge's verdict decides what the
+browser sees: a clean success page, or a failure page with the reason (HTML-escaped).
+
+Theory of operation
+
+    async with LoopbackListener() as listener:          # bound now: 127.0.0.1, ephemeral port
+        uri = listener.redirect_uri                     # known before registration needs it
+        ...register, build the authorization URL...
+        waiting = listener.expect(state, judge)         # armed before the browser opens
+        await open_in_browser(url)
+        code = await waiting.result()                   # one callback, or AuthError on timeout
+
+- Exactly one callback is accepted: the first whose `state` equals the armed one (RFC 6749
+  §10.12; spec §3.11 "discard responses where state is missing or does not match"). Any
+  other request to the callback path gets a 400 page and is ignored; the listener keeps
+  waiting. After the accepted one the listener closes.
+- A redirect URL pasted into a terminal (SSH sessions, where the browser runs elsewhere)
+  takes the same path through `submit_pasted`: same state filter, same judge.
+- RFC 8252 §7.3 / §8.3: loopback IP literal, http, any port. `CallbackHost.LOCALHOST` exists
+  for authorization servers (and CIMD documents) that only accept the `localhost` name; then
+  the same port is bound on 127.0.0.1 and on ::1, because a browser may resolve `localhost`
+  to either and we cannot tell which.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import errno
+import hmac
+import html
+import logging
+import os
+import socket
+from collections.abc import Callable, Iterable, Mapping
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar
+from urllib.parse import parse_qsl, urlsplit
+
+from aiohttp import web
+
+from mcp_bridge.errors import AuthError, BridgeError
+
+__all__ = [
+    "DEFAULT_CALLBACK_TIMEOUT_S",
+    "CallbackHost",
+    "CallbackQuery",
+    "CallbackWait",
+    "LoopbackListener",
+]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# The raw authorization response: every query parameter, each present once (RFC 6749 §3.1:
+# "parameters MUST NOT be included more than once"; a query that repeats one is refused).
+CallbackQuery = Mapping[str, str]
+
+DEFAULT_CALLBACK_TIMEOUT_S = 300.0
+CALLBACK_PATH = "/callback"
+# A browser may keep the connection alive; closing must not wait long for it.
+SHUTDOWN_TIMEOUT_S = 2.0
+# When the ephemeral IPv4 port turns out to be taken on ::1, try another this many times.
+DUAL_STACK_ATTEMPTS = 8
+
+
+class CallbackHost(enum.Enum):
+    """The host name in the redirect URI, which decides what we bind."""
+
+    IPV4 = "127.0.0.1"  # RFC 8252 §8.3 recommends the IP literal: bound on 127.0.0.1 only
+    LOCALHOST = "localhost"  # for ASes that accept only this name: bound on 127.0.0.1 and ::1
+
+
+class CallbackWait(Generic[T]):
+    """One armed expectation: the `state` we wait for and the judge of its callback.
+    Made by `LoopbackListener.expect`; `result()` waits for the verdict."""
+
+    def __init__(
+        self,
+        listener: LoopbackListener,
+        state: str,
+        judge: Callable[[CallbackQuery], T],
+        timeout_s: float,
+    ) -> None:
+        self._listener = listener
+        self._state = state
+        self._judge = judge
+        self._timeout_s = timeout_s
+        self._verdict: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+
+    @property
+    def is_settled(self) -> bool:
+        return self._verdict.done()
+
+    def matches(self, query: CallbackQuery) -> bool:
+        """Is this the callback we wait for? Constant-time on `state` (it is a secret)."""
+        received = query.get("state", "")
+        return hmac.compare_digest(received.encode(), self._state.encode())
+
+    def settle(self, query: CallbackQuery) -> BaseException | None:
+        """Run the judge on the accepted query and record its verdict. Returns the error the
+        judge raised (to show the user), or None when it accepted the callback."""
+        try:
+            value = self._judge(query)
+        except Exception as exc:  # not swallowed: the verdict belongs to result()'s caller
+            self._verdict.set_exception(exc)
+            return exc
+        self._verdict.set_result(value)
+        return None
+
+    def submit_pasted(self, url: str) -> None:
+        """Take a redirect URL the user pasted (the browser ran on another machine, or could
+        not reach us). It must be our redirect URI with the pending `state`; it then goes
+        through the same judge as a browser callback, and `result()` returns its verdict.
+        Raises AuthError (and keeps waiting) when the URL is not the one we wait for."""
+        if self.is_settled:
+            raise AuthError("This login is already over (a callback arrived, or it timed out)")
+        query = self._listener.query_of_pasted(url)
+        if not self.matches(query):
+            raise AuthError(
+                "The pasted URL is from another login attempt (its state does not match)",
+                next_step="Paste the address the browser reached after this sign-in",
+            )
+        self.settle(query)
+
+    async def result(self) -> T:
+        """The judge's value for the one accepted callback; the judge's error if it refused
+        it; AuthError if nothing arrived in time. The listener is closed in every case."""
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                return await self._verdict
+        except TimeoutError:
+            raise AuthError(
+                f"No sign-in arrived within {self._timeout_s:.0f} s",
+                next_step=(
+                    "Run `mcp-bridge login URL` again; if no browser opened, open the printed "
+                    "URL yourself, or paste the address the browser ends on"
+                ),
+            ) from None
+        finally:
+            await self._listener.aclose()
+
+
+class LoopbackListener:
+    """An aiohttp listener on the loopback interface for one authorization response.
+
+    Lifecycle: `async with` binds (or `start()`); `redirect_uri` is valid from then on;
+    `expect()` arms it; the accepted callback (or a timeout) closes it; `aclose()` is
+    idempotent. A `port` of 0 picks an ephemeral port.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: CallbackHost = CallbackHost.IPV4,
+        port: int = 0,
+        path: str = CALLBACK_PATH,
+        timeout_s: float = DEFAULT_CALLBACK_TIMEOUT_S,
+    ) -> None:
+        if not path.startswith("/"):
+            raise ValueError(f"callback path must start with '/', got {path!r}")
+        self.host = host
+        self.requested_port = port
+        self.path = path
+        self.timeout_s = timeout_s
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+        self._waiting: CallbackWait[Any] | None = None
+        self._closed = False
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("LoopbackListener.port is known after start() (or `async with`)")
+        return self._port
+
+    @property
+    def redirect_uri(self) -> str:
+        """`http://127.0.0.1:<port>/callback` (or `localhost`): register exactly this."""
+        return f"http://{self.host.value}:{self.port}{self.path}"
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed
+
+    async def start(self) -> None:
+        """Bind the socket(s) and start serving. Raises AuthError if the port is taken."""
+        if self._runner is not None or self._closed:
+            raise RuntimeError("A LoopbackListener is started once; make a new one per login")
+        sockets = _bind_sockets(self.host, self.requested_port)
+        app = web.Application()
+        app.router.add_get(self.path, self._on_callback)
+        runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S
+        )
+        try:
+            await runner.setup()
+            for sock in sockets:
+                await web.SockSite(runner, sock).start()
+        except BaseException:
+            await runner.cleanup()
+            for sock in sockets:
+                sock.close()
+            raise
+        self._runner = runner
+        self._port = sockets[0].getsockname()[1]
+        log.debug("loopback listener on %s", self.redirect_uri)
+
+    def expect(
+        self, state: str, judge: Callable[[CallbackQuery], T], *, timeout_s: float | None = None
+    ) -> CallbackWait[T]:
+        """Arm the listener for the callback carrying `state`; call it before the browser
+        opens. `judge` gets the raw query and returns the result (or raises an error whose
+        message the browser is shown). One expectation per listener."""
+        if self._runner is None:
+            raise RuntimeError("Start the LoopbackListener (`async with`) before expect()")
+        if self._waiting is not None:
+            raise RuntimeError("A LoopbackListener accepts one login; make a new one")
+        if not state:
+            raise ValueError("an empty state would match a callback without one")
+        waiting = CallbackWait(self, state, judge, timeout_s or self.timeout_s)
+        self._waiting = waiting
+        return waiting
+
+    def query_of_pasted(self, url: str) -> CallbackQuery:
+        """The query of a pasted redirect URL, if it is addressed to our redirect URI."""
+        text = url.strip()
+        try:
+            parts = urlsplit(text)
+        except ValueError as exc:
+            raise AuthError(
+                "The pasted text is not a URL", next_step="Paste the whole address"
+            ) from exc
+        without_query = parts._replace(query="", fragment="").geturl()
+        if without_query != self.redirect_uri:
+            raise AuthError(
+                f"The pasted URL is not addressed to {self.redirect_uri}",
+                next_step="Paste the address the browser reached after signing in",
+            )
+        query = _single_valued(parse_qsl(parts.query, keep_blank_values=True))
+        if query is None:
+            raise AuthError("The pasted URL repeats a parameter; it is not a valid callback")
+        return query
+
+    async def aclose(self) -> None:
+        """Stop listening; idempotent. Any page being written is finished first."""
+        self._closed = True
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+            log.debug("loopback listener on port %s closed", self._port)
+
+    async def _on_callback(self, request: web.Request) -> web.StreamResponse:
+        query = _single_valued(request.query.items())
+        waiting = self._waiting
+        if query is None or waiting is None or waiting.is_settled or not waiting.matches(query):
+            # Not ours (a stale tab, a forged request, a second click): say so, keep waiting.
+            # The query is not logged: it may carry a code.
+            log.info("ignored a callback request that is not the pending login's")
+            return _page(400, *_NOT_OURS)
+        failure = waiting.settle(query)
+        if failure is None:
+            response = _page(200, *_SIGNED_IN)
+        elif isinstance(failure, BridgeError):
+            response = _page(400, "Sign-in failed", failure.what, failure.next_step)
+        else:
+            response = _page(500, "Sign-in failed", "mcp-bridge hit an internal error", "")
+        # Finish writing the page before the waiter can close the server under it.
+        await response.prepare(request)
+        await response.write_eof()
+        return response
+
+
+_SIGNED_IN = ("Signed in", "mcp-bridge received the authorization.", "You can close this tab.")
+_NOT_OURS = (
+    "Not the expected sign-in",
+    "This sign-in response is not the one mcp-bridge is waiting for; it was ignored.",
+    "If you started a login, use the newest browser tab it opened.",
+)
+
+
+def _page(status: int, title: str, what: str, next_step: str) -> web.Response:
+    body = (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>mcp-bridge: {html.escape(title)}</title></head>"
+        "<body style='font-family: sans-serif; margin: 3em'>"
+        f"<h1>{html.escape(title)}</h1><p>{html.escape(what)}</p>"
+        f"<p>{html.escape(next_step)}</p></body></html>"
+    )
+    return web.Response(
+        status=status,
+        text=body,
+        content_type="text/html",
+        headers={
+            "Cache-Control": "no-store",
+            # The URL carries the code: never send it on as a Referer (RFC 6749 §10.5).
+            "Referrer-Policy": "no-referrer",
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+            "X-Content-Type-Options": "nosniff",
+            "Connection": "close",
+        },
+    )
+
+
+def _single_valued(pairs: Iterable[tuple[str, str]]) -> dict[str, str] | None:
+    """The pairs as a dict, or None if a name repeats (RFC 6749 §3.1)."""
+    query: dict[str, str] = {}
+    for name, value in pairs:
+        if name in query:
+            return None
+        query[name] = value
+    return query
+
+
+def _bind_sockets(host: CallbackHost, port: int) -> list[socket.socket]:
+    """Listening sockets for `host`: the first is 127.0.0.1, whose port is the one we use."""
+    if host is CallbackHost.IPV4:
+        return [_listen(socket.AF_INET, "127.0.0.1", port)]
+    attempts = DUAL_STACK_ATTEMPTS if port == 0 else 1
+    for _ in range(attempts):
+        ipv4 = _listen(socket.AF_INET, "127.0.0.1", port)
+        chosen = ipv4.getsockname()[1]
+        try:
+            ipv6 = _listen(socket.AF_INET6, "::1", chosen)
+        except AuthError:
+            ipv4.close()
+            if port:
+                raise
+            continue  # the ephemeral port is taken on ::1 only: pick another
+        except OSError as exc:
+            # No IPv6 loopback here (disabled, or no ::1): a browser cannot reach ::1 either.
+            log.debug("not listening on [::1]: %s", exc)
+            return [ipv4]
+        return [ipv4, ipv6]
+    raise AuthError(
+        "Could not find a free port on both 127.0.0.1 and ::1 for the login callback",
+        next_step="Retry, or use the 127.0.0.1 redirect instead of localhost",
+    )
+
+
+def _listen(family: socket.AddressFamily, address: str, port: int) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        if os.name == "nt":
+            # Windows' SO_REUSEADDR would let another process steal the port; this forbids it.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)  # type: ignore[attr-defined,unused-ignore]
+        else:
+            # A fixed callback_port must be reusable while the last login's socket lingers
+            # in TIME_WAIT; on POSIX this does not allow two listeners on one port.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((address, port))
+        sock.listen(16)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise AuthError(
+                f"The login callback port {port} on {address} is already in use",
+                next_step="Close the program using it (another login?) or choose another "
+                "callback port",
+            ) from exc
+        raise
+    return sock

@@ -1,0 +1,229 @@
+"""Discovery: from an MCP server URL (and its 401 challenge) to the authorization server
+that protects it, as steps (see http_step.py). Spec §3.2, §3.3 and §3.14.
+
+Pure: the steps yield GETs and decide on the answers; `run_step` does the I/O.
+
+Order of play (`discover`):
+1. Protected-resource metadata (RFC 9728): the challenge's `resource_metadata` URL, then
+   the path-inserted well-known URL, then the root one. A 404 moves on; a document that is
+   present but wrong (another resource, bad types) stops discovery.
+2. With PRM: the authorization server it names (the caller's preferred one if listed,
+   else the first), its metadata probed in the spec's RFC 8414 / OIDC order; the document
+   must name exactly the issuer it was fetched for.
+3. Without PRM (every candidate 404): the 2025-03-26 rules, metadata at the MCP server's
+   origin, else the default /authorize, /token and /register there.
+Server errors (5xx, 429) never fall through to the legacy path: a transient failure must
+not pick a different authorization server. They raise AuthServerUnavailable instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from mcp_bridge.auth.challenge import BearerChallenge
+from mcp_bridge.auth.errors import (
+    AuthError,
+    AuthResponseInvalid,
+    AuthServerUnavailable,
+    DiscoveryFailed,
+)
+from mcp_bridge.auth.http_step import HttpRequest, HttpResponse, Step
+from mcp_bridge.auth.metadata import AuthServerMetadata, ProtectedResourceMetadata
+from mcp_bridge.auth.urlpolicy import UrlPolicy, canonical_resource
+
+__all__ = [
+    "AuthorizationContext",
+    "auth_server_metadata_urls",
+    "discover",
+    "find_auth_server_metadata",
+    "find_legacy_auth_server",
+    "find_resource_metadata",
+    "resource_metadata_urls",
+]
+
+log = logging.getLogger(__name__)
+
+PRM_WELL_KNOWN = "/.well-known/oauth-protected-resource"
+OAUTH_WELL_KNOWN = "/.well-known/oauth-authorization-server"
+OIDC_WELL_KNOWN = "/.well-known/openid-configuration"
+# Sent on the 2025-03-26 metadata request, as that revision asks (SHOULD).
+LEGACY_PROTOCOL_VERSION = "2025-03-26"
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationContext:
+    """Everything login and refresh need to know about where to authorize."""
+
+    resource: str  # canonical RFC 8707 resource: send it on every authorize/token request
+    issuer: str  # the validated issuer: key for registrations and tokens, RFC 9207 `iss`
+    auth_server: AuthServerMetadata
+    resource_metadata: ProtectedResourceMetadata | None  # None on the 2025-03-26 path
+    challenged_scopes: tuple[str, ...] = ()  # from the 401/403 that started this
+
+    @property
+    def is_legacy(self) -> bool:
+        return self.resource_metadata is None
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+
+
+def resource_metadata_urls(mcp_url: str) -> list[str]:
+    """The well-known PRM URLs for `mcp_url`, in the spec's order (§3.2 step 3)."""
+    root = _origin(mcp_url) + PRM_WELL_KNOWN
+    path = urlsplit(mcp_url).path.rstrip("/")
+    # RFC 9728 §3.1 inserts the well-known segment before the path; at the root the
+    # path form equals the root form, so it is skipped rather than asked twice.
+    return [root + path, root] if path else [root]
+
+
+def auth_server_metadata_urls(issuer: str) -> list[str]:
+    """Where to look for an issuer's metadata, in the order of spec §3.3."""
+    origin = _origin(issuer)
+    path = urlsplit(issuer).path.rstrip("/")
+    if not path:
+        return [origin + OAUTH_WELL_KNOWN, origin + OIDC_WELL_KNOWN]
+    return [
+        origin + OAUTH_WELL_KNOWN + path,  # RFC 8414 §3.1: inserted before the path
+        origin + OIDC_WELL_KNOWN + path,  # the same insertion, OIDC's suffix
+        origin + path + OIDC_WELL_KNOWN,  # OIDC Discovery §4: appended to the issuer
+    ]
+
+
+def _is_server_error(response: HttpResponse) -> bool:
+    return response.status >= 500 or response.status == 429
+
+
+def _unavailable(what: str, tried: list[str]) -> AuthServerUnavailable:
+    return AuthServerUnavailable(
+        f"The {what} could not be fetched: the server answered with errors at {', '.join(tried)}",
+        next_step="Try again later",
+    )
+
+
+def find_resource_metadata(
+    mcp_url: str, challenge: BearerChallenge | None, policy: UrlPolicy
+) -> Step[ProtectedResourceMetadata | None]:
+    """Fetch the RFC 9728 document for `mcp_url`; None when no candidate has one (the
+    server predates PRM). Raises AuthResponseInvalid for a present but unusable document,
+    UrlRefused for a hostile `resource_metadata` URL, AuthServerUnavailable on 5xx."""
+    server_resource = canonical_resource(mcp_url)
+    candidates = resource_metadata_urls(mcp_url)
+    if challenge is not None and challenge.resource_metadata:
+        # RFC 9728 §5.1 / spec §3.2 step 2: the 401 named it, so it comes first (MUST).
+        url = policy.check_fetch(challenge.resource_metadata, role="resource_metadata")
+        candidates = [url, *(c for c in candidates if c != url)]
+    server_errors: list[str] = []
+    for url in candidates:
+        response = yield HttpRequest.get(url)
+        if _is_server_error(response):
+            server_errors.append(f"{url} ({response.status})")
+            continue
+        if not response.is_success:
+            log.debug("no resource metadata at %s (%d)", url, response.status)
+            continue
+        return ProtectedResourceMetadata.from_json(
+            response.json(what="protected resource metadata"),
+            server_resource=server_resource,
+            policy=policy,
+            source=url,
+        )
+    if server_errors:
+        raise _unavailable("protected resource metadata", server_errors)
+    return None
+
+
+def find_auth_server_metadata(issuer: str, policy: UrlPolicy) -> Step[AuthServerMetadata]:
+    """Fetch and validate the metadata of `issuer` (RFC 8414 and OIDC, spec §3.3 order).
+    A document naming another issuer is discarded (spec MUST) and the next URL is tried;
+    raises the first such error if nothing usable is found, DiscoveryFailed if nothing
+    was there at all, AuthServerUnavailable if the server only answered with errors."""
+    policy.check_fetch(issuer, role="authorization server")
+    tried: list[str] = []
+    server_errors: list[str] = []
+    refused: AuthError | None = None
+    for url in auth_server_metadata_urls(issuer):
+        tried.append(url)
+        response = yield HttpRequest.get(url)
+        if _is_server_error(response):
+            server_errors.append(f"{url} ({response.status})")
+            continue
+        if not response.is_success:
+            continue
+        try:
+            return AuthServerMetadata.from_json(
+                response.json(what="authorization server metadata"),
+                issuer=issuer,
+                policy=policy,
+                source=url,
+            )
+        except AuthResponseInvalid as exc:
+            log.debug("discarding authorization server metadata from %s: %s", url, exc.what)
+            refused = refused or exc
+    if refused is not None:
+        raise refused
+    if server_errors:
+        raise _unavailable("authorization server metadata", server_errors)
+    raise DiscoveryFailed(
+        f"No authorization server metadata for {issuer} at {', '.join(tried)}",
+        next_step="Check the server URL, or tell the server's owner",
+    )
+
+
+def find_legacy_auth_server(mcp_url: str, policy: UrlPolicy) -> Step[AuthServerMetadata]:
+    """The 2025-03-26 rules (spec §3.14): the authorization base is the MCP server's
+    origin; its RFC 8414 document if there is one, else the default endpoints."""
+    base = _origin(mcp_url)
+    url = base + OAUTH_WELL_KNOWN
+    response = yield HttpRequest.get(url, {"MCP-Protocol-Version": LEGACY_PROTOCOL_VERSION})
+    if _is_server_error(response):
+        raise _unavailable("authorization server metadata", [f"{url} ({response.status})"])
+    if not response.is_success:
+        log.debug(
+            "no metadata at %s (%d): using the 2025-03-26 default endpoints", url, response.status
+        )
+        return AuthServerMetadata.guessed_for(base)
+    doc = response.json(what="authorization server metadata")
+    # These servers often write the origin with a trailing slash; the issuer is still
+    # recorded exactly as the document spells it, since RFC 9207 `iss` must match that.
+    named = doc.get("issuer") if isinstance(doc, dict) else None
+    issuer = named if isinstance(named, str) and named in (base, base + "/") else base
+    return AuthServerMetadata.from_json(doc, issuer=issuer, policy=policy, source=url)
+
+
+def discover(
+    mcp_url: str,
+    challenge: BearerChallenge | None,
+    policy: UrlPolicy,
+    *,
+    preferred_issuer: str | None = None,
+) -> Step[AuthorizationContext]:
+    """The whole of discovery for one MCP server; see the module docstring for the order.
+    `preferred_issuer` picks among several `authorization_servers` (RFC 9728 §7.6 leaves
+    the choice to the client); it is ignored when the PRM does not list it."""
+    prm = yield from find_resource_metadata(mcp_url, challenge, policy)
+    scopes = challenge.scope if challenge is not None else ()
+    if prm is None:
+        metadata = yield from find_legacy_auth_server(mcp_url, policy)
+        return AuthorizationContext(
+            resource=canonical_resource(mcp_url),
+            issuer=metadata.issuer,
+            auth_server=metadata,
+            resource_metadata=None,
+            challenged_scopes=scopes,
+        )
+    issuer = prm.authorization_servers[0]
+    if preferred_issuer is not None and preferred_issuer in prm.authorization_servers:
+        issuer = preferred_issuer
+    metadata = yield from find_auth_server_metadata(issuer, policy)
+    return AuthorizationContext(
+        resource=prm.resource,
+        issuer=metadata.issuer,
+        auth_server=metadata,
+        resource_metadata=prm,
+        challenged_scopes=scopes,
+    )

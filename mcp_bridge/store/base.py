@@ -11,6 +11,7 @@ refresh runs inside one, so a rotating refresh token is spent by one process onl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -29,7 +30,9 @@ class VaultTransaction(Protocol):
         """Remove a record; False when there was none."""
         ...
 
-    def keys(self, namespace: str) -> list[str]: ...
+    def keys(self, namespace: str) -> list[str]:
+        """The keys in `namespace`, sorted."""
+        ...
 
 
 class CredentialVault(Protocol):
@@ -46,3 +49,16 @@ class CredentialVault(Protocol):
     def describe(self) -> str:
         """Where the vault's key comes from, for `status` and `doctor` (never the key)."""
         ...
+
+
+def delete_matching(
+    txn: VaultTransaction, namespace: str, matches: Callable[[str, JsonObject], bool]
+) -> list[str]:
+    """Delete every record in `namespace` for which `matches(key, record)` is true, and return
+    their keys. Logout uses it: the auth layer knows which keys belong to a server."""
+    doomed = [
+        key for key in txn.keys(namespace) if (r := txn.get(namespace, key)) and matches(key, r)
+    ]
+    for key in doomed:
+        txn.delete(namespace, key)
+    return doomed

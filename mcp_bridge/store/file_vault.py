@@ -1,0 +1,191 @@
+"""FileVault: every credential in one AES-GCM file, its key from a KeySource.
+
+Theory of operation. A transaction takes the vault lock (asyncio lock, then the file lock),
+reads and decrypts the whole file, hands the caller a RecordsTransaction, and on a clean exit
+with changes encrypts and atomically replaces the file before the lock is released. Reading
+under the lock is what makes a refresh safe: a process about to spend a refresh token sees
+the token another process wrote a moment ago.
+
+Blocking work (file I/O, the KDF, the keyring) runs in a worker thread. Once started it is
+always waited for, even if the caller is cancelled: the lock is never released while a
+thread may still be writing.
+
+A file that cannot be read is moved aside (`vault.bin.unreadable-<ts>`), never overwritten,
+and the caller gets a VaultError asking for a new login; the next transaction starts empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from mcp_bridge.errors import VaultError
+from mcp_bridge.jsonrpc import JsonObject
+from mcp_bridge.paths import BridgePaths
+from mcp_bridge.store.atomic_file import move_aside, write_atomically
+from mcp_bridge.store.base import VaultTransaction
+from mcp_bridge.store.file_lock import DEFAULT_LOCK_TIMEOUT_S, AsyncVaultLock
+from mcp_bridge.store.key_sources import KeyLost, KeySource
+from mcp_bridge.store.transaction import RecordsTransaction
+from mcp_bridge.store.vault_format import (
+    CorruptVault,
+    Records,
+    VaultHeader,
+    decrypt,
+    encrypt,
+    read_header,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+UNREADABLE_LABEL = "unreadable"
+
+
+class VaultUnreadable(VaultError):
+    """The vault file could not be read and was moved aside; the credentials must be renewed."""
+
+    def __init__(self, reason: str, moved_to: Path) -> None:
+        super().__init__(
+            f"The credential vault could not be read: {reason}. It was moved to {moved_to}",
+            next_step="Log in again to each server (`mcp-bridge login NAME`); "
+            "new credentials go into a fresh vault",
+        )
+        self.reason = reason
+        self.moved_to = moved_to
+
+
+@dataclass(frozen=True, slots=True)
+class _Opened:
+    """What a transaction read: the records and, for an existing file, its key and header."""
+
+    records: Records
+    key: bytes | None
+    header: VaultHeader | None
+
+
+class FileVault:
+    """A CredentialVault in `vault_file`, locked through `lock_file`."""
+
+    def __init__(
+        self,
+        vault_file: Path,
+        lock_file: Path,
+        key_source: KeySource,
+        *,
+        lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    ) -> None:
+        self.vault_file = vault_file
+        self.key_source = key_source
+        self._lock = AsyncVaultLock(lock_file, timeout_s=lock_timeout_s)
+        # The last key that opened the file, with its check value: a process fetches the
+        # keyring item or runs the KDF once, not on every refresh.
+        self._known_key: tuple[bytes, bytes] | None = None
+
+    @classmethod
+    def at(cls, paths: BridgePaths, key_source: KeySource) -> FileVault:
+        return cls(paths.vault_file, paths.vault_lock_file, key_source)
+
+    def describe(self) -> str:
+        return (
+            f"an encrypted file, {self.vault_file}; its key comes from {self.key_source.describe()}"
+        )
+
+    async def get(self, namespace: str, key: str) -> JsonObject | None:
+        async with self.transaction() as txn:
+            return txn.get(namespace, key)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[VaultTransaction]:
+        async with self._lock.held():
+            opened = await _run_to_completion(self._open)
+            txn = RecordsTransaction(opened.records)
+            try:
+                yield txn
+            finally:
+                txn.close()
+            if txn.changed:
+                await _run_to_completion(lambda: self._save(txn.records, opened))
+
+    # ---- blocking parts, run in a worker thread under the lock ---------------------------
+
+    def _open(self) -> _Opened:
+        try:
+            blob = self.vault_file.read_bytes()
+        except FileNotFoundError:
+            return _Opened(records={}, key=None, header=None)
+        except OSError as exc:
+            raise VaultError(
+                f"The credential vault {self.vault_file} cannot be read ({exc.strerror})",
+                next_step="Check the file's owner and permissions",
+            ) from exc
+        try:
+            header, _ = read_header(blob)
+        except CorruptVault as exc:
+            raise self._set_aside(f"the file is damaged ({exc})") from exc
+        if header.source != self.key_source.kind:
+            # Not damage: the user switched key source. Leave the file for them to decide.
+            raise VaultError(
+                f"The credential vault {self.vault_file} was written with the "
+                f"{header.source!r} key source, but mcp-bridge is set to {self.key_source.kind!r}",
+                next_step=f"Set MCP_BRIDGE_VAULT={header.source} to use it, or move the file "
+                "away and log in again",
+            )
+        try:
+            key = self._key_for(header)
+        except KeyLost as exc:
+            raise self._set_aside(exc.reason) from exc
+        try:
+            records = decrypt(blob, key)
+        except CorruptVault as exc:
+            raise self._set_aside(f"the file is damaged ({exc})") from exc
+        return _Opened(records=records, key=key, header=header)
+
+    def _key_for(self, header: VaultHeader) -> bytes:
+        if self._known_key is not None and self._known_key[1] == header.key_check:
+            return self._known_key[0]
+        key = self.key_source.open_key(header)
+        self._known_key = (key, header.key_check)
+        return key
+
+    def _save(self, records: Records, opened: _Opened) -> None:
+        if opened.key is None or opened.header is None:
+            key, header = self.key_source.new_key()
+            self._known_key = (key, header.key_check)
+        else:
+            key, header = opened.key, opened.header
+        try:
+            write_atomically(self.vault_file, encrypt(records, header, key))
+        except OSError as exc:
+            raise VaultError(
+                f"The credential vault {self.vault_file} could not be written ({exc.strerror}); "
+                "the previous version is intact",
+                next_step="Free disk space or fix the directory's permissions, then retry",
+            ) from exc
+
+    def _set_aside(self, reason: str) -> VaultUnreadable:
+        moved_to = move_aside(self.vault_file, UNREADABLE_LABEL)
+        self._known_key = None
+        log.warning("vault unreadable (%s); moved to %s", reason, moved_to)
+        return VaultUnreadable(reason, moved_to)
+
+
+async def _run_to_completion(work: Callable[[], T]) -> T:
+    """`work()` in a worker thread. If we are cancelled meanwhile, wait for the thread to
+    finish before letting the cancellation through, so the caller's lock outlives it."""
+    task = asyncio.ensure_future(asyncio.to_thread(work))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        while not task.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([task])
+        if not task.cancelled():
+            task.exception()  # retrieved: the cancellation is what the caller asked for
+        raise

@@ -1,0 +1,230 @@
+"""The OS keyring as a KeySource: one data key, service `mcp-bridge`, written once.
+
+Only the 44-character key goes in the keyring: the Windows credential blob limit (2560
+bytes) is smaller than one token set, and rewriting keychain items on every refresh makes
+macOS ask again (keyring.md §3). Token rotation never touches the keyring.
+
+Three defences, each from something seen on this machine (keyring.md §1-§2):
+- Every call runs in its own daemon thread with a deadline: a locked desktop keyring can
+  block forever on an unlock prompt, and a stuck daemon thread does not hold up exit.
+- The backend is probed once by writing, reading back and deleting a uniquely named item:
+  keyring's `null` backend "stores" nothing, a locked collection fails, priority proves
+  nothing. A fixed probe name would race with a second process probing at the same time.
+- The backend is chosen fresh (env, config file, then highest priority), never through
+  keyring.get_keyring(), which caches whatever it found first in the process.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+from mcp_bridge.errors import VaultError
+from mcp_bridge.store.key_sources import PASSPHRASE_ENV, KeyLost, decode_key, encode_key
+from mcp_bridge.store.vault_format import KEY_BYTES, VaultHeader, key_check, key_matches
+
+log = logging.getLogger(__name__)
+
+SERVICE = "mcp-bridge"
+KEY_USERNAME = "vault-key"
+PROBE_SERVICE = "mcp-bridge:probe"
+DEFAULT_KEYRING_TIMEOUT_S = 10.0
+
+NEXT_STEP_NO_KEYRING = (
+    "Start or unlock a Secret Service such as gnome-keyring (on a desktop, log in to it), or "
+    f"opt in to a passphrase with MCP_BRIDGE_VAULT=passphrase and {PASSPHRASE_ENV} set, or to a "
+    "plaintext-equivalent key file with MCP_BRIDGE_VAULT=keyfile"
+)
+
+T = TypeVar("T")
+
+
+class KeyringLike(Protocol):
+    """The three calls we use from a keyring backend. Test doubles implement this directly:
+    subclassing keyring's KeyringBackend would register them globally (keyring.md §2)."""
+
+    def get_password(self, service: str, username: str) -> str | None: ...
+
+    def set_password(self, service: str, username: str, password: str) -> None: ...
+
+    def delete_password(self, service: str, username: str) -> None: ...
+
+
+class KeyringUnusable(VaultError):
+    """The OS keyring is missing, locked, stuck, or only pretends to store secrets."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(
+            f"The OS keyring cannot hold the vault key: {why}", next_step=NEXT_STEP_NO_KEYRING
+        )
+        self.why = why
+
+
+def detect_backend() -> KeyringLike:
+    """The backend keyring would pick right now, without its process-wide cache.
+    Raises KeyringUnusable when keyring itself refuses (e.g. a bad PYTHON_KEYRING_BACKEND)."""
+    import keyring.backend
+    import keyring.backends.fail
+    import keyring.core
+
+    try:
+        chosen = (
+            keyring.core.load_env()
+            or keyring.core.load_config()
+            or max(
+                keyring.backend.get_all_keyring(),
+                key=keyring.backend.by_priority,
+                default=keyring.backends.fail.Keyring(),  # type: ignore[no-untyped-call]
+            )
+        )
+    except (RuntimeError, ImportError, AttributeError, ValueError) as exc:
+        # load_keyring raises RuntimeError for a non-viable PYTHON_KEYRING_BACKEND, and
+        # ImportError/AttributeError for a misspelt one (keyring.md §2).
+        raise KeyringUnusable(f"keyring could not load a backend ({exc})") from exc
+    return chosen
+
+
+def refuses_to_store(backend: object) -> str | None:
+    """Why a backend is known not to keep secrets, or None. The probe catches the rest."""
+    import keyring.backends.fail
+    import keyring.backends.null
+
+    if isinstance(backend, keyring.backends.null.Keyring):
+        return "the `null` backend is selected, which silently discards everything"
+    if isinstance(backend, keyring.backends.fail.Keyring):
+        return "no keyring backend is available (no Secret Service, Keychain or Credential Manager)"
+    return None
+
+
+def call_with_deadline(call: Callable[[], T], *, timeout_s: float, what: str) -> T:
+    """Run `call` in a fresh daemon thread; KeyringUnusable if it takes over `timeout_s`.
+    The thread is abandoned, not killed, on timeout: it cannot block interpreter exit."""
+    future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(call())
+        except BaseException as exc:  # handed to the waiting caller, not swallowed
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="mcp-bridge-keyring", daemon=True).start()
+    try:
+        return future.result(timeout=timeout_s)
+    except concurrent.futures.TimeoutError:
+        raise KeyringUnusable(
+            f"{what} did not answer within {timeout_s:.0f} s (a locked keyring waiting on an "
+            "unlock prompt?)"
+        ) from None
+
+
+@dataclass
+class KeyringKeySource:
+    """The data key as one keyring item (`mcp-bridge` / `vault-key`), base64 text.
+
+    `backend=None` detects the backend on first use. Probing happens once per object.
+    """
+
+    backend: KeyringLike | None = None
+    username: str = KEY_USERNAME
+    timeout_s: float = DEFAULT_KEYRING_TIMEOUT_S
+    _probed: bool = field(default=False, init=False, repr=False)
+
+    kind = "keyring"
+
+    def describe(self) -> str:
+        if self.backend is None:
+            which = "detected on first use"
+        else:
+            which = f"{type(self.backend).__module__}.{type(self.backend).__qualname__}"
+        return (
+            f"the OS keyring ({which}), item {SERVICE!r}/{self.username!r}; protects a copied "
+            "vault file, not against programs running as you"
+        )
+
+    def new_key(self) -> tuple[bytes, VaultHeader]:
+        key = self._read_key()
+        if key is None:
+            key = os.urandom(KEY_BYTES)
+            self._call(
+                lambda b: b.set_password(SERVICE, self.username, encode_key(key)), "storing the key"
+            )
+        return key, VaultHeader(self.kind, key_check(key))
+
+    def open_key(self, header: VaultHeader) -> bytes:
+        key = self._read_key()
+        if key is None:
+            raise KeyLost("its key is no longer in the OS keyring (was the keyring reset?)")
+        if not key_matches(header, key):
+            raise KeyLost("the OS keyring holds a different key than the one that wrote it")
+        return key
+
+    def probe(self) -> None:
+        """Prove the backend stores secrets: write, read back and delete a unique item."""
+        backend = self._backend()
+        service, username, value = PROBE_SERVICE, uuid.uuid4().hex, uuid.uuid4().hex
+
+        def round_trip() -> str | None:
+            backend.set_password(service, username, value)
+            try:
+                return backend.get_password(service, username)
+            finally:
+                try:
+                    backend.delete_password(service, username)
+                except Exception as exc:  # a leftover probe item is harmless; say so
+                    log.debug("could not delete keyring probe item: %s", type(exc).__name__)
+
+        read_back = self._guarded(round_trip, "the keyring probe")
+        if read_back != value:
+            got = "nothing" if read_back is None else "a different value"
+            raise KeyringUnusable(f"it pretends to store secrets: a probe item read back as {got}")
+        self._probed = True
+
+    def _read_key(self) -> bytes | None:
+        text = self._call(lambda b: b.get_password(SERVICE, self.username), "reading the key")
+        key = decode_key(text)
+        if text is not None and key is None:
+            log.warning("the vault key item in the OS keyring is malformed; treating it as absent")
+        return key
+
+    def _backend(self) -> KeyringLike:
+        if self.backend is None:
+            self.backend = detect_backend()
+        if (why := refuses_to_store(self.backend)) is not None:
+            raise KeyringUnusable(why)
+        return self.backend
+
+    def _call(self, op: Callable[[KeyringLike], T], what: str) -> T:
+        if not self._probed:
+            self.probe()
+        backend = self._backend()
+        return self._guarded(lambda: op(backend), what)
+
+    def _guarded(self, call: Callable[[], T], what: str) -> T:
+        import keyring.errors
+
+        try:
+            return call_with_deadline(call, timeout_s=self.timeout_s, what=what)
+        except KeyringUnusable:
+            raise
+        except keyring.errors.KeyringLocked as exc:
+            raise KeyringUnusable("it is locked") from exc
+        except Exception as exc:
+            # Backends raise anything: pywintypes.error, secretstorage and jeepney errors,
+            # OSError for a dead bus (keyring.md §2).
+            raise KeyringUnusable(f"{what} failed ({_describe_exception(exc)})") from exc
+
+
+def _describe_exception(exc: BaseException) -> str:
+    name = type(exc).__qualname__
+    lines = str(exc).splitlines()
+    # Backend errors say things like "Failed to unlock the collection!", which helps the
+    # user. They describe the call, not the value; cut to one short line all the same.
+    return f"{name}: {lines[0][:200]}" if lines else name

@@ -1,0 +1,179 @@
+"""The vault file's bytes: header, AES-GCM envelope, records. Pure: no files, no keyring.
+
+Layout (all of it authenticated; the header is the AES-GCM associated data)::
+
+    MAGIC (8 bytes) | header length (4 bytes, big-endian) | header (JSON, ASCII)
+    | nonce (12 bytes) | AES-256-GCM ciphertext of the records JSON, with its 16-byte tag
+
+The header says which key source wrote the file, the KDF parameters for a passphrase, and a
+key check value (an HMAC of a constant under the data key). The check value lets a reader
+tell "this is the wrong key" (a wrong passphrase, a replaced keyring item) from "the file is
+damaged", which need different advice. It reveals nothing a GCM tag does not already: both
+let an attacker test a key guess, at the cost of the KDF.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import os
+import struct
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+MAGIC = b"MCPBVLT\x01"
+KEY_BYTES = 32  # AES-256
+NONCE_BYTES = 12  # NIST SP 800-38D §8.2: 96-bit random nonces
+FORMAT_VERSION = 1
+_LENGTH = struct.Struct(">I")
+_MAX_HEADER_BYTES = 4096
+_KEY_CHECK_LABEL = b"mcp-bridge vault key check v1"
+
+# namespace -> key -> record; records are JSON objects (Any: whatever the auth layer stored)
+Records: TypeAlias = dict[str, dict[str, dict[str, Any]]]
+
+
+class CorruptVault(Exception):
+    """The bytes are not a vault this version can read, or they were altered."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScryptParams:
+    """RFC 7914 parameters for deriving the data key from a passphrase."""
+
+    salt: bytes = field(repr=False)
+    log2_n: int = 17  # n = 2**17, r = 8: 128 MiB and ~0.5 s here (keyring.md §2)
+    r: int = 8
+    p: int = 1
+
+    # Bounds for a header we did not write: a hostile n or r would exhaust memory.
+    def is_sane(self) -> bool:
+        return (
+            16 <= len(self.salt) <= 64
+            and 10 <= self.log2_n <= 22
+            and 1 <= self.r <= 32
+            and (1 <= self.p <= 16)
+        )
+
+    @classmethod
+    def fresh(cls, log2_n: int = 17) -> ScryptParams:
+        return cls(salt=os.urandom(16), log2_n=log2_n)
+
+
+@dataclass(frozen=True, slots=True)
+class VaultHeader:
+    source: str  # the KeySource.kind that wrote the file
+    key_check: bytes = field(repr=False)
+    kdf: ScryptParams | None = None
+
+    def to_bytes(self) -> bytes:
+        doc: dict[str, object] = {
+            "format": FORMAT_VERSION,
+            "source": self.source,
+            "key_check": _b64(self.key_check),
+        }
+        if self.kdf is not None:
+            doc["kdf"] = {
+                "name": "scrypt",
+                "salt": _b64(self.kdf.salt),
+                "log2_n": self.kdf.log2_n,
+                "r": self.kdf.r,
+                "p": self.kdf.p,
+            }
+        return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("ascii")
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> VaultHeader:
+        try:
+            doc = json.loads(raw.decode("ascii"))
+            if not isinstance(doc, dict) or doc.get("format") != FORMAT_VERSION:
+                raise CorruptVault(f"unknown vault format {doc.get('format')!r}")
+            kdf = None
+            if (kdf_doc := doc.get("kdf")) is not None:
+                if kdf_doc.get("name") != "scrypt":
+                    raise CorruptVault(f"unknown key derivation {kdf_doc.get('name')!r}")
+                kdf = ScryptParams(
+                    salt=_unb64(kdf_doc["salt"]),
+                    log2_n=int(kdf_doc["log2_n"]),
+                    r=int(kdf_doc["r"]),
+                    p=int(kdf_doc["p"]),
+                )
+                if not kdf.is_sane():
+                    raise CorruptVault("the key derivation parameters are out of range")
+            source = doc["source"]
+            if not isinstance(source, str):
+                raise CorruptVault("the header names no key source")
+            return cls(source=source, key_check=_unb64(doc["key_check"]), kdf=kdf)
+        except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise CorruptVault(f"the header is damaged ({type(exc).__name__})") from exc
+
+
+def key_check(key: bytes) -> bytes:
+    return hmac.digest(key, _KEY_CHECK_LABEL, hashlib.sha256)[:16]
+
+
+def key_matches(header: VaultHeader, key: bytes) -> bool:
+    return hmac.compare_digest(header.key_check, key_check(key))
+
+
+def read_header(blob: bytes) -> tuple[VaultHeader, int]:
+    """The header and where the nonce starts. Raises CorruptVault."""
+    if not blob.startswith(MAGIC):
+        raise CorruptVault("it does not start with the mcp-bridge vault signature")
+    start = len(MAGIC) + _LENGTH.size
+    if len(blob) < start:
+        raise CorruptVault("it is truncated")
+    (length,) = _LENGTH.unpack_from(blob, len(MAGIC))
+    if length > _MAX_HEADER_BYTES or len(blob) < start + length + NONCE_BYTES + 16:
+        raise CorruptVault("it is truncated or its header length is wrong")
+    return VaultHeader.from_bytes(blob[start : start + length]), start + length
+
+
+def decrypt(blob: bytes, key: bytes) -> Records:
+    """The records in `blob`; the caller has checked the key against the header.
+    Raises CorruptVault if the file was altered or is not valid."""
+    _, body = read_header(blob)
+    nonce = blob[body : body + NONCE_BYTES]
+    try:
+        plain = AESGCM(key).decrypt(nonce, blob[body + NONCE_BYTES :], blob[:body])
+    except InvalidTag as exc:
+        raise CorruptVault("its contents fail the integrity check") from exc
+    try:
+        doc = json.loads(plain)
+    except ValueError as exc:  # authentic but unparsable: written by a broken version
+        raise CorruptVault("its decrypted contents are not JSON") from exc
+    records = doc.get("records") if isinstance(doc, dict) else None
+    if not isinstance(records, dict) or not all(
+        isinstance(ns, dict) and all(isinstance(r, dict) for r in ns.values())
+        for ns in records.values()
+    ):
+        raise CorruptVault("its decrypted contents have the wrong shape")
+    return records
+
+
+def encrypt(records: Records, header: VaultHeader, key: bytes) -> bytes:
+    """A complete vault file holding `records` under `key`, with a fresh random nonce."""
+    raw_header = header.to_bytes()
+    aad = MAGIC + _LENGTH.pack(len(raw_header)) + raw_header
+    nonce = os.urandom(NONCE_BYTES)
+    plain = json.dumps({"records": records}, separators=(",", ":")).encode("utf-8")
+    return aad + nonce + AESGCM(key).encrypt(nonce, plain, aad)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: object) -> bytes:
+    if not isinstance(text, str):
+        raise TypeError("expected base64 text")
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error as exc:
+        raise ValueError("bad base64") from exc

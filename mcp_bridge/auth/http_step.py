@@ -121,6 +121,14 @@ class HttpResponse:
     def is_success(self) -> bool:
         return 200 <= self.status < 300
 
+    def json_or_none(self) -> object | None:
+        """The body as JSON, or None when it is not JSON (error bodies are often HTML)."""
+        try:
+            doc: object = json.loads(self.body)
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return doc
+
     def json(self, *, what: str) -> object:
         """The body as JSON, or AuthResponseInvalid naming `what` and the URL."""
         try:

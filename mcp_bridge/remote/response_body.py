@@ -1,0 +1,169 @@
+"""Turning an HTTP answer from an MCP server into JSON-RPC messages, or into the reason it
+carries none.
+
+Shared by the Streamable HTTP and HTTP+SSE transports. Bodies are read without a size cap
+(the SDK caps SSE events at 1 MiB; a 20 MB tool result is legitimate), incrementally for
+SSE, so memory stays proportional to the largest single message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from mcp_bridge import jsonrpc
+from mcp_bridge.errors import RemoteError
+from mcp_bridge.jsonrpc import JsonObject, RequestId
+from mcp_bridge.remote.sse import SseEvent, SseParser
+
+if TYPE_CHECKING:
+    import aiohttp
+
+log = logging.getLogger(__name__)
+
+# What aiohttp raises when a connection cannot be made or breaks mid-body. Timeouts are
+# OSError subclasses in aiohttp (ServerTimeoutError), and asyncio.TimeoutError is TimeoutError.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError)
+
+
+def connection_errors() -> tuple[type[BaseException], ...]:
+    """CONNECTION_ERRORS plus aiohttp's own (imported lazily: the shim never loads aiohttp)."""
+    import aiohttp
+
+    return (*CONNECTION_ERRORS, aiohttp.ClientError)
+
+
+class RequestFailed(RemoteError):
+    """A request will get no answer from the remote; becomes a JSON-RPC error for the client.
+
+    `code` and `data` are JSON-RPC error fields: the remote's own when it sent an error body,
+    else REMOTE_UNAVAILABLE (the remote could not be reached or broke off) or INTERNAL_ERROR
+    (it answered something that is not MCP).
+    """
+
+    def __init__(self, what: str, *, code: int, next_step: str = "", data: object = None) -> None:
+        super().__init__(what, next_step=next_step)
+        self.code = code
+        self.data = data
+
+    def response_to(self, request_id: RequestId) -> JsonObject:
+        return jsonrpc.error_response(request_id, self.code, str(self), self.data)
+
+
+def unreachable(url: str, exc: BaseException) -> RequestFailed:
+    detail = str(exc) or type(exc).__name__
+    return RequestFailed(
+        f"The MCP server at {url} could not be reached ({detail})",
+        code=jsonrpc.REMOTE_UNAVAILABLE,
+        next_step="Check that it is running; the next request will try again",
+    )
+
+
+def messages_of(value: object) -> list[JsonObject]:
+    """The messages in one decoded body: an object, or a batch (2025-03-26 allowed JSON-RPC
+    batches in responses, so each element is a message of its own)."""
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, list):
+        return [item for item in value if isinstance(item, dict)]
+    return []
+
+
+def decode_messages(url: str, body: bytes | str) -> list[JsonObject]:
+    """Raises RequestFailed when the body is not JSON-RPC."""
+    try:
+        value = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise RequestFailed(
+            f"The MCP server at {url} sent a malformed JSON body ({exc})",
+            code=jsonrpc.INTERNAL_ERROR,
+            next_step="Report this to the server's owner; the next request will try again",
+        ) from exc
+    messages = messages_of(value)
+    if not messages:
+        raise RequestFailed(
+            f"The MCP server at {url} sent JSON that is not a JSON-RPC message",
+            code=jsonrpc.INTERNAL_ERROR,
+            next_step="Report this to the server's owner",
+        )
+    return messages
+
+
+async def failure_of_status(url: str, response: aiohttp.ClientResponse) -> RequestFailed:
+    """The failure an HTTP error status stands for. A JSON-RPC error in the body wins: it is
+    the server's own answer (e.g. 404 + -32601 from a modern server, 400 + -32022)."""
+    body = await response.read()
+    error = _jsonrpc_error_in(body)
+    if error is not None:
+        message = error.get("message")
+        return RequestFailed(
+            message if isinstance(message, str) else f"HTTP {response.status}",
+            code=error["code"],
+            data=error.get("data"),
+        )
+    reason = f"HTTP {response.status} {response.reason or ''}".rstrip()
+    if response.status >= 500:
+        return RequestFailed(
+            f"The MCP server at {url} failed with {reason}",
+            code=jsonrpc.REMOTE_UNAVAILABLE,
+            next_step="It may be restarting; the next request will try again",
+        )
+    return RequestFailed(
+        f"The MCP server at {url} rejected the request with {reason}",
+        code=jsonrpc.INTERNAL_ERROR,
+        next_step="Check the server URL and the --header options",
+    )
+
+
+def _jsonrpc_error_in(body: bytes) -> JsonObject | None:
+    try:
+        value = json.loads(body) if body else None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("error"), dict):
+        return None
+    error: JsonObject = value["error"]
+    code = error.get("code")
+    if not isinstance(code, int) or isinstance(code, bool):
+        return None
+    return error
+
+
+def error_message_of(body: bytes) -> str:
+    """The `error.message` of a JSON-RPC error body, or "" (used to spot session loss)."""
+    error = _jsonrpc_error_in(body)
+    message = error.get("message") if error is not None else None
+    return message if isinstance(message, str) else ""
+
+
+def is_sse(response: aiohttp.ClientResponse) -> bool:
+    return response.content_type == "text/event-stream"
+
+
+def is_json(response: aiohttp.ClientResponse) -> bool:
+    return response.content_type == "application/json"
+
+
+async def sse_events(
+    response: aiohttp.ClientResponse, parser: SseParser
+) -> AsyncIterator[SseEvent]:
+    """Each event of an SSE body as it completes. The parser keeps `last_event_id` and
+    `retry_ms` for a reconnect. Ends normally at end of body; a broken connection raises one
+    of `connection_errors()`."""
+    async for chunk in response.content.iter_any():
+        for event in parser.feed(chunk):
+            yield event
+
+
+def event_messages(url: str, event: SseEvent) -> list[JsonObject]:
+    """The JSON-RPC messages in one `message` event; a malformed event is logged and skipped
+    (the request it answered then fails as "ended without a response")."""
+    if event.event != "message":
+        return []
+    try:
+        return decode_messages(url, event.data)
+    except RequestFailed as exc:
+        log.warning("skipping an SSE event from %s: %s", url, exc.what)
+        return []

@@ -1,0 +1,428 @@
+"""Streamable HTTP client transport, both eras, on aiohttp.
+
+Theory of operation. Every request is its own POST, run as its own task, so sixteen calls
+are sixteen concurrent exchanges and no lock is held across any of them. The answer is a
+JSON body or an SSE stream; everything on it (progress, server-to-client requests, the
+response) goes to `deliver` in order. Whatever goes wrong on the way becomes a JSON-RPC
+error response for that request; `send` itself never raises because the remote failed.
+
+Era.LEGACY (2025-03-26 .. 2025-11-25): the transport watches the client's handshake
+(LegacySession), stamps `Mcp-Session-Id` and `MCP-Protocol-Version` on later requests,
+opens the GET stream after `notifications/initialized`, resumes broken streams with
+`Last-Event-ID`, and replays the handshake when the server has lost the session.
+
+Era.MODERN (2026-07-28): no session, no GET; routing headers on every POST, and
+cancel(id) closes that request's response stream, which is how 2026-07-28 cancels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING
+
+from mcp_bridge import jsonrpc
+from mcp_bridge.http_client import client_session
+from mcp_bridge.jsonrpc import JsonObject, Kind, RequestId
+from mcp_bridge.protocol import HEADER_SESSION_ID, Era
+from mcp_bridge.remote.backoff import ReconnectBackoff
+from mcp_bridge.remote.base import CredentialProvider, Deliver, NoCredentials
+from mcp_bridge.remote.headers import (
+    ACCEPT_BOTH,
+    ACCEPT_SSE,
+    CONTENT_TYPE_JSON,
+    modern_request_headers,
+)
+from mcp_bridge.remote.legacy_session import INITIALIZE, INITIALIZED, LegacySession
+from mcp_bridge.remote.response_body import (
+    RequestFailed,
+    connection_errors,
+    decode_messages,
+    error_message_of,
+    event_messages,
+    failure_of_status,
+    is_json,
+    is_sse,
+    sse_events,
+    unreachable,
+)
+from mcp_bridge.remote.sse import SseParser
+
+if TYPE_CHECKING:
+    import aiohttp
+
+log = logging.getLogger(__name__)
+
+# 2025-11-25 leaves the reconnect delay to the client unless the server sends `retry`.
+DEFAULT_RECONNECT_S = 1.0
+# Give up resuming one request's stream after this many reconnects that brought nothing.
+MAX_RESUME_ATTEMPTS = 5
+DELETE_TIMEOUT_S = 5.0
+
+
+class StreamableHttpTransport:
+    """A RemoteTransport for one Streamable HTTP endpoint, in the era detection chose.
+
+    `http`: a shared aiohttp session (closed by its owner); by default the transport makes
+    one in start() and closes it in aclose(). `static_headers` (from `--header`) go on every
+    request; `credentials` adds its headers to every request and is told about 401/403.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        era: Era,
+        *,
+        credentials: CredentialProvider | None = None,
+        static_headers: Mapping[str, str] | None = None,
+        http: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.url = url
+        self.era = era
+        self.session = LegacySession()
+        self._credentials: CredentialProvider = credentials or NoCredentials()
+        self._static_headers = dict(static_headers or {})
+        self._http = http
+        self._owns_http = http is None
+        self._deliver: Deliver | None = None
+        self._backoff = ReconnectBackoff()
+        self._inflight: dict[RequestId, asyncio.Task[None]] = {}
+        self._listener: asyncio.Task[None] | None = None
+        self._recovery: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # -- RemoteTransport ----------------------------------------------------------------
+
+    async def start(self, deliver: Deliver) -> None:
+        self._deliver = deliver
+        if self._http is None:
+            self._http = client_session()
+
+    async def send(self, message: JsonObject, *, headers: Mapping[str, str] | None = None) -> None:
+        if self._deliver is None or self._closed:
+            raise RuntimeError(
+                "StreamableHttpTransport.send() needs start() first, and no aclose()"
+            )
+        kind = jsonrpc.kind_of(message)
+        if self.era is Era.LEGACY:
+            self.session.saw_client_message(message)
+        if kind is Kind.REQUEST:
+            request_id: RequestId = message["id"]
+            task = asyncio.create_task(self._run_request(message, headers))
+            self._inflight[request_id] = task
+            task.add_done_callback(lambda done: self._forget(request_id, done))
+            return
+        await self._send_one_way(message, headers)
+        if self.era is Era.LEGACY and message.get("method") == INITIALIZED:
+            self._start_listener()
+
+    async def cancel(self, request_id: RequestId) -> None:
+        """Stop waiting for `request_id` and close its response stream (the 2026-07-28 way to
+        cancel; in the legacy era the bridge also forwards notifications/cancelled)."""
+        task = self._inflight.pop(request_id, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        tasks = [*self._inflight.values(), self._listener, self._recovery]
+        pending = [task for task in tasks if task is not None and not task.done()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        self._inflight.clear()
+        try:
+            if self.era is Era.LEGACY and self.session.session_id is not None:
+                await self._delete_session()
+        finally:
+            if self._owns_http and self._http is not None:
+                await self._http.close()
+
+    # -- one exchange ---------------------------------------------------------------------
+
+    def _forget(self, request_id: RequestId, task: asyncio.Task[None]) -> None:
+        if self._inflight.get(request_id) is task:
+            del self._inflight[request_id]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("request task for %r failed", request_id, exc_info=task.exception())
+
+    async def _run_request(self, message: JsonObject, extra: Mapping[str, str] | None) -> None:
+        request_id: RequestId = message["id"]
+        try:
+            async with self._post(message, extra) as response:
+                await self._consume_reply(message, response)
+        except RequestFailed as failure:
+            await self._emit(failure.response_to(request_id))
+
+    async def _send_one_way(self, message: JsonObject, extra: Mapping[str, str] | None) -> None:
+        """POST a notification or a response; the server answers 202 (nothing to deliver)."""
+        try:
+            async with self._post(message, extra) as response:
+                if response.status >= 400:
+                    failure = await failure_of_status(self.url, response)
+                    log.warning("%s was refused: %s", message.get("method", "a response"), failure)
+        except RequestFailed as failure:
+            # No id to answer on: the message is lost, as it would be on a dropped line.
+            log.warning("could not send %s: %s", message.get("method", "a response"), failure)
+
+    @contextlib.asynccontextmanager
+    async def _post(
+        self, message: JsonObject, extra: Mapping[str, str] | None
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """POST `message` and yield the answer, after the retries the spec allows: once after
+        the credential provider recovered from a 401 or 403, once after a lost session was
+        re-established. Raises RequestFailed when the remote cannot be reached."""
+        body = jsonrpc.encode(message)
+        retried_401 = retried_403 = recovered = False
+        while True:
+            session_headers = self._era_headers(message)
+            sent_session = session_headers.get(HEADER_SESSION_ID)
+            headers = await self._headers(ACCEPT_BOTH, session_headers, extra)
+            headers["Content-Type"] = CONTENT_TYPE_JSON
+            response = await self._open("POST", headers, body)
+            try:
+                if response.status == 401 and not retried_401:
+                    retried_401 = True
+                    challenge = response.headers.get("WWW-Authenticate")
+                    if await self._credentials.on_unauthorized(challenge):
+                        continue
+                elif response.status == 403 and not retried_403:
+                    retried_403 = True
+                    challenge = response.headers.get("WWW-Authenticate")
+                    if await self._credentials.on_forbidden(challenge):
+                        continue
+                elif sent_session and not recovered and await self._session_lost(response):
+                    recovered = True
+                    await self._recover_session(sent_session)
+                    continue
+                yield response
+                return
+            finally:
+                # Back to the pool when fully read; a half-read stream (cancel) is closed.
+                response.release()
+
+    async def _open(
+        self, method: str, headers: Mapping[str, str], body: bytes | None = None
+    ) -> aiohttp.ClientResponse:
+        assert self._http is not None  # start() made it; send() checks start() ran
+        await self._backoff.wait()
+        try:
+            response = await self._http.request(method, self.url, headers=headers, data=body)
+        except connection_errors() as exc:
+            self._backoff.failed()
+            raise unreachable(self.url, exc) from exc
+        self._backoff.succeeded()
+        return response
+
+    async def _headers(
+        self, accept: str, era_headers: Mapping[str, str], extra: Mapping[str, str] | None
+    ) -> dict[str, str]:
+        # Later layers win: protocol headers over `--header`, the caller's over both.
+        headers = {"Accept": accept, **self._static_headers}
+        headers.update(await self._credentials.headers())
+        headers.update(era_headers)
+        headers.update(extra or {})
+        return headers
+
+    def _era_headers(self, message: JsonObject | None) -> dict[str, str]:
+        if self.era is Era.MODERN:
+            return modern_request_headers(message) if message is not None else {}
+        return self.session.headers(message)
+
+    async def _consume_reply(self, request: JsonObject, response: aiohttp.ClientResponse) -> None:
+        """Deliver what the answer to `request` carries; RequestFailed if its response is
+        not among it."""
+        request_id = request["id"]
+        if response.status >= 400:
+            raise await failure_of_status(self.url, response)
+        if request.get("method") == INITIALIZE and self.era is Era.LEGACY:
+            self.session.session_id = response.headers.get(HEADER_SESSION_ID)
+        if response.status == 202 or not (is_json(response) or is_sse(response)):
+            raise RequestFailed(
+                f"The MCP server at {self.url} answered a request with HTTP {response.status} "
+                f"and Content-Type {response.content_type!r}, not JSON or an event stream",
+                code=jsonrpc.INTERNAL_ERROR,
+                next_step="Report this to the server's owner",
+            )
+        if is_json(response):
+            answered = False
+            for message in decode_messages(self.url, await response.read()):
+                answered = await self._receive(message, request_id) or answered
+            if not answered:
+                raise self._no_response(request_id, "its JSON body")
+            return
+        parser = SseParser()
+        if await self._read_stream(response, parser, request_id):
+            return
+        if self.era is Era.LEGACY and parser.last_event_id is not None:
+            await self._resume(request_id, parser)
+            return
+        raise self._no_response(request_id, "its event stream")
+
+    async def _read_stream(
+        self, response: aiohttp.ClientResponse, parser: SseParser, request_id: RequestId | None
+    ) -> bool:
+        """Deliver the messages of one SSE body; True once the response to `request_id`
+        came. A stream that breaks off just ends: the caller decides whether to resume."""
+        answered = False
+        try:
+            async for event in sse_events(response, parser):
+                for message in event_messages(self.url, event):
+                    answered = await self._receive(message, request_id) or answered
+        except connection_errors() as exc:
+            log.info("event stream from %s broke off: %s", self.url, exc)
+        return answered
+
+    async def _resume(self, request_id: RequestId, parser: SseParser) -> None:
+        """Reconnect a stream that ended before its response: GET with Last-Event-ID
+        (2025-11-25 transports §Resumability; also how priming events are followed up)."""
+        for _attempt in range(MAX_RESUME_ATTEMPTS):
+            delay_s = parser.retry_ms / 1000 if parser.retry_ms is not None else DEFAULT_RECONNECT_S
+            await asyncio.sleep(delay_s)
+            last_id = parser.last_event_id
+            assert last_id is not None  # only called with an id to resume from
+            headers = await self._headers(ACCEPT_SSE, self._era_headers(None), None)
+            headers["Last-Event-ID"] = last_id
+            try:
+                response = await self._open("GET", headers)
+            except RequestFailed:
+                continue
+            try:
+                if response.status >= 400 or not is_sse(response):
+                    break
+                if await self._read_stream(response, parser, request_id):
+                    return
+            finally:
+                response.release()
+        raise self._no_response(request_id, "its event stream, even after resuming it")
+
+    async def _receive(self, message: JsonObject, request_id: RequestId | None) -> bool:
+        """Deliver one message from the remote; True if it is the response to `request_id`."""
+        is_response = "method" not in message and message.get("id") == request_id
+        if self.era is Era.LEGACY:
+            self.session.saw_initialize_response(message)
+        await self._emit(message)
+        return is_response and request_id is not None
+
+    def _no_response(self, request_id: RequestId, where: str) -> RequestFailed:
+        return RequestFailed(
+            f"The MCP server at {self.url} ended {where} without the response to request "
+            f"{request_id!r}",
+            code=jsonrpc.REMOTE_UNAVAILABLE,
+            next_step="Retry the request",
+        )
+
+    async def _emit(self, message: JsonObject) -> None:
+        assert self._deliver is not None
+        await self._deliver(message)
+
+    # -- legacy session upkeep -----------------------------------------------------------
+
+    async def _session_lost(self, response: aiohttp.ClientResponse) -> bool:
+        if response.status == 404:
+            return True  # 2025-11-25 §Session Management: the session is gone, start anew
+        if response.status == 400:
+            # TypeScript SDK servers routed by hand (server-everything's streamableHttp.js)
+            # answer an unknown session id with 400 "No valid session ID provided".
+            return "session" in error_message_of(await response.read()).lower()
+        return False
+
+    async def _recover_session(self, lost_session_id: str) -> None:
+        """Re-establish the session once, however many requests noticed it was lost."""
+        if self.session.session_id != lost_session_id:
+            return  # another request already replaced it
+        if self._recovery is None or self._recovery.done():
+            self._recovery = asyncio.create_task(self._replay_handshake())
+        # Shielded: one waiter being cancelled must not abort the replay the others await.
+        await asyncio.shield(self._recovery)
+
+    async def _replay_handshake(self) -> None:
+        initialize, initialized = self.session.initialize, self.session.initialized
+        if initialize is None:
+            raise RequestFailed(
+                f"The MCP server at {self.url} lost the session and no initialize was recorded",
+                code=jsonrpc.REMOTE_UNAVAILABLE,
+                next_step="Restart the client to start a new session",
+            )
+        log.info("session at %s was lost; replaying the handshake", self.url)
+        self.session.session_id = None
+        async with self._post(initialize, None) as response:
+            if response.status >= 400:
+                raise await failure_of_status(self.url, response)
+            self.session.session_id = response.headers.get(HEADER_SESSION_ID)
+            messages = await self._handshake_messages(response)
+        for message in messages:
+            # The client has had its initialize answered once; this answer is ours alone.
+            if not self.session.saw_initialize_response(message):
+                await self._emit(message)
+        if initialized is not None:
+            await self._send_one_way(initialized, None)
+            self._start_listener()
+
+    async def _handshake_messages(self, response: aiohttp.ClientResponse) -> list[JsonObject]:
+        if is_json(response):
+            return decode_messages(self.url, await response.read())
+        collected: list[JsonObject] = []
+        with contextlib.suppress(*connection_errors()):
+            async for event in sse_events(response, SseParser()):
+                collected.extend(event_messages(self.url, event))
+                if any(self.session.initialize_id == m.get("id") for m in collected):
+                    break
+        return collected
+
+    def _start_listener(self) -> None:
+        if self.session.session_id is None or self._closed:
+            return  # no session, no GET stream (2025-11-25 §Listening for Messages)
+        if self._listener is not None and not self._listener.done():
+            self._listener.cancel()
+        self._listener = asyncio.create_task(self._listen(self.session.session_id))
+
+    async def _listen(self, session_id: str) -> None:
+        """The GET stream for server-initiated messages, reconnected until the session
+        ends. 405 means the server offers none."""
+        parser = SseParser()
+        backoff = ReconnectBackoff()
+        while not self._closed and self.session.session_id == session_id:
+            await backoff.wait()
+            headers = await self._headers(ACCEPT_SSE, self._era_headers(None), None)
+            if parser.last_event_id is not None:
+                headers["Last-Event-ID"] = parser.last_event_id
+            assert self._http is not None
+            try:
+                async with self._http.get(self.url, headers=headers) as response:
+                    if response.status == 405:
+                        log.debug("%s offers no GET stream", self.url)
+                        return
+                    if response.status == 401 and await self._credentials.on_unauthorized(
+                        response.headers.get("WWW-Authenticate")
+                    ):
+                        continue
+                    if response.status >= 400 or not is_sse(response):
+                        log.info("GET stream at %s refused: HTTP %d", self.url, response.status)
+                        return  # a lost session is noticed, and replayed, by the next POST
+                    backoff.succeeded()
+                    await self._read_stream(response, parser, None)
+            except connection_errors() as exc:
+                backoff.failed()
+                log.debug("GET stream at %s: %s", self.url, exc)
+                continue
+            delay_s = parser.retry_ms / 1000 if parser.retry_ms is not None else DEFAULT_RECONNECT_S
+            await asyncio.sleep(delay_s)
+
+    async def _delete_session(self) -> None:
+        """End the session (2025-11-25 §Session Management: SHOULD; 405 means not allowed)."""
+        headers = await self._headers(ACCEPT_BOTH, self._era_headers(None), None)
+        assert self._http is not None
+        try:
+            async with asyncio.timeout(DELETE_TIMEOUT_S):
+                async with self._http.delete(self.url, headers=headers) as response:
+                    log.debug("DELETE session at %s: HTTP %d", self.url, response.status)
+        except connection_errors() as exc:  # TimeoutError included
+            log.info("could not end the session at %s: %s", self.url, exc)
+        self.session.session_id = None

@@ -1,0 +1,217 @@
+"""Legacy-era Streamable HTTP (2025-03-26 .. 2025-11-25) against real servers:
+server-everything (TypeScript SDK) and the Python SDK's MCPServer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from mcp_bridge import jsonrpc
+from mcp_bridge.protocol import Era
+from mcp_bridge.remote.streamable import StreamableHttpTransport
+from tests.fixtures.mcp_servers import (
+    INITIALIZED,
+    Inbox,
+    ServerProcess,
+    call_tool,
+    initialize_request,
+)
+
+
+@pytest.fixture
+async def inbox() -> Inbox:
+    return Inbox()
+
+
+async def open_legacy(
+    server: ServerProcess, inbox: Inbox, capabilities: dict[str, Any] | None = None
+) -> StreamableHttpTransport:
+    """A started transport that has done the handshake, as a legacy client would."""
+    transport = StreamableHttpTransport(server.url, Era.LEGACY)
+    await transport.start(inbox.deliver)
+    await transport.send(initialize_request("init", capabilities))
+    reply = await inbox.response("init")
+    assert "result" in reply, reply
+    await transport.send(INITIALIZED)
+    return transport
+
+
+@pytest.fixture
+async def closing() -> AsyncIterator[list[StreamableHttpTransport]]:
+    """Transports the test opened; closed at the end even when the test fails."""
+    transports: list[StreamableHttpTransport] = []
+    yield transports
+    for transport in transports:
+        await transport.aclose()
+
+
+def text_of(reply: dict[str, Any]) -> str:
+    assert "result" in reply, reply
+    return str(reply["result"]["content"][0]["text"])
+
+
+@pytest.mark.peers
+async def test_everything_handshake_list_and_call(
+    everything_streamable: ServerProcess, inbox: Inbox, closing: list[StreamableHttpTransport]
+) -> None:
+    transport = await open_legacy(everything_streamable, inbox)
+    closing.append(transport)
+    assert transport.session.session_id is not None
+    # The version comes from the initialize RESULT and goes on every later request.
+    assert transport.session.protocol_version == "2025-11-25"
+
+    await transport.send({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+    tools = (await inbox.response(2))["result"]["tools"]
+    assert "echo" in {tool["name"] for tool in tools}
+
+    await transport.send(call_tool(3, "echo", {"message": "héllo"}))
+    assert "héllo" in text_of(await inbox.response(3))
+
+
+@pytest.mark.peers
+async def test_everything_progress_streams_before_the_result(
+    everything_streamable: ServerProcess, inbox: Inbox, closing: list[StreamableHttpTransport]
+) -> None:
+    transport = await open_legacy(everything_streamable, inbox)
+    closing.append(transport)
+    request = call_tool(
+        "long", "trigger-long-running-operation", {"duration": 0.3, "steps": 3}, progressToken="p"
+    )
+    await transport.send(request)
+    reply = await inbox.response("long")
+    assert "result" in reply
+    progress = [m for m in inbox.with_method("notifications/progress")]
+    assert [m["params"]["progress"] for m in progress] == [1, 2, 3]
+    # Delivered in order: every progress notification before the response.
+    assert inbox.messages.index(progress[-1]) < inbox.messages.index(reply)
+
+
+@pytest.mark.peers
+async def test_everything_sampling_request_round_trips(
+    everything_streamable: ServerProcess, inbox: Inbox, closing: list[StreamableHttpTransport]
+) -> None:
+    transport = await open_legacy(everything_streamable, inbox, {"sampling": {}})
+    closing.append(transport)
+    await transport.send(call_tool("s", "trigger-sampling-request", {"prompt": "hi"}))
+    server_request = await inbox.wait_for(lambda m: m.get("method") == "sampling/createMessage")
+    # We play the client: answer the server's request; the transport POSTs it back.
+    answer = {
+        "role": "assistant",
+        "content": {"type": "text", "text": "sampled-by-test"},
+        "model": "test-model",
+        "stopReason": "endTurn",
+    }
+    await transport.send(jsonrpc.result_response(server_request["id"], answer))
+    assert "sampled-by-test" in text_of(await inbox.response("s"))
+
+
+@pytest.mark.peers
+async def test_everything_restart_replays_the_handshake(
+    own_everything_streamable: ServerProcess, inbox: Inbox, closing: list[StreamableHttpTransport]
+) -> None:
+    transport = await open_legacy(own_everything_streamable, inbox)
+    closing.append(transport)
+    old_session = transport.session.session_id
+    own_everything_streamable.restart()
+
+    await transport.send(call_tool("after", "echo", {"message": "still here"}))
+    assert "still here" in text_of(await inbox.response("after"))
+    assert transport.session.session_id not in (None, old_session)
+    # The replayed initialize was answered to the transport alone.
+    assert [m for m in inbox.messages if m.get("id") == "init"] == [inbox.messages[0]]
+
+
+async def test_sdk_restart_replays_the_handshake(
+    own_sdk_stateful: ServerProcess, inbox: Inbox, closing: list[StreamableHttpTransport]
+) -> None:
+    transport = await open_legacy(own_sdk_stateful, inbox)
+    closing.append(transport)
+    await transport.send(call_tool(1, "echo", {"text": "before"}))
+    assert text_of(await inbox.response(1)) == "before"
+    old_session = transport.session.session_id
+    own_sdk_stateful.restart()  # the new process knows no session: it answers 404
+
+    await transport.send(call_tool(2, "echo", {"text": "after"}))
+    assert text_of(await inbox.response(2)) == "after"
+    assert transport.session.session_id not in (None, old_session)
+    assert len([m for m in inbox.messages if m.get("id") == "init"]) == 1
+
+
+async def test_killed_server_gives_errors_then_works_after_restart(
+    own_sdk_stateful: ServerProcess, inbox: Inbox, closing: list[StreamableHttpTransport]
+) -> None:
+    transport = await open_legacy(own_sdk_stateful, inbox)
+    closing.append(transport)
+    own_sdk_stateful.stop()
+
+    for request_id in ("down-1", "down-2"):
+        await transport.send(call_tool(request_id, "echo", {"text": "x"}))
+        error = (await inbox.response(request_id))["error"]
+        assert error["code"] == jsonrpc.REMOTE_UNAVAILABLE
+        assert own_sdk_stateful.url in error["message"]
+
+    own_sdk_stateful.start()
+    await transport.send(call_tool("up", "echo", {"text": "back"}))
+    assert text_of(await inbox.response("up")) == "back"
+
+
+async def test_close_deletes_the_session(sdk_stateful: ServerProcess, inbox: Inbox) -> None:
+    transport = await open_legacy(sdk_stateful, inbox)
+    session_id = transport.session.session_id
+    assert session_id is not None
+    await transport.aclose()
+
+    headers = {
+        "Mcp-Session-Id": session_id,
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+    }
+    body = jsonrpc.encode({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(sdk_stateful.url, data=body, headers=headers) as response,
+    ):
+        assert response.status == 404  # the server forgot the session: DELETE reached it
+
+
+async def test_sixteen_calls_run_concurrently(
+    sdk_stateful: ServerProcess, inbox: Inbox, closing: list[StreamableHttpTransport]
+) -> None:
+    transport = await open_legacy(sdk_stateful, inbox)
+    closing.append(transport)
+    # `gather` answers only when all 16 calls are inside the tool at once: a transport that
+    # serialized them (a lock across a request) would never see a single answer.
+    for n in range(16):
+        await transport.send(call_tool(f"g{n}", "gather", {"n": 16}))
+    replies = await asyncio.gather(*(inbox.response(f"g{n}") for n in range(16)))
+    assert {text_of(reply) for reply in replies} == {"gathered"}
+
+
+@pytest.mark.parametrize("server_name", ["sdk_stateful", "sdk_stateless"])
+async def test_twenty_megabyte_result(
+    server_name: str,
+    request: pytest.FixtureRequest,
+    inbox: Inbox,
+    closing: list[StreamableHttpTransport],
+) -> None:
+    server: ServerProcess = request.getfixturevalue(server_name)
+    transport = await open_legacy(server, inbox)
+    closing.append(transport)
+    size = 20_000_000
+    await transport.send(call_tool("big", "big", {"size": size}))
+    reply = await inbox.response("big", timeout_s=120)
+    assert len(text_of(reply)) == size
+
+
+async def test_stateless_json_server_has_no_session(
+    sdk_stateless: ServerProcess, inbox: Inbox, closing: list[StreamableHttpTransport]
+) -> None:
+    transport = await open_legacy(sdk_stateless, inbox)
+    closing.append(transport)
+    assert transport.session.session_id is None
+    await transport.send(call_tool(1, "echo", {"text": "json"}))
+    assert text_of(await inbox.response(1)) == "json"

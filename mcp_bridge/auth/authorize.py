@@ -1,0 +1,187 @@
+"""The authorization request (RFC 6749 §4.1.1 + PKCE + RFC 8707 + spec §3.5-3.9) and the
+validation of its callback (state, RFC 9207 `iss`, error) before any code is redeemed.
+
+Pure apart from the OS random source for `state` and the verifier. The browser, the
+loopback listener and the token request live elsewhere; this module builds the URL to open
+and decides whether what came back to the listener may be used.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from mcp_bridge.auth.discovery import AuthorizationContext
+from mcp_bridge.auth.errors import AuthorizationDenied, CallbackRejected, sanitize_remote_text
+from mcp_bridge.auth.pkce import PkcePair, require_s256
+from mcp_bridge.auth.registration import ClientRegistration
+from mcp_bridge.auth.scopes import scope_param
+from mcp_bridge.auth.urlpolicy import UrlPolicy
+from mcp_bridge.errors import ConfigError
+
+__all__ = [
+    "RESERVED_AUTHORIZE_PARAMS",
+    "AuthorizationRequest",
+    "PendingAuthorization",
+    "build_authorization_request",
+    "parse_callback_query",
+    "validate_callback",
+]
+
+# Parameters this module sets itself; `--authorize-param` may not override them, since
+# doing so would defeat PKCE, state, the audience binding or the scope decision.
+RESERVED_AUTHORIZE_PARAMS = frozenset(
+    {
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "state",
+        "code_challenge",
+        "code_challenge_method",
+        "resource",
+        "scope",
+    }
+)
+_STATE_BYTES = 32
+
+
+@dataclass(frozen=True, slots=True)
+class PendingAuthorization:
+    """What must be remembered between opening the browser and the callback (spec §3.9,
+    A23): the verifier and state (secret, hidden from repr) with the expected issuer."""
+
+    state: str = field(repr=False)
+    code_verifier: str = field(repr=False)
+    issuer: str
+    # RFC 9207 §2.4: when the AS advertises `iss`, a response without it is rejected.
+    iss_required: bool
+    client_id: str
+    redirect_uri: str
+    resource: str
+    scopes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationRequest:
+    url: str  # checked by the URL policy: safe to hand to the browser opener
+    pending: PendingAuthorization
+
+
+def build_authorization_request(
+    context: AuthorizationContext,
+    client: ClientRegistration,
+    *,
+    redirect_uri: str,
+    scopes: tuple[str, ...],
+    policy: UrlPolicy,
+    extra_params: Mapping[str, str] | None = None,
+    pkce: PkcePair | None = None,
+) -> AuthorizationRequest:
+    """The URL to open and the record to keep. Raises AuthError when the AS does not
+    support S256 (A16), ConfigError when an extra parameter would override ours, and
+    UrlRefused when the resulting URL is not one to open in a browser (A34)."""
+    metadata = context.auth_server
+    require_s256(metadata)
+    overriding = sorted(RESERVED_AUTHORIZE_PARAMS.intersection(extra_params or {}))
+    if overriding:
+        raise ConfigError(
+            f"Extra authorization parameters may not set {', '.join(overriding)}",
+            next_step="Remove them from --authorize-param",
+        )
+    pkce = pkce or PkcePair.generate()
+    state = secrets.token_urlsafe(_STATE_BYTES)
+    params: list[tuple[str, str]] = [
+        ("response_type", "code"),
+        ("client_id", client.client_id),
+        ("redirect_uri", redirect_uri),
+        ("state", state),
+        ("code_challenge", pkce.challenge),
+        ("code_challenge_method", "S256"),
+        # A17: always, even when the AS does not advertise RFC 8707 support.
+        ("resource", context.resource),
+    ]
+    scope = scope_param(scopes)
+    if scope is not None:
+        params.append(("scope", scope))
+    params.extend((extra_params or {}).items())
+    # RFC 6749 §3.1: a query already in the endpoint URL must be kept.
+    endpoint = urlsplit(metadata.authorization_endpoint)
+    query = urlencode([*parse_qsl(endpoint.query, keep_blank_values=True), *params])
+    url = urlunsplit((endpoint.scheme, endpoint.netloc, endpoint.path, query, ""))
+    policy.check_browser(url)
+    pending = PendingAuthorization(
+        state=state,
+        code_verifier=pkce.verifier,
+        issuer=metadata.issuer,
+        iss_required=metadata.authorization_response_iss_parameter_supported,
+        client_id=client.client_id,
+        redirect_uri=redirect_uri,
+        resource=context.resource,
+        scopes=scopes,
+    )
+    return AuthorizationRequest(url, pending)
+
+
+def parse_callback_query(raw_query: str) -> dict[str, str]:
+    """Decode the callback's query string; CallbackRejected when a parameter repeats
+    (RFC 6749 §3.1: parameters MUST NOT be included more than once)."""
+    pairs = parse_qsl(raw_query, keep_blank_values=True)
+    query = dict(pairs)
+    if len(query) != len(pairs):
+        raise CallbackRejected(
+            "The authorization response repeats a parameter; it was discarded",
+            next_step="Start the login again",
+        )
+    return query
+
+
+def validate_callback(pending: PendingAuthorization, query: Mapping[str, str]) -> str:
+    """The authorization code, once the callback passed every check, in this order:
+    1. `state` present and equal, compared in constant time (A25);
+    2. RFC 9207 `iss` per spec §3.9 (A24): exact string equality after URL decoding only;
+       on a mismatch the error fields are not looked at, as they may be the attacker's;
+    3. `error` -> AuthorizationDenied carrying the AS's (sanitized) error;
+    4. `code` present.
+    Anything else raises CallbackRejected; the code must then not be redeemed."""
+    state = query.get("state")
+    if state is None or not hmac.compare_digest(state.encode(), pending.state.encode()):
+        raise CallbackRejected(
+            "The authorization response does not carry this login's state"
+            + (" (none at all)" if state is None else "")
+            + "; it may be forged or from an older login, and was discarded",
+            next_step="Start the login again",
+        )
+    iss = query.get("iss")
+    if iss is None and pending.iss_required:
+        raise CallbackRejected(
+            f"The authorization response has no `iss`, but {pending.issuer} promises one "
+            "(RFC 9207); it was discarded",
+            next_step="Start the login again; if it repeats, tell the server's owner",
+        )
+    if iss is not None and iss != pending.issuer:
+        raise CallbackRejected(
+            f"The authorization response comes from issuer {sanitize_remote_text(iss)!r}, not "
+            f"{pending.issuer!r} (possible mix-up attack, RFC 9207); it was discarded",
+            next_step="Start the login again",
+        )
+    error = query.get("error")
+    if error is not None:
+        error_code = sanitize_remote_text(error, max_chars=60)
+        description = sanitize_remote_text(query.get("error_description", ""))
+        raise AuthorizationDenied(
+            f"The authorization server refused the login: {error_code}"
+            + (f" ({description})" if description else ""),
+            next_step="Run the login again"
+            + (" and approve access" if error == "access_denied" else ""),
+            error=error_code,
+        )
+    code = query.get("code")
+    if not code:
+        raise CallbackRejected(
+            "The authorization response has neither a code nor an error",
+            next_step="Start the login again",
+        )
+    return code

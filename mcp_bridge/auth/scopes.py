@@ -1,0 +1,57 @@
+"""Which scopes to ask for: the first authorization (spec §3.7) and step-up (§3.8).
+
+Pure. Scopes are kept as ordered tuples without duplicates; order only matters for
+readable URLs and stable tests, never for meaning (RFC 6749 §3.3: a space-separated set).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from mcp_bridge.auth.metadata import AuthServerMetadata, ProtectedResourceMetadata
+
+__all__ = [
+    "OFFLINE_ACCESS",
+    "initial_scopes",
+    "scope_param",
+    "step_up_scopes",
+    "with_offline_access",
+]
+
+OFFLINE_ACCESS = "offline_access"
+
+
+def _ordered_union(*groups: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(scope for group in groups for scope in group))
+
+
+def initial_scopes(
+    challenged: tuple[str, ...], resource_metadata: ProtectedResourceMetadata | None
+) -> tuple[str, ...]:
+    """Spec §3.7: the challenge's `scope`, exactly (authoritative, A20: no assumption about
+    `scopes_supported`); else every PRM `scopes_supported`; else none (omit `scope`)."""
+    if challenged:
+        return _ordered_union(challenged)
+    if resource_metadata is not None and resource_metadata.scopes_supported:
+        return _ordered_union(resource_metadata.scopes_supported)
+    return ()
+
+
+def with_offline_access(scopes: tuple[str, ...], metadata: AuthServerMetadata) -> tuple[str, ...]:
+    """Add `offline_access` (ask for a refresh token) only when the AS lists it in its
+    `scopes_supported` (spec §3.7 step 4, SEP-2207). Not added to an empty request: sending
+    `scope=offline_access` alone would replace the AS's default scopes with that one."""
+    if not scopes or OFFLINE_ACCESS not in metadata.scopes_supported:
+        return scopes
+    return _ordered_union(scopes, (OFFLINE_ACCESS,))
+
+
+def step_up_scopes(previous: tuple[str, ...], challenged: tuple[str, ...]) -> tuple[str, ...]:
+    """Spec §3.8: re-authorize with the union of what was asked before and what the 403
+    `insufficient_scope` challenge names, so earlier grants are not lost."""
+    return _ordered_union(previous, challenged)
+
+
+def scope_param(scopes: tuple[str, ...]) -> str | None:
+    """The `scope` parameter value, or None to omit it."""
+    return " ".join(scopes) if scopes else None

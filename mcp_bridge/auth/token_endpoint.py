@@ -1,0 +1,318 @@
+"""The token endpoint (RFC 6749 §4.1.3, §6; RFC 8707; OAuth 2.1 §4.3) and revocation
+(RFC 7009): steps that build the form POSTs, and `TokenSet`, the parsed result.
+
+Pure: clocks come in as `now` (epoch seconds). Error responses are sorted by what the
+caller must do next:
+    invalid_grant                       -> LoginRequired (the browser login again)
+    invalid_client, 401                 -> ClientRejected (register again, then log in)
+    5xx, 429, temporarily_unavailable   -> AuthServerUnavailable (retry later)
+    anything else                       -> AuthError with the AS's sanitized error
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from dataclasses import dataclass, field, replace
+from urllib.parse import quote_plus
+
+from mcp_bridge.auth.authorize import PendingAuthorization
+from mcp_bridge.auth.errors import (
+    AuthError,
+    AuthResponseInvalid,
+    AuthServerUnavailable,
+    ClientRejected,
+    LoginRequired,
+    sanitize_remote_text,
+)
+from mcp_bridge.auth.http_step import HttpRequest, HttpResponse, Step
+from mcp_bridge.auth.metadata import AuthServerMetadata
+from mcp_bridge.auth.registration import ClientRegistration
+from mcp_bridge.auth.scopes import scope_param
+
+__all__ = ["TokenSet", "exchange_code", "refresh_tokens", "revoke_token"]
+
+_MAX_TOKEN_CHARS = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSet:
+    """Tokens from one grant, with what they are for: `issuer` issued them for `resource`
+    (A29: only ever sent to that resource). Secrets are hidden from repr."""
+
+    access_token: str = field(repr=False)
+    issuer: str
+    resource: str
+    token_type: str = "Bearer"
+    refresh_token: str | None = field(default=None, repr=False)
+    expires_at: float | None = None  # epoch seconds; None: the AS did not say
+    scopes: tuple[str, ...] = ()
+
+    def is_expired(self, now: float, *, margin_s: float = 0.0) -> bool:
+        """True when the access token expires within `margin_s` of `now`."""
+        return self.expires_at is not None and self.expires_at - margin_s <= now
+
+    def authorization_header(self) -> str:
+        """The `Authorization` value (RFC 6750 §2.1; A28: never in a query string)."""
+        return f"Bearer {self.access_token}"
+
+    def to_json(self) -> dict[str, object]:
+        doc: dict[str, object] = {
+            "access_token": self.access_token,
+            "issuer": self.issuer,
+            "resource": self.resource,
+            "token_type": self.token_type,
+            "scopes": list(self.scopes),
+        }
+        if self.refresh_token is not None:
+            doc["refresh_token"] = self.refresh_token
+        if self.expires_at is not None:
+            doc["expires_at"] = self.expires_at
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: object) -> TokenSet:
+        """Read a vault record back; AuthResponseInvalid when it is not one of ours."""
+        try:
+            if not isinstance(doc, dict):
+                raise TypeError("not an object")
+            refresh = doc.get("refresh_token")
+            expires = doc.get("expires_at")
+            scopes = doc.get("scopes", [])
+            if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+                raise TypeError("scopes")
+            return cls(
+                access_token=_text(doc["access_token"]),
+                issuer=_text(doc["issuer"]),
+                resource=_text(doc["resource"]),
+                token_type=_text(doc.get("token_type", "Bearer")),
+                refresh_token=None if refresh is None else _text(refresh),
+                expires_at=None if expires is None else float(expires),
+                scopes=tuple(scopes),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise AuthResponseInvalid(
+                "The stored tokens are damaged", next_step="Log in again"
+            ) from exc
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError("expected a string")
+    return value
+
+
+def _client_auth(
+    client: ClientRegistration, form: list[tuple[str, str]]
+) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """Add client authentication as registered (RFC 6749 §2.3.1)."""
+    method = client.token_endpoint_auth_method
+    if method == "client_secret_basic" and client.client_secret is not None:
+        # §2.3.1: id and secret are form-urlencoded before the Basic encoding.
+        pair = f"{quote_plus(client.client_id)}:{quote_plus(client.client_secret)}"
+        basic = base64.b64encode(pair.encode()).decode("ascii")
+        return form, {"Authorization": f"Basic {basic}"}
+    form = [*form, ("client_id", client.client_id)]
+    if method == "client_secret_post" and client.client_secret is not None:
+        form.append(("client_secret", client.client_secret))
+    return form, {}
+
+
+def _retry_after_s(response: HttpResponse) -> float | None:
+    value = response.header("Retry-After")
+    if value is not None and value.strip().isdigit():
+        return float(value.strip())
+    return None
+
+
+def _raise_for_error(response: HttpResponse, endpoint: str, what: str) -> None:
+    """Map a non-2xx token or revocation response to the error the caller acts on."""
+    doc = response.json_or_none()
+    error = doc.get("error") if isinstance(doc, dict) else None
+    description = doc.get("error_description") if isinstance(doc, dict) else None
+    detail = sanitize_remote_text(error) or f"HTTP {response.status}"
+    if description:
+        detail += f": {sanitize_remote_text(description)}"
+    if response.status >= 500 or response.status == 429 or error == "temporarily_unavailable":
+        raise AuthServerUnavailable(
+            f"The {what} at {endpoint} is unavailable ({detail})",
+            next_step="Try again later",
+            retry_after_s=_retry_after_s(response),
+        )
+    if error == "invalid_grant":
+        raise LoginRequired(
+            f"The authorization server no longer accepts this grant ({detail})",
+            next_step="Log in again",
+        )
+    if error == "invalid_client" or (error is None and response.status == 401):
+        raise ClientRejected(
+            f"The authorization server does not accept this client any more ({detail})",
+            next_step="Register the client again, then log in",
+        )
+    raise AuthError(
+        f"The {what} at {endpoint} was refused ({detail})",
+        next_step="Log in again; if it repeats, tell the server's owner",
+    )
+
+
+def _expires_at(value: object, now: float) -> float | None:
+    if isinstance(value, str) and value.strip().isdigit():  # seen in the wild; RFC says number
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not math.isfinite(value) or value < 0:
+        return None
+    return now + float(value)
+
+
+def _parse_token_response(
+    response: HttpResponse,
+    *,
+    issuer: str,
+    resource: str,
+    requested_scopes: tuple[str, ...],
+    now: float,
+) -> TokenSet:
+    """RFC 6749 §5.1. Only Bearer tokens are usable here (RFC 6750); the type is compared
+    case-insensitively (RFC 6749 §7.1: "bearer" and "Bearer" are the same type)."""
+    doc = response.json(what="token response")
+    if not isinstance(doc, dict):
+        raise AuthResponseInvalid(
+            f"The token response from {response.url or issuer} is not a JSON object",
+            next_step="Tell the server's owner",
+        )
+    access = doc.get("access_token")
+    if not isinstance(access, str) or not access or len(access) > _MAX_TOKEN_CHARS:
+        raise AuthResponseInvalid(
+            f"The token response from {issuer} has no usable access_token",
+            next_step="Tell the server's owner",
+        )
+    token_type = doc.get("token_type")
+    if not isinstance(token_type, str) or token_type.lower() != "bearer":
+        raise AuthResponseInvalid(
+            f"The token response from {issuer} has token_type "
+            f"{sanitize_remote_text(token_type, max_chars=30)!r}; only Bearer is supported",
+            next_step="Tell the server's owner",
+        )
+    refresh = doc.get("refresh_token")
+    if refresh is not None and (not isinstance(refresh, str) or len(refresh) > _MAX_TOKEN_CHARS):
+        raise AuthResponseInvalid(
+            f"The token response from {issuer} has a malformed refresh_token",
+            next_step="Tell the server's owner",
+        )
+    scope = doc.get("scope")
+    # RFC 6749 §5.1: an omitted scope means the requested one was granted.
+    scopes = tuple(scope.split()) if isinstance(scope, str) else requested_scopes
+    return TokenSet(
+        access_token=access,
+        issuer=issuer,
+        resource=resource,
+        token_type="Bearer",
+        refresh_token=refresh or None,
+        expires_at=_expires_at(doc.get("expires_in"), now),
+        scopes=scopes,
+    )
+
+
+def exchange_code(
+    metadata: AuthServerMetadata,
+    client: ClientRegistration,
+    pending: PendingAuthorization,
+    code: str,
+    *,
+    now: float,
+) -> Step[TokenSet]:
+    """Redeem a validated authorization code (RFC 6749 §4.1.3, RFC 7636 §4.5) with the
+    verifier, redirect URI and `resource` (A17). Only after `validate_callback`."""
+    if metadata.issuer != pending.issuer or client.client_id != pending.client_id:
+        raise AuthError(
+            "The code belongs to a login at another authorization server or client",
+            next_step="Start the login again",
+        )
+    form = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", pending.redirect_uri),
+        ("code_verifier", pending.code_verifier),
+        ("resource", pending.resource),
+    ]
+    form, headers = _client_auth(client, form)
+    response = yield HttpRequest.post_form(metadata.token_endpoint, form, headers)
+    if not response.is_success:
+        _raise_for_error(response, metadata.token_endpoint, "token endpoint")
+    return _parse_token_response(
+        response,
+        issuer=metadata.issuer,
+        resource=pending.resource,
+        requested_scopes=pending.scopes,
+        now=now,
+    )
+
+
+def refresh_tokens(
+    metadata: AuthServerMetadata,
+    client: ClientRegistration,
+    tokens: TokenSet,
+    *,
+    now: float,
+    scopes: tuple[str, ...] | None = None,
+) -> Step[TokenSet]:
+    """Use `tokens.refresh_token` (RFC 6749 §6) for the same `resource` (RFC 8707 §2.2).
+    The new set replaces the old; a reply without a refresh token keeps the old one (the
+    AS did not rotate it). Raises LoginRequired when there is no refresh token at all."""
+    if tokens.refresh_token is None:
+        raise LoginRequired(
+            "There is no refresh token to renew access with", next_step="Log in again"
+        )
+    if not client.is_for(tokens.issuer) or metadata.issuer != tokens.issuer:
+        raise AuthError(
+            f"These tokens were issued by {tokens.issuer}, not {metadata.issuer}",
+            next_step="Log in again",
+        )
+    form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", tokens.refresh_token),
+        ("resource", tokens.resource),
+    ]
+    requested = scopes if scopes is not None else tokens.scopes
+    if scopes is not None and (scope := scope_param(scopes)) is not None:
+        form.append(("scope", scope))  # §6: only to narrow; omitted means "as before"
+    form, headers = _client_auth(client, form)
+    response = yield HttpRequest.post_form(metadata.token_endpoint, form, headers)
+    if not response.is_success:
+        _raise_for_error(response, metadata.token_endpoint, "token endpoint")
+    fresh = _parse_token_response(
+        response,
+        issuer=tokens.issuer,
+        resource=tokens.resource,
+        requested_scopes=requested,
+        now=now,
+    )
+    if fresh.refresh_token is None:
+        fresh = replace(fresh, refresh_token=tokens.refresh_token)
+    return fresh
+
+
+def revoke_token(
+    metadata: AuthServerMetadata, client: ClientRegistration, tokens: TokenSet
+) -> Step[bool]:
+    """RFC 7009 revocation for logout: the refresh token if there is one (revoking it
+    normally ends the access token too, §2.1), else the access token. True when the AS
+    confirmed; False when it has no revocation endpoint or does not support the type.
+    The caller deletes its copy whatever this returns."""
+    endpoint = metadata.revocation_endpoint
+    if endpoint is None:
+        return False
+    if tokens.refresh_token is not None:
+        form = [("token", tokens.refresh_token), ("token_type_hint", "refresh_token")]
+    else:
+        form = [("token", tokens.access_token), ("token_type_hint", "access_token")]
+    form, headers = _client_auth(client, form)
+    response = yield HttpRequest.post_form(endpoint, form, headers)
+    if response.is_success:
+        return True
+    doc = response.json_or_none()
+    if isinstance(doc, dict) and doc.get("error") == "unsupported_token_type":
+        return False
+    _raise_for_error(response, endpoint, "revocation endpoint")
+    return False

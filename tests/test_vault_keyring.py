@@ -1,0 +1,118 @@
+"""The vault against a real Secret Service (gnome-keyring on a private session bus)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from keyring.backends import SecretService
+
+from mcp_bridge.paths import bridge_paths
+from mcp_bridge.store import FileVault, KeyringKeySource, KeyringUnusable, VaultUnreadable
+from mcp_bridge.store.keyring_source import SERVICE
+from tests.fixtures.secret_service import SecretServiceHandle
+from tests.test_vault_failures import assert_names_the_alternatives, assert_no_token_in_files
+
+pytestmark = pytest.mark.keyring
+
+
+def real_backend() -> SecretService.Keyring:
+    return SecretService.Keyring()  # built after the fixture is up: it reads the bus address
+
+
+def keyring_vault(home: Path, username: str, backend: object | None = None) -> FileVault:
+    paths = bridge_paths({"MCP_BRIDGE_HOME": str(home)})
+    source = KeyringKeySource(backend=backend or real_backend(), username=username)  # type: ignore[arg-type]
+    return FileVault.at(paths, source)
+
+
+@pytest.fixture
+def key_name(request: pytest.FixtureRequest) -> str:
+    """A keyring item name per test: the session's keyring is shared."""
+    return f"vault-key-{request.node.name}"
+
+
+async def test_key_goes_to_the_keyring_once_and_records_to_the_file(
+    secret_service: SecretServiceHandle, tmp_path: Path, key_name: str
+) -> None:
+    vault = keyring_vault(tmp_path, key_name)
+    async with vault.transaction() as txn:
+        txn.put("tokens", "k", {"refresh_token": "rt-1"})
+    stored_key = real_backend().get_password(SERVICE, key_name)
+    assert stored_key is not None
+    assert len(stored_key) == 44  # base64 of 32 bytes: far under the 2560-byte Windows limit
+    for generation in range(2, 5):
+        async with vault.transaction() as txn:
+            txn.put("tokens", "k", {"refresh_token": f"rt-{generation}"})
+    assert real_backend().get_password(SERVICE, key_name) == stored_key  # written once
+    assert await keyring_vault(tmp_path, key_name).get("tokens", "k") == {"refresh_token": "rt-4"}
+    assert "OS keyring" in vault.describe()
+
+
+async def test_backend_detected_without_get_keyring_cache(
+    secret_service: SecretServiceHandle, tmp_path: Path, key_name: str
+) -> None:
+    paths = bridge_paths({"MCP_BRIDGE_HOME": str(tmp_path)})
+    vault = FileVault.at(paths, KeyringKeySource(username=key_name))
+    async with vault.transaction() as txn:
+        txn.put("tokens", "k", {"v": 1})
+    assert isinstance(vault.key_source, KeyringKeySource)
+    assert type(vault.key_source.backend).__module__ == "keyring.backends.SecretService"
+
+
+async def test_a_key_gone_from_the_keyring_moves_the_vault_aside(
+    secret_service: SecretServiceHandle, tmp_path: Path, key_name: str
+) -> None:
+    async with keyring_vault(tmp_path, key_name).transaction() as txn:
+        txn.put("tokens", "k", {"v": 1})
+    real_backend().delete_password(SERVICE, key_name)  # the user reset their keychain
+
+    with pytest.raises(VaultUnreadable, match="no longer in the OS keyring") as caught:
+        await keyring_vault(tmp_path, key_name).get("tokens", "k")
+    assert "Log in again" in str(caught.value)
+    assert len(list((tmp_path / "data").glob("vault.bin.unreadable-*"))) == 1
+    # logging in again works: a new key, a new vault
+    async with keyring_vault(tmp_path, key_name).transaction() as txn:
+        txn.put("tokens", "k", {"v": 2})
+    assert await keyring_vault(tmp_path, key_name).get("tokens", "k") == {"v": 2}
+
+
+async def test_a_locked_collection_is_refused_with_the_next_step(
+    private_secret_service: SecretServiceHandle, tmp_path: Path
+) -> None:
+    async with keyring_vault(tmp_path, "vault-key").transaction() as txn:
+        txn.put("tokens", "k", {"v": 1})
+    before = (tmp_path / "data" / "vault.bin").read_bytes()
+    private_secret_service.lock_default_collection()
+
+    with pytest.raises(KeyringUnusable, match="it is locked") as caught:
+        await keyring_vault(tmp_path, "vault-key").get("tokens", "k")
+    assert_names_the_alternatives(caught.value)
+    # locked is not lost: the vault stays where it is, untouched
+    assert (tmp_path / "data" / "vault.bin").read_bytes() == before
+    assert list((tmp_path / "data").glob("vault.bin.unreadable-*")) == []
+
+
+async def test_a_missing_bus_is_refused_with_the_next_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SecretService chosen explicitly, but nothing listens at the bus address.
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", f"unix:path={tmp_path}/no-bus")
+    vault = keyring_vault(tmp_path, "vault-key")
+    with pytest.raises(KeyringUnusable, match="keyring probe failed") as caught:
+        async with vault.transaction() as txn:
+            txn.put("tokens", "k", {"v": 1})
+    assert_names_the_alternatives(caught.value)
+    assert not vault.vault_file.exists()
+
+
+async def test_no_token_in_any_file_with_the_keyring_source(
+    secret_service: SecretServiceHandle, tmp_path: Path, key_name: str
+) -> None:
+    tokens = ["eyJhbGciOi.access-token-secret", "refresh-token-secret-5c1d"]
+    vault = keyring_vault(tmp_path, key_name)
+    for generation in range(5):
+        async with vault.transaction() as txn:
+            txn.put("tokens", "k", {"access_token": tokens[0], "refresh_token": tokens[1]})
+            txn.put("clients", f"c{generation}", {"client_secret": tokens[1]})
+    assert_no_token_in_files(tmp_path, tokens, at_least=1)

@@ -1,0 +1,158 @@
+"""The URL policy (spec §3.12, A27/A33/A34) and the canonical resource URI (RFC 8707)."""
+
+from __future__ import annotations
+
+import pytest
+
+from mcp_bridge.auth.errors import UrlRefused
+from mcp_bridge.auth.urlpolicy import NetworkZone, UrlPolicy, canonical_resource, network_zone
+
+PUBLIC = UrlPolicy.for_server("https://mcp.example.com/mcp")
+
+
+@pytest.mark.parametrize(
+    ("host", "zone"),
+    [
+        ("127.0.0.1", NetworkZone.LOOPBACK),
+        ("127.9.9.9", NetworkZone.LOOPBACK),
+        ("::1", NetworkZone.LOOPBACK),
+        ("localhost", NetworkZone.LOOPBACK),
+        ("app.localhost", NetworkZone.LOOPBACK),
+        ("::ffff:127.0.0.1", NetworkZone.LOOPBACK),
+        ("2130706433", NetworkZone.LOOPBACK),  # inet_aton form of 127.0.0.1
+        ("0x7f.1", NetworkZone.LOOPBACK),
+        ("10.1.2.3", NetworkZone.PRIVATE),
+        ("172.16.0.1", NetworkZone.PRIVATE),
+        ("192.168.1.1", NetworkZone.PRIVATE),
+        ("fd00::1", NetworkZone.PRIVATE),
+        ("169.254.169.254", NetworkZone.LINK_LOCAL),
+        ("fe80::1", NetworkZone.LINK_LOCAL),
+        ("0.0.0.0", NetworkZone.FORBIDDEN),
+        ("224.0.0.1", NetworkZone.FORBIDDEN),
+        ("93.184.215.14", NetworkZone.PUBLIC),
+        ("auth.example.com", NetworkZone.PUBLIC),
+    ],
+)
+def test_network_zone_classifies_literal_addresses_and_localhost(
+    host: str, zone: NetworkZone
+) -> None:
+    assert network_zone(host) is zone
+
+
+def test_https_endpoint_is_allowed() -> None:
+    assert PUBLIC.check_fetch("https://auth.example.com/token", role="token") == (
+        "https://auth.example.com/token"
+    )
+
+
+def test_plain_http_endpoint_is_refused_without_opt_in() -> None:
+    with pytest.raises(UrlRefused, match="plain http"):
+        PUBLIC.check_fetch("http://auth.example.com/token", role="token")
+
+
+def test_plain_http_endpoint_is_allowed_with_allow_http() -> None:
+    policy = UrlPolicy.for_server("https://mcp.example.com/mcp", allow_http=True)
+    policy.check_fetch("http://auth.example.com/token", role="token")
+
+
+def test_plain_http_to_loopback_is_allowed_for_a_loopback_server() -> None:
+    policy = UrlPolicy.for_server("http://127.0.0.1:8000/mcp")
+    policy.check_fetch("http://localhost:9000/token", role="token")
+    policy.check_fetch("http://[::1]:9000/token", role="token")
+
+
+def test_server_url_on_plain_http_elsewhere_is_refused() -> None:
+    with pytest.raises(UrlRefused, match="plain http"):
+        UrlPolicy.for_server("http://mcp.example.com/mcp")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://10.0.0.5/token",
+        "https://169.254.169.254/latest/meta-data",
+        "https://127.0.0.1/token",
+        "https://[::1]/token",
+        "https://localhost/token",
+        "https://2130706433/token",
+        "https://[::ffff:10.0.0.1]/token",
+    ],
+)
+def test_discovered_url_into_internal_network_is_refused_for_a_public_server(url: str) -> None:
+    with pytest.raises(UrlRefused, match="SSRF"):
+        PUBLIC.check_fetch(url, role="token_endpoint")
+
+
+def test_discovered_url_into_the_servers_own_zone_is_allowed() -> None:
+    policy = UrlPolicy.for_server("https://10.0.0.2/mcp")
+    policy.check_fetch("https://10.9.9.9/token", role="token")
+
+
+def test_loopback_server_may_not_reach_link_local_metadata_service() -> None:
+    policy = UrlPolicy.for_server("http://127.0.0.1:8000/mcp")
+    with pytest.raises(UrlRefused, match="link-local"):
+        policy.check_fetch("https://169.254.169.254/", role="authorization server")
+
+
+def test_allow_private_opens_internal_zones_but_never_unspecified() -> None:
+    policy = UrlPolicy.for_server("https://mcp.example.com/mcp", allow_private=True)
+    policy.check_fetch("https://10.0.0.5/token", role="token")
+    with pytest.raises(UrlRefused, match="non-routable"):
+        policy.check_fetch("https://0.0.0.0/token", role="token")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://auth.example.com/x",
+        "https://user:pw@auth.example.com/token",
+        "https:///token",
+        "https://auth.example.com/to ken",
+        "https://auth.example.com/\r\nX-Evil: 1",
+        "https://auth.example.com:99999/",
+    ],
+)
+def test_malformed_or_odd_endpoint_urls_are_refused(url: str) -> None:
+    with pytest.raises(UrlRefused):
+        PUBLIC.check_fetch(url, role="token")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)",
+        "JavaScript:alert(1)",
+        " javascript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "file:///etc/passwd",
+        "vbscript:msgbox(1)",
+        "http://auth.example.com/authorize",
+        "ms-settings:privacy",
+    ],
+)
+def test_browser_refuses_everything_but_https_and_loopback_http(url: str) -> None:
+    with pytest.raises(UrlRefused):
+        PUBLIC.check_browser(url)
+
+
+def test_browser_allows_https_and_loopback_http() -> None:
+    assert PUBLIC.check_browser("https://auth.example.com/authorize?x=1")
+    assert PUBLIC.check_browser("http://127.0.0.1:9000/authorize")
+
+
+@pytest.mark.parametrize(
+    ("given", "canonical"),
+    [
+        ("https://MCP.Example.COM/mcp", "https://mcp.example.com/mcp"),
+        ("HTTPS://mcp.example.com/Mcp", "https://mcp.example.com/Mcp"),  # path case kept
+        ("https://mcp.example.com/", "https://mcp.example.com"),
+        ("https://mcp.example.com", "https://mcp.example.com"),
+        ("https://mcp.example.com:443/mcp", "https://mcp.example.com/mcp"),
+        ("https://mcp.example.com:8443", "https://mcp.example.com:8443"),
+        ("https://mcp.example.com/mcp#frag", "https://mcp.example.com/mcp"),
+        ("https://mcp.example.com/mcp/", "https://mcp.example.com/mcp/"),
+        ("http://[::1]:8000/mcp", "http://[::1]:8000/mcp"),
+    ],
+)
+def test_canonical_resource_uri_follows_rfc8707(given: str, canonical: str) -> None:
+    assert canonical_resource(given) == canonical

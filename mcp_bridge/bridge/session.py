@@ -1,0 +1,232 @@
+"""One bridge session: one local stdio client <-> one remote MCP server.
+
+The session is the message pump and nothing more: it reads local lines, answers what must
+be answered locally (malformed input, `ping`), connects to the remote on the first message
+that needs it, and routes every message through a translator (era.py when a legacy client
+meets a modern remote, Passthrough otherwise). It owns the tasks it starts and closes the
+remote when the local side ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from mcp_bridge import jsonrpc
+from mcp_bridge.bridge.batch import BatchCollector
+from mcp_bridge.bridge.era import Outgoing, RemoteSend
+from mcp_bridge.bridge.stdio import OversizedLine, StdioChannel
+from mcp_bridge.errors import BridgeError
+from mcp_bridge.jsonrpc import JsonObject, Kind
+from mcp_bridge.protocol import Era
+from mcp_bridge.remote.base import Deliver, RemoteTransport
+
+log = logging.getLogger(__name__)
+
+# After a failed connect, wait this long (doubling, capped) before the next attempt, so a
+# client retrying in a tight loop does not hammer a server that is down.
+CONNECT_BACKOFF_S = (0.5, 8.0)
+
+
+class Translator(Protocol):
+    def from_local(self, message: JsonObject) -> Outgoing: ...
+
+    def from_remote(self, message: JsonObject) -> Outgoing: ...
+
+
+class Passthrough:
+    """Both sides speak the same era: every message goes through unchanged."""
+
+    def from_local(self, message: JsonObject) -> Outgoing:
+        return Outgoing(to_remote=(RemoteSend(message),))
+
+    def from_remote(self, message: JsonObject) -> Outgoing:
+        return Outgoing(to_local=(message,))
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteLink:
+    """A started transport, the remote's era, and what the remote said about itself."""
+
+    transport: RemoteTransport
+    era: Era
+    discover_result: JsonObject | None = None
+    first_message_sent: bool = False  # the connector already sent the message it was given
+
+
+# Opens the remote for the given first local message; raises BridgeError when it cannot.
+Connector = Callable[[JsonObject, Deliver], Awaitable[RemoteLink]]
+# Chooses the translator once both eras are known.
+TranslatorFactory = Callable[[JsonObject, RemoteLink], Translator]
+
+
+class BridgeSession:
+    def __init__(
+        self,
+        channel: StdioChannel,
+        connect: Connector,
+        make_translator: TranslatorFactory,
+        *,
+        remote_url: str,
+    ) -> None:
+        self._channel = channel
+        self._connect = connect
+        self._make_translator = make_translator
+        self._remote_url = remote_url
+        self._link: RemoteLink | None = None
+        self._translator: Translator | None = None
+        self._next_connect_at = 0.0
+        self._backoff_s = CONNECT_BACKOFF_S[0]
+        self._batches = BatchCollector()
+        # Local messages bound for the remote, in arrival order: one pump sends them, so a
+        # notification never overtakes the request it follows.
+        self._outbox: asyncio.Queue[JsonObject] = asyncio.Queue()
+
+    async def run(self) -> None:
+        """Serve until the local side closes stdin. The caller then calls `aclose()`."""
+        pump = asyncio.create_task(self._pump_outbox(), name="outbox")
+        try:
+            while (line := await self._channel.receive()) is not None:
+                self._on_line(line)
+        finally:
+            pump.cancel()
+            await asyncio.gather(pump, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Close the remote (a legacy session gets its DELETE). Safe to call twice."""
+        if self._link is not None:
+            link, self._link = self._link, None
+            try:
+                await link.transport.aclose()
+            except BridgeError as exc:
+                log.info("closing %s: %s", self._remote_url, exc)
+
+    # -- local side -------------------------------------------------------------------
+
+    def _on_line(self, line: bytes | OversizedLine) -> None:
+        if isinstance(line, OversizedLine):
+            self._reply(
+                jsonrpc.error_response(
+                    None,
+                    jsonrpc.INVALID_REQUEST,
+                    f"Message of {line.size} bytes is over the bridge's limit and was dropped; "
+                    "raise it with --max-message-bytes",
+                )
+            )
+            return
+        if not line.strip():
+            return  # blank lines between messages are harmless; say nothing
+        try:
+            decoded = jsonrpc.decode(line)
+        except jsonrpc.InvalidMessage as exc:
+            self._reply(jsonrpc.error_response(exc.request_id, exc.code, str(exc)))
+            return
+        if isinstance(decoded, list):
+            self._on_batch(decoded)
+        else:
+            self._on_message(decoded)
+
+    def _on_batch(self, members: list[object]) -> None:
+        request_ids: list[jsonrpc.RequestId] = []
+        early: list[JsonObject] = []
+        accepted: list[JsonObject] = []
+        for member in members:
+            if not isinstance(member, dict):
+                early.append(
+                    jsonrpc.error_response(None, jsonrpc.INVALID_REQUEST, "not a JSON object")
+                )
+                continue
+            try:
+                if jsonrpc.kind_of(member) is Kind.REQUEST:
+                    request_ids.append(member["id"])
+            except jsonrpc.InvalidMessage as exc:
+                early.append(jsonrpc.error_response(exc.request_id, exc.code, str(exc)))
+                continue
+            accepted.append(member)
+        complete = self._batches.open(request_ids, early)
+        if complete:
+            self._channel.send(jsonrpc.encode(complete))
+        for member in accepted:
+            self._on_message(member)
+
+    def _on_message(self, message: JsonObject) -> None:
+        try:
+            kind = jsonrpc.kind_of(message)
+        except jsonrpc.InvalidMessage as exc:
+            self._reply(jsonrpc.error_response(exc.request_id, exc.code, str(exc)))
+            return
+        if kind is Kind.REQUEST and message["method"] == "ping":
+            self._reply(jsonrpc.result_response(message["id"], {}))
+            return
+        if self._translator is None and kind is not Kind.REQUEST:
+            log.debug("dropping a %s that came before any request", kind.value)
+            return
+        self._outbox.put_nowait(message)
+
+    async def _pump_outbox(self) -> None:
+        while True:
+            message = await self._outbox.get()
+            if self._translator is None and not await self._connect_for(message):
+                continue
+            assert self._translator is not None
+            await self._route(self._translator.from_local(message))
+
+    async def _connect_for(self, message: JsonObject) -> bool:
+        """Connect with `message` as the first one; False (and the request answered with an
+        error) when the remote cannot be reached."""
+        wait_s = self._next_connect_at - time.monotonic()
+        if wait_s > 0:
+            await asyncio.sleep(wait_s)
+        try:
+            link = await self._connect(message, self._on_remote_message)
+        except BridgeError as exc:
+            self._next_connect_at = time.monotonic() + self._backoff_s
+            self._backoff_s = min(self._backoff_s * 2, CONNECT_BACKOFF_S[1])
+            log.warning("cannot connect to %s: %s", self._remote_url, exc)
+            if "id" in message:
+                self._reply(
+                    jsonrpc.error_response(message["id"], jsonrpc.REMOTE_UNAVAILABLE, str(exc))
+                )
+            return False
+        self._backoff_s = CONNECT_BACKOFF_S[0]
+        self._link = link
+        self._translator = self._make_translator(message, link)
+        log.info("connected to %s (%s era)", self._remote_url, link.era.value)
+        return not link.first_message_sent
+
+    # -- remote side ------------------------------------------------------------------
+
+    async def _on_remote_message(self, message: JsonObject) -> None:
+        if self._translator is None:
+            # Only the connector's own first exchange can arrive before a translator exists.
+            self._reply(message)
+            return
+        await self._route(self._translator.from_remote(message))
+
+    # -- routing ----------------------------------------------------------------------
+
+    async def _route(self, out: Outgoing) -> None:
+        for message in out.to_local:
+            self._reply(message)
+        link = self._link
+        if link is None:
+            return
+        for send in out.to_remote:
+            await link.transport.send(send.message, headers=send.headers)
+        for request_id in out.cancel_remote:
+            await link.transport.cancel(request_id)
+
+    def _reply(self, message: JsonObject) -> None:
+        held, complete = self._batches.offer(message)
+        if held:
+            if complete is not None:
+                self._channel.send(jsonrpc.encode(complete))
+            return
+        try:
+            self._channel.send(jsonrpc.encode(message))
+        except ValueError as exc:  # NaN/Infinity from a remote: not valid JSON on the wire
+            log.warning("dropping a message that cannot be encoded as JSON: %s", exc)

@@ -1,0 +1,98 @@
+"""`mcp-bridge run URL`: the stdio command a desktop client launches."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import signal
+from collections.abc import Mapping
+
+from mcp_bridge.bridge.connector import RemoteSettings, choose_translator, open_remote
+from mcp_bridge.bridge.session import BridgeSession
+from mcp_bridge.bridge.stdio import StdioChannel, Wire, claim_stdio
+from mcp_bridge.cli.log_setup import configure_logging, log_name_for
+from mcp_bridge.errors import ConfigError
+from mcp_bridge.paths import bridge_paths
+from mcp_bridge.protocol import TransportKind
+
+log = logging.getLogger(__name__)
+
+# stdin EOF or SIGTERM to exit: hosts escalate to SIGKILL after a short wait, so closing the
+# remote session (DELETE) gets this long at most.
+SHUTDOWN_BUDGET_S = 0.8
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# RFC 9110 token characters for a header name.
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def parse_headers(specs: list[str], environ: Mapping[str, str]) -> dict[str, str]:
+    """`['Authorization: Bearer ${TOKEN}']` -> `{'Authorization': 'Bearer <value of TOKEN>'}`.
+
+    Raises ConfigError for a malformed header or an unset variable; the message never
+    includes a header's value, which is often a secret.
+    """
+    headers: dict[str, str] = {}
+    for spec in specs:
+        name, colon, value = spec.partition(":")
+        name = name.strip()
+        if not colon or not _HEADER_NAME.match(name):
+            raise ConfigError(
+                f"--header {name or spec[:20]!r} is not of the form 'Name: value'",
+                next_step="Write it as --header 'Name: value'",
+            )
+
+        def expand(match: re.Match[str], header: str = name) -> str:
+            variable = match.group(1)
+            if variable not in environ:
+                raise ConfigError(
+                    f"--header {header!r} uses ${{{variable}}}, which is not set",
+                    next_step=f"Set {variable} in the environment the client launches us with",
+                )
+            return environ[variable]
+
+        expanded = _ENV_REFERENCE.sub(expand, value.strip())
+        if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in expanded):
+            raise ConfigError(f"--header {name!r} has a control character in its value")
+        headers[name] = expanded
+    return headers
+
+
+def run_command(args: argparse.Namespace) -> int:
+    headers = parse_headers(args.header, os.environ)  # before claiming stdio: errors show
+    settings = RemoteSettings(
+        url=args.url, transport=TransportKind(args.transport), headers=headers
+    )
+    wire = claim_stdio()
+    paths = bridge_paths()
+    configure_logging(stderr_level=args.log_level, log_file=paths.log_file(log_name_for(args.url)))
+    asyncio.run(_serve(wire, settings, max_line_bytes=args.max_message_bytes))
+    return 0
+
+
+async def _serve(wire: Wire, settings: RemoteSettings, *, max_line_bytes: int) -> None:
+    main = asyncio.current_task()
+    assert main is not None
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows loops
+        loop.add_signal_handler(signal.SIGTERM, main.cancel)
+    channel = StdioChannel(wire, max_line_bytes=max_line_bytes)
+    session = BridgeSession(
+        channel,
+        lambda first, deliver: open_remote(settings, first, deliver),
+        choose_translator,
+        remote_url=settings.url,
+    )
+    try:
+        await session.run()
+    except asyncio.CancelledError:
+        main.uncancel()  # we asked for this cancellation; let the clean-up below run
+        log.info("terminated by signal")
+    finally:
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            async with asyncio.timeout(SHUTDOWN_BUDGET_S):
+                await session.aclose()
+                await channel.aclose()

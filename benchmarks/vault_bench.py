@@ -117,7 +117,10 @@ def main() -> int:
             username = f"vault-key-bench-{uuid.uuid4().hex[:8]}"
             keyring = asyncio.run(
                 measure(
-                    lambda: KeyringKeySource(backend=SecretService.Keyring(), username=username),
+                    lambda: KeyringKeySource(
+                        backend=SecretService.Keyring(),  # type: ignore[no-untyped-call]
+                        username=username,
+                    ),
                     root / "kr",
                     args.runs,
                     args.records,

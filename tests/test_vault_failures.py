@@ -17,6 +17,7 @@ import keyring.errors
 import pytest
 
 from mcp_bridge.errors import VaultError
+from mcp_bridge.jsonrpc import JsonObject
 from mcp_bridge.paths import bridge_paths
 from mcp_bridge.store import (
     FileVault,
@@ -50,7 +51,7 @@ def keyring_vault(home: Path, backend: object, timeout_s: float = 10.0) -> FileV
     return FileVault.at(paths, KeyringKeySource(backend=backend, timeout_s=timeout_s))  # type: ignore[arg-type]
 
 
-async def put(vault: FileVault, key: str, value: dict[str, object]) -> None:
+async def put(vault: FileVault, key: str, value: JsonObject) -> None:
     async with vault.transaction() as txn:
         txn.put("tokens", key, value)
 
@@ -210,7 +211,11 @@ def assert_names_the_alternatives(error: BaseException) -> None:
     ("backend", "why"),
     [
         pytest.param(LyingKeyring(), "read back as a different value", id="lying-fake"),
-        pytest.param(keyring.backends.null.Keyring(), "`null` backend", id="null-backend"),
+        pytest.param(
+            keyring.backends.null.Keyring(),  # type: ignore[no-untyped-call]
+            "`null` backend",
+            id="null-backend",
+        ),
         pytest.param(
             RaisingKeyring(keyring.errors.KeyringLocked("Failed to unlock the collection!")),
             "it is locked",

@@ -8,7 +8,13 @@ import pytest
 from keyring.backends import SecretService
 
 from mcp_bridge.paths import bridge_paths
-from mcp_bridge.store import FileVault, KeyringKeySource, KeyringUnusable, VaultUnreadable
+from mcp_bridge.store import (
+    FileVault,
+    KeyringKeySource,
+    KeyringLike,
+    KeyringUnusable,
+    VaultUnreadable,
+)
 from mcp_bridge.store.keyring_source import SERVICE
 from tests.fixtures.secret_service import SecretServiceHandle
 from tests.test_vault_failures import assert_names_the_alternatives, assert_no_token_in_files
@@ -16,13 +22,14 @@ from tests.test_vault_failures import assert_names_the_alternatives, assert_no_t
 pytestmark = pytest.mark.keyring
 
 
-def real_backend() -> SecretService.Keyring:
-    return SecretService.Keyring()  # built after the fixture is up: it reads the bus address
+def real_backend() -> KeyringLike:
+    # Built after the fixture is up: it reads the bus address. (keyring is untyped.)
+    return SecretService.Keyring()  # type: ignore[no-untyped-call]
 
 
-def keyring_vault(home: Path, username: str, backend: object | None = None) -> FileVault:
+def keyring_vault(home: Path, username: str) -> FileVault:
     paths = bridge_paths({"MCP_BRIDGE_HOME": str(home)})
-    source = KeyringKeySource(backend=backend or real_backend(), username=username)  # type: ignore[arg-type]
+    source = KeyringKeySource(backend=real_backend(), username=username)
     return FileVault.at(paths, source)
 
 

@@ -37,7 +37,8 @@ def child_vault(home: Path, source: str, key_name: str) -> FileVault:
     if source == "keyring":
         from keyring.backends import SecretService
 
-        key_source = KeyringKeySource(backend=SecretService.Keyring(), username=key_name)
+        backend = SecretService.Keyring()  # type: ignore[no-untyped-call]
+        key_source = KeyringKeySource(backend=backend, username=key_name)
     else:
         key_source = KeyFileKeySource(paths.data_dir / "vault.key")
     return FileVault.at(paths, key_source)

@@ -1,0 +1,421 @@
+"""The test authorization server itself: a full OAuth dance by a tiny in-test client
+(aiohttp, no bridge code but the loopback listener), its token families, and each
+hostile mode made observable."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import aiohttp
+import pytest
+
+from mcp_bridge.auth.loopback import CallbackQuery, LoopbackListener
+from tests.fixtures.auth_server import AuthServer, AuthServerFactory
+from tests.fixtures.auth_server_modes import (
+    ADMIN_SCOPE,
+    BASE_SCOPE,
+    PRIVATE_REDIRECT_HOST,
+    WRONG_ISSUER,
+)
+
+REDIRECT_URI = "http://127.0.0.1:8976/callback"
+MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+        yield session
+
+
+@dataclass
+class TinyClient:
+    """Just enough of an OAuth public client to drive the fixture: DCR, PKCE, tokens."""
+
+    http: aiohttp.ClientSession
+    server: AuthServer
+    redirect_uri: str = REDIRECT_URI
+    client_id: str = ""
+    verifier: str = field(default="", repr=False)
+
+    async def json(self, url: str) -> Any:
+        async with self.http.get(url, allow_redirects=False) as response:
+            assert response.status == 200, (url, response.status)
+            return await response.json()
+
+    async def register(self) -> str:
+        body = {
+            "client_name": "tiny",
+            "redirect_uris": [self.redirect_uri],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+            "application_type": "native",
+        }
+        async with self.http.post(f"{self.server.issuer}/register", json=body) as response:
+            assert response.status == 201, await response.text()
+            self.client_id = (await response.json())["client_id"]
+        return self.client_id
+
+    def authorization_url(self, state: str, scope: str = BASE_SCOPE) -> str:
+        self.verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(self.verifier.encode()).digest())
+        query = {
+            "response_type": "code",
+            "client_id": self.client_id,
+            "redirect_uri": self.redirect_uri,
+            "code_challenge": challenge.decode().rstrip("="),
+            "code_challenge_method": "S256",
+            "state": state,
+            "scope": scope,
+            "resource": self.server.mcp_url,
+        }
+        return f"{self.server.issuer}/authorize?{urlencode(query)}"
+
+    async def authorize(self, state: str = "st", scope: str = BASE_SCOPE) -> dict[str, str]:
+        """The query of the redirect back (read from the 302, no browser)."""
+        async with self.http.get(self.authorization_url(state, scope), allow_redirects=False) as r:
+            assert r.status == 302, await r.text()
+            location = r.headers["Location"]
+        assert location.startswith(self.redirect_uri), location
+        return dict(parse_qsl(urlsplit(location).query))
+
+    async def token(self, **form: str) -> tuple[int, dict[str, Any]]:
+        body = {"client_id": self.client_id, "resource": self.server.mcp_url, **form}
+        async with self.http.post(f"{self.server.issuer}/token", data=body) as response:
+            return response.status, await response.json()
+
+    async def exchange(self, code: str) -> dict[str, Any]:
+        status, tokens = await self.token(
+            grant_type="authorization_code",
+            code=code,
+            redirect_uri=self.redirect_uri,
+            code_verifier=self.verifier,
+        )
+        assert status == 200, tokens
+        return tokens
+
+    async def refresh(self, refresh_token: str) -> tuple[int, dict[str, Any]]:
+        return await self.token(grant_type="refresh_token", refresh_token=refresh_token)
+
+    async def login(self, scope: str = BASE_SCOPE) -> dict[str, Any]:
+        if not self.client_id:
+            await self.register()
+        query = await self.authorize(scope=scope)
+        return await self.exchange(query["code"])
+
+
+async def call_tool(
+    http: aiohttp.ClientSession, mcp_url: str, token: str, tool: str, args: dict[str, Any]
+) -> tuple[int, str, Any]:
+    """initialize + tools/call over the legacy handshake: (status, WWW-Authenticate, result)."""
+    headers = {**MCP_HEADERS, "Authorization": f"Bearer {token}"}
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "tiny", "version": "0"},
+        },
+    }
+    async with http.post(mcp_url, json=init, headers=headers) as response:
+        if response.status != 200:
+            return response.status, response.headers.get("WWW-Authenticate", ""), None
+        session_id = response.headers.get("Mcp-Session-Id")
+        await response.read()
+    if session_id:
+        headers["Mcp-Session-Id"] = session_id
+    headers["MCP-Protocol-Version"] = "2025-11-25"
+    note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    async with http.post(mcp_url, json=note, headers=headers) as response:
+        await response.read()
+    call = {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "method": "tools/call",
+        "params": {"name": tool, "arguments": args},
+    }
+    async with http.post(mcp_url, json=call, headers=headers) as response:
+        challenge = response.headers.get("WWW-Authenticate", "")
+        if response.status != 200:
+            return response.status, challenge, None
+        return response.status, challenge, (await response.json())["result"]
+
+
+def text_of(result: Any) -> str:
+    return str(result["content"][0]["text"])
+
+
+# -- the well-behaved server --------------------------------------------------------------
+
+
+async def test_full_discovery_registration_pkce_and_token_dance(
+    auth_server: AuthServerFactory, http: aiohttp.ClientSession
+) -> None:
+    server = auth_server()
+    async with http.post(server.mcp_url, json={}, headers=MCP_HEADERS) as response:
+        assert response.status == 401
+        challenge = response.headers["WWW-Authenticate"]
+    prm_url = re.search(r'resource_metadata="([^"]+)"', challenge)
+    assert prm_url is not None
+    assert prm_url.group(1) == server.prm_url
+    client = TinyClient(http, server)
+    prm = await client.json(prm_url.group(1))
+    assert prm["resource"] == server.mcp_url
+    assert prm["authorization_servers"] == [server.issuer]
+    assert urlsplit(server.issuer).port != urlsplit(server.mcp_url).port  # cross-origin
+    metadata = await client.json(server.as_metadata_url)
+    assert metadata["issuer"] == server.issuer  # exact string, no trailing slash
+    assert metadata["code_challenge_methods_supported"] == ["S256"]
+    assert metadata["authorization_response_iss_parameter_supported"] is True
+
+    async with LoopbackListener() as listener:
+        client.redirect_uri = listener.redirect_uri
+        await client.register()
+        waiting = listener.expect("state-1", lambda q: q)
+        # Follow the redirect like a browser would: it lands on the real listener.
+        async with http.get(client.authorization_url("state-1")) as landed:
+            assert landed.status == 200
+        query: CallbackQuery = await waiting.result()
+    assert query["iss"] == server.issuer  # RFC 9207
+    tokens = await client.exchange(query["code"])
+    assert tokens["token_type"] == "Bearer"
+    assert tokens["refresh_token"]
+
+    status, _, result = await call_tool(
+        http, server.mcp_url, tokens["access_token"], "echo", {"text": "hi"}
+    )
+    assert status == 200
+    assert text_of(result) == "hi"
+    stats = server.stats()
+    assert (stats["registrations"], stats["authorizations"], stats["token_exchanges"]) == (1, 1, 1)
+    assert stats["last"]["authorize"]["resource"] == server.mcp_url
+    assert stats["last"]["registration"]["application_type"] == "native"
+    assert stats["last"]["token_request"]["has_code_verifier"] is True
+
+
+async def test_a_code_is_good_once_and_needs_the_verifier(
+    auth_server: AuthServerFactory, http: aiohttp.ClientSession
+) -> None:
+    client = TinyClient(http, auth_server())
+    await client.register()
+    code = (await client.authorize())["code"]
+    status, error = await client.token(
+        grant_type="authorization_code",
+        code=code,
+        redirect_uri=REDIRECT_URI,
+        code_verifier="not-the-verifier-" + "x" * 40,
+    )
+    assert (status, error["error"]) == (400, "invalid_grant")
+    await client.exchange(code)
+    with pytest.raises(AssertionError):
+        await client.exchange(code)
+
+
+async def test_reset_forgets_clients_and_zeroes_counters(
+    auth_server: AuthServerFactory, http: aiohttp.ClientSession
+) -> None:
+    server = auth_server()
+    await TinyClient(http, server).login()
+    assert server.stats()["token_exchanges"] == 1
+    server.reset()
+    stats = server.stats()
+    assert (stats["clients"], stats["token_exchanges"], stats["live_families"]) == (0, 0, 0)
+
+
+async def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_family(
+    auth_server: AuthServerFactory, http: aiohttp.ClientSession
+) -> None:
+    server = auth_server()
+    client = TinyClient(http, server)
+    first = await client.login()
+    status, second = await client.refresh(first["refresh_token"])
+    assert status == 200
+    assert second["refresh_token"] != first["refresh_token"]
+    assert server.stats()["last"]["token_request"]["resource"] == server.mcp_url
+    # The refreshed token keeps the grant's audience although the SDK drops `resource`.
+    status, _, _ = await call_tool(
+        http, server.mcp_url, second["access_token"], "echo", {"text": "x"}
+    )
+    assert status == 200
+
+    status, error = await client.refresh(first["refresh_token"])  # spent: reuse
+    assert (status, error["error"]) == (400, "invalid_grant")
+    status, error = await client.refresh(second["refresh_token"])  # its family is dead
+    assert (status, error["error"]) == (400, "invalid_grant")
+    status, _, _ = await call_tool(
+        http, server.mcp_url, second["access_token"], "echo", {"text": "x"}
+    )
+    assert status == 401
+    stats = server.stats()
+    assert (stats["refreshes"], stats["reuse_detections"], stats["live_families"]) == (1, 1, 0)
+
+
+async def test_revocation_ends_the_grant(
+    auth_server: AuthServerFactory, http: aiohttp.ClientSession
+) -> None:
+    server = auth_server()
+    client = TinyClient(http, server)
+    tokens = await client.login()
+    form = {"token": tokens["refresh_token"], "client_id": client.client_id}
+    async with http.post(f"{server.issuer}/revoke", data=form) as response:
+        assert response.status == 200
+    status, _, _ = await call_tool(
+        http, server.mcp_url, tokens["access_token"], "echo", {"text": "x"}
+    )
+    assert status == 401
+    assert server.stats()["revocations"] == 1
+
+
+async def test_short_lived_access_tokens_expire(
+    auth_server: AuthServerFactory, http: aiohttp.ClientSession
+) -> None:
+    import asyncio
+
+    server = auth_server(access_ttl_s=1.0)
+    client = TinyClient(http, server)
+    tokens = await client.login()
+    assert tokens["expires_in"] == 1
+    await asyncio.sleep(2.5)
+    status, challenge, _ = await call_tool(
+        http, server.mcp_url, tokens["access_token"], "echo", {"text": "x"}
+    )
+    assert status == 401
+    assert 'error="invalid_token"' in challenge
+    status, fresh = await client.refresh(tokens["refresh_token"])
+    assert status == 200
+    status, _, _ = await call_tool(
+        http, server.mcp_url, fresh["access_token"], "echo", {"text": "x"}
+    )
+    assert status == 200
+
+
+async def test_step_up_tool_answers_403_with_the_scope_then_works_with_it(
+    auth_server: AuthServerFactory, http: aiohttp.ClientSession
+) -> None:
+    server = auth_server()
+    client = TinyClient(http, server)
+    narrow = await client.login(scope=BASE_SCOPE)
+    status, challenge, _ = await call_tool(
+        http, server.mcp_url, narrow["access_token"], "admin_echo", {"text": "x"}
+    )
+    assert status == 403
+    assert 'error="insufficient_scope"' in challenge
+    assert f'scope="{BASE_SCOPE} {ADMIN_SCOPE}"' in challenge
+    assert f'resource_metadata="{server.prm_url}"' in challenge
+    wide = await client.login(scope=f"{BASE_SCOPE} {ADMIN_SCOPE}")
+    status, _, result = await call_tool(
+        http, server.mcp_url, wide["access_token"], "admin_echo", {"text": "x"}
+    )
+    assert status == 200
+    assert text_of(result) == "admin: x"
+    assert server.stats()["step_up_challenges"] == 1
+
+
+# -- consent page ---------------------------------------------------------------------------
+
+
+async def test_consent_page_allows_and_denies(
+    auth_server: AuthServerFactory, http: aiohttp.ClientSession
+) -> None:
+    server = auth_server(consent="page")
+    client = TinyClient(http, server)
+    await client.register()
+    for action in ("allow", "deny"):
+        async with http.get(client.authorization_url(f"s-{action}"), allow_redirects=False) as r:
+            assert r.status == 302
+            consent_url = r.headers["Location"]
+        assert consent_url.startswith(f"{server.issuer}/consent?id=")
+        async with http.get(consent_url) as page:
+            body = await page.text()
+        assert "<form id='allow'" in body
+        assert "<script>" not in body  # no auto-submit unless asked
+        consent_id = dict(parse_qsl(urlsplit(consent_url).query))["id"]
+        form = {"id": consent_id, "action": action}
+        async with http.post(f"{server.issuer}/consent", data=form, allow_redirects=False) as r:
+            assert r.status == 303
+            back = dict(parse_qsl(urlsplit(r.headers["Location"]).query))
+        assert back["state"] == f"s-{action}"
+        assert back["iss"] == server.issuer
+        if action == "allow":
+            assert "code" in back
+        else:
+            assert back["error"] == "access_denied"
+    async with http.get(f"{consent_url}&autosubmit=1") as page:
+        assert page.status == 400  # used up
+    stats = server.stats()
+    assert (stats["consent_pages"], stats["authorizations"], stats["denials"]) == (2, 1, 1)
+
+
+# -- hostile modes ------------------------------------------------------------------------
+
+
+async def test_hostile_metadata_prm_iss_and_token_modes_are_observable(
+    auth_server: AuthServerFactory, http: aiohttp.ClientSession
+) -> None:
+    server = auth_server(
+        iss="wrong",
+        metadata_issuer_mismatch=True,
+        no_pkce_methods=True,
+        javascript_authorization_endpoint=True,
+        prm_resource_mismatch=True,
+        token_status=500,
+    )
+    client = TinyClient(http, server)
+    metadata = await client.json(server.as_metadata_url)
+    assert metadata["issuer"] == WRONG_ISSUER != server.issuer
+    assert "code_challenge_methods_supported" not in metadata
+    assert metadata["authorization_endpoint"].startswith("javascript:")
+    prm = await client.json(server.prm_url)
+    assert prm["resource"] != server.mcp_url
+    await client.register()
+    assert (await client.authorize())["iss"] == WRONG_ISSUER
+    async with http.post(f"{server.issuer}/token", data={"grant_type": "x"}) as response:
+        assert response.status == 500
+
+
+async def test_missing_iss_while_advertising_support(
+    auth_server: AuthServerFactory, http: aiohttp.ClientSession
+) -> None:
+    server = auth_server(iss="missing")
+    client = TinyClient(http, server)
+    assert (await client.json(server.as_metadata_url))[
+        "authorization_response_iss_parameter_supported"
+    ]
+    await client.register()
+    redirect = await client.authorize()
+    assert "code" in redirect
+    assert "iss" not in redirect
+
+
+async def test_metadata_urls_redirect_into_a_private_network(
+    auth_server: AuthServerFactory, http: aiohttp.ClientSession
+) -> None:
+    server = auth_server(metadata_redirects_to_private=True)
+    for url in (server.prm_url, server.as_metadata_url):
+        async with http.get(url, allow_redirects=False) as response:
+            assert response.status == 302
+            assert urlsplit(response.headers["Location"]).hostname == PRIVATE_REDIRECT_HOST
+
+
+async def test_slow_token_endpoint_outlasts_a_client_timeout(
+    auth_server: AuthServerFactory, http: aiohttp.ClientSession
+) -> None:
+    server = auth_server(token_delay_s=60.0)
+    with pytest.raises(TimeoutError):
+        async with http.post(
+            f"{server.issuer}/token",
+            data={"grant_type": "refresh_token"},
+            timeout=aiohttp.ClientTimeout(total=1.0),
+        ):
+            pass
+    assert server.stats()["token_requests"] == 1

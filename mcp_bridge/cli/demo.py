@@ -19,6 +19,14 @@ class DemoFailed(BridgeError):
     pass
 
 
+def register(commands: Any) -> None:  # argparse's subparsers action has no public type
+    demo = commands.add_parser(
+        "demo",
+        help="start a local demo server and show a client talking to it through the bridge",
+    )
+    demo.set_defaults(handler=demo_command)
+
+
 def demo_command(args: argparse.Namespace) -> int:
     return asyncio.run(_demo())
 

@@ -10,14 +10,16 @@ import os
 import re
 import signal
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from mcp_bridge.bridge.connector import RemoteSettings, choose_translator, open_remote
-from mcp_bridge.bridge.session import BridgeSession
-from mcp_bridge.bridge.stdio import StdioChannel, Wire, claim_stdio
-from mcp_bridge.cli.log_setup import configure_logging, log_name_for
+from mcp_bridge.cli.log_setup import LEVELS, configure_logging, log_name_for
 from mcp_bridge.errors import ConfigError
 from mcp_bridge.paths import bridge_paths
 from mcp_bridge.protocol import TransportKind
+
+if TYPE_CHECKING:
+    from mcp_bridge.bridge.connector import RemoteSettings
+    from mcp_bridge.bridge.stdio import Wire
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,36 @@ SHUTDOWN_BUDGET_S = 0.8
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # RFC 9110 token characters for a header name.
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def register(commands: Any) -> None:  # argparse's subparsers action has no public type
+    run = commands.add_parser(
+        "run",
+        help="relay MCP between stdio and a remote server (what a desktop client launches)",
+        description="Relay MCP between this process's stdio and a remote MCP server.",
+    )
+    run.add_argument("url", help="the remote MCP endpoint, e.g. https://mcp.example.com/mcp")
+    run.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="extra HTTP header on every request; ${VAR} in VALUE reads the environment",
+    )
+    run.add_argument(
+        "--transport",
+        choices=[kind.value for kind in TransportKind],
+        default=TransportKind.AUTO.value,
+        help="how to reach the remote (default: auto-detect)",
+    )
+    run.add_argument("--log-level", choices=LEVELS, default="warning", help="stderr log level")
+    run.add_argument(
+        "--max-message-bytes",
+        type=int,
+        default=64 * 1024 * 1024,
+        help="largest stdin message accepted (default 64 MiB)",
+    )
+    run.set_defaults(handler=run_command)
 
 
 def parse_headers(specs: list[str], environ: Mapping[str, str]) -> dict[str, str]:
@@ -62,6 +94,9 @@ def parse_headers(specs: list[str], environ: Mapping[str, str]) -> dict[str, str
 
 
 def run_command(args: argparse.Namespace) -> int:
+    from mcp_bridge.bridge.connector import RemoteSettings
+    from mcp_bridge.bridge.stdio import claim_stdio
+
     headers = parse_headers(args.header, os.environ)  # before claiming stdio: errors show
     settings = RemoteSettings(
         url=args.url, transport=TransportKind(args.transport), headers=headers
@@ -74,6 +109,10 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 async def _serve(wire: Wire, settings: RemoteSettings, *, max_line_bytes: int) -> None:
+    from mcp_bridge.bridge.connector import choose_translator, open_remote
+    from mcp_bridge.bridge.session import BridgeSession
+    from mcp_bridge.bridge.stdio import StdioChannel
+
     main = asyncio.current_task()
     assert main is not None
     loop = asyncio.get_running_loop()

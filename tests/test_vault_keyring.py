@@ -15,7 +15,7 @@ from mcp_bridge.store import (
     KeyringUnusable,
     VaultUnreadable,
 )
-from mcp_bridge.store.keyring_source import SERVICE
+from mcp_bridge.store.keyring_source import SERVICE, detect_backend, refuses_to_store
 from tests.fixtures.secret_service import SecretServiceHandle
 from tests.test_vault_failures import assert_names_the_alternatives, assert_no_token_in_files
 
@@ -57,8 +57,18 @@ async def test_key_goes_to_the_keyring_once_and_records_to_the_file(
 
 
 async def test_backend_detected_without_get_keyring_cache(
-    secret_service: SecretServiceHandle, tmp_path: Path, key_name: str
+    secret_service: SecretServiceHandle,
+    tmp_path: Path,
+    key_name: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # A first look while no bus is reachable (keyring.backend.get_all_keyring caches the
+    # backends viable at its first call, for the life of the process) ...
+    with monkeypatch.context() as no_bus:
+        no_bus.delenv("DBUS_SESSION_BUS_ADDRESS")
+        no_bus.delenv("PYTHON_KEYRING_BACKEND", raising=False)
+        assert refuses_to_store(detect_backend()) is not None
+    # ... must not stop a later look from finding the Secret Service.
     paths = bridge_paths({"MCP_BRIDGE_HOME": str(tmp_path)})
     vault = FileVault.at(paths, KeyringKeySource(username=key_name))
     async with vault.transaction() as txn:

@@ -74,20 +74,32 @@ def detect_backend() -> KeyringLike:
     import keyring.core
 
     try:
-        chosen = (
-            keyring.core.load_env()
-            or keyring.core.load_config()
-            or max(
-                keyring.backend.get_all_keyring(),
-                key=keyring.backend.by_priority,
-                default=keyring.backends.fail.Keyring(),  # type: ignore[no-untyped-call]
-            )
-        )
+        chosen = keyring.core.load_env() or keyring.core.load_config() or _most_viable()
     except (RuntimeError, ImportError, AttributeError, ValueError) as exc:
         # load_keyring raises RuntimeError for a non-viable PYTHON_KEYRING_BACKEND, and
         # ImportError/AttributeError for a misspelt one (keyring.md §2).
         raise KeyringUnusable(f"keyring could not load a backend ({exc})") from exc
     return chosen
+
+
+def _most_viable() -> KeyringLike:
+    import keyring.backend
+    import keyring.backends.fail
+
+    # get_all_keyring() is cached for the life of the process, with the backends that were
+    # viable at its first call: a process that looked before the session bus was up would
+    # never see the Secret Service. Here we only use it to load the entry-point plugins, and
+    # ask each backend class afresh whether it can run.
+    keyring.backend.get_all_keyring()
+    candidates: list[keyring.backend.KeyringBackend] = []
+    for backend_class in keyring.backend.KeyringBackend.get_viable_backends():
+        try:
+            candidates.append(backend_class())
+        except TypeError:  # a backend that needs constructor arguments: not for us
+            continue
+    fallback = keyring.backends.fail.Keyring()  # type: ignore[no-untyped-call]
+    best: KeyringLike = max(candidates, key=keyring.backend.by_priority, default=fallback)
+    return best
 
 
 def refuses_to_store(backend: object) -> str | None:

@@ -29,6 +29,7 @@ from mcp_bridge.jsonrpc import JsonObject, Kind, RequestId
 from mcp_bridge.protocol import HEADER_SESSION_ID, Era
 from mcp_bridge.remote.backoff import ReconnectBackoff
 from mcp_bridge.remote.base import CredentialProvider, Deliver, NoCredentials
+from mcp_bridge.remote.era_probe import ProbeAnswer
 from mcp_bridge.remote.headers import (
     ACCEPT_BOTH,
     ACCEPT_SSE,
@@ -143,6 +144,26 @@ class StreamableHttpTransport:
         finally:
             if self._owns_http and self._http is not None:
                 await self._http.close()
+
+    async def probe(self, message: JsonObject) -> ProbeAnswer:
+        """Send one request and return its answer instead of delivering it: era detection's
+        view of the exchange (status included). An `initialize` probe in the legacy era
+        opens the session, as if the client had sent it. Needs start(); raises RequestFailed
+        when the remote cannot be reached."""
+        if self._deliver is None:
+            raise RuntimeError("StreamableHttpTransport.probe() needs start() first")
+        if self.era is Era.LEGACY:
+            self.session.saw_client_message(message)
+        async with self._post(message, None) as response:
+            is_handshake = message.get("method") == INITIALIZE and self.era is Era.LEGACY
+            if is_handshake and response.status < 400:
+                self.session.session_id = response.headers.get(HEADER_SESSION_ID)
+            messages = await self._answer_messages(response, message["id"])
+            answer = ProbeAnswer(message["id"], response.status, tuple(messages))
+        if self.era is Era.LEGACY:
+            for reply in messages:
+                self.session.saw_initialize_response(reply)
+        return answer
 
     # -- one exchange ---------------------------------------------------------------------
 
@@ -356,7 +377,7 @@ class StreamableHttpTransport:
             if response.status >= 400:
                 raise await failure_of_status(self.url, response)
             self.session.session_id = response.headers.get(HEADER_SESSION_ID)
-            messages = await self._handshake_messages(response)
+            messages = await self._answer_messages(response, initialize["id"])
         for message in messages:
             # The client has had its initialize answered once; this answer is ours alone.
             if not self.session.saw_initialize_response(message):
@@ -365,16 +386,26 @@ class StreamableHttpTransport:
             await self._send_one_way(initialized, None)
             self._start_listener()
 
-    async def _handshake_messages(self, response: aiohttp.ClientResponse) -> list[JsonObject]:
-        if is_json(response):
-            return decode_messages(self.url, await response.read())
-        collected: list[JsonObject] = []
-        with contextlib.suppress(*connection_errors()):
-            async for event in sse_events(response, SseParser()):
-                collected.extend(event_messages(self.url, event))
-                if any(self.session.initialize_id == m.get("id") for m in collected):
-                    break
-        return collected
+    async def _answer_messages(
+        self, response: aiohttp.ClientResponse, request_id: RequestId
+    ) -> list[JsonObject]:
+        """The messages of an answer, read up to the response to `request_id`, without
+        delivering them. An error body that is not JSON-RPC gives none."""
+        if is_sse(response) and response.status < 400:
+            collected: list[JsonObject] = []
+            with contextlib.suppress(*connection_errors()):
+                async for event in sse_events(response, SseParser()):
+                    collected.extend(event_messages(self.url, event))
+                    if any("method" not in m and m.get("id") == request_id for m in collected):
+                        break
+            return collected
+        body = await response.read()
+        try:
+            return decode_messages(self.url, body) if body else []
+        except RequestFailed:
+            if response.status < 400:
+                raise
+            return []
 
     def _start_listener(self) -> None:
         if self.session.session_id is None or self._closed:

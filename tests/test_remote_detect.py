@@ -1,0 +1,124 @@
+"""connect(): era and transport detection against real servers of each kind, and the
+HTTP+SSE transport against server-everything's `sse` mode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mcp_bridge.errors import RemoteError
+from mcp_bridge.protocol import Era, TransportKind
+from mcp_bridge.remote.detect import connect
+from mcp_bridge.remote.legacy_sse import LegacySseTransport
+from mcp_bridge.remote.streamable import StreamableHttpTransport
+from tests.fixtures.mcp_servers import (
+    INITIALIZED,
+    Inbox,
+    ServerProcess,
+    call_tool,
+    free_port,
+    initialize_request,
+)
+
+
+def text_of(reply: dict[str, Any]) -> str:
+    assert "result" in reply, reply
+    return str(reply["result"]["content"][0]["text"])
+
+
+async def test_auto_picks_modern_for_the_sdk_server(sdk_stateful: ServerProcess) -> None:
+    inbox = Inbox()
+    connection = await connect(
+        sdk_stateful.url, TransportKind.AUTO, inbox.deliver, initialize=initialize_request(0)
+    )
+    try:
+        assert connection.era is Era.MODERN
+        assert connection.kind is TransportKind.STREAMABLE_HTTP
+        assert connection.discover_result is not None
+        assert "2026-07-28" in connection.discover_result["supportedVersions"]
+        assert not connection.initialize_sent
+        assert inbox.messages == []  # the discover answer is the bridge's, not the client's
+    finally:
+        await connection.transport.aclose()
+
+
+@pytest.mark.peers
+async def test_auto_picks_legacy_streamable_for_everything(
+    everything_streamable: ServerProcess,
+) -> None:
+    inbox = Inbox()
+    connection = await connect(
+        everything_streamable.url,
+        TransportKind.AUTO,
+        inbox.deliver,
+        initialize=initialize_request(0),
+    )
+    try:
+        assert connection.era is Era.LEGACY
+        assert connection.kind is TransportKind.STREAMABLE_HTTP
+        assert connection.initialize_sent
+        assert (await inbox.response(0))["result"]["protocolVersion"] == "2025-11-25"
+        # The session detection opened is the one the transport goes on using.
+        transport = connection.transport
+        assert isinstance(transport, StreamableHttpTransport)
+        assert transport.session.session_id is not None
+        await transport.send(INITIALIZED)
+        await transport.send(call_tool(1, "echo", {"message": "after detection"}))
+        assert "after detection" in text_of(await inbox.response(1))
+    finally:
+        await connection.transport.aclose()
+
+
+@pytest.mark.peers
+async def test_auto_picks_sse_for_everything_sse(everything_sse: ServerProcess) -> None:
+    inbox = Inbox()
+    connection = await connect(
+        everything_sse.url, TransportKind.AUTO, inbox.deliver, initialize=initialize_request(0)
+    )
+    try:
+        assert connection.era is Era.LEGACY
+        assert connection.kind is TransportKind.SSE
+        assert connection.initialize_sent
+        assert "result" in await inbox.response(0)
+    finally:
+        await connection.transport.aclose()
+
+
+@pytest.mark.peers
+async def test_sse_transport_list_call_and_progress(everything_sse: ServerProcess) -> None:
+    inbox = Inbox()
+    transport = LegacySseTransport(everything_sse.url)
+    await transport.start(inbox.deliver)
+    try:
+        assert transport.endpoint is not None
+        assert transport.endpoint.startswith(everything_sse.url.removesuffix("/sse"))
+        await transport.send(initialize_request("init"))
+        assert "result" in await inbox.response("init")
+        await transport.send(INITIALIZED)
+        await transport.send({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+        tools = (await inbox.response(2))["result"]["tools"]
+        assert "echo" in {tool["name"] for tool in tools}
+        await transport.send(
+            call_tool(
+                3, "trigger-long-running-operation", {"duration": 0.3, "steps": 3}, progressToken=7
+            )
+        )
+        assert "result" in await inbox.response(3)
+        assert len(inbox.with_method("notifications/progress")) == 3
+    finally:
+        await transport.aclose()
+
+
+async def test_streamable_only_refuses_a_closed_port() -> None:
+    url = f"http://127.0.0.1:{free_port()}/mcp"
+    with pytest.raises(RemoteError, match="could not be reached"):
+        await connect(url, TransportKind.STREAMABLE_HTTP, Inbox().deliver)
+
+
+async def test_sse_kind_against_a_streamable_server_says_what_it_tried(
+    sdk_stateless: ServerProcess,
+) -> None:
+    url = sdk_stateless.url.replace("/mcp", "/nothing-here")
+    with pytest.raises(RemoteError, match="HTTP 404"):
+        await connect(url, TransportKind.SSE, Inbox().deliver)

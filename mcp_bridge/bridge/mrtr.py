@@ -157,8 +157,8 @@ def check_round(
     if rounds >= MAX_ROUNDS:
         return RoundRefused(
             INTERNAL_ERROR,
-            f"The remote server asked for input {MAX_ROUNDS} times for one {method}, so the "
-            "bridge stopped; retry, or tell the server's owner",
+            f"The remote server asked for input more than {MAX_ROUNDS} times for one "
+            f"{method}, so the bridge stopped; retry, or tell the server's owner",
         )
     for request in required.input_requests:
         missing = missing_capability(request, capabilities)

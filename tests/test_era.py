@@ -1,0 +1,308 @@
+"""Era translation, legacy stdio client <-> 2026-07-28 remote: one test per rule of the
+spec-checklist §6 table, driving the translator with dict messages (no sockets)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mcp_bridge.bridge.era import ModernRemoteTranslator, Outgoing, translator_for
+from mcp_bridge.errors import RemoteError
+from mcp_bridge.jsonrpc import JsonObject, RequestId
+from mcp_bridge.protocol import Era
+
+V = "2026-07-28"
+META_VERSION = "io.modelcontextprotocol/protocolVersion"
+META_CAPS = "io.modelcontextprotocol/clientCapabilities"
+META_INFO = "io.modelcontextprotocol/clientInfo"
+META_LOG = "io.modelcontextprotocol/logLevel"
+META_SUB = "io.modelcontextprotocol/subscriptionId"
+
+SERVER_INFO = {"name": "weather", "version": "2.0"}
+DISCOVER: JsonObject = {
+    "resultType": "complete",
+    "supportedVersions": [V],
+    "capabilities": {
+        "tools": {"listChanged": True},
+        "prompts": {"listChanged": False},
+        "resources": {"subscribe": True},
+        "logging": {},
+    },
+    "instructions": "Ask about the weather.",
+    "ttlMs": 60000,
+    "cacheScope": "public",
+    "_meta": {"io.modelcontextprotocol/serverInfo": SERVER_INFO},
+}
+CLIENT_INFO = {"name": "claude-ai", "version": "0.1"}
+CLIENT_CAPS: JsonObject = {
+    "elicitation": {"form": {}},
+    "sampling": {},
+    "roots": {"listChanged": True},
+    "tasks": {"requests": {}},
+    "experimental": {"x": {}},
+}
+
+
+def request(request_id: RequestId, method: str, params: JsonObject | None = None) -> JsonObject:
+    message: JsonObject = {"jsonrpc": "2.0", "id": request_id, "method": method}
+    if params is not None:
+        message["params"] = params
+    return message
+
+
+def notification(method: str, params: JsonObject | None = None) -> JsonObject:
+    message: JsonObject = {"jsonrpc": "2.0", "method": method}
+    if params is not None:
+        message["params"] = params
+    return message
+
+
+def result(request_id: RequestId, body: JsonObject) -> JsonObject:
+    return {"jsonrpc": "2.0", "id": request_id, "result": body}
+
+
+def error(request_id: RequestId, code: int, message: str = "nope") -> JsonObject:
+    return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
+
+
+def initialize(version: str = "2025-06-18", caps: JsonObject | None = None) -> JsonObject:
+    return request(
+        0,
+        "initialize",
+        {
+            "protocolVersion": version,
+            "capabilities": CLIENT_CAPS if caps is None else caps,
+            "clientInfo": CLIENT_INFO,
+        },
+    )
+
+
+def legacy_session(caps: JsonObject | None = None, discover: JsonObject = DISCOVER) -> Any:
+    """A translator after initialize + initialized; returns it with the listen request."""
+    translator = ModernRemoteTranslator(discover)
+    translator.from_local(initialize(caps=caps))
+    opened = translator.from_local(notification("notifications/initialized"))
+    return translator, opened
+
+
+def only_remote(out: Outgoing) -> JsonObject:
+    assert len(out.to_remote) == 1, out
+    return out.to_remote[0].message
+
+
+def only_local(out: Outgoing) -> JsonObject:
+    assert len(out.to_local) == 1, out
+    return out.to_local[0]
+
+
+# -- handshake and local answers ---------------------------------------------------------
+
+
+def test_initialize_is_answered_locally_from_the_discover_result() -> None:
+    out = ModernRemoteTranslator(DISCOVER).from_local(initialize("2025-06-18"))
+    assert out.to_remote == ()
+    reply = only_local(out)
+    assert reply["id"] == 0
+    assert reply["result"] == {
+        "protocolVersion": "2025-06-18",  # the client's own, since we know it
+        "capabilities": DISCOVER["capabilities"],  # listChanged/subscribe kept: listen serves them
+        "serverInfo": SERVER_INFO,
+        "instructions": "Ask about the weather.",
+    }
+
+
+def test_initialize_with_an_unknown_version_is_offered_2025_11_25() -> None:
+    reply = only_local(ModernRemoteTranslator(DISCOVER).from_local(initialize("2099-01-01")))
+    assert reply["result"]["protocolVersion"] == "2025-11-25"
+
+
+def test_initialize_without_server_info_names_the_bridge() -> None:
+    discover = {k: v for k, v in DISCOVER.items() if k != "_meta"}
+    bridge = {"name": "mcp-bridge", "version": "9"}
+    translator = ModernRemoteTranslator(discover, bridge_info=bridge)
+    assert only_local(translator.from_local(initialize()))["result"]["serverInfo"] == bridge
+
+
+def test_second_initialize_is_answered_again() -> None:
+    translator, _ = legacy_session()
+    again = translator.from_local({**initialize("2025-11-25"), "id": 7})
+    assert only_local(again)["result"]["protocolVersion"] == "2025-11-25"
+    assert only_local(again)["id"] == 7
+
+
+def test_ping_is_answered_locally() -> None:
+    translator, _ = legacy_session()
+    assert translator.from_local(request(3, "ping")) == Outgoing(
+        to_local=({"jsonrpc": "2.0", "id": 3, "result": {}},)
+    )
+
+
+def test_server_discover_from_the_client_is_answered_with_handshake_versions_too() -> None:
+    out = ModernRemoteTranslator(DISCOVER).from_local(request(1, "server/discover"))
+    reply = only_local(out)["result"]
+    assert reply["supportedVersions"][0] == V
+    assert "2025-11-25" in reply["supportedVersions"]  # hosts.md §9.2: initialize may follow
+    assert reply["capabilities"] == DISCOVER["capabilities"]
+
+
+def test_a_remote_with_no_modern_version_we_speak_is_refused() -> None:
+    with pytest.raises(RemoteError, match="none of which"):
+        ModernRemoteTranslator({**DISCOVER, "supportedVersions": ["2030-01-01"]})
+
+
+def test_translator_for_picks_by_the_remote_era() -> None:
+    assert isinstance(translator_for(Era.MODERN, DISCOVER), ModernRemoteTranslator)
+    assert translator_for(Era.LEGACY, None) is None
+
+
+# -- requests going up -------------------------------------------------------------------
+
+
+def test_request_carries_the_modern_meta_and_keeps_the_clients_keys() -> None:
+    translator, _ = legacy_session()
+    params = {"name": "forecast", "arguments": {}, "_meta": {"progressToken": "p1"}}
+    sent = only_remote(translator.from_local(request(5, "tools/call", params)))
+    assert sent["id"] == 5  # the client's id is kept
+    assert sent["params"]["name"] == "forecast"
+    meta = sent["params"]["_meta"]
+    assert meta["progressToken"] == "p1"
+    assert meta[META_VERSION] == V
+    assert meta[META_INFO] == CLIENT_INFO
+    assert META_LOG not in meta
+
+
+def test_client_capabilities_upstream_are_only_what_the_bridge_can_relay() -> None:
+    translator, _ = legacy_session()
+    sent = only_remote(translator.from_local(request(5, "prompts/list")))
+    assert sent["params"]["_meta"][META_CAPS] == {
+        "elicitation": {"form": {}},
+        "sampling": {},
+        "roots": {},  # roots/list_changed no longer exists upstream
+    }  # tasks (2025-11-25 only) and experimental cannot cross eras
+
+
+def test_request_before_initialize_declares_no_capabilities_and_names_the_bridge() -> None:
+    translator = ModernRemoteTranslator(DISCOVER)
+    meta = only_remote(translator.from_local(request(1, "tools/list")))["params"]["_meta"]
+    assert meta[META_CAPS] == {}
+    assert meta[META_INFO]["name"] == "mcp-bridge"
+
+
+def test_set_level_is_answered_and_rides_on_later_requests() -> None:
+    translator, _ = legacy_session()
+    reply = translator.from_local(request(2, "logging/setLevel", {"level": "debug"}))
+    assert only_local(reply)["result"] == {}
+    assert reply.to_remote == ()
+    sent = only_remote(translator.from_local(request(3, "resources/list")))
+    assert sent["params"]["_meta"][META_LOG] == "debug"
+
+
+def test_a_client_id_that_looks_like_ours_is_remapped_and_mapped_back() -> None:
+    translator, _ = legacy_session()
+    sent = only_remote(translator.from_local(request("mcp-bridge:listen-1", "tools/list")))
+    assert sent["id"] != "mcp-bridge:listen-1"
+    back = translator.from_remote(result(sent["id"], {"tools": []}))
+    assert only_local(back)["id"] == "mcp-bridge:listen-1"
+
+
+def test_a_modern_clients_request_goes_up_untouched() -> None:
+    translator = ModernRemoteTranslator(DISCOVER)
+    params = {"_meta": {META_VERSION: V, META_CAPS: {"sampling": {}}, META_INFO: CLIENT_INFO}}
+    sent = only_remote(translator.from_local(request(1, "tools/list", params)))
+    assert sent == request(1, "tools/list", params)
+    input_required = {"resultType": "input_required", "requestState": "s"}
+    back = translator.from_remote(result(1, input_required))
+    assert only_local(back)["result"] == input_required  # it runs its own MRTR
+
+
+# -- results coming back -----------------------------------------------------------------
+
+
+def test_results_pass_through_with_their_modern_fields() -> None:
+    translator, _ = legacy_session()
+    translator.from_local(request(4, "resources/read", {"uri": "file:///a"}))
+    body = {"resultType": "complete", "contents": [], "ttlMs": 5, "cacheScope": "private"}
+    assert only_local(translator.from_remote(result(4, body))) == result(4, body)
+
+
+def test_a_result_without_result_type_counts_as_complete() -> None:
+    translator, _ = legacy_session()
+    translator.from_local(request(4, "prompts/list"))
+    assert only_local(translator.from_remote(result(4, {"prompts": []})))["result"] == {
+        "prompts": []
+    }
+
+
+def test_errors_pass_through_under_the_clients_id() -> None:
+    translator, _ = legacy_session()
+    translator.from_local(request(4, "prompts/get", {"name": "x"}))
+    assert only_local(translator.from_remote(error(4, -32602))) == error(4, -32602)
+
+
+def test_an_unrecognised_result_type_becomes_an_error() -> None:
+    translator, _ = legacy_session()
+    translator.from_local(request(4, "tools/call", {"name": "x", "arguments": {}}))
+    reply = only_local(translator.from_remote(result(4, {"resultType": "task"})))
+    assert reply["error"]["code"] == -32603
+    assert "'task'" in reply["error"]["message"]
+
+
+def test_input_required_on_a_method_without_mrtr_is_invalid() -> None:
+    translator, _ = legacy_session()
+    translator.from_local(request(4, "tools/list"))
+    reply = translator.from_remote(result(4, {"resultType": "input_required", "requestState": "s"}))
+    assert only_local(reply)["error"]["code"] == -32603
+
+
+def test_responses_to_unknown_ids_are_dropped() -> None:
+    translator, _ = legacy_session()
+    assert translator.from_remote(result(99, {})) == Outgoing()
+    assert translator.from_local(result("mcp-bridge:input-99", {})) == Outgoing()
+
+
+def test_a_request_from_the_remote_is_ignored_with_a_warning() -> None:
+    translator, _ = legacy_session()
+    out = translator.from_remote(request(1, "sampling/createMessage", {}))
+    assert out.to_local == ()
+    assert out.warnings
+
+
+def test_remote_failed_answers_the_client_with_an_error() -> None:
+    translator, _ = legacy_session()
+    translator.from_local(request(4, "tools/list"))
+    reply = only_local(translator.remote_failed(4, "the connection broke"))
+    assert reply["id"] == 4
+    assert reply["error"]["code"] == -32000
+    assert "the connection broke" in reply["error"]["message"]
+
+
+# -- notifications -----------------------------------------------------------------------
+
+
+def test_roots_list_changed_and_unknown_notifications_are_dropped() -> None:
+    translator, _ = legacy_session()
+    assert translator.from_local(notification("notifications/roots/list_changed")) == Outgoing()
+    assert translator.from_local(notification("notifications/progress", {})) == Outgoing()
+
+
+def test_progress_and_log_notifications_pass_through() -> None:
+    translator, _ = legacy_session()
+    progress = notification("notifications/progress", {"progressToken": "p1", "progress": 1})
+    log = notification("notifications/message", {"level": "info", "data": "hi"})
+    assert only_local(translator.from_remote(progress)) == progress
+    assert only_local(translator.from_remote(log)) == log
+
+
+def test_cancelling_a_forwarded_request_closes_its_stream() -> None:
+    translator, _ = legacy_session()
+    translator.from_local(request(4, "tools/call", {"name": "slow", "arguments": {}}))
+    out = translator.from_local(notification("notifications/cancelled", {"requestId": 4}))
+    assert out == Outgoing(cancel_remote=(4,))  # HTTP cancel: no notification goes up
+    assert translator.from_remote(result(4, {"content": []})) == Outgoing()  # late: dropped
+
+
+def test_cancelling_an_unknown_request_is_ignored() -> None:
+    translator, _ = legacy_session()
+    out = translator.from_local(notification("notifications/cancelled", {"requestId": 42}))
+    assert out == Outgoing()

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 
 from mcp_bridge.bridge.session import Passthrough, RemoteLink, Translator
 from mcp_bridge.jsonrpc import JsonObject
-from mcp_bridge.protocol import META_PROTOCOL_VERSION, MODERN_VERSIONS, Era, TransportKind
-from mcp_bridge.remote.base import Deliver
+from mcp_bridge.protocol import Era, TransportKind
+from mcp_bridge.remote.base import CredentialProvider, Deliver
+from mcp_bridge.remote.detect import ConnectOptions, connect
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,23 +17,34 @@ class RemoteSettings:
     url: str
     transport: TransportKind = TransportKind.AUTO
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)  # may hold secrets
+    credentials: CredentialProvider | None = None
 
 
 async def open_remote(settings: RemoteSettings, first: JsonObject, deliver: Deliver) -> RemoteLink:
-    raise NotImplementedError  # wired to remote.detect once it lands
-
-
-def is_modern_client_message(message: JsonObject) -> bool:
-    """A 2026-07-28 client puts its protocol version in every request's `_meta`."""
-    params = message.get("params")
-    meta = params.get("_meta") if isinstance(params, dict) else None
-    return isinstance(meta, dict) and meta.get(META_PROTOCOL_VERSION) in MODERN_VERSIONS
+    """Detect and start the transport; the local client's `initialize`, when it opened with
+    one, doubles as the legacy probe. Raises RemoteError when nothing answers."""
+    opening = first if first.get("method") == "initialize" else None
+    connection = await connect(
+        settings.url,
+        settings.transport,
+        deliver,
+        initialize=opening,
+        options=ConnectOptions(credentials=settings.credentials, static_headers=settings.headers),
+    )
+    return RemoteLink(
+        transport=connection.transport,
+        era=connection.era,
+        discover_result=connection.discover_result,
+        first_message_sent=connection.initialize_sent,
+    )
 
 
 def choose_translator(first: JsonObject, link: RemoteLink) -> Translator:
-    if link.era is Era.MODERN and not is_modern_client_message(first):
-        from mcp_bridge.bridge.era import LegacyClientModernRemote
+    """A modern remote needs translation for any local client (a modern one passes through
+    it nearly untouched); a legacy remote gets the client's messages as they are."""
+    if link.era is Era.MODERN:
+        from mcp_bridge.bridge.era import ModernRemoteTranslator
 
-        assert link.discover_result is not None
-        return LegacyClientModernRemote(link.discover_result)
+        assert link.discover_result is not None  # detection returns MODERN only with one
+        return ModernRemoteTranslator(link.discover_result)
     return Passthrough()

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from mcp_bridge import jsonrpc
 from mcp_bridge.bridge.batch import BatchCollector
-from mcp_bridge.bridge.era import Outgoing, RemoteSend
+from mcp_bridge.bridge.outgoing import Outgoing, RemoteSend
 from mcp_bridge.bridge.stdio import OversizedLine, StdioChannel
 from mcp_bridge.errors import BridgeError
 from mcp_bridge.jsonrpc import JsonObject, Kind

@@ -116,6 +116,15 @@ async def test_delete_keys_and_delete_matching(make_vault: VaultFactory, tmp_pat
         assert txn.keys("clients") == []
 
 
+async def test_check_passes_and_changes_nothing(make_vault: VaultFactory, tmp_path: Path) -> None:
+    vault = make_vault(tmp_path)
+    await vault.check()
+    async with vault.transaction() as txn:
+        txn.put("tokens", "a", {"v": 1})
+    await vault.check()
+    assert await make_vault(tmp_path).get("tokens", "a") == {"v": 1}
+
+
 async def test_a_transaction_cannot_be_used_after_its_block(
     make_vault: VaultFactory, tmp_path: Path
 ) -> None:

@@ -235,6 +235,30 @@ async def test_an_untrustworthy_keyring_is_refused_with_the_alternatives(
     assert not vault.vault_file.exists()  # never a fallback to something weaker
 
 
+async def test_check_reports_an_unusable_keyring_before_any_work(tmp_path: Path) -> None:
+    with pytest.raises(KeyringUnusable, match="read back as a different value"):
+        await keyring_vault(tmp_path, LyingKeyring()).check()
+
+
+async def test_check_readies_the_key_the_first_write_then_uses(tmp_path: Path) -> None:
+    prompts: list[bool] = []
+
+    def prompt(confirm: bool) -> str:
+        prompts.append(confirm)
+        return "typed at the terminal"
+
+    paths = bridge_paths({"MCP_BRIDGE_HOME": str(tmp_path)})
+    source = PassphraseKeySource(prompt=prompt, log2_n=12)
+    vault = FileVault.at(paths, source)
+    await vault.check()  # the login would start only after this
+    assert not paths.vault_file.exists()
+    await put(vault, "k", {"v": 1})
+    assert prompts == [True]  # asked once, with confirmation, before the work
+    reader = FileVault.at(paths, PassphraseKeySource("typed at the terminal", log2_n=12))
+    assert await reader.get("tokens", "k") == {"v": 1}
+    await reader.check()  # an existing, readable vault passes too
+
+
 async def test_null_backend_chosen_by_environment_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

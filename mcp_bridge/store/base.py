@@ -46,6 +46,11 @@ class CredentialVault(Protocol):
         """Locked read-modify-write; see the module docstring."""
         ...
 
+    async def check(self) -> None:
+        """Raise VaultError now if credentials could not be stored (an unusable keyring, no
+        passphrase): call it before work whose result must be saved, e.g. a browser login."""
+        ...
+
     def describe(self) -> str:
         """Where the vault's key comes from, for `status` and `doctor` (never the key)."""
         ...

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -65,8 +65,8 @@ class VaultUnreadable(VaultError):
 class _Opened:
     """What a transaction read: the records and, for an existing file, its key and header."""
 
-    records: Records
-    key: bytes | None
+    records: Records = field(repr=False)
+    key: bytes | None = field(repr=False)
     header: VaultHeader | None
 
 
@@ -87,6 +87,8 @@ class FileVault:
         # The last key that opened the file, with its check value: a process fetches the
         # keyring item or runs the KDF once, not on every refresh.
         self._known_key: tuple[bytes, bytes] | None = None
+        # A key `check()` made ready for a vault that does not exist yet.
+        self._key_for_new_vault: tuple[bytes, VaultHeader] | None = None
 
     @classmethod
     def at(cls, paths: BridgePaths, key_source: KeySource) -> FileVault:
@@ -112,6 +114,16 @@ class FileVault:
                 txn.close()
             if txn.changed:
                 await _run_to_completion(lambda: self._save(txn.records, opened))
+
+    async def check(self) -> None:
+        """Raise VaultError now if credentials could not be stored: reads the vault, or for a
+        new one gets its key ready (probing the keyring, creating the key, asking for the
+        passphrase). No record changes. Call it before work whose result must be saved,
+        such as a browser login."""
+        async with self._lock.held():
+            opened = await _run_to_completion(self._open)
+            if opened.key is None:
+                self._key_for_new_vault = await _run_to_completion(self.key_source.new_key)
 
     # ---- blocking parts, run in a worker thread under the lock ---------------------------
 
@@ -156,7 +168,8 @@ class FileVault:
 
     def _save(self, records: Records, opened: _Opened) -> None:
         if opened.key is None or opened.header is None:
-            key, header = self.key_source.new_key()
+            key, header = self._key_for_new_vault or self.key_source.new_key()
+            self._key_for_new_vault = None
             self._known_key = (key, header.key_check)
         else:
             key, header = opened.key, opened.header

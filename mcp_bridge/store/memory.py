@@ -37,5 +37,8 @@ class MemoryVault:
             if txn.changed:
                 self._records = txn.records
 
+    async def check(self) -> None:
+        """Nothing can go wrong with a dict."""
+
     def describe(self) -> str:
         return "in memory only (nothing is saved; credentials are lost when mcp-bridge exits)"

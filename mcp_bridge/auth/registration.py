@@ -58,7 +58,9 @@ class RegistrationMethod(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class ClientMetadata:
-    """What we tell an AS about ourselves (RFC 7591 §2)."""
+    """What we tell an AS about ourselves (RFC 7591 §2). Set `scope` to the scopes the
+    login will ask for: some ASes (the SDK's among them) grant only scopes named at
+    registration, and refuse the authorization request otherwise."""
 
     redirect_uris: tuple[str, ...]
     client_name: str = "mcp-bridge"

@@ -131,6 +131,16 @@ async def test_a_wrong_passphrase_says_so_and_keeps_the_vault(tmp_path: Path) ->
     assert await passphrase_vault(tmp_path, "right").get("tokens", "k") == {"v": 1}
 
 
+async def test_a_mistyped_passphrase_is_asked_for_again(tmp_path: Path) -> None:
+    await put(passphrase_vault(tmp_path, "right"), "k", {"v": 1})
+    answers = iter(["tpyo", "right"])
+    paths = bridge_paths({"MCP_BRIDGE_HOME": str(tmp_path)})
+    vault = FileVault.at(paths, PassphraseKeySource(prompt=lambda confirm: next(answers)))
+    with pytest.raises(VaultError, match="passphrase is wrong"):
+        await vault.get("tokens", "k")
+    assert await vault.get("tokens", "k") == {"v": 1}
+
+
 async def test_a_vault_from_another_key_source_is_left_alone(tmp_path: Path) -> None:
     await put(passphrase_vault(tmp_path, "pw"), "k", {"v": 1})
     with pytest.raises(VaultError, match="Set MCP_BRIDGE_VAULT=passphrase to use it"):

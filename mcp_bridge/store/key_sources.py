@@ -109,6 +109,7 @@ class PassphraseKeySource:
     passphrase: str | None = field(default=None, repr=False)
     prompt: Callable[[bool], str] = tty_prompt
     log2_n: int = 17  # tests lower it; readers use whatever the header says
+    _was_prompted: bool = field(default=False, init=False, repr=False)
 
     kind = "passphrase"
 
@@ -132,6 +133,8 @@ class PassphraseKeySource:
             raise KeyLost("its header has no key derivation parameters")
         key = self._derive(header.kdf, confirm=False)
         if not key_matches(header, key):
+            if self._was_prompted:
+                self.passphrase = None  # ask again next time rather than repeat the typo
             # Decision: keep the file. A wrong passphrase is usually a typo or a stale
             # variable, and moving the vault aside would cost every login for a typo.
             raise VaultError(
@@ -144,6 +147,7 @@ class PassphraseKeySource:
     def _derive(self, params: ScryptParams, *, confirm: bool) -> bytes:
         if self.passphrase is None:
             self.passphrase = self.prompt(confirm)
+            self._was_prompted = True
         if not self.passphrase:
             raise VaultError(
                 "The vault passphrase is empty", next_step=f"Set a non-empty {PASSPHRASE_ENV}"

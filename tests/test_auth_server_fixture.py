@@ -4,20 +4,22 @@ hostile mode made observable."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
-import secrets
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
 import pytest
 
 from mcp_bridge.auth.loopback import CallbackQuery, LoopbackListener
-from tests.fixtures.auth_server import AuthServer, AuthServerFactory
+from tests.fixtures.auth_server import AuthServerFactory
+from tests.fixtures.auth_server_client import (
+    MCP_HEADERS,
+    REDIRECT_URI,
+    TinyClient,
+    call_tool,
+    text_of,
+)
 from tests.fixtures.auth_server_modes import (
     ADMIN_SCOPE,
     BASE_SCOPE,
@@ -25,134 +27,11 @@ from tests.fixtures.auth_server_modes import (
     WRONG_ISSUER,
 )
 
-REDIRECT_URI = "http://127.0.0.1:8976/callback"
-MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-
 
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
         yield session
-
-
-@dataclass
-class TinyClient:
-    """Just enough of an OAuth public client to drive the fixture: DCR, PKCE, tokens."""
-
-    http: aiohttp.ClientSession
-    server: AuthServer
-    redirect_uri: str = REDIRECT_URI
-    client_id: str = ""
-    verifier: str = field(default="", repr=False)
-
-    async def json(self, url: str) -> Any:
-        async with self.http.get(url, allow_redirects=False) as response:
-            assert response.status == 200, (url, response.status)
-            return await response.json()
-
-    async def register(self) -> str:
-        body = {
-            "client_name": "tiny",
-            "redirect_uris": [self.redirect_uri],
-            "grant_types": ["authorization_code", "refresh_token"],
-            "response_types": ["code"],
-            "token_endpoint_auth_method": "none",
-            "application_type": "native",
-        }
-        async with self.http.post(f"{self.server.issuer}/register", json=body) as response:
-            assert response.status == 201, await response.text()
-            self.client_id = (await response.json())["client_id"]
-        return self.client_id
-
-    def authorization_url(self, state: str, scope: str = BASE_SCOPE) -> str:
-        self.verifier = secrets.token_urlsafe(48)
-        challenge = base64.urlsafe_b64encode(hashlib.sha256(self.verifier.encode()).digest())
-        query = {
-            "response_type": "code",
-            "client_id": self.client_id,
-            "redirect_uri": self.redirect_uri,
-            "code_challenge": challenge.decode().rstrip("="),
-            "code_challenge_method": "S256",
-            "state": state,
-            "scope": scope,
-            "resource": self.server.mcp_url,
-        }
-        return f"{self.server.issuer}/authorize?{urlencode(query)}"
-
-    async def authorize(self, state: str = "st", scope: str = BASE_SCOPE) -> dict[str, str]:
-        """The query of the redirect back (read from the 302, no browser)."""
-        async with self.http.get(self.authorization_url(state, scope), allow_redirects=False) as r:
-            assert r.status == 302, await r.text()
-            location = r.headers["Location"]
-        assert location.startswith(self.redirect_uri), location
-        return dict(parse_qsl(urlsplit(location).query))
-
-    async def token(self, **form: str) -> tuple[int, dict[str, Any]]:
-        body = {"client_id": self.client_id, "resource": self.server.mcp_url, **form}
-        async with self.http.post(f"{self.server.issuer}/token", data=body) as response:
-            return response.status, await response.json()
-
-    async def exchange(self, code: str) -> dict[str, Any]:
-        status, tokens = await self.token(
-            grant_type="authorization_code",
-            code=code,
-            redirect_uri=self.redirect_uri,
-            code_verifier=self.verifier,
-        )
-        assert status == 200, tokens
-        return tokens
-
-    async def refresh(self, refresh_token: str) -> tuple[int, dict[str, Any]]:
-        return await self.token(grant_type="refresh_token", refresh_token=refresh_token)
-
-    async def login(self, scope: str = BASE_SCOPE) -> dict[str, Any]:
-        if not self.client_id:
-            await self.register()
-        query = await self.authorize(scope=scope)
-        return await self.exchange(query["code"])
-
-
-async def call_tool(
-    http: aiohttp.ClientSession, mcp_url: str, token: str, tool: str, args: dict[str, Any]
-) -> tuple[int, str, Any]:
-    """initialize + tools/call over the legacy handshake: (status, WWW-Authenticate, result)."""
-    headers = {**MCP_HEADERS, "Authorization": f"Bearer {token}"}
-    init = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "tiny", "version": "0"},
-        },
-    }
-    async with http.post(mcp_url, json=init, headers=headers) as response:
-        if response.status != 200:
-            return response.status, response.headers.get("WWW-Authenticate", ""), None
-        session_id = response.headers.get("Mcp-Session-Id")
-        await response.read()
-    if session_id:
-        headers["Mcp-Session-Id"] = session_id
-    headers["MCP-Protocol-Version"] = "2025-11-25"
-    note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-    async with http.post(mcp_url, json=note, headers=headers) as response:
-        await response.read()
-    call = {
-        "jsonrpc": "2.0",
-        "id": 2,
-        "method": "tools/call",
-        "params": {"name": tool, "arguments": args},
-    }
-    async with http.post(mcp_url, json=call, headers=headers) as response:
-        challenge = response.headers.get("WWW-Authenticate", "")
-        if response.status != 200:
-            return response.status, challenge, None
-        return response.status, challenge, (await response.json())["result"]
-
-
-def text_of(result: Any) -> str:
-    return str(result["content"][0]["text"])
 
 
 # -- the well-behaved server --------------------------------------------------------------

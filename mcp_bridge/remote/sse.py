@@ -31,16 +31,25 @@ class SseParser:
     _event: str = ""
     _seen_bom: bool = False
     _scanned: int = 0  # the buffer holds no line end before this offset
+    _after_cr: bool = False  # the last chunk ended in CR: a leading LF belongs to it
 
     def feed(self, chunk: bytes) -> list[SseEvent]:
         self._buffer += chunk
-        if not self._seen_bom and len(self._buffer) >= 3:
+        if not self._seen_bom:
+            # Only the stream's very first bytes may be a BOM; until three bytes are in we
+            # cannot tell, and must not parse a line that a BOM would belong to.
+            if len(self._buffer) < len(_BOM) and _BOM.startswith(self._buffer):
+                return []
             self._seen_bom = True
-            if self._buffer.startswith(b"\xef\xbb\xbf"):
-                del self._buffer[:3]
+            if self._buffer.startswith(_BOM):
+                del self._buffer[: len(_BOM)]
+        buffer = self._buffer
+        if self._after_cr and buffer:
+            self._after_cr = False
+            if buffer[0] == 0x0A:
+                del buffer[:1]  # the LF of a CR LF pair split across chunks
         events: list[SseEvent] = []
         start = 0
-        buffer = self._buffer
         while True:
             # Resume the search where the last one stopped, so a 20 MB line that arrives
             # in 64 KiB chunks is scanned once, not once per chunk.
@@ -48,17 +57,21 @@ class SseParser:
             if end < 0:
                 self._scanned = len(buffer)
                 break
-            line = bytes(buffer[start:end])
-            # A CR LF pair is one line ending; a lone CR at the very end of the chunk may be
-            # the first half of one, so wait for more input before deciding.
+            # Decoded straight from the buffer: a 20 MB data line is not copied to bytes first.
+            with memoryview(buffer) as view, view[start:end] as piece:
+                line = str(piece, "utf-8", errors="replace")
             if buffer[end] == 0x0D:
+                # CR LF is one line end. A CR that ends the chunk ends the line now (a CR-only
+                # server must not wait for its next event); an LF opening the next chunk is
+                # then skipped.
                 if end + 1 == len(buffer):
-                    self._scanned = end
-                    break
-                start = end + 2 if buffer[end + 1] == 0x0A else end + 1
+                    self._after_cr = True
+                    start = end + 1
+                else:
+                    start = end + 2 if buffer[end + 1] == 0x0A else end + 1
             else:
                 start = end + 1
-            event = self._line(line.decode("utf-8", errors="replace"))
+            event = self._line(line)
             if event is not None:
                 events.append(event)
         del buffer[:start]
@@ -80,16 +93,22 @@ class SseParser:
         elif name == "id":
             if "\0" not in value:
                 self.last_event_id = value
-        elif name == "retry" and value.isdigit():
+        elif name == "retry" and value.isascii() and value.isdigit():  # int() refuses "²"
             self.retry_ms = int(value)
         return None
 
     def _dispatch(self) -> SseEvent | None:
-        data, event = self._data, self._event
+        lines, event = self._data, self._event
         self._data, self._event = [], ""
+        data = "\n".join(lines)  # one line (the usual case) is returned as is, not copied
         if not data:
-            return None  # e.g. a priming event: an id with empty data sets state only
-        return SseEvent(data="\n".join(data), event=event or "message", id=self.last_event_id)
+            # WHATWG: an empty data buffer dispatches nothing. That is a 2025-11-25 priming
+            # event (an id with empty data): it only sets `last_event_id`.
+            return None
+        return SseEvent(data=data, event=event or "message", id=self.last_event_id)
+
+
+_BOM = b"\xef\xbb\xbf"
 
 
 def _line_end(buffer: bytearray, start: int) -> int:

@@ -251,7 +251,8 @@ def test_as_metadata_missing_everywhere_is_a_discovery_failure() -> None:
 def test_hostile_as_metadata_is_refused_naming_the_field(
     field: str, value: object, message: str
 ) -> None:
-    doc = as_doc(**{field: value})
+    doc = as_doc()
+    doc[field] = value
     if value is None:
         del doc[field]
     with pytest.raises(AuthResponseInvalid, match=message):

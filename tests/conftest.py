@@ -12,4 +12,5 @@ pytest_plugins = [
     "tests.fixtures.mcp_servers",
     "tests.fixtures.secret_service",
     "tests.fixtures.auth_server",
+    "tests.fixtures.bridge_process",
 ]

@@ -19,7 +19,12 @@ from mcp_bridge.auth.errors import AuthError, AuthorizationDenied, CallbackRejec
 from mcp_bridge.auth.metadata import AuthServerMetadata, ProtectedResourceMetadata
 from mcp_bridge.auth.pkce import PkcePair, require_s256, s256_challenge
 from mcp_bridge.auth.registration import ClientRegistration, RegistrationMethod
-from mcp_bridge.auth.scopes import initial_scopes, step_up_scopes, with_offline_access
+from mcp_bridge.auth.scopes import (
+    initial_scopes,
+    login_scopes,
+    step_up_scopes,
+    with_offline_access,
+)
 from mcp_bridge.auth.urlpolicy import UrlPolicy
 from mcp_bridge.errors import ConfigError
 
@@ -114,6 +119,18 @@ def test_offline_access_added_only_when_the_as_lists_it() -> None:
 
 def test_step_up_asks_for_the_union_of_old_and_challenged_scopes() -> None:
     assert step_up_scopes(("a", "b"), ("b", "c")) == ("a", "b", "c")
+
+
+def test_login_scopes_apply_selection_then_offline_access() -> None:
+    listing = metadata(scopes_supported=("offline_access",))
+    first = AuthorizationContext(MCP, ISSUER, listing, PRM)
+    assert login_scopes(first) == ("files:read", "files:write", "offline_access")
+    step_up = AuthorizationContext(MCP, ISSUER, listing, PRM, challenged_scopes=("admin",))
+    assert login_scopes(step_up, previous=("files:read", "offline_access")) == (
+        "files:read",
+        "offline_access",
+        "admin",
+    )
 
 
 # --- the authorization URL (A17, A23, A34) --------------------------------------------

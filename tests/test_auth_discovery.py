@@ -360,3 +360,32 @@ def test_discover_without_prm_takes_the_legacy_path() -> None:
     assert context.is_legacy
     assert context.resource == MCP
     assert context.issuer == "https://mcp.example.com"
+
+
+def test_context_round_trips_through_the_vault() -> None:
+    step = discover(MCP, BearerChallenge(scope=("a",)), POLICY)
+    next(step)
+    step.send(HttpResponse.of_json(prm_doc(scopes_supported=["a", "b"])))
+    context = finish(step, HttpResponse.of_json(as_doc()))
+    assert AuthorizationContext.from_vault(context.to_json(), mcp_url=MCP, policy=POLICY) == context
+    legacy = AuthorizationContext(
+        MCP,
+        "https://mcp.example.com",
+        AuthServerMetadata.guessed_for("https://mcp.example.com"),
+        None,
+    )
+    assert AuthorizationContext.from_vault(legacy.to_json(), mcp_url=MCP, policy=POLICY) == legacy
+
+
+def test_stored_context_of_another_server_is_refused() -> None:
+    legacy = AuthorizationContext(
+        MCP,
+        "https://mcp.example.com",
+        AuthServerMetadata.guessed_for("https://mcp.example.com"),
+        None,
+    )
+    other = "https://mcp.example.com/other"
+    with pytest.raises(AuthResponseInvalid, match="does not belong"):
+        AuthorizationContext.from_vault(legacy.to_json(), mcp_url=other, policy=POLICY)
+    with pytest.raises(AuthResponseInvalid, match="damaged"):
+        AuthorizationContext.from_vault(None, mcp_url=MCP, policy=POLICY)

@@ -66,6 +66,51 @@ class AuthorizationContext:
     def is_legacy(self) -> bool:
         return self.resource_metadata is None
 
+    def to_json(self) -> dict[str, object]:
+        """For the vault: after a restart, refresh must reach the same token endpoint
+        without discovering again (the SDK forgets it, python-sdk.md §3.4 #2)."""
+        doc: dict[str, object] = {
+            "resource": self.resource,
+            "issuer": self.issuer,
+            "auth_server": self.auth_server.to_json(),
+            "challenged_scopes": list(self.challenged_scopes),
+        }
+        if self.resource_metadata is not None:
+            doc["resource_metadata"] = self.resource_metadata.to_json()
+        return doc
+
+    @classmethod
+    def from_vault(cls, doc: object, *, mcp_url: str, policy: UrlPolicy) -> AuthorizationContext:
+        """Read back `to_json` output for the server at `mcp_url`, every part re-checked;
+        AuthResponseInvalid when it is damaged or belongs to another server."""
+        if not isinstance(doc, dict) or not isinstance(doc.get("resource"), str):
+            raise AuthResponseInvalid(
+                "The stored authorization context is damaged", next_step="Log in again"
+            )
+        server_resource = canonical_resource(mcp_url)
+        prm_doc = doc.get("resource_metadata")
+        prm = (
+            None
+            if prm_doc is None
+            else ProtectedResourceMetadata.from_vault(
+                prm_doc, server_resource=server_resource, policy=policy
+            )
+        )
+        metadata = AuthServerMetadata.from_vault(doc.get("auth_server"), policy=policy)
+        resource = prm.resource if prm is not None else server_resource
+        scopes = doc.get("challenged_scopes", [])
+        if (
+            doc["resource"] != resource
+            or doc.get("issuer") != metadata.issuer
+            or not isinstance(scopes, list)
+            or not all(isinstance(scope, str) for scope in scopes)
+        ):
+            raise AuthResponseInvalid(
+                f"The stored authorization context does not belong to {mcp_url}",
+                next_step="Log in again",
+            )
+        return cls(resource, metadata.issuer, metadata, prm, tuple(scopes))
+
 
 def _origin(url: str) -> str:
     parts = urlsplit(url)

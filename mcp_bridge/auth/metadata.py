@@ -143,6 +143,25 @@ class ProtectedResourceMetadata:
             resource_name=checked.string("resource_name"),
         )
 
+    def to_json(self) -> dict[str, object]:
+        doc: dict[str, object] = {
+            "resource": self.resource,
+            "authorization_servers": list(self.authorization_servers),
+            "scopes_supported": list(self.scopes_supported),
+        }
+        if self.resource_name is not None:
+            doc["resource_name"] = self.resource_name
+        return doc
+
+    @classmethod
+    def from_vault(
+        cls, doc: object, *, server_resource: str, policy: UrlPolicy
+    ) -> ProtectedResourceMetadata:
+        """Read back `to_json` output, checked as if it came from the network."""
+        return cls.from_json(
+            doc, server_resource=server_resource, policy=policy, source="the vault"
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class AuthServerMetadata:

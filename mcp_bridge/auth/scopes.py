@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from mcp_bridge.auth.discovery import AuthorizationContext
 from mcp_bridge.auth.metadata import AuthServerMetadata, ProtectedResourceMetadata
 
 __all__ = [
@@ -55,3 +56,16 @@ def step_up_scopes(previous: tuple[str, ...], challenged: tuple[str, ...]) -> tu
 def scope_param(scopes: tuple[str, ...]) -> str | None:
     """The `scope` parameter value, or None to omit it."""
     return " ".join(scopes) if scopes else None
+
+
+def login_scopes(
+    context: AuthorizationContext, *, previous: tuple[str, ...] = ()
+) -> tuple[str, ...]:
+    """The scopes for a browser login, all rules applied: §3.7 for a first login, the §3.8
+    union when `previous` (the scopes of the current grant) is given for a step-up, then
+    `offline_access` where the AS lists it. Use the same tuple for DCR's `scope`."""
+    if previous:
+        scopes = step_up_scopes(previous, context.challenged_scopes)
+    else:
+        scopes = initial_scopes(context.challenged_scopes, context.resource_metadata)
+    return with_offline_access(scopes, context.auth_server)

@@ -15,13 +15,14 @@ from mcp_bridge.store import (
     CredentialVault,
     FileVault,
     KeyFileKeySource,
+    KeyringKeySource,
     MemoryVault,
     PassphraseKeySource,
     VaultKind,
     delete_matching,
     open_vault,
 )
-from mcp_bridge.store.selection import choose_kind
+from mcp_bridge.store.selection import choose_kind, keyring_item_name
 
 VaultFactory = Callable[[Path], CredentialVault]
 
@@ -213,3 +214,15 @@ def test_open_vault_builds_the_chosen_key_source(tmp_path: Path) -> None:
     assert "pw" not in repr(passphrase.key_source)
     assert keyfile.vault_file == tmp_path / "data" / "vault.bin"
     assert "OS keyring" in open_vault(environ=env).describe()
+
+
+def test_a_vault_outside_the_usual_place_gets_its_own_keyring_item(tmp_path: Path) -> None:
+    usual = bridge_paths({})
+    assert keyring_item_name(usual, {}) == "vault-key"
+    elsewhere = bridge_paths({"MCP_BRIDGE_HOME": str(tmp_path)})
+    name = keyring_item_name(elsewhere, {"MCP_BRIDGE_HOME": str(tmp_path)})
+    assert name.startswith("vault-key-")
+    assert name != keyring_item_name(bridge_paths({"MCP_BRIDGE_HOME": str(tmp_path / "b")}), {})
+    source = open_vault(environ={"MCP_BRIDGE_HOME": str(tmp_path)}).key_source
+    assert isinstance(source, KeyringKeySource)
+    assert source.username == name

@@ -116,7 +116,7 @@ async def test_a_missing_bus_is_refused_with_the_next_step(
     # SecretService chosen explicitly, but nothing listens at the bus address.
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", f"unix:path={tmp_path}/no-bus")
     vault = keyring_vault(tmp_path, "vault-key")
-    with pytest.raises(KeyringUnusable, match="keyring probe failed") as caught:
+    with pytest.raises(KeyringUnusable, match="probing it failed") as caught:
         async with vault.transaction() as txn:
             txn.put("tokens", "k", {"v": 1})
     assert_names_the_alternatives(caught.value)

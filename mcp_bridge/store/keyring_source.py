@@ -132,8 +132,8 @@ def call_with_deadline(call: Callable[[], T], *, timeout_s: float, what: str) ->
         return future.result(timeout=timeout_s)
     except concurrent.futures.TimeoutError:
         raise KeyringUnusable(
-            f"{what} did not answer within {timeout_s:.0f} s (a locked keyring waiting on an "
-            "unlock prompt?)"
+            f"it did not answer within {timeout_s:.0f} s while {what} (a locked keyring "
+            "waiting on an unlock prompt?)"
         ) from None
 
 
@@ -193,7 +193,7 @@ class KeyringKeySource:
                 except Exception as exc:  # a leftover probe item is harmless; say so
                     log.debug("could not delete keyring probe item: %s", type(exc).__name__)
 
-        read_back = self._guarded(round_trip, "the keyring probe")
+        read_back = self._guarded(round_trip, "probing it")
         if read_back != value:
             got = "nothing" if read_back is None else "a different value"
             raise KeyringUnusable(f"it pretends to store secrets: a probe item read back as {got}")
@@ -231,7 +231,7 @@ class KeyringKeySource:
         except Exception as exc:
             # Backends raise anything: pywintypes.error, secretstorage and jeepney errors,
             # OSError for a dead bus (keyring.md §2).
-            raise KeyringUnusable(f"{what} failed ({_describe_exception(exc)})") from exc
+            raise KeyringUnusable(f"{what} failed: {_describe_exception(exc)}") from exc
 
 
 def _describe_exception(exc: BaseException) -> str:

@@ -9,13 +9,14 @@ the keyring is probed at first use, under the vault lock.
 from __future__ import annotations
 
 import enum
+import hashlib
 import os
 
 from mcp_bridge.errors import ConfigError
-from mcp_bridge.paths import BridgePaths, bridge_paths
+from mcp_bridge.paths import HOME_ENV, BridgePaths, bridge_paths
 from mcp_bridge.store.file_vault import FileVault
 from mcp_bridge.store.key_sources import KeyFileKeySource, KeySource, PassphraseKeySource
-from mcp_bridge.store.keyring_source import KeyringKeySource, KeyringLike
+from mcp_bridge.store.keyring_source import KEY_USERNAME, KeyringKeySource, KeyringLike
 
 VAULT_ENV = "MCP_BRIDGE_VAULT"
 KEY_FILE_NAME = "vault.key"
@@ -44,6 +45,17 @@ def choose_kind(
         ) from None
 
 
+def keyring_item_name(paths: BridgePaths, environ: dict[str, str] | os._Environ[str]) -> str:
+    """`vault-key` for the vault in its usual place; for one elsewhere (MCP_BRIDGE_HOME: a
+    portable install, a test), a name of its own. Two vaults sharing one item could each
+    create the key at first use, under different file locks, and one would lose its data."""
+    usual = bridge_paths({k: v for k, v in environ.items() if k != HOME_ENV})
+    if paths.vault_file == usual.vault_file:
+        return KEY_USERNAME
+    digest = hashlib.sha256(str(paths.vault_file).encode("utf-8")).hexdigest()[:16]
+    return f"{KEY_USERNAME}-{digest}"
+
+
 def key_source_for(
     kind: VaultKind,
     paths: BridgePaths,
@@ -54,7 +66,7 @@ def key_source_for(
     env = os.environ if environ is None else environ
     match kind:
         case VaultKind.KEYRING:
-            return KeyringKeySource(backend=keyring_backend)
+            return KeyringKeySource(backend=keyring_backend, username=keyring_item_name(paths, env))
         case VaultKind.PASSPHRASE:
             return PassphraseKeySource.from_env(env)
         case VaultKind.KEYFILE:

@@ -17,11 +17,14 @@ from tests.test_era import (
     result,
 )
 
-ELICIT = {
+ELICIT: dict[str, Any] = {
     "method": "elicitation/create",
     "params": {"message": "Deploy?", "requestedSchema": {"type": "object", "properties": {}}},
 }
-SAMPLE = {"method": "sampling/createMessage", "params": {"messages": [], "maxTokens": 5}}
+SAMPLE: dict[str, Any] = {
+    "method": "sampling/createMessage",
+    "params": {"messages": [], "maxTokens": 5},
+}
 ROOTS = {"method": "roots/list", "params": {}}
 CALL = {"name": "deploy", "arguments": {"region": "eu"}, "_meta": {"progressToken": 9}}
 

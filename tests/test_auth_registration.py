@@ -253,3 +253,16 @@ def test_registration_round_trips_through_the_vault_json() -> None:
 def test_damaged_registration_record_is_refused(doc: object) -> None:
     with pytest.raises(AuthResponseInvalid, match="damaged"):
         ClientRegistration.from_json(doc)
+
+
+def test_configured_client_wins_over_a_stored_dynamic_registration() -> None:
+    client = PreRegisteredClient("configured")
+    registration = returned_without_io(
+        obtain_client(AS, ME, stored=stored(), pre_registered=client, now=NOW)
+    )
+    assert registration.client_id == "configured"
+
+
+def test_cimd_wins_over_a_stored_dynamic_registration() -> None:
+    step = obtain_client(AS_WITH_CIMD, ME, stored=stored(), client_metadata_url=CIMD_URL, now=NOW)
+    assert returned_without_io(step).method is RegistrationMethod.CIMD

@@ -185,7 +185,7 @@ async def _send(
 ) -> HttpResponse:
     import aiohttp  # deferred: importing the step vocabulary must not cost aiohttp
 
-    url = policy.check_fetch(request.url, role="authorization")
+    url = policy.check_fetch(request.url, role="request")
     try:
         async with asyncio.timeout(timeout_s):
             for _hop in range(MAX_REDIRECTS + 1):

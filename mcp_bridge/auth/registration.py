@@ -4,13 +4,13 @@ priority, the RFC 7591 dynamic registration step, and the record kept in the vau
 Pure (steps as in http_step.py; the clock is a parameter).
 
 Priority (spec §3.4, A8):
-1. a stored registration for this very issuer (A6/A14: never another AS's);
-2. a pre-registered client from the config (its issuer, if given, must match: A14 SHOULD);
-3. CIMD, when the AS sets `client_id_metadata_document_supported` and a client metadata
+1. a pre-registered client from the config (its issuer, if given, must match: A14 SHOULD);
+2. CIMD, when the AS sets `client_id_metadata_document_supported` and a client metadata
    document URL is configured (A9/A10): the URL is the client id, nothing is sent;
-4. DCR at `registration_endpoint` (deprecated but still the common case), as a native
-   public client (A12, A31);
-5. otherwise RegistrationFailed, telling the user to configure a client id.
+3. DCR at `registration_endpoint` (deprecated but still the common case), as a native
+   public client (A12, A31); a stored DCR registration is reused when it was made with
+   this very issuer (A6/A14: never another AS's) for this redirect URI;
+4. otherwise RegistrationFailed, telling the user to configure a client id.
 """
 
 from __future__ import annotations
@@ -231,13 +231,8 @@ def obtain_client(
     now: float,
 ) -> Step[ClientRegistration]:
     """The client identity to use at `metadata.issuer`, in the priority of the module
-    docstring. Yields only when it registers (DCR). The caller stores the result under
-    its issuer when it differs from `stored`."""
-    redirect_uri = client_metadata.redirect_uris[0]
-    if stored is not None and stored.is_usable(metadata.issuer, redirect_uri, now=now):
-        return stored
-    if stored is not None:
-        log.info("stored client registration does not fit %s; getting a new one", metadata.issuer)
+    docstring. Yields only when it registers (DCR). The caller stores the result under its
+    issuer when it differs from `stored`."""
     if pre_registered is not None:
         return _from_pre_registered(pre_registered, metadata)
     if client_metadata_url is not None and metadata.client_id_metadata_document_supported:
@@ -247,6 +242,17 @@ def obtain_client(
             method=RegistrationMethod.CIMD,
             token_endpoint_auth_method="none",  # CIMD forbids shared secrets
         )
+    # Only a dynamic registration is worth keeping: the two above cost nothing to rebuild,
+    # and rebuilding them lets a changed config take effect at once.
+    redirect_uri = client_metadata.redirect_uris[0]
+    if (
+        stored is not None
+        and stored.method is RegistrationMethod.DCR
+        and stored.is_usable(metadata.issuer, redirect_uri, now=now)
+    ):
+        return stored
+    if stored is not None:
+        log.info("stored client registration does not fit %s; getting a new one", metadata.issuer)
     if metadata.registration_endpoint is None:
         raise RegistrationFailed(
             f"The authorization server {metadata.issuer} offers no way to register this "

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from mcp_bridge.auth.loopback import CallbackQuery, LoopbackListener
-from tests.fixtures.auth_server import AuthServerFactory
+from tests.fixtures.auth_server import AuthServerFactory, TsAuthServer
 from tests.fixtures.auth_server_client import (
     MCP_HEADERS,
     REDIRECT_URI,
@@ -298,3 +298,34 @@ async def test_slow_token_endpoint_outlasts_a_client_timeout(
         ):
             pass
     assert server.stats()["token_requests"] == 1
+
+
+# -- the TypeScript SDK's demo server (second, independent AS + RS) ------------------------
+
+
+@pytest.mark.peers
+async def test_typescript_demo_server_completes_the_dance(
+    ts_auth_server: TsAuthServer, http: aiohttp.ClientSession
+) -> None:
+    server = ts_auth_server
+    async with http.post(server.mcp_url, json={}, headers=MCP_HEADERS) as response:
+        assert response.status == 401
+        challenge = response.headers["WWW-Authenticate"]
+    client = TinyClient(http, server)
+    prm_url = re.search(r'resource_metadata="([^"]+)"', challenge)
+    assert prm_url is not None
+    prm = await client.json(prm_url.group(1))
+    assert prm["resource"] == server.mcp_url
+    assert prm["authorization_servers"] == [server.issuer]
+    metadata = await client.json(f"{server.issuer}.well-known/oauth-authorization-server")
+    assert metadata["issuer"] == server.issuer
+    await client.register()
+    redirect = await client.authorize(scope="mcp:tools")  # auto-approves with a 302
+    assert redirect["state"] == "st"
+    assert "iss" not in redirect  # it does not implement RFC 9207
+    tokens = await client.exchange(redirect["code"])
+    status, _, result = await call_tool(
+        http, server.mcp_url, tokens["access_token"], "greet", {"name": "bridge"}
+    )
+    assert status == 200, result
+    assert "bridge" in text_of(result)

@@ -16,7 +16,9 @@ comma or space, slightly wider than `token`: servers do send bare URLs
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 __all__ = ["BearerChallenge", "Challenge", "parse_www_authenticate"]
 
@@ -30,6 +32,15 @@ _SPACE = " \t"
 @dataclass(frozen=True, slots=True)
 class Challenge:
     """One challenge: its scheme (lowercased), auth-params (names lowercased) or token68."""
+
+    scheme: str
+    params: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    token68: str | None = None
+
+
+@dataclass(slots=True)
+class _Draft:
+    """A challenge while its parameters are still being read."""
 
     scheme: str
     params: dict[str, str] = field(default_factory=dict)
@@ -92,9 +103,14 @@ class _Scanner:
 
 def parse_www_authenticate(header: str) -> list[Challenge]:
     """Every challenge in one `WWW-Authenticate` value, in order (tolerant, see module doc)."""
+    drafts = _parse(header)
+    return [Challenge(d.scheme, MappingProxyType(d.params), d.token68) for d in drafts]
+
+
+def _parse(header: str) -> list[_Draft]:
     scanner = _Scanner(header)
-    challenges: list[Challenge] = []
-    current: Challenge | None = None
+    challenges: list[_Draft] = []
+    current: _Draft | None = None
     while True:
         scanner.skip(_SPACE + ",")
         if scanner.at_end():
@@ -127,12 +143,10 @@ def parse_www_authenticate(header: str) -> list[Challenge]:
             continue
         # Not `name=`: `name` is the scheme of a new challenge (RFC 9110: a comma separates
         # challenges as well as parameters; only a following "=" tells them apart).
-        current = Challenge(scheme=name.lower())
+        current = _Draft(scheme=name.lower())
         challenges.append(current)
         if not scanner.at_end() and scanner.peek() != ",":
-            token68 = scanner.token68_ahead()
-            if token68 is not None:
-                challenges[-1] = current = Challenge(current.scheme, token68=token68)
+            current.token68 = scanner.token68_ahead()
 
 
 @dataclass(frozen=True, slots=True)

@@ -195,3 +195,21 @@ def test_a_failed_reread_gives_the_client_a_clear_error() -> None:
     assert reply["id"] == 5
     assert reply["error"]["code"] == -32020
     assert "could not re-read its tool list" in reply["error"]["message"]
+
+
+def test_a_header_retry_of_an_mrtr_retry_keeps_its_input_responses() -> None:
+    translator, _ = legacy_session()
+    call = {"name": "deploy", "arguments": {"region": "eu"}}
+    first = only_remote(translator.from_local(request(5, "tools/call", call)))
+    elicit = {"method": "elicitation/create", "params": {"message": "ok?"}}
+    needs_input = {"resultType": "input_required", "inputRequests": {"k": elicit}}
+    asked = only_local(
+        translator.from_remote(result(first["id"], {**needs_input, "requestState": "s"}))
+    )
+    mrtr_retry = only_remote(translator.from_local(result(asked["id"], {"action": "accept"})))
+    refresh = only_remote(translator.from_remote(error(mrtr_retry["id"], -32020, "missing")))
+    tools = {"tools": [{"name": "deploy", "inputSchema": schema(region=REGION)}]}
+    header_retry = translator.from_remote(result(refresh["id"], tools)).to_remote[0]
+    assert header_retry.message["params"]["inputResponses"] == {"k": {"action": "accept"}}
+    assert header_retry.message["params"]["requestState"] == "s"
+    assert dict(header_retry.headers) == {"Mcp-Param-Region": "eu"}

@@ -304,7 +304,7 @@ class ModernRemoteTranslator:
             self._send_tools_list(out, refresh, cursor=cursor)
             return
         call.header_retry_used = True
-        self._send(out, call, call.params, fresh_id=True)
+        self._send(out, call, call.sent_params, fresh_id=True)
 
     def _on_remote_notification(self, message: JsonObject, out: Effects) -> None:
         subscription_id = listen.subscription_id_of(message)
@@ -365,6 +365,7 @@ class ModernRemoteTranslator:
             except UnsafeInteger as exc:
                 self._fail(out, local_id, jsonrpc.INVALID_PARAMS, f"Cannot send this call: {exc}")
                 return
+        flight.sent_params = params
         remote_id = self._flights.start(flight, fresh_id=fresh_id)
         out.to_remote.append(RemoteSend(jsonrpc.request(remote_id, flight.method, params), headers))
 

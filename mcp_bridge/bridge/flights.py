@@ -22,10 +22,11 @@ class Forwarded:
 
     local_id: RequestId
     method: str
-    params: JsonObject  # as sent, minus any inputResponses/requestState
+    params: JsonObject  # the first try's params: the base of every MRTR retry
     is_translated: bool  # False: a 2026-07-28 client's own request, relayed untouched
     rounds: int = 0  # input_required rounds already played for it
     header_retry_used: bool = False
+    sent_params: JsonObject = field(default_factory=dict)  # this try's, for a header retry
 
 
 @dataclass(slots=True)

@@ -120,6 +120,7 @@ async def test_more_than_five_redirects_are_refused(
         "http://169.254.169.254/latest/meta-data",
         "https://[fd00::1]/x",
         "file:///etc/passwd",
+        "http://example.com/downgraded-to-plain-http",
     ],
 )
 async def test_redirect_into_a_private_address_is_refused(

@@ -325,3 +325,19 @@ async def test_public_client_revokes_its_refresh_token(sdk_servers: Deployment) 
         )
     assert revoked
     assert session.tokens.refresh_token not in sdk_servers.provider.refresh
+
+
+async def test_server_without_prm_is_discovered_by_the_2025_03_26_rules(
+    sdk_servers: Deployment,
+) -> None:
+    """An MCP endpoint on the AS's own origin, with no PRM anywhere: discovery falls back to
+    the metadata at the origin, which the SDK AS serves with the origin as issuer."""
+    mcp_url = f"{sdk_servers.issuer}/mcp"
+    policy = UrlPolicy.for_server(mcp_url)
+    async with client_session(timeout_s=60) as http:
+        context = await run_step(discover(mcp_url, None, policy), http, policy=policy)
+    assert context.is_legacy
+    assert context.issuer == sdk_servers.issuer
+    assert not context.auth_server.is_guessed
+    assert context.auth_server.token_endpoint == f"{sdk_servers.issuer}/token"
+    assert context.auth_server.code_challenge_methods_supported == ("S256",)

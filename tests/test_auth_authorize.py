@@ -330,3 +330,21 @@ def test_repeated_callback_parameter_is_rejected() -> None:
     with pytest.raises(CallbackRejected, match="repeats"):
         parse_callback_query("code=a&state=s&code=b")
     assert parse_callback_query("code=a%2Fb&state=s") == {"code": "a/b", "state": "s"}
+
+
+@pytest.mark.parametrize(
+    "redirect_uri",
+    ["http://example.com/callback", "http://192.168.1.2:80/cb", "myapp:/cb", "https://x/cb#frag"],
+)
+def test_redirect_uri_must_be_loopback_or_https(redirect_uri: str) -> None:
+    with pytest.raises(ConfigError, match="redirect URI"):
+        build_authorization_request(
+            context(), CLIENT, redirect_uri=redirect_uri, scopes=(), policy=POLICY
+        )
+
+
+def test_localhost_and_ipv6_loopback_redirect_uris_are_accepted() -> None:
+    for redirect_uri in ["http://localhost:4000/callback", "http://[::1]:4000/callback"]:
+        build_authorization_request(
+            context(), CLIENT, redirect_uri=redirect_uri, scopes=(), policy=POLICY
+        )

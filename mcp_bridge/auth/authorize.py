@@ -19,7 +19,7 @@ from mcp_bridge.auth.errors import AuthorizationDenied, CallbackRejected, saniti
 from mcp_bridge.auth.pkce import PkcePair, require_s256
 from mcp_bridge.auth.registration import ClientRegistration
 from mcp_bridge.auth.scopes import scope_param
-from mcp_bridge.auth.urlpolicy import UrlPolicy
+from mcp_bridge.auth.urlpolicy import NetworkZone, UrlPolicy, network_zone
 from mcp_bridge.errors import ConfigError
 
 __all__ = [
@@ -85,6 +85,7 @@ def build_authorization_request(
     UrlRefused when the resulting URL is not one to open in a browser (A34)."""
     metadata = context.auth_server
     require_s256(metadata)
+    _check_redirect_uri(redirect_uri)
     overriding = sorted(RESERVED_AUTHORIZE_PARAMS.intersection(extra_params or {}))
     if overriding:
         raise ConfigError(
@@ -123,6 +124,20 @@ def build_authorization_request(
         scopes=scopes,
     )
     return AuthorizationRequest(url, pending)
+
+
+def _check_redirect_uri(redirect_uri: str) -> None:
+    """Spec §3.11 (A27): a redirect URI is https, or http to a loopback host (RFC 8252
+    §7.3), and carries no fragment (RFC 6749 §3.1.2)."""
+    parts = urlsplit(redirect_uri)
+    is_loopback_http = parts.scheme == "http" and network_zone(parts.hostname or "") is (
+        NetworkZone.LOOPBACK
+    )
+    if not (parts.scheme == "https" or is_loopback_http) or not parts.hostname or parts.fragment:
+        raise ConfigError(
+            f"The redirect URI {redirect_uri!r} is neither https nor http to a loopback address",
+            next_step="Use http://127.0.0.1:<port>/callback or an https URL",
+        )
 
 
 def parse_callback_query(raw_query: str) -> dict[str, str]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mcp_bridge.auth.browser import check_openable, open_in_browser
+from mcp_bridge.auth.errors import UrlRefused
 from mcp_bridge.errors import AuthError
 
 REFUSED = {
@@ -167,3 +168,12 @@ def test_stdout_of_the_browser_never_reaches_ours(
     out, err = capfd.readouterr()
     assert "browser chatter" not in out
     assert "more" not in err
+
+
+def test_plain_http_to_another_host_needs_the_allow_http_opt_in() -> None:
+    url = "http://dev-box.lan:8080/authorize"
+    with pytest.raises(UrlRefused):
+        check_openable(url)
+    assert check_openable(url, allow_http=True) == url
+    with pytest.raises(UrlRefused):  # the opt-in is about http, not about other schemes
+        check_openable("javascript:alert(1)", allow_http=True)

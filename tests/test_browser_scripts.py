@@ -12,7 +12,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from mcp_bridge.auth.authorize import PendingAuthorization, validate_callback
 from mcp_bridge.auth.browser import open_in_browser
+from mcp_bridge.auth.errors import CallbackRejected
 from mcp_bridge.auth.loopback import CallbackQuery, LoopbackListener
 from tests.fixtures.auth_server import AuthServer, AuthServerFactory
 from tests.fixtures.auth_server_client import TinyClient
@@ -149,3 +151,53 @@ async def test_headless_chromium_autosubmit_by_query_flag(
     assert query["state"] == STATE
     assert "Signed in" in json.loads(record.read_text())["page"]
     assert chromium_processes_of_ours() == []
+
+
+def pending_for(client: TinyClient, server: AuthServer) -> PendingAuthorization:
+    return PendingAuthorization(
+        state=STATE,
+        code_verifier=client.verifier,
+        issuer=server.issuer,
+        iss_required=True,
+        client_id=client.client_id,
+        redirect_uri=client.redirect_uri,
+        resource=server.mcp_url,
+        scopes=("mcp",),
+    )
+
+
+@pytest.mark.parametrize("iss_mode", ["correct", "wrong", "missing"])
+async def test_the_callers_verdict_decides_the_page_the_browser_sees(
+    iss_mode: str,
+    auth_server: AuthServerFactory,
+    http: aiohttp.ClientSession,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """validate_callback (mcp_bridge.auth.authorize) judges; the browser is told the result."""
+    server = auth_server() if iss_mode == "correct" else auth_server(iss=iss_mode)
+    record = tmp_path / "landed.json"
+    use_browser(monkeypatch, FOLLOWER, record)
+    client = TinyClient(http, server)
+    async with LoopbackListener(timeout_s=120) as listener:
+        client.redirect_uri = listener.redirect_uri
+        await client.register()
+        url = client.authorization_url(STATE)
+        pending = pending_for(client, server)
+        waiting = listener.expect(STATE, lambda query: validate_callback(pending, query))
+        assert await open_in_browser(url, launch_wait_s=120)
+        if iss_mode == "correct":
+            code = await waiting.result()
+            assert (await client.exchange(code))["token_type"] == "Bearer"
+        else:
+            with pytest.raises(CallbackRejected):
+                await waiting.result()
+    landed = json.loads(record.read_text())
+    if iss_mode == "correct":
+        assert (landed["status"], "Signed in" in landed["page"]) == (200, True)
+    else:
+        assert landed["status"] == 400
+        assert "Sign-in failed" in landed["page"]
+        reason = "mix-up attack" if iss_mode == "wrong" else "has no `iss`"
+        assert reason in landed["page"]
+        assert server.stats()["token_exchanges"] == 0

@@ -31,7 +31,7 @@ import subprocess
 import sys
 from urllib.parse import urlsplit
 
-from mcp_bridge.errors import AuthError
+from mcp_bridge.auth.errors import UrlRefused
 
 __all__ = ["DEFAULT_LAUNCH_WAIT_S", "check_openable", "open_in_browser"]
 
@@ -46,25 +46,29 @@ _NAMED_REFUSALS = ("javascript", "data", "file", "vbscript", "blob")
 _LAUNCHER = "import sys, webbrowser; sys.exit(0 if webbrowser.open(sys.argv[1], new=2) else 1)"
 
 
-def check_openable(url: str) -> str:
-    """Return `url` if a browser may be sent there: https, or http to a loopback host; no
-    whitespace or control characters; no user:password@ part. Raises AuthError otherwise,
-    naming the reason (the URL came from a server, so it is treated as hostile)."""
+def check_openable(url: str, *, allow_http: bool = False) -> str:
+    """Return `url` if a browser may be sent there: https, or http to a loopback host (any
+    http host with `allow_http`, the same opt-in as the URL policy's); no whitespace or
+    control characters; no user:password@ part. Raises UrlRefused (an AuthError) otherwise,
+    naming the reason (the URL came from a server, so it is treated as hostile).
+
+    The authorization step already checks the URL with `UrlPolicy.check_browser`; this is
+    the last check where the URL leaves our process, so it holds whatever the caller did."""
     if not isinstance(url, str) or not url:
-        raise AuthError("The authorization URL is empty", next_step=_TELL_OWNER)
+        raise UrlRefused("The authorization URL is empty", next_step=_TELL_OWNER)
     if len(url) > MAX_URL_CHARS:
-        raise AuthError(
+        raise UrlRefused(
             f"The authorization URL is {len(url)} characters long; refusing to open it",
             next_step=_TELL_OWNER,
         )
     if any(ch.isspace() or not ch.isprintable() for ch in url):
-        raise AuthError(
+        raise UrlRefused(
             "The authorization URL contains whitespace or control characters; refusing to open it",
             next_step=_TELL_OWNER,
         )
     scheme = url.split(":", 1)[0].lower()
     if scheme in _NAMED_REFUSALS:
-        raise AuthError(
+        raise UrlRefused(
             f"The authorization server sent a {scheme}: URL as its login page; refusing to open it",
             next_step=_TELL_OWNER,
         )
@@ -72,20 +76,20 @@ def check_openable(url: str) -> str:
         parts = urlsplit(url)
         host = parts.hostname or ""
     except ValueError as exc:
-        raise AuthError("The authorization URL cannot be parsed", next_step=_TELL_OWNER) from exc
+        raise UrlRefused("The authorization URL cannot be parsed", next_step=_TELL_OWNER) from exc
     if parts.scheme.lower() not in ("https", "http") or not host:
-        raise AuthError(
+        raise UrlRefused(
             f"The authorization URL has scheme {parts.scheme!r}; only https can be opened",
             next_step=_TELL_OWNER,
         )
-    if parts.scheme.lower() == "http" and not _is_loopback(host):
-        raise AuthError(
+    if parts.scheme.lower() == "http" and not (allow_http or _is_loopback(host)):
+        raise UrlRefused(
             "The authorization URL is plain http to a non-loopback host; only https can be opened",
             next_step=_TELL_OWNER,
         )
     if parts.username is not None or parts.password is not None:
         # `https://trusted.example@evil.example/` reads as trusted and goes to evil.
-        raise AuthError(
+        raise UrlRefused(
             "The authorization URL carries a user name before its host; refusing to open it",
             next_step=_TELL_OWNER,
         )
@@ -104,11 +108,13 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-async def open_in_browser(url: str, *, launch_wait_s: float = DEFAULT_LAUNCH_WAIT_S) -> bool:
+async def open_in_browser(
+    url: str, *, allow_http: bool = False, launch_wait_s: float = DEFAULT_LAUNCH_WAIT_S
+) -> bool:
     """Open `url` in the user's browser (honouring `$BROWSER`). True: a browser was started
     (or is still starting after `launch_wait_s`); False: none could be, so print the URL.
-    Raises AuthError if the URL must not be opened at all (see `check_openable`)."""
-    check_openable(url)
+    Raises UrlRefused if the URL must not be opened at all (see `check_openable`)."""
+    check_openable(url, allow_http=allow_http)
     return await asyncio.to_thread(_launch, url, launch_wait_s)
 
 

@@ -44,6 +44,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from aiohttp import web
 
+from mcp_bridge.auth.errors import CallbackRejected
 from mcp_bridge.errors import AuthError, BridgeError
 
 __all__ = [
@@ -118,12 +119,12 @@ class CallbackWait(Generic[T]):
         """Take a redirect URL the user pasted (the browser ran on another machine, or could
         not reach us). It must be our redirect URI with the pending `state`; it then goes
         through the same judge as a browser callback, and `result()` returns its verdict.
-        Raises AuthError (and keeps waiting) when the URL is not the one we wait for."""
+        Raises CallbackRejected (and keeps waiting) when the URL is not the one we wait for."""
         if self.is_settled:
             raise AuthError("This login is already over (a callback arrived, or it timed out)")
         query = self._listener.query_of_pasted(url)
         if not self.matches(query):
-            raise AuthError(
+            raise CallbackRejected(
                 "The pasted URL is from another login attempt (its state does not match)",
                 next_step="Paste the address the browser reached after this sign-in",
             )
@@ -251,13 +252,13 @@ class LoopbackListener:
             ) from exc
         without_query = parts._replace(query="", fragment="").geturl()
         if without_query != self.redirect_uri:
-            raise AuthError(
+            raise CallbackRejected(
                 f"The pasted URL is not addressed to {self.redirect_uri}",
                 next_step="Paste the address the browser reached after signing in",
             )
         query = _single_valued(parse_qsl(parts.query, keep_blank_values=True))
         if query is None:
-            raise AuthError("The pasted URL repeats a parameter; it is not a valid callback")
+            raise CallbackRejected("The pasted URL repeats a parameter; it is not a valid callback")
         return query
 
     async def aclose(self) -> None:

@@ -7,6 +7,9 @@ encrypts them at rest; callers never see how.
 `transaction()` is the one way to read-modify-write: it takes an in-process lock and the
 cross-process file lock, re-reads the file, and writes atomically on a clean exit. A token
 refresh runs inside one, so a rotating refresh token is spent by one process only.
+
+Implementations: FileVault (file_vault.py; `open_vault()` in selection.py picks its key
+source) and MemoryVault (memory.py, for tests and for running without a vault).
 """
 
 from __future__ import annotations

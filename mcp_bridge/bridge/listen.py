@@ -102,7 +102,6 @@ class ListenState:
     resource_subscriptions: set[str] = field(default_factory=set)
     open_id: RequestId | None = None
     open_filter: SubscriptionFilter | None = None
-    acknowledged: SubscriptionFilter | None = None
     idle_ends: int = 0  # ends in a row with no notification delivered in between
     is_unsupported: bool = False  # the remote answered -32601: stop asking
 
@@ -120,7 +119,7 @@ class ListenState:
         return ListenPlan(close=close, open=wanted if may_open and not wanted.is_empty else None)
 
     def opened(self, request_id: RequestId, wanted: SubscriptionFilter) -> None:
-        self.open_id, self.open_filter, self.acknowledged = request_id, wanted, None
+        self.open_id, self.open_filter = request_id, wanted
 
     def closed(self) -> None:
         self.open_id, self.open_filter = None, None
@@ -185,7 +184,6 @@ def receive(state: ListenState, notification: JsonObject) -> Received:
         agreed = SubscriptionFilter.from_json(
             params.get("notifications") if isinstance(params, dict) else None
         )
-        state.acknowledged = agreed
         # §1.5: the client SHOULD compare; a legacy client has no way to hear of it, so note it.
         missing = (state.open_filter or SubscriptionFilter()).describe_missing(agreed)
         return Received(warning=f"the remote will not send {missing}" if missing else None)

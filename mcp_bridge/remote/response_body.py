@@ -104,6 +104,12 @@ async def failure_of_status(url: str, response: aiohttp.ClientResponse) -> Reque
             data=error.get("data"),
         )
     reason = f"HTTP {response.status} {response.reason or ''}".rstrip()
+    if response.status in (401, 403):
+        return RequestFailed(
+            f"The MCP server at {url} refused the request as not authorized ({reason})",
+            code=jsonrpc.INTERNAL_ERROR,
+            next_step="Log in to it again (`mcp-bridge login`), or check the --header token",
+        )
     if response.status >= 500:
         return RequestFailed(
             f"The MCP server at {url} failed with {reason}",

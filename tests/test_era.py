@@ -306,3 +306,13 @@ def test_cancelling_an_unknown_request_is_ignored() -> None:
     translator, _ = legacy_session()
     out = translator.from_local(notification("notifications/cancelled", {"requestId": 42}))
     assert out == Outgoing()
+
+
+def test_a_client_that_probes_with_discover_may_still_initialize() -> None:
+    # hosts.md §9.2: Claude Code and Copilot CLI send `initialize` after a modern discover.
+    translator = ModernRemoteTranslator(DISCOVER)
+    probe = request("p", "server/discover", {"_meta": {META_VERSION: V, META_CAPS: {}}})
+    assert only_local(translator.from_local(probe))["result"]["supportedVersions"][0] == V
+    assert only_local(translator.from_local(initialize()))["result"]["serverInfo"] == SERVER_INFO
+    sent = only_remote(translator.from_local(request(1, "prompts/list")))
+    assert sent["params"]["_meta"][META_INFO] == CLIENT_INFO  # translated as legacy

@@ -314,5 +314,6 @@ def test_a_client_that_probes_with_discover_may_still_initialize() -> None:
     probe = request("p", "server/discover", {"_meta": {META_VERSION: V, META_CAPS: {}}})
     assert only_local(translator.from_local(probe))["result"]["supportedVersions"][0] == V
     assert only_local(translator.from_local(initialize()))["result"]["serverInfo"] == SERVER_INFO
-    sent = only_remote(translator.from_local(request(1, "prompts/list")))
+    sent = translator.from_local(request(1, "prompts/list")).to_remote[0].message
+    assert sent["method"] == "prompts/list"
     assert sent["params"]["_meta"][META_INFO] == CLIENT_INFO  # translated as legacy

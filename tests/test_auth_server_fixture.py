@@ -329,3 +329,33 @@ async def test_typescript_demo_server_completes_the_dance(
     )
     assert status == 200, result
     assert "bridge" in text_of(result)
+
+
+async def test_redirect_uri_port_must_match_unless_any_loopback_port_is_allowed(
+    auth_server: AuthServerFactory, http: aiohttp.ClientSession
+) -> None:
+    for any_port, expected in ((False, 400), (True, 302)):
+        server = auth_server(loopback_any_port=True) if any_port else auth_server()
+        client = TinyClient(http, server)
+        await client.register()  # registers REDIRECT_URI, port 8976
+        client.redirect_uri = "http://127.0.0.1:8977/callback"
+        async with http.get(client.authorization_url("st"), allow_redirects=False) as response:
+            assert response.status == expected, await response.text()
+        if any_port:
+            back = response.headers["Location"]
+            assert back.startswith("http://127.0.0.1:8977/callback?")
+            code = dict(parse_qsl(urlsplit(back).query))["code"]
+            assert (await client.exchange(code))["token_type"] == "Bearer"
+        client.redirect_uri = "http://127.0.0.1:8977/elsewhere"  # only the port may differ
+        async with http.get(client.authorization_url("st"), allow_redirects=False) as response:
+            assert response.status == 400
+
+
+async def test_sse_mode_resource_server(
+    auth_server: AuthServerFactory, http: aiohttp.ClientSession
+) -> None:
+    server = auth_server(json_response=False)
+    tokens = await TinyClient(http, server).login()
+    status, _, result = await call_tool(http, server.mcp_url, tokens["access_token"], "whoami", {})
+    assert status == 200
+    assert "mcp" in text_of(result)

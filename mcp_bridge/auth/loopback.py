@@ -208,7 +208,8 @@ class LoopbackListener:
             raise RuntimeError("A LoopbackListener is started once; make a new one per login")
         sockets = _bind_sockets(self.host, self.requested_port)
         app = web.Application()
-        app.router.add_get(self.path, self._on_callback)
+        # GET only: a HEAD (a link checker, a prefetch) must not use up the one callback.
+        app.router.add_get(self.path, self._on_callback, allow_head=False)
         runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S
         )

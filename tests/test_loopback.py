@@ -205,3 +205,21 @@ async def test_lifecycle_misuse_is_explained() -> None:
             listener.expect(STATE, accept_code)
     with pytest.raises(RuntimeError, match="started once"):
         await listener.start()
+
+
+async def test_head_request_does_not_use_up_the_callback(http: aiohttp.ClientSession) -> None:
+    async with LoopbackListener() as listener:
+        waiting = listener.expect(STATE, accept_code)
+        async with http.head(f"{listener.redirect_uri}?code=pre&state={STATE}") as response:
+            assert response.status == 405
+        assert not waiting.is_settled
+        await get(http, f"{listener.redirect_uri}?code=real&state={STATE}")
+        assert await waiting.result() == "real"
+
+
+async def test_no_task_is_left_behind() -> None:
+    async with aiohttp.ClientSession() as session, LoopbackListener() as listener:
+        waiting = listener.expect(STATE, accept_code)
+        await get(session, f"{listener.redirect_uri}?code=c&state={STATE}")
+        await waiting.result()
+    assert asyncio.all_tasks() == {asyncio.current_task()}

@@ -149,6 +149,7 @@ def test_a_remote_without_listen_is_not_asked_again() -> None:
     listen_id = only_remote(opened)["id"]
     out = translator.from_remote(error(listen_id, -32601, "Method not found"))
     assert out.to_remote == ()
+    assert "does not serve subscriptions/listen" in out.warnings[0]
     assert translator.has_given_up_listening
     # A later subscribe is still answered; the stream stays given up.
     out = translator.from_local(request(3, "resources/subscribe", {"uri": "file:///a"}))

@@ -231,7 +231,12 @@ class ModernRemoteTranslator:
             code = error.get("code") if isinstance(error, dict) else None
             self._listen.ended(is_unsupported=code == jsonrpc.METHOD_NOT_FOUND)
             self._sync_listen(out)
-            if self._listen.has_given_up:
+            if self._listen.is_unsupported:
+                out.warnings.append(
+                    "the remote does not serve subscriptions/listen: no list_changed or "
+                    "resource update notifications will reach the client"
+                )
+            elif self._listen.has_given_up:
                 out.warnings.append("the subscriptions/listen stream keeps ending; paused")
         # else: the answer to a request since cancelled (§1.6: ignore it)
 

@@ -32,13 +32,7 @@ from mcp_bridge.bridge.flights import Flights, Forwarded, Listen, ToolsRefresh, 
 from mcp_bridge.bridge.outgoing import NO_HEADERS, Effects, Outgoing, RemoteSend
 from mcp_bridge.bridge.x_mcp_header import ToolHeaders, UnsafeInteger
 from mcp_bridge.jsonrpc import JsonObject, Kind, RequestId
-from mcp_bridge.protocol import (
-    META_CLIENT_CAPABILITIES,
-    META_CLIENT_INFO,
-    META_LOG_LEVEL,
-    META_PROTOCOL_VERSION,
-    Era,
-)
+from mcp_bridge.protocol import META_PROTOCOL_VERSION, Era
 
 __all__ = ["LegacyClientModernRemote", "ModernRemoteTranslator", "Outgoing", "RemoteSend"]
 
@@ -327,24 +321,14 @@ class ModernRemoteTranslator:
     # -- building blocks ------------------------------------------------------------------
 
     def _with_meta(self, params: object) -> JsonObject:
-        """`params` with the 2026-07-28 per-request `_meta` merged in (§1.2). The client's
-        own `_meta` keys stay (progressToken, trace context); ours win on a clash, because
-        the remote checks the version against the header the transport derives from it."""
-        params = dict(params) if isinstance(params, dict) else {}
-        meta = params.get("_meta")
-        meta = dict(meta) if isinstance(meta, dict) else {}
-        client = self._client
-        meta[META_PROTOCOL_VERSION] = self._version
-        meta[META_CLIENT_CAPABILITIES] = (
-            handshake.modern_client_capabilities(client.capabilities) if client else {}
+        client_info = self._client.client_info if self._client else None
+        return handshake.with_request_meta(
+            params,
+            version=self._version,
+            capabilities=self._client.capabilities if self._client else {},
+            client_info=client_info or self._bridge_info,
+            log_level=self._log_level,
         )
-        meta[META_CLIENT_INFO] = (
-            client.client_info if client and client.client_info else self._bridge_info
-        )
-        if self._log_level is not None:
-            meta[META_LOG_LEVEL] = self._log_level
-        params["_meta"] = meta
-        return params
 
     def _forward(
         self,

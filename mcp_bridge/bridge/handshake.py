@@ -16,6 +16,10 @@ from mcp_bridge.jsonrpc import JsonObject
 from mcp_bridge.protocol import (
     HANDSHAKE_VERSIONS,
     LATEST_HANDSHAKE_VERSION,
+    META_CLIENT_CAPABILITIES,
+    META_CLIENT_INFO,
+    META_LOG_LEVEL,
+    META_PROTOCOL_VERSION,
     META_SERVER_INFO,
     MODERN_VERSIONS,
 )
@@ -115,6 +119,31 @@ def modern_client_capabilities(legacy: JsonObject) -> JsonObject:
     if isinstance(roots, dict):
         declared["roots"] = {k: v for k, v in roots.items() if k != "listChanged"}
     return declared
+
+
+def with_request_meta(
+    params: object,
+    *,
+    version: str,
+    capabilities: JsonObject,
+    client_info: JsonObject,
+    log_level: str | None,
+) -> JsonObject:
+    """`params` with the 2026-07-28 per-request `_meta` merged in (§1.2), for a legacy
+    client that declared `capabilities` (legacy shape) and `client_info` in `initialize`.
+
+    The client's own `_meta` keys stay (progressToken, trace context); ours win on a clash,
+    because the remote checks the version against the header derived from it (H4)."""
+    params = dict(params) if isinstance(params, dict) else {}
+    meta = params.get("_meta")
+    meta = dict(meta) if isinstance(meta, dict) else {}
+    meta[META_PROTOCOL_VERSION] = version
+    meta[META_CLIENT_CAPABILITIES] = modern_client_capabilities(capabilities)
+    meta[META_CLIENT_INFO] = client_info
+    if log_level is not None:
+        meta[META_LOG_LEVEL] = log_level  # §1.6: opts this request into notifications/message
+    params["_meta"] = meta
+    return params
 
 
 def _is_implementation(value: Any) -> bool:

@@ -94,26 +94,40 @@ class CallbackWait(Generic[T]):
         self._judge = judge
         self._timeout_s = timeout_s
         self._verdict: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._taken = False  # a callback was accepted; its verdict may still be on its way
+        self._accepted: tuple[T] | None = None  # the judge's value, boxed (T may be None)
+        self._failure: BaseException | None = None
 
     @property
     def is_settled(self) -> bool:
-        return self._verdict.done()
+        """A callback was accepted (or the wait ended): no other will be."""
+        return self._taken or self._verdict.done()
 
     def matches(self, query: CallbackQuery) -> bool:
         """Is this the callback we wait for? Constant-time on `state` (it is a secret)."""
         received = query.get("state", "")
         return hmac.compare_digest(received.encode(), self._state.encode())
 
-    def settle(self, query: CallbackQuery) -> BaseException | None:
-        """Run the judge on the accepted query and record its verdict. Returns the error the
-        judge raised (to show the user), or None when it accepted the callback."""
+    def take(self, query: CallbackQuery) -> BaseException | None:
+        """Accept this query as the one callback and run the judge on it. Returns the
+        judge's error (for the browser's page) or None. The verdict reaches `result()` only
+        at `deliver()`: the browser's page is written in between, so the waiter cannot wake
+        and close the listener under it."""
+        self._taken = True
         try:
-            value = self._judge(query)
+            self._accepted = (self._judge(query),)
         except Exception as exc:  # not swallowed: the verdict belongs to result()'s caller
-            self._verdict.set_exception(exc)
-            return exc
-        self._verdict.set_result(value)
-        return None
+            self._failure = exc
+        return self._failure
+
+    def deliver(self) -> None:
+        """Hand the verdict of `take()` to `result()`."""
+        if self._verdict.done():
+            return  # result() already gave up (timeout or cancellation)
+        if self._accepted is not None:
+            self._verdict.set_result(self._accepted[0])
+        elif self._failure is not None:
+            self._verdict.set_exception(self._failure)
 
     def submit_pasted(self, url: str) -> None:
         """Take a redirect URL the user pasted (the browser ran on another machine, or could
@@ -128,11 +142,13 @@ class CallbackWait(Generic[T]):
                 "The pasted URL is from another login attempt (its state does not match)",
                 next_step="Paste the address the browser reached after this sign-in",
             )
-        self.settle(query)
+        self.take(query)
+        self.deliver()
 
     async def result(self) -> T:
         """The judge's value for the one accepted callback; the judge's error if it refused
-        it; AuthError if nothing arrived in time. The listener is closed in every case."""
+        it; AuthError if nothing arrived within the timeout (counted from this call). The
+        listener is closed in every case."""
         try:
             async with asyncio.timeout(self._timeout_s):
                 return await self._verdict
@@ -278,17 +294,22 @@ class LoopbackListener:
             # The query is not logged: it may carry a code.
             log.info("ignored a callback request that is not the pending login's")
             return _page(400, *_NOT_OURS)
-        failure = waiting.settle(query)
-        if failure is None:
-            response = _page(200, *_SIGNED_IN)
-        elif isinstance(failure, BridgeError):
-            response = _page(400, "Sign-in failed", failure.what, failure.next_step)
-        else:
-            response = _page(500, "Sign-in failed", "mcp-bridge hit an internal error", "")
-        # Finish writing the page before the waiter can close the server under it.
-        await response.prepare(request)
-        await response.write_eof()
+        response = _verdict_page(waiting.take(query))
+        try:
+            # Write the page before the waiter can wake and close the server under it.
+            await response.prepare(request)
+            await response.write_eof()
+        finally:
+            waiting.deliver()
         return response
+
+
+def _verdict_page(failure: BaseException | None) -> web.Response:
+    if failure is None:
+        return _page(200, *_SIGNED_IN)
+    if isinstance(failure, BridgeError):
+        return _page(400, "Sign-in failed", failure.what, failure.next_step)
+    return _page(500, "Sign-in failed", "mcp-bridge hit an internal error", "")
 
 
 _SIGNED_IN = ("Signed in", "mcp-bridge received the authorization.", "You can close this tab.")

@@ -154,6 +154,28 @@ async def test_stream_dropped_before_the_response(
         await transport.aclose()
 
 
+async def test_json_body_cut_short_is_an_error(fault_server: FaultServer, inbox: Inbox) -> None:
+    async def cut(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={"Content-Type": "application/json", "Content-Length": "1000"}
+        )
+        await response.prepare(request)
+        await response.write(b'{"jsonrpc":"2.0","id":1,"res')
+        assert request.transport is not None
+        request.transport.close()
+        return response
+
+    fault_server.handler = cut
+    transport = await started(fault_server, inbox)
+    try:
+        await transport.send(LIST)
+        error = (await inbox.response(1))["error"]
+        assert error["code"] == jsonrpc.REMOTE_UNAVAILABLE
+        assert "broke off" in error["message"]
+    finally:
+        await transport.aclose()
+
+
 async def test_http_error_with_jsonrpc_body_is_rekeyed(
     fault_server: FaultServer, inbox: Inbox
 ) -> None:

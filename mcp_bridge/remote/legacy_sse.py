@@ -28,6 +28,7 @@ from mcp_bridge.remote.headers import ACCEPT_SSE, CONTENT_TYPE_JSON
 from mcp_bridge.remote.legacy_session import LegacySession
 from mcp_bridge.remote.response_body import (
     RequestFailed,
+    broke_off,
     connection_errors,
     event_messages,
     failure_of_status,
@@ -266,6 +267,8 @@ class LegacySseTransport:
                     raise await failure_of_status(self.url, response)
                 await response.read()
                 return
+            except connection_errors() as exc:
+                raise broke_off(self.url, exc) from exc
             finally:
                 response.release()
 

@@ -61,6 +61,15 @@ def unreachable(url: str, exc: BaseException) -> RequestFailed:
     )
 
 
+def broke_off(url: str, exc: BaseException) -> RequestFailed:
+    detail = str(exc) or type(exc).__name__
+    return RequestFailed(
+        f"The connection to the MCP server at {url} broke off ({detail})",
+        code=jsonrpc.REMOTE_UNAVAILABLE,
+        next_step="Retry the request",
+    )
+
+
 def messages_of(value: object) -> list[JsonObject]:
     """The messages in one decoded body: an object, or a batch (2025-03-26 allowed JSON-RPC
     batches in responses, so each element is a message of its own)."""

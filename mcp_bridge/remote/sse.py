@@ -57,9 +57,9 @@ class SseParser:
             if end < 0:
                 self._scanned = len(buffer)
                 break
-            # Decoded straight from the buffer: a 20 MB data line is not copied to bytes first.
-            with memoryview(buffer) as view, view[start:end] as piece:
-                line = str(piece, "utf-8", errors="replace")
+            event = self._line(buffer, start, end)
+            if event is not None:
+                events.append(event)
             if buffer[end] == 0x0D:
                 # CR LF is one line end. A CR that ends the chunk ends the line now (a CR-only
                 # server must not wait for its next event); an LF opening the next chunk is
@@ -71,21 +71,31 @@ class SseParser:
                     start = end + 2 if buffer[end + 1] == 0x0A else end + 1
             else:
                 start = end + 1
-            event = self._line(line)
-            if event is not None:
-                events.append(event)
-        del buffer[:start]
+        if start == len(buffer):
+            # A fresh buffer rather than `del`: CPython keeps a bytearray's allocation when
+            # its front is deleted, so a 20 MB event would stay resident for the stream's life.
+            self._buffer = bytearray()
+        else:
+            del buffer[:start]
         self._scanned = max(0, self._scanned - start)
         return events
 
-    def _line(self, line: str) -> SseEvent | None:
-        if not line:
+    def _line(self, buffer: bytearray, start: int, end: int) -> SseEvent | None:
+        """Interpret the line buffer[start:end]. Only the field's value is decoded, straight
+        from the buffer, so a 20 MB data line exists once as bytes and once as text."""
+        if start == end:
             return self._dispatch()
-        if line.startswith(":"):
-            return None  # a comment: servers send these as keep-alives
-        name, colon, value = line.partition(":")
-        if colon and value.startswith(" "):
-            value = value[1:]
+        if buffer[start] == 0x3A:
+            return None  # a comment (":"): servers send these as keep-alives
+        colon = buffer.find(b":", start, end)
+        name_end = end if colon < 0 else colon
+        value_start = end if colon < 0 else colon + 1
+        if value_start < end and buffer[value_start] == 0x20:
+            value_start += 1  # one leading space is part of the syntax, not the value
+        name = _decode(buffer, start, name_end)
+        if name not in _FIELDS:
+            return None
+        value = _decode(buffer, value_start, end)
         if name == "data":
             self._data.append(value)
         elif name == "event":
@@ -93,7 +103,7 @@ class SseParser:
         elif name == "id":
             if "\0" not in value:
                 self.last_event_id = value
-        elif name == "retry" and value.isascii() and value.isdigit():  # int() refuses "²"
+        elif value.isascii() and value.isdigit():  # retry; int() refuses "²"
             self.retry_ms = int(value)
         return None
 
@@ -109,6 +119,12 @@ class SseParser:
 
 
 _BOM = b"\xef\xbb\xbf"
+_FIELDS = frozenset({"data", "event", "id", "retry"})
+
+
+def _decode(buffer: bytearray, start: int, end: int) -> str:
+    with memoryview(buffer) as view, view[start:end] as piece:
+        return str(piece, "utf-8", errors="replace")
 
 
 def _line_end(buffer: bytearray, start: int) -> int:

@@ -39,6 +39,7 @@ from mcp_bridge.remote.headers import (
 from mcp_bridge.remote.legacy_session import INITIALIZE, INITIALIZED, LegacySession
 from mcp_bridge.remote.response_body import (
     RequestFailed,
+    broke_off,
     connection_errors,
     decode_messages,
     error_message_of,
@@ -224,6 +225,8 @@ class StreamableHttpTransport:
                     continue
                 yield response
                 return
+            except connection_errors() as exc:  # the body broke off while being read
+                raise broke_off(self.url, exc) from exc
             finally:
                 # Back to the pool when fully read; a half-read stream (cancel) is closed.
                 response.release()
@@ -273,7 +276,11 @@ class StreamableHttpTransport:
             )
         if is_json(response):
             answered = False
-            for message in decode_messages(self.url, await response.read()):
+            # Decoded to text before parsing, and content.read() rather than response.read()
+            # (which keeps the body on the response): the bytes of a 20 MB result are freed
+            # before it is parsed, so it is held twice at most, never four times.
+            text = (await response.content.read()).decode("utf-8", errors="replace")
+            for message in decode_messages(self.url, text):
                 answered = await self._receive(message, request_id) or answered
             if not answered:
                 raise self._no_response(request_id, "its JSON body")

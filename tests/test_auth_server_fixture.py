@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
 import pytest
 
 from mcp_bridge.auth.loopback import CallbackQuery, LoopbackListener
-from tests.fixtures.auth_server import AuthServerFactory, TsAuthServer
+from tests.fixtures.auth_server import AuthServer, AuthServerFactory, TsAuthServer
 from tests.fixtures.auth_server_client import (
     MCP_HEADERS,
     REDIRECT_URI,
@@ -25,6 +26,7 @@ from tests.fixtures.auth_server_modes import (
     BASE_SCOPE,
     PRIVATE_REDIRECT_HOST,
     WRONG_ISSUER,
+    AuthServerModes,
 )
 
 
@@ -359,3 +361,45 @@ async def test_sse_mode_resource_server(
     status, _, result = await call_tool(http, server.mcp_url, tokens["access_token"], "whoami", {})
     assert status == 200
     assert "mcp" in text_of(result)
+
+
+async def test_registration_can_force_a_secret_on_a_public_client(
+    auth_server: AuthServerFactory, http: aiohttp.ClientSession
+) -> None:
+    server = auth_server(registration_forces_secret=True)
+    client = TinyClient(http, server)
+    body = {
+        "client_name": "asks-for-none",
+        "redirect_uris": [REDIRECT_URI],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+    }
+    async with http.post(f"{server.issuer}/register", json=body) as response:
+        registered = await response.json()
+    assert registered["token_endpoint_auth_method"] == "client_secret_post"
+    assert registered["client_secret"]
+    client.client_id = registered["client_id"]
+    code = (await client.authorize())["code"]
+    form = {"code": code, "redirect_uri": REDIRECT_URI, "code_verifier": client.verifier}
+    status, error = await client.token(grant_type="authorization_code", **form)
+    assert (status, error["error"]) == (401, "invalid_client")  # the secret is now required
+    status, tokens = await client.token(
+        grant_type="authorization_code", client_secret=registered["client_secret"], **form
+    )
+    assert status == 200, tokens
+
+
+async def test_no_refresh_token_mode(
+    auth_server: AuthServerFactory, http: aiohttp.ClientSession
+) -> None:
+    tokens = await TinyClient(http, auth_server(issue_refresh_tokens=False)).login()
+    assert tokens["access_token"]
+    assert "refresh_token" not in tokens
+
+
+def test_stopped_server_leaves_no_process(auth_server_logs: Path) -> None:
+    server = AuthServer.start(AuthServerModes(), auth_server_logs)
+    assert server.process.poll() is None
+    server.stop()
+    assert server.process.poll() is not None

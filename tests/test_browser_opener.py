@@ -29,6 +29,7 @@ REFUSED = {
     "C1 NEL": "https://as.example/auth\x85orize",
     "space": "https://as.example/authorize?x=a b",
     "userinfo": "https://trusted.example@evil.example/authorize",
+    "backslash": "https://trusted.example" + chr(92) + ".evil.example/authorize",
     "no host": "https:///authorize",
     "empty": "",
     "huge": "https://as.example/authorize?x=" + "a" * 20_000,

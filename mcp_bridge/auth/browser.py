@@ -11,8 +11,12 @@ Lib/webbrowser.py):
   `subprocess.Popen([cmdline, url])` (or `shlex.split(cmdline)` with `%s` replaced by the URL
   when the entry contains `%s`): an argv list, never `shell=True`, so `;`, `$(...)` or
   backticks in the URL are bytes in one argument. The platform defaults are argv lists too
-  (`xdg-open`, `gio open`, browser binaries), `os.startfile` (ShellExecute, not cmd.exe) on
-  Windows, and on macOS an AppleScript `open location "<url>"` with `"` escaped as %22.
+  (`xdg-open`, `gio open`, browser binaries) and `os.startfile` (ShellExecute, not cmd.exe)
+  on Windows. macOS is the one place a shell appears: `os.popen("osascript", "w")` runs the
+  fixed word `osascript`, and the URL reaches it on stdin inside the AppleScript string
+  `open location "<url>"` with `"` escaped as %22, never on a command line.
+- `check_openable` also refuses a backslash: it is no URL character (RFC 3986 §2), browsers
+  read it as `/` (WHATWG URL), and it is AppleScript's escape character.
 - We run `webbrowser` in a short-lived child interpreter rather than in our process:
   1. its stdin/stdout/stderr are /dev/null, so neither it nor the browser it starts can
      write into stdout, which carries JSON-RPC in `--no-daemon` mode (the parent's fd 1 is
@@ -40,6 +44,7 @@ log = logging.getLogger(__name__)
 DEFAULT_LAUNCH_WAIT_S = 10.0
 # Far above any real authorization URL; below Windows' 32767-character command line.
 MAX_URL_CHARS = 16_384
+BACKSLASH = chr(92)
 _NAMED_REFUSALS = ("javascript", "data", "file", "vbscript", "blob")
 
 # Exit status 0 when webbrowser found and started a browser, 1 when it found none.
@@ -61,9 +66,10 @@ def check_openable(url: str, *, allow_http: bool = False) -> str:
             f"The authorization URL is {len(url)} characters long; refusing to open it",
             next_step=_TELL_OWNER,
         )
-    if any(ch.isspace() or not ch.isprintable() for ch in url):
+    if any(ch.isspace() or not ch.isprintable() or ch == BACKSLASH for ch in url):
         raise UrlRefused(
-            "The authorization URL contains whitespace or control characters; refusing to open it",
+            "The authorization URL contains whitespace, a backslash or control characters; "
+            "refusing to open it",
             next_step=_TELL_OWNER,
         )
     scheme = url.split(":", 1)[0].lower()

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from mcp_bridge import jsonrpc
 from mcp_bridge.errors import RemoteError
 from mcp_bridge.protocol import Era, TransportKind
 from mcp_bridge.remote.detect import connect
@@ -106,6 +107,53 @@ async def test_sse_transport_list_call_and_progress(everything_sse: ServerProces
         )
         assert "result" in await inbox.response(3)
         assert len(inbox.with_method("notifications/progress")) == 3
+    finally:
+        await transport.aclose()
+
+
+@pytest.mark.peers
+async def test_sse_transport_sampling_round_trip(everything_sse: ServerProcess) -> None:
+    inbox = Inbox()
+    transport = LegacySseTransport(everything_sse.url)
+    await transport.start(inbox.deliver)
+    try:
+        await transport.send(initialize_request("init", {"sampling": {}}))
+        await inbox.response("init")
+        await transport.send(INITIALIZED)
+        await transport.send(call_tool("s", "trigger-sampling-request", {"prompt": "hi"}))
+        asked = await inbox.wait_for(lambda m: m.get("method") == "sampling/createMessage")
+        answer = {
+            "role": "assistant",
+            "content": {"type": "text", "text": "sampled-over-sse"},
+            "model": "test-model",
+        }
+        await transport.send(jsonrpc.result_response(asked["id"], answer))
+        assert "sampled-over-sse" in text_of(await inbox.response("s"))
+    finally:
+        await transport.aclose()
+
+
+@pytest.mark.peers
+async def test_sse_server_restart_fails_pending_then_reconnects(
+    own_everything_sse: ServerProcess,
+) -> None:
+    inbox = Inbox()
+    transport = LegacySseTransport(own_everything_sse.url)
+    await transport.start(inbox.deliver)
+    try:
+        await transport.send(initialize_request("init"))
+        await inbox.response("init")
+        await transport.send(INITIALIZED)
+        await transport.send(
+            call_tool("slow", "trigger-long-running-operation", {"duration": 30, "steps": 30})
+        )
+        own_everything_sse.restart()  # the stream, and the server's session, are gone
+        error = (await inbox.response("slow"))["error"]
+        assert error["code"] == jsonrpc.REMOTE_UNAVAILABLE
+
+        await transport.send(call_tool("again", "echo", {"message": "reconnected"}))
+        assert "reconnected" in text_of(await inbox.response("again"))
+        assert len([m for m in inbox.messages if m.get("id") == "init"]) == 1
     finally:
         await transport.aclose()
 

@@ -357,6 +357,44 @@ async def test_legacy_get_stream_delivers_server_messages(
     assert [m for m, _, _ in fault_server.seen][-1] == "DELETE"
 
 
+async def test_many_requests_losing_the_session_replay_the_handshake_once(
+    fault_server: FaultServer, inbox: Inbox
+) -> None:
+    sessions = iter(["s-1", "s-2", "s-3"])
+    live: set[str] = set()
+
+    async def forgetful(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        if body.get("method") == "initialize":
+            session = next(sessions)
+            live.add(session)
+            result = {"protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {}}
+            reply = jsonrpc.result_response(body["id"], result)
+            return web.json_response(reply, headers={"Mcp-Session-Id": session})
+        if request.headers.get("Mcp-Session-Id") not in live:
+            return web.Response(status=404)  # 2025-11-25: the session is gone
+        if request.method != "POST" or "id" not in body:
+            return web.Response(status=405 if request.method == "GET" else 202)
+        return ok(body)
+
+    fault_server.handler = forgetful
+    transport = await started(fault_server, inbox, Era.LEGACY)
+    try:
+        await transport.send(initialize_request(0))
+        await inbox.response(0)
+        await transport.send(INITIALIZED)
+        live.clear()  # the server restarts and forgets every session
+        for n in range(1, 9):
+            await transport.send(jsonrpc.request(n, "tools/list"))
+        for n in range(1, 9):
+            assert "result" in await inbox.response(n)
+        initializes = [b for b in fault_server.posts() if b.get("method") == "initialize"]
+        assert len(initializes) == 2  # the client's own, and one replay for all eight
+        assert transport.session.session_id == "s-2"
+        assert len([m for m in inbox.messages if m.get("id") == 0]) == 1
+    finally:
+        await transport.aclose()
+
+
 # -- HTTP+SSE ---------------------------------------------------------------------------------
 
 

@@ -363,9 +363,9 @@ class StreamableHttpTransport:
 
     async def _recover_session(self, lost_session_id: str) -> None:
         """Re-establish the session once, however many requests noticed it was lost."""
-        if self.session.session_id != lost_session_id:
-            return  # another request already replaced it
         if self._recovery is None or self._recovery.done():
+            if self.session.session_id != lost_session_id:
+                return  # another request already replaced it
             self._recovery = asyncio.create_task(self._replay_handshake())
         # Shielded: one waiter being cancelled must not abort the replay the others await.
         await asyncio.shield(self._recovery)
@@ -379,7 +379,6 @@ class StreamableHttpTransport:
                 next_step="Restart the client to start a new session",
             )
         log.info("session at %s was lost; replaying the handshake", self.url)
-        self.session.session_id = None
         async with self._post(initialize, None) as response:
             if response.status >= 400:
                 raise await failure_of_status(self.url, response)

@@ -178,3 +178,17 @@ def test_plain_http_to_another_host_needs_the_allow_http_opt_in() -> None:
     assert check_openable(url, allow_http=True) == url
     with pytest.raises(UrlRefused):  # the opt-in is about http, not about other schemes
         check_openable("javascript:alert(1)", allow_http=True)
+
+
+async def test_a_webbrowser_module_in_the_current_directory_is_not_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = tmp_path / "argv.json"
+    monkeypatch.setenv("BROWSER", str(write_script(tmp_path, argv_recorder(record))))
+    (tmp_path / "webbrowser.py").write_text(
+        f"open({str(tmp_path / 'HIJACKED')!r}, 'w').close()\ndef open(*a, **k):\n    return True\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    assert await open_in_browser("https://as.example/authorize")
+    assert record.exists()
+    assert not (tmp_path / "HIJACKED").exists()

@@ -127,7 +127,9 @@ async def open_in_browser(
 def _launch(url: str, launch_wait_s: float) -> bool:
     try:
         launcher = subprocess.Popen(
-            [sys.executable, "-c", _LAUNCHER, url],
+            # -I: isolated, so no PYTHON* variables and no cwd on sys.path (a webbrowser.py
+            # lying in the current directory must not be what runs).
+            [sys.executable, "-I", "-c", _LAUNCHER, url],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -223,3 +223,19 @@ async def test_no_task_is_left_behind() -> None:
         await get(session, f"{listener.redirect_uri}?code=c&state={STATE}")
         await waiting.result()
     assert asyncio.all_tasks() == {asyncio.current_task()}
+
+
+async def test_a_judge_that_crashes_shows_no_details_and_reraises(
+    http: aiohttp.ClientSession,
+) -> None:
+    def broken_judge(query: CallbackQuery) -> str:
+        raise KeyError("internal detail")
+
+    async with LoopbackListener() as listener:
+        waiting = listener.expect(STATE, broken_judge)
+        status, page = await get(http, f"{listener.redirect_uri}?code=c&state={STATE}")
+        assert status == 500
+        assert "internal error" in page
+        assert "internal detail" not in page
+        with pytest.raises(KeyError):
+            await waiting.result()

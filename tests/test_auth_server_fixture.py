@@ -10,7 +10,16 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
+import httpx2
 import pytest
+from mcp.client.auth import OAuthClientProvider, OAuthFlowError
+from mcp.shared.auth import (
+    AuthorizationCodeResult,
+    OAuthClientInformationFull,
+    OAuthClientMetadata,
+    OAuthToken,
+)
+from pydantic import AnyUrl
 
 from mcp_bridge.auth.loopback import CallbackQuery, LoopbackListener
 from tests.fixtures.auth_server import AuthServer, AuthServerFactory, TsAuthServer
@@ -403,3 +412,78 @@ def test_stopped_server_leaves_no_process(auth_server_logs: Path) -> None:
     assert server.process.poll() is None
     server.stop()
     assert server.process.poll() is not None
+
+
+# -- a third-party client: the Python SDK's OAuthClientProvider ---------------------------
+
+
+class MemoryTokenStorage:
+    def __init__(self) -> None:
+        self.tokens: OAuthToken | None = None
+        self.client_info: OAuthClientInformationFull | None = None
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client_info
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client_info = client_info
+
+
+@pytest.mark.parametrize("iss_mode", ["correct", "wrong"])
+async def test_the_sdk_client_logs_in_and_refuses_a_wrong_iss(
+    iss_mode: str, auth_server: AuthServerFactory, http: aiohttp.ClientSession
+) -> None:
+    """The fixture speaks OAuth as the SDK's client expects, hostile mode included."""
+    server = auth_server() if iss_mode == "correct" else auth_server(iss=iss_mode)
+    redirect: dict[str, str] = {}
+
+    async def redirect_handler(url: str) -> None:
+        async with http.get(url, allow_redirects=False) as response:
+            redirect.update(parse_qsl(urlsplit(response.headers["Location"]).query))
+
+    async def callback_handler() -> AuthorizationCodeResult:
+        return AuthorizationCodeResult(
+            code=redirect["code"], state=redirect.get("state"), iss=redirect.get("iss")
+        )
+
+    storage = MemoryTokenStorage()
+    provider = OAuthClientProvider(
+        server_url=server.mcp_url,
+        client_metadata=OAuthClientMetadata(
+            client_name="sdk-client",
+            redirect_uris=[AnyUrl(REDIRECT_URI)],
+            grant_types=["authorization_code", "refresh_token"],
+            token_endpoint_auth_method="none",
+        ),
+        storage=storage,
+        redirect_handler=redirect_handler,
+        callback_handler=callback_handler,
+    )
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "sdk-client", "version": "0"},
+        },
+    }
+    async with httpx2.AsyncClient(auth=provider, timeout=60) as client:
+        if iss_mode == "wrong":
+            with pytest.raises(OAuthFlowError, match="iss"):
+                await client.post(server.mcp_url, json=initialize, headers=MCP_HEADERS)
+            assert server.stats()["token_exchanges"] == 0
+            return
+        response = await client.post(server.mcp_url, json=initialize, headers=MCP_HEADERS)
+    assert response.status_code == 200, response.text
+    assert response.json()["result"]["serverInfo"]["name"] == "auth-fixture"
+    assert storage.tokens is not None
+    stats = server.stats()
+    assert (stats["registrations"], stats["authorizations"], stats["token_exchanges"]) == (1, 1, 1)

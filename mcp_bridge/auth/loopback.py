@@ -108,10 +108,10 @@ class CallbackWait(Generic[T]):
         received = query.get("state", "")
         return hmac.compare_digest(received.encode(), self._state.encode())
 
-    def take(self, query: CallbackQuery) -> BaseException | None:
+    def _take(self, query: CallbackQuery) -> BaseException | None:
         """Accept this query as the one callback and run the judge on it. Returns the
         judge's error (for the browser's page) or None. The verdict reaches `result()` only
-        at `deliver()`: the browser's page is written in between, so the waiter cannot wake
+        at `_deliver()`: the browser's page is written in between, so the waiter cannot wake
         and close the listener under it."""
         self._taken = True
         try:
@@ -120,8 +120,8 @@ class CallbackWait(Generic[T]):
             self._failure = exc
         return self._failure
 
-    def deliver(self) -> None:
-        """Hand the verdict of `take()` to `result()`."""
+    def _deliver(self) -> None:
+        """Hand the verdict of `_take()` to `result()`."""
         if self._verdict.done():
             return  # result() already gave up (timeout or cancellation)
         if self._accepted is not None:
@@ -142,8 +142,8 @@ class CallbackWait(Generic[T]):
                 "The pasted URL is from another login attempt (its state does not match)",
                 next_step="Paste the address the browser reached after this sign-in",
             )
-        self.take(query)
-        self.deliver()
+        self._take(query)
+        self._deliver()
 
     async def result(self) -> T:
         """The judge's value for the one accepted callback; the judge's error if it refused
@@ -294,13 +294,13 @@ class LoopbackListener:
             # The query is not logged: it may carry a code.
             log.info("ignored a callback request that is not the pending login's")
             return _page(400, *_NOT_OURS)
-        response = _verdict_page(waiting.take(query))
+        response = _verdict_page(waiting._take(query))
         try:
             # Write the page before the waiter can wake and close the server under it.
             await response.prepare(request)
             await response.write_eof()
         finally:
-            waiting.deliver()
+            waiting._deliver()
         return response
 
 

@@ -1,0 +1,244 @@
+"""The interactive login: from an MCP server URL (and maybe its 401/403 challenge) to a
+TokenSet, through the user's browser. Composes the sans-I/O steps (discovery, registration,
+authorization request, callback validation, code exchange) with the loopback listener and the
+browser opener; knows nothing of the vault beyond the `ClientStore` it is handed.
+
+Order of play (`BrowserLogin.run`), each step the spec's rule:
+1. discover the AS (spec §3.2-3.3; from the challenge when there is one);
+2. the scopes: `--scope` if set, else challenge > PRM scopes_supported > none, unioned with
+   the previous grant on step-up (§3.7-3.8), plus offline_access where the AS lists it;
+3. bind the loopback listener, so the redirect URI is known before registering (§3.11);
+4. a client id: pre-registered > CIMD > stored DCR for this issuer > new DCR (§3.4), a new
+   registration saved at once;
+5. PKCE + state + resource + iss recorded (A15-A17, A23), the browser opened (or the URL
+   shown), one callback accepted and validated (A24-A25);
+6. the code exchanged for tokens only after that validation: a hostile AS (wrong iss, no
+   PKCE, a javascript: endpoint...) is refused before anything is spent.
+
+`LoginBrake` is the storm brake (anchors.md §1.5): a server whose logins keep being started
+without one completing gets a clear error instead of another browser tab.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Protocol
+
+from mcp_bridge.auth.authorize import build_authorization_request, validate_callback
+from mcp_bridge.auth.browser import open_in_browser
+from mcp_bridge.auth.challenge import BearerChallenge
+from mcp_bridge.auth.discovery import AuthorizationContext, discover
+from mcp_bridge.auth.errors import AuthError, CallbackRejected
+from mcp_bridge.auth.http_step import run_step
+from mcp_bridge.auth.loopback import CallbackWait, LoopbackListener
+from mcp_bridge.auth.registration import ClientMetadata, ClientRegistration, obtain_client
+from mcp_bridge.auth.scopes import login_scopes, scope_param, with_offline_access
+from mcp_bridge.auth.settings import OAuthSettings
+from mcp_bridge.auth.token_endpoint import exchange_code
+from mcp_bridge.auth.token_manager import LoginResult
+from mcp_bridge.auth.urlpolicy import UrlPolicy
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = [
+    "MAX_LOGINS_PER_WINDOW",
+    "BrowserLogin",
+    "ClientStore",
+    "LoginBrake",
+    "Notify",
+    "PastedUrls",
+    "notify_on_stderr",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_LOGINS_PER_WINDOW = 3
+LOGIN_WINDOW_S = 300.0
+
+# Tells the user something they must act on (the URL to open); never given a secret.
+Notify = Callable[[str], None]
+# Lines the user pastes (the redirect URL from another machine's browser); None at the end.
+PastedUrls = Callable[[], AsyncIterator[str]]
+
+
+def notify_on_stderr(text: str) -> None:
+    """The default `Notify`: stderr (stdout carries JSON-RPC in `run`)."""
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+class ClientStore(Protocol):
+    """Where registrations live (TokenManager implements it)."""
+
+    async def stored_client(self, issuer: str) -> ClientRegistration | None: ...
+
+    async def save_client(self, client: ClientRegistration) -> None: ...
+
+
+class LoginBrake:
+    """At most `max_starts` logins started within `window_s` without one completing."""
+
+    def __init__(
+        self,
+        *,
+        max_starts: int = MAX_LOGINS_PER_WINDOW,
+        window_s: float = LOGIN_WINDOW_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._max_starts = max_starts
+        self._window_s = window_s
+        self._clock = clock
+        self._starts: list[float] = []
+
+    def start(self, server: str) -> None:
+        """Record a login start; AuthError when too many went unfinished recently."""
+        now = self._clock()
+        self._starts = [t for t in self._starts if now - t < self._window_s]
+        if len(self._starts) >= self._max_starts:
+            wait_s = self._window_s - (now - self._starts[0])
+            raise AuthError(
+                f"{len(self._starts)} logins to {server} were started in the last "
+                f"{self._window_s / 60:.0f} minutes and none completed; not opening another",
+                next_step=f"Run `mcp-bridge login {server}` in a terminal to see what fails, "
+                f"or wait {wait_s:.0f} s",
+            )
+        self._starts.append(now)
+
+    def completed(self) -> None:
+        self._starts.clear()
+
+
+class BrowserLogin:
+    """One server's browser login (the authorization-code grant with PKCE)."""
+
+    def __init__(
+        self,
+        mcp_url: str,
+        settings: OAuthSettings,
+        clients: ClientStore,
+        *,
+        policy: UrlPolicy,
+        http: aiohttp.ClientSession,
+        notify: Notify = notify_on_stderr,
+        pasted_urls: PastedUrls | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.mcp_url = mcp_url
+        self.settings = settings
+        self._clients = clients
+        self._policy = policy
+        self._http = http
+        self._notify = notify
+        self._pasted_urls = pasted_urls
+        self._clock = clock
+
+    async def discover(
+        self, challenge: BearerChallenge | None, *, preferred_issuer: str | None = None
+    ) -> AuthorizationContext:
+        step = discover(self.mcp_url, challenge, self._policy, preferred_issuer=preferred_issuer)
+        return await run_step(step, self._http, policy=self._policy)
+
+    def scopes_for(
+        self, context: AuthorizationContext, previous: tuple[str, ...]
+    ) -> tuple[str, ...]:
+        if self.settings.scopes:
+            # The user's choice wins (anchors.md §1.7), plus what a step-up challenge asks.
+            chosen = tuple(dict.fromkeys((*self.settings.scopes, *context.challenged_scopes)))
+            return with_offline_access(chosen, context.auth_server)
+        return login_scopes(context, previous=previous)
+
+    async def run(
+        self,
+        challenge: BearerChallenge | None = None,
+        *,
+        previous_scopes: tuple[str, ...] = (),
+        preferred_issuer: str | None = None,
+    ) -> LoginResult:
+        """Log in through the browser; see the module docstring. Raises AuthError
+        subclasses (the refusal of a hostile AS among them) and ConfigError."""
+        context = await self.discover(challenge, preferred_issuer=preferred_issuer)
+        scopes = self.scopes_for(context, previous_scopes)
+        settings = self.settings
+        async with LoopbackListener(
+            host=settings.callback_host, port=settings.callback_port, timeout_s=settings.timeout_s
+        ) as listener:
+            client = await self._client_for(context, listener.redirect_uri, scopes)
+            request = build_authorization_request(
+                context,
+                client,
+                redirect_uri=listener.redirect_uri,
+                scopes=scopes,
+                policy=self._policy,
+                extra_params=dict(settings.authorize_params),
+            )
+            pending = request.pending
+            waiting = listener.expect(
+                pending.state, lambda query: validate_callback(pending, query)
+            )
+            await self._show(request.url)
+            code = await self._wait(waiting)
+        step = exchange_code(context.auth_server, client, pending, code, now=self._clock())
+        tokens = await run_step(step, self._http, policy=self._policy)
+        log.info("logged in to %s at %s (scopes: %s)", self.mcp_url, context.issuer, scopes)
+        return LoginResult(context, client, tokens)
+
+    async def _client_for(
+        self, context: AuthorizationContext, redirect_uri: str, scopes: tuple[str, ...]
+    ) -> ClientRegistration:
+        stored = await self._clients.stored_client(context.issuer)
+        metadata = ClientMetadata(redirect_uris=(redirect_uri,), scope=scope_param(scopes))
+        step = obtain_client(
+            context.auth_server,
+            metadata,
+            stored=stored,
+            pre_registered=self.settings.pre_registered(),
+            client_metadata_url=self.settings.client_metadata_url,
+            now=self._clock(),
+        )
+        client = await run_step(step, self._http, policy=self._policy)
+        if client != stored:
+            await self._clients.save_client(client)
+        return client
+
+    async def _show(self, url: str) -> None:
+        opened = False
+        if self.settings.open_browser:
+            opened = await open_in_browser(url, allow_http=self.settings.allow_http)
+        if opened:
+            self._notify(
+                f"mcp-bridge: sign in to {self.mcp_url} in the browser window just opened."
+            )
+            return
+        paste = " or paste the address the browser ends on here" if self._pasted_urls else ""
+        self._notify(
+            f"mcp-bridge: to sign in to {self.mcp_url}, open this URL in a browser{paste}:\n{url}"
+        )
+
+    async def _wait(self, waiting: CallbackWait[str]) -> str:
+        if self._pasted_urls is None:
+            return await waiting.result()
+        reader = asyncio.create_task(self._read_pasted(waiting))
+        try:
+            return await waiting.result()
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+
+    async def _read_pasted(self, waiting: CallbackWait[str]) -> None:
+        assert self._pasted_urls is not None
+        async for line in self._pasted_urls():
+            if not line.strip():
+                continue
+            try:
+                waiting.submit_pasted(line)
+                return
+            except CallbackRejected as exc:
+                self._notify(f"mcp-bridge: {exc}")
+            except AuthError as exc:
+                self._notify(f"mcp-bridge: {exc}")
+                return

@@ -1,0 +1,249 @@
+"""OAuthCredentials: the CredentialProvider (remote/base.py) for an OAuth-protected server,
+on top of the TokenManager (tokens, refresh) and BrowserLogin (the browser).
+
+What each call does:
+- `headers()`: the bearer of a valid held token, with no lock, no I/O and no await on the
+  fast path. Without a usable token it loads or refreshes; without any login it returns no
+  header, and the resource's 401 (with its challenge: scopes, resource_metadata) starts
+  what is needed. A process that merely starts never starts a login (hosts.md §9.3).
+- `on_unauthorized(challenge)`: refresh (shared with concurrent callers); when no refresh
+  can help, one browser login per server (single-flight, storm-braked) if `interactive`,
+  else LoginRequired naming the command to run.
+- `on_forbidden(challenge)`: step-up on `insufficient_scope` (spec §3.8): a login for the
+  union of the granted and the challenged scopes, at most MAX_STEP_UPS per resource and scope
+  set, then a clear error instead of a loop (anchors.md §1.7).
+
+A request never waits for a browser longer than `settings.login_wait_s`: past that it fails
+with "finish signing in, then retry" while the login carries on (hosts.md §9.1; the SDK
+blocks the request for the whole login, python-sdk.md §3.4 #10). Every failure is an
+AuthError subclass; the transport turns it into a JSON-RPC error for that request only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from mcp_bridge.auth.challenge import BearerChallenge
+from mcp_bridge.auth.errors import AuthError, LoginRequired
+from mcp_bridge.auth.login import BrowserLogin, LoginBrake, Notify, PastedUrls, notify_on_stderr
+from mcp_bridge.auth.scopes import step_up_scopes
+from mcp_bridge.auth.settings import OAuthSettings
+from mcp_bridge.auth.token_endpoint import TokenSet
+from mcp_bridge.auth.token_manager import LoginResult, TokenManager
+from mcp_bridge.auth.urlpolicy import UrlPolicy
+from mcp_bridge.errors import BridgeError
+from mcp_bridge.http_client import client_session
+from mcp_bridge.store.base import CredentialVault
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["MAX_STEP_UPS", "REJECTION_GRACE_S", "OAuthCredentials"]
+
+log = logging.getLogger(__name__)
+
+MAX_STEP_UPS = 2
+# A 401 for a token received this recently was for the token before it (a request sent just
+# before a concurrent refresh landed): retry with the new one rather than spend another.
+REJECTION_GRACE_S = 1.0
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+
+
+class OAuthCredentials:
+    """A CredentialProvider for the OAuth-protected MCP server at `mcp_url`.
+
+    Lifecycle: construct, use, `aclose()` (cancels a running login and the background
+    refresh, closes the HTTP session it made)."""
+
+    def __init__(
+        self,
+        mcp_url: str,
+        settings: OAuthSettings,
+        vault: CredentialVault,
+        *,
+        interactive: bool,
+        background_refresh: bool = True,
+        http: aiohttp.ClientSession | None = None,
+        notify: Notify = notify_on_stderr,
+        pasted_urls: PastedUrls | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.mcp_url = mcp_url
+        self.settings = settings
+        self.interactive = interactive
+        self._background_refresh = background_refresh
+        self._policy = UrlPolicy.for_server(mcp_url, allow_http=settings.allow_http)
+        self._http = http
+        self._owns_http = http is None
+        self._notify = notify
+        self._pasted_urls = pasted_urls
+        self._clock = clock
+        self.manager = TokenManager(mcp_url, vault, policy=self._policy, http=http, clock=clock)
+        self.brake = LoginBrake()
+        self._login_task: asyncio.Task[LoginResult] | None = None
+        self._step_ups: Counter[tuple[str, frozenset[str]]] = Counter()
+        self._header_for: TokenSet | None = None
+        self._header: Mapping[str, str] = _NO_HEADERS
+        self.login_count = 0
+
+    # -- CredentialProvider -------------------------------------------------------------
+
+    async def headers(self) -> Mapping[str, str]:
+        tokens = self.manager.usable_tokens()
+        if tokens is None:
+            with _as_auth_errors():
+                try:
+                    tokens = await self.manager.fresh_tokens()
+                except AuthError as exc:
+                    # No token to send: the resource's 401 comes back to on_unauthorized,
+                    # with the challenge that says what to ask for.
+                    log.debug("no usable token for %s: %s", self.mcp_url, exc.what)
+                    return _NO_HEADERS
+            if self._background_refresh:
+                self.manager.start_background()
+        if tokens is not self._header_for:
+            self._header = MappingProxyType({"Authorization": tokens.authorization_header()})
+            self._header_for = tokens
+        return self._header
+
+    async def on_unauthorized(self, www_authenticate: str | None) -> bool:
+        challenge = BearerChallenge.from_header(www_authenticate)
+        with _as_auth_errors():
+            await self.manager.load()
+            tokens = self.manager.tokens
+            if tokens is not None:
+                received = self.manager.received_at
+                if received is not None and self._clock() - received < REJECTION_GRACE_S:
+                    return True
+                try:
+                    await self.manager.refresh(rejected=tokens)
+                    return True
+                except LoginRequired as exc:
+                    log.info("%s; a new login is needed", exc.what)
+            await self._login(challenge)
+            return True
+
+    async def on_forbidden(self, www_authenticate: str | None) -> bool:
+        challenge = BearerChallenge.from_header(www_authenticate)
+        if challenge is None or not challenge.is_insufficient_scope:
+            return False  # a plain 403 is the server's final word
+        with _as_auth_errors():
+            await self.manager.load()
+            tokens = self.manager.tokens
+            previous = tokens.scopes if tokens is not None else ()
+            wanted = step_up_scopes(previous, challenge.scope)
+            resource = tokens.resource if tokens is not None else self.manager.server_key
+            attempt = (resource, frozenset(wanted))
+            if self._step_ups[attempt] >= MAX_STEP_UPS:
+                raise AuthError(
+                    f"{self.mcp_url} still refuses this operation without scope "
+                    f"{' '.join(challenge.scope) or '(unnamed)'} after {MAX_STEP_UPS} sign-ins "
+                    "asking for it; the authorization server does not grant it",
+                    next_step="Ask the server's owner for access, then run "
+                    f"`mcp-bridge login {self.mcp_url}`",
+                )
+            self._step_ups[attempt] += 1
+            log.info("step-up for %s: asking for %s", self.mcp_url, " ".join(wanted))
+            await self._login(challenge, previous_scopes=previous)
+            return True
+
+    # -- logins -------------------------------------------------------------------------
+
+    async def login(self, challenge: BearerChallenge | None = None) -> LoginResult:
+        """A browser login now (the `login` command), joined with one already running."""
+        with _as_auth_errors():
+            await self.manager.load()
+            return await asyncio.shield(self._start_login(challenge, ()))
+
+    async def _login(
+        self, challenge: BearerChallenge | None, *, previous_scopes: tuple[str, ...] = ()
+    ) -> None:
+        if not self.interactive:
+            raise LoginRequired(
+                f"{self.mcp_url} needs a browser sign-in",
+                next_step=f"Run `mcp-bridge login {self.mcp_url}` in a terminal, then retry",
+            )
+        task = self._start_login(challenge, previous_scopes)
+        try:
+            async with asyncio.timeout(self.settings.login_wait_s):
+                await asyncio.shield(task)
+        except TimeoutError:
+            raise LoginRequired(
+                f"A browser sign-in to {self.mcp_url} is waiting for you",
+                next_step="Finish signing in in the browser, then retry",
+            ) from None
+
+    def _start_login(
+        self, challenge: BearerChallenge | None, previous_scopes: tuple[str, ...]
+    ) -> asyncio.Task[LoginResult]:
+        task = self._login_task
+        if task is None or task.done():
+            self.brake.start(self.mcp_url)
+            task = asyncio.create_task(self._run_login(challenge, previous_scopes))
+            task.add_done_callback(_retrieve_exception)
+            self._login_task = task
+        return task
+
+    async def _run_login(
+        self, challenge: BearerChallenge | None, previous_scopes: tuple[str, ...]
+    ) -> LoginResult:
+        with _as_auth_errors():
+            flow = BrowserLogin(
+                self.mcp_url,
+                self.settings,
+                self.manager,
+                policy=self._policy,
+                http=self._session(),
+                notify=self._notify,
+                pasted_urls=self._pasted_urls,
+                clock=self._clock,
+            )
+            context = self.manager.context
+            result = await flow.run(
+                challenge,
+                previous_scopes=previous_scopes,
+                preferred_issuer=context.issuer if context is not None else None,
+            )
+            await self.manager.save_login(result)
+        self.brake.completed()
+        self.login_count += 1
+        return result
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            self._http = client_session()
+        return self._http
+
+    async def aclose(self) -> None:
+        task = self._login_task
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await self.manager.aclose()
+        if self._owns_http and self._http is not None:
+            await self._http.close()
+            self._http = None
+
+
+@contextlib.contextmanager
+def _as_auth_errors() -> Iterator[None]:
+    """The provider's promise: only AuthError leaves it. A vault or config problem met on
+    the way (a locked keyring, a bad --authorize-param) keeps its message and next step."""
+    try:
+        yield
+    except AuthError:
+        raise
+    except BridgeError as exc:
+        raise AuthError(exc.what, next_step=exc.next_step) from exc
+
+
+def _retrieve_exception(task: asyncio.Task[LoginResult]) -> None:
+    if not task.cancelled():
+        task.exception()

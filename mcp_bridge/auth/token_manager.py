@@ -1,0 +1,422 @@
+"""TokenManager: the tokens of one MCP server, kept fresh. Knows the vault records, the
+refresh step and time; not browsers or logins (login.py), nor HTTP headers (provider.py).
+
+Theory of operation
+
+    manager = TokenManager(mcp_url, vault, policy=policy)
+    tokens = manager.usable_tokens()          # per request: no lock, no I/O, no await
+    tokens = await manager.fresh_tokens()     # when that was None: load, refresh if needed
+    await manager.save_login(login)           # after a browser login
+    manager.start_background()                # refresh ahead of expiry while idle
+    await manager.aclose()                    # cancels the timer, closes its HTTP session
+
+Vault records (namespaces of store/base.py):
+    "servers"  canonical MCP URL       -> AuthorizationContext.to_json(): where to refresh
+                                          after a restart without discovery (python-sdk.md
+                                          §3.4 #1/#2: the SDK sends the user to the browser)
+    "clients"  issuer                  -> ClientRegistration (A6/A14: keyed by issuer)
+    "tokens"   f"{issuer} {resource}"  -> TokenSet + "received_at" (A29: one audience)
+
+Refresh rules (anchors.md §1.6, keyring.md §4):
+- ahead of expiry: MARGIN_S before `expires_at`, or a fifth of the lifetime for short tokens;
+- single-flight in-process: one task refreshes, every caller awaits that task (shielded, so a
+  cancelled caller cannot cancel it for the others); nothing else ever waits on I/O;
+- cross-process: the refresh runs inside `vault.transaction()`, which re-reads the file under
+  the file lock; when another process already rotated the tokens, theirs are used and the
+  refresh token is not spent twice (a rotating AS would revoke the family);
+- invalid_grant: the tokens are deleted (LoginRequired, one new login, never a loop);
+  invalid_client: the dynamic registration is deleted too, so the next login registers again;
+- 5xx / 429 / temporarily_unavailable: the old token is used while it is still valid, and the
+  next attempt waits (exponential backoff, or the AS's Retry-After).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mcp_bridge.auth.discovery import AuthorizationContext
+from mcp_bridge.auth.errors import (
+    AuthError,
+    AuthResponseInvalid,
+    AuthServerUnavailable,
+    ClientRejected,
+    LoginRequired,
+)
+from mcp_bridge.auth.http_step import run_step
+from mcp_bridge.auth.registration import ClientRegistration, RegistrationMethod
+from mcp_bridge.auth.token_endpoint import TokenSet, refresh_tokens, revoke_token
+from mcp_bridge.auth.urlpolicy import UrlPolicy, canonical_resource
+from mcp_bridge.http_client import client_session
+from mcp_bridge.store.base import CredentialVault, VaultTransaction
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = [
+    "CLIENTS",
+    "MARGIN_S",
+    "SERVERS",
+    "TOKENS",
+    "LoginResult",
+    "TokenManager",
+    "refresh_margin_s",
+    "tokens_key",
+]
+
+log = logging.getLogger(__name__)
+
+SERVERS = "servers"
+CLIENTS = "clients"
+TOKENS = "tokens"
+MARGIN_S = 60.0  # refresh this long before expiry...
+SHORT_TOKEN_FRACTION = 0.2  # ...or this share of the lifetime, whichever is shorter
+MAX_BACKOFF_S = 300.0
+_RECEIVED_AT = "received_at"  # our field next to the TokenSet's own in the vault record
+
+
+def tokens_key(issuer: str, resource: str) -> str:
+    return f"{issuer} {resource}"
+
+
+def refresh_margin_s(tokens: TokenSet, received_at: float | None) -> float:
+    """How long before `expires_at` to refresh: MARGIN_S, or a fifth of a short lifetime
+    (a 2-second token refreshed 60 s early would be refreshed on every call)."""
+    if tokens.expires_at is None or received_at is None:
+        return MARGIN_S
+    lifetime = max(tokens.expires_at - received_at, 0.0)
+    return min(MARGIN_S, SHORT_TOKEN_FRACTION * lifetime)
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    """What a completed browser login hands the manager to keep."""
+
+    context: AuthorizationContext
+    client: ClientRegistration
+    tokens: TokenSet
+
+
+class TokenManager:
+    """Tokens for the MCP server at `mcp_url`; see the module docstring. All methods raise
+    only AuthError subclasses or VaultError."""
+
+    def __init__(
+        self,
+        mcp_url: str,
+        vault: CredentialVault,
+        *,
+        policy: UrlPolicy,
+        http: aiohttp.ClientSession | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.mcp_url = mcp_url
+        self.server_key = canonical_resource(mcp_url)
+        self._vault = vault
+        self._policy = policy
+        self._http = http
+        self._owns_http = http is None
+        self._clock = clock
+        self.context: AuthorizationContext | None = None
+        self.client: ClientRegistration | None = None
+        self._tokens: TokenSet | None = None
+        self._received_at: float | None = None
+        self._margin_s = MARGIN_S
+        self._loaded = False
+        self._load_lock = asyncio.Lock()
+        self._refreshing: asyncio.Task[TokenSet] | None = None
+        self._changed = asyncio.Event()
+        self._background: asyncio.Task[None] | None = None
+        self._failures = 0
+        self._retry_at = 0.0
+        self.refresh_count = 0  # refreshes this manager spent a refresh token on
+
+    # -- the fast path ----------------------------------------------------------------
+
+    def usable_tokens(self) -> TokenSet | None:
+        """The tokens if their access token is good for more than the refresh margin; no
+        lock, no I/O. None means: call `fresh_tokens()`."""
+        tokens = self._tokens
+        if tokens is not None and not tokens.is_expired(self._clock(), margin_s=self._margin_s):
+            return tokens
+        return None
+
+    @property
+    def tokens(self) -> TokenSet | None:
+        """The tokens held in memory, whatever their age."""
+        return self._tokens
+
+    @property
+    def received_at(self) -> float | None:
+        return self._received_at
+
+    # -- loading, saving, forgetting ----------------------------------------------------
+
+    async def load(self) -> None:
+        """Read this server's records from the vault once (later calls return at once)."""
+        if self._loaded:
+            return
+        async with self._load_lock:
+            if self._loaded:
+                return
+            async with self._vault.transaction() as txn:
+                self._read_all(txn)
+            self._loaded = True
+
+    def _read_all(self, txn: VaultTransaction) -> None:
+        doc = txn.get(SERVERS, self.server_key)
+        if doc is None:
+            return
+        try:
+            context = AuthorizationContext.from_vault(
+                doc, mcp_url=self.mcp_url, policy=self._policy
+            )
+        except AuthError as exc:
+            log.warning("ignoring the stored authorization context of %s: %s", self.mcp_url, exc)
+            return
+        self.context = context
+        self.client = self._read_client(txn, context.issuer)
+        self._adopt(*self._read_tokens(txn, context))
+
+    def _read_client(self, txn: VaultTransaction, issuer: str) -> ClientRegistration | None:
+        doc = txn.get(CLIENTS, issuer)
+        if doc is None:
+            return None
+        try:
+            client = ClientRegistration.from_json(doc)
+        except AuthResponseInvalid:
+            log.warning("ignoring a damaged client registration for %s", issuer)
+            return None
+        return client if client.is_for(issuer) else None
+
+    def _read_tokens(
+        self, txn: VaultTransaction, context: AuthorizationContext
+    ) -> tuple[TokenSet | None, float | None]:
+        doc = txn.get(TOKENS, tokens_key(context.issuer, context.resource))
+        if doc is None:
+            return None, None
+        try:
+            tokens = TokenSet.from_json(doc)
+        except AuthResponseInvalid:
+            log.warning("ignoring damaged stored tokens for %s", self.mcp_url)
+            return None, None
+        # A29: a token is only ever sent to the resource (and from the issuer) it is for.
+        if tokens.issuer != context.issuer or tokens.resource != context.resource:
+            return None, None
+        received = doc.get(_RECEIVED_AT)
+        return tokens, float(received) if isinstance(received, int | float) else None
+
+    def _adopt(self, tokens: TokenSet | None, received_at: float | None) -> None:
+        self._tokens = tokens
+        self._received_at = received_at
+        self._margin_s = MARGIN_S if tokens is None else refresh_margin_s(tokens, received_at)
+        self._changed.set()
+
+    def _put_tokens(self, txn: VaultTransaction, tokens: TokenSet, received_at: float) -> None:
+        txn.put(
+            TOKENS,
+            tokens_key(tokens.issuer, tokens.resource),
+            {**tokens.to_json(), _RECEIVED_AT: received_at},
+        )
+
+    async def stored_client(self, issuer: str) -> ClientRegistration | None:
+        """The registration the vault holds for `issuer` (for the login flow)."""
+        async with self._vault.transaction() as txn:
+            return self._read_client(txn, issuer)
+
+    async def save_client(self, client: ClientRegistration) -> None:
+        """Keep a dynamic registration at once, before the login completes: a login that
+        fails later must not register yet another client next time (anchors.md §2)."""
+        if client.method is not RegistrationMethod.DCR:
+            return
+        async with self._vault.transaction() as txn:
+            txn.put(CLIENTS, client.issuer, client.to_json())
+
+    async def save_login(self, login: LoginResult) -> None:
+        """Keep what a browser login produced, and use it from now on."""
+        received_at = self._clock()
+        async with self._vault.transaction() as txn:
+            txn.put(SERVERS, self.server_key, login.context.to_json())
+            if login.client.method is RegistrationMethod.DCR:
+                txn.put(CLIENTS, login.client.issuer, login.client.to_json())
+            self._put_tokens(txn, login.tokens, received_at)
+        self.context, self.client = login.context, login.client
+        self._loaded = True
+        self._failures, self._retry_at = 0, 0.0
+        self._adopt(login.tokens, received_at)
+
+    async def forget(self, *, revoke: bool = True) -> bool:
+        """Logout: revoke at the AS when it offers revocation (RFC 7009; best effort), then
+        delete this server's tokens and context. The client registration is kept: it belongs
+        to the issuer, which other servers may share, and re-registering at every login
+        leaves stale clients behind (anchors.md §2). True when the AS confirmed revocation."""
+        await self.load()
+        revoked = False
+        tokens, context, client = self._tokens, self.context, self.client
+        if revoke and tokens is not None and context is not None and client is not None:
+            try:
+                step = revoke_token(context.auth_server, client, tokens)
+                revoked = await run_step(step, self._session(), policy=self._policy)
+            except AuthError as exc:
+                log.warning("could not revoke the tokens of %s at the AS: %s", self.mcp_url, exc)
+        async with self._vault.transaction() as txn:
+            txn.delete(SERVERS, self.server_key)
+            if context is not None:
+                txn.delete(TOKENS, tokens_key(context.issuer, context.resource))
+        self.context = None
+        self._adopt(None, None)
+        return revoked
+
+    # -- getting a fresh token --------------------------------------------------------
+
+    async def fresh_tokens(self) -> TokenSet:
+        """Tokens whose access token can be sent now: the held ones, else loaded from the
+        vault, else refreshed. Raises LoginRequired when only a browser login can help,
+        AuthServerUnavailable when the AS is down and the old token has expired."""
+        tokens = self.usable_tokens()
+        if tokens is not None:
+            return tokens
+        await self.load()
+        tokens = self._tokens
+        if tokens is None:
+            raise self._login_required("No stored login")
+        now = self._clock()
+        if tokens.is_expired(now, margin_s=self._margin_s):
+            if now < self._retry_at and not tokens.is_expired(now):
+                return tokens  # the AS was down a moment ago; the old token still works
+            try:
+                return await self.refresh()
+            except AuthServerUnavailable:
+                if not tokens.is_expired(self._clock()):
+                    return tokens
+                raise
+        return tokens
+
+    async def refresh(self, *, rejected: TokenSet | None = None) -> TokenSet:
+        """Renew the access token (single-flight: concurrent callers share one refresh).
+        `rejected`: the tokens the resource just refused with a 401, so they are not
+        adopted again. Raises LoginRequired, ClientRejected, AuthServerUnavailable."""
+        task = self._refreshing
+        if task is None or task.done():
+            task = asyncio.create_task(self._refresh_once(rejected))
+            task.add_done_callback(_retrieve_exception)
+            self._refreshing = task
+        return await asyncio.shield(task)
+
+    async def _refresh_once(self, rejected: TokenSet | None) -> TokenSet:
+        await self.load()
+        known = rejected or self._tokens
+        failure: AuthError | None = None
+        fresh: TokenSet | None = None
+        async with self._vault.transaction() as txn:
+            context = self.context
+            if context is None:
+                raise self._login_required("No stored login")
+            stored, stored_received = self._read_tokens(txn, context)
+            now = self._clock()
+            if (
+                stored is not None
+                and (known is None or stored.access_token != known.access_token)
+                and not stored.is_expired(now, margin_s=refresh_margin_s(stored, stored_received))
+            ):
+                # Another process (or manager) rotated them a moment ago: use theirs and spend
+                # nothing; spending the old refresh token again would look like theft.
+                log.debug("using tokens another process refreshed for %s", self.mcp_url)
+                self._adopt(stored, stored_received)
+                return stored
+            current = stored or self._tokens
+            client = self._read_client(txn, context.issuer) or self.client
+            if current is None or client is None:
+                raise self._login_required("No stored login")
+            try:
+                step = refresh_tokens(context.auth_server, client, current, now=now)
+                fresh = await run_step(step, self._session(), policy=self._policy)
+            except (LoginRequired, ClientRejected) as exc:
+                # Committed on the way out: a dead grant must not be tried again (no loops).
+                txn.delete(TOKENS, tokens_key(context.issuer, context.resource))
+                if isinstance(exc, ClientRejected) and client.method is RegistrationMethod.DCR:
+                    txn.delete(CLIENTS, context.issuer)  # the next login registers once more
+                failure = exc
+            except AuthServerUnavailable as exc:
+                self._failures += 1
+                delay = exc.retry_after_s or min(MAX_BACKOFF_S, 2.0**self._failures)
+                self._retry_at = self._clock() + delay
+                log.warning(
+                    "refresh for %s failed, retrying in %.0f s: %s", self.mcp_url, delay, exc
+                )
+                raise
+            else:
+                received_at = self._clock()
+                self._put_tokens(txn, fresh, received_at)
+        if failure is not None:
+            log.info("refresh for %s refused: %s", self.mcp_url, failure)
+            if isinstance(failure, ClientRejected):
+                self.client = None
+            self._adopt(None, None)
+            raise self._login_required(failure.what) from failure
+        assert fresh is not None
+        self.refresh_count += 1
+        self._failures, self._retry_at = 0, 0.0
+        self._adopt(fresh, received_at)
+        log.debug("refreshed the access token for %s", self.mcp_url)
+        return fresh
+
+    def _login_required(self, what: str) -> LoginRequired:
+        return LoginRequired(
+            f"{what} for {self.mcp_url}", next_step=f"Run `mcp-bridge login {self.mcp_url}`"
+        )
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            self._http = client_session()
+        return self._http
+
+    # -- background refresh -------------------------------------------------------------
+
+    def start_background(self) -> None:
+        """Refresh ahead of expiry while nobody calls (owned task; `aclose()` ends it)."""
+        if self._background is None or self._background.done():
+            self._background = asyncio.create_task(self._refresh_ahead())
+
+    async def _refresh_ahead(self) -> None:
+        await self.load()
+        while True:
+            tokens = self._tokens
+            self._changed.clear()
+            delay: float | None = None
+            if tokens is not None and tokens.expires_at is not None and tokens.refresh_token:
+                due = max(tokens.expires_at - self._margin_s, self._retry_at)
+                delay = max(due - self._clock(), 0.0)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._changed.wait()
+                continue  # tokens changed (login, refresh, logout): recompute
+            try:
+                await self.refresh()
+            except AuthServerUnavailable:
+                pass  # _retry_at was pushed back; the loop waits for it
+            except AuthError as exc:
+                log.info("background refresh for %s stopped: %s", self.mcp_url, exc)
+
+    async def aclose(self) -> None:
+        """Stop the background task and any refresh, and close our HTTP session."""
+        tasks = [t for t in (self._background, self._refreshing) if t is not None and not t.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._background = self._refreshing = None
+        if self._owns_http and self._http is not None:
+            await self._http.close()
+            self._http = None
+
+
+def _retrieve_exception(task: asyncio.Task[TokenSet]) -> None:
+    # Every caller may have been cancelled; the shared task's error is then nobody's, and
+    # asyncio would log it as "never retrieved".
+    if not task.cancelled():
+        task.exception()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from mcp_bridge.jsonrpc import JsonObject
 from mcp_bridge.protocol import (
@@ -22,8 +24,8 @@ from mcp_bridge.protocol import (
 
 # Both content types, always: a server picks JSON or SSE per response (spec H2, legacy too).
 ACCEPT_BOTH = "application/json, text/event-stream"
-CONTENT_TYPE_JSON = "application/json"
 ACCEPT_SSE = "text/event-stream"
+JSON_BODY: Mapping[str, str] = MappingProxyType({"Content-Type": "application/json"})
 
 _VISIBLE_ASCII = re.compile(r"[\x20-\x7e]*")
 _BASE64_SENTINEL = re.compile(r"=\?base64\?.*\?=", re.IGNORECASE | re.DOTALL)

@@ -19,12 +19,11 @@ from urllib.parse import urljoin, urlsplit
 
 from mcp_bridge import jsonrpc
 from mcp_bridge.errors import RemoteError
-from mcp_bridge.http_client import client_session
 from mcp_bridge.jsonrpc import JsonObject, Kind, RequestId
 from mcp_bridge.protocol import Era
-from mcp_bridge.remote.backoff import ReconnectBackoff
-from mcp_bridge.remote.base import CredentialProvider, Deliver, NoCredentials
-from mcp_bridge.remote.headers import ACCEPT_SSE, CONTENT_TYPE_JSON
+from mcp_bridge.remote.base import CredentialProvider, Deliver
+from mcp_bridge.remote.endpoint import HttpEndpoint
+from mcp_bridge.remote.headers import ACCEPT_BOTH, ACCEPT_SSE, JSON_BODY
 from mcp_bridge.remote.legacy_session import LegacySession
 from mcp_bridge.remote.response_body import (
     RequestFailed,
@@ -34,7 +33,6 @@ from mcp_bridge.remote.response_body import (
     failure_of_status,
     is_sse,
     sse_events,
-    unreachable,
 )
 from mcp_bridge.remote.sse import SseEvent, SseParser
 
@@ -66,12 +64,10 @@ class LegacySseTransport:
         self.url = url
         self.endpoint: str | None = None
         self.session = LegacySession()
-        self._credentials: CredentialProvider = credentials or NoCredentials()
-        self._static_headers = dict(static_headers or {})
-        self._http = http
-        self._owns_http = http is None
+        self._endpoint = HttpEndpoint(
+            url, credentials=credentials, static_headers=static_headers, http=http
+        )
         self._deliver: Deliver | None = None
-        self._backoff = ReconnectBackoff()
         self._pending: set[RequestId] = set()
         self._reader: asyncio.Task[None] | None = None
         self._connecting: asyncio.Task[None] | None = None
@@ -80,8 +76,7 @@ class LegacySseTransport:
 
     async def start(self, deliver: Deliver) -> None:
         self._deliver = deliver
-        if self._http is None:
-            self._http = client_session()
+        self._endpoint.start()
         try:
             await self._open_stream()
         except BaseException:
@@ -120,21 +115,17 @@ class LegacySseTransport:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        if self._owns_http and self._http is not None:
-            await self._http.close()
+        await self._endpoint.close()
 
     # -- the event stream ------------------------------------------------------------------
 
     async def _open_stream(self) -> None:
         """GET the stream, wait for `endpoint`, then read the rest in a task of its own."""
-        assert self._http is not None
-        headers = await self._headers(ACCEPT_SSE, None)
-        response = await self._request("GET", self.url, headers)
-        if response.status == 401 and await self._credentials.on_unauthorized(
-            response.headers.get("WWW-Authenticate")
-        ):
+        auth = self._endpoint.auth_retries()
+        response = await self._endpoint.open("GET", await self._endpoint.headers(ACCEPT_SSE))
+        while await auth.should_retry(response):
             response.release()
-            response = await self._request("GET", self.url, await self._headers(ACCEPT_SSE, None))
+            response = await self._endpoint.open("GET", await self._endpoint.headers(ACCEPT_SSE))
         try:
             if response.status >= 400 or not is_sse(response):
                 raise RemoteError(
@@ -248,21 +239,13 @@ class LegacySseTransport:
         the stream. Raises RequestFailed for a refusal or a failed connection."""
         assert self.endpoint is not None
         body = jsonrpc.encode(message)
-        retried_401 = retried_403 = False
+        auth = self._endpoint.auth_retries()
         while True:
-            headers = await self._headers(CONTENT_TYPE_JSON, extra)
-            headers["Content-Type"] = CONTENT_TYPE_JSON
-            response = await self._request("POST", self.endpoint, headers, body)
+            headers = await self._endpoint.headers(ACCEPT_BOTH, extra, JSON_BODY)
+            response = await self._endpoint.open("POST", headers, body, url=self.endpoint)
             try:
-                challenge = response.headers.get("WWW-Authenticate")
-                if response.status == 401 and not retried_401:
-                    retried_401 = True
-                    if await self._credentials.on_unauthorized(challenge):
-                        continue
-                elif response.status == 403 and not retried_403:
-                    retried_403 = True
-                    if await self._credentials.on_forbidden(challenge):
-                        continue
+                if await auth.should_retry(response):
+                    continue
                 if response.status >= 400:
                     raise await failure_of_status(self.url, response)
                 await response.read()
@@ -271,25 +254,6 @@ class LegacySseTransport:
                 raise broke_off(self.url, exc) from exc
             finally:
                 response.release()
-
-    async def _request(
-        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None = None
-    ) -> aiohttp.ClientResponse:
-        assert self._http is not None
-        await self._backoff.wait()
-        try:
-            response = await self._http.request(method, url, headers=headers, data=body)
-        except connection_errors() as exc:
-            self._backoff.failed()
-            raise unreachable(self.url, exc) from exc
-        self._backoff.succeeded()
-        return response
-
-    async def _headers(self, accept: str, extra: Mapping[str, str] | None) -> dict[str, str]:
-        headers = {"Accept": accept, **self._static_headers}
-        headers.update(await self._credentials.headers())
-        headers.update(extra or {})
-        return headers
 
     async def _emit(self, message: JsonObject) -> None:
         assert self._deliver is not None

@@ -24,16 +24,15 @@ from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING
 
 from mcp_bridge import jsonrpc
-from mcp_bridge.http_client import client_session
 from mcp_bridge.jsonrpc import JsonObject, Kind, RequestId
 from mcp_bridge.protocol import HEADER_SESSION_ID, Era
-from mcp_bridge.remote.backoff import ReconnectBackoff
-from mcp_bridge.remote.base import CredentialProvider, Deliver, NoCredentials
+from mcp_bridge.remote.base import CredentialProvider, Deliver
+from mcp_bridge.remote.endpoint import HttpEndpoint
 from mcp_bridge.remote.era_probe import ProbeAnswer
 from mcp_bridge.remote.headers import (
     ACCEPT_BOTH,
     ACCEPT_SSE,
-    CONTENT_TYPE_JSON,
+    JSON_BODY,
     modern_request_headers,
 )
 from mcp_bridge.remote.legacy_session import INITIALIZE, INITIALIZED, LegacySession
@@ -48,7 +47,6 @@ from mcp_bridge.remote.response_body import (
     is_json,
     is_sse,
     sse_events,
-    unreachable,
 )
 from mcp_bridge.remote.sse import SseParser
 
@@ -84,12 +82,10 @@ class StreamableHttpTransport:
         self.url = url
         self.era = era
         self.session = LegacySession()
-        self._credentials: CredentialProvider = credentials or NoCredentials()
-        self._static_headers = dict(static_headers or {})
-        self._http = http
-        self._owns_http = http is None
+        self._endpoint = HttpEndpoint(
+            url, credentials=credentials, static_headers=static_headers, http=http
+        )
         self._deliver: Deliver | None = None
-        self._backoff = ReconnectBackoff()
         self._inflight: dict[RequestId, asyncio.Task[None]] = {}
         self._listener: asyncio.Task[None] | None = None
         self._recovery: asyncio.Task[None] | None = None
@@ -99,8 +95,7 @@ class StreamableHttpTransport:
 
     async def start(self, deliver: Deliver) -> None:
         self._deliver = deliver
-        if self._http is None:
-            self._http = client_session()
+        self._endpoint.start()
 
     async def send(self, message: JsonObject, *, headers: Mapping[str, str] | None = None) -> None:
         if self._deliver is None or self._closed:
@@ -143,8 +138,7 @@ class StreamableHttpTransport:
             if self.era is Era.LEGACY and self.session.session_id is not None:
                 await self._delete_session()
         finally:
-            if self._owns_http and self._http is not None:
-                await self._http.close()
+            await self._endpoint.close()
 
     async def probe(self, message: JsonObject) -> ProbeAnswer:
         """Send one request and return its answer instead of delivering it: era detection's
@@ -201,25 +195,17 @@ class StreamableHttpTransport:
         the credential provider recovered from a 401 or 403, once after a lost session was
         re-established. Raises RequestFailed when the remote cannot be reached."""
         body = jsonrpc.encode(message)
-        retried_401 = retried_403 = recovered = False
+        auth = self._endpoint.auth_retries()
+        recovered = False
         while True:
             session_headers = self._era_headers(message)
             sent_session = session_headers.get(HEADER_SESSION_ID)
-            headers = await self._headers(ACCEPT_BOTH, session_headers, extra)
-            headers["Content-Type"] = CONTENT_TYPE_JSON
-            response = await self._open("POST", headers, body)
+            headers = await self._endpoint.headers(ACCEPT_BOTH, session_headers, extra, JSON_BODY)
+            response = await self._endpoint.open("POST", headers, body)
             try:
-                if response.status == 401 and not retried_401:
-                    retried_401 = True
-                    challenge = response.headers.get("WWW-Authenticate")
-                    if await self._credentials.on_unauthorized(challenge):
-                        continue
-                elif response.status == 403 and not retried_403:
-                    retried_403 = True
-                    challenge = response.headers.get("WWW-Authenticate")
-                    if await self._credentials.on_forbidden(challenge):
-                        continue
-                elif sent_session and not recovered and await self._session_lost(response):
+                if await auth.should_retry(response):
+                    continue
+                if sent_session and not recovered and await self._session_lost(response):
                     recovered = True
                     await self._recover_session(sent_session)
                     continue
@@ -230,29 +216,6 @@ class StreamableHttpTransport:
             finally:
                 # Back to the pool when fully read; a half-read stream (cancel) is closed.
                 response.release()
-
-    async def _open(
-        self, method: str, headers: Mapping[str, str], body: bytes | None = None
-    ) -> aiohttp.ClientResponse:
-        assert self._http is not None  # start() made it; send() checks start() ran
-        await self._backoff.wait()
-        try:
-            response = await self._http.request(method, self.url, headers=headers, data=body)
-        except connection_errors() as exc:
-            self._backoff.failed()
-            raise unreachable(self.url, exc) from exc
-        self._backoff.succeeded()
-        return response
-
-    async def _headers(
-        self, accept: str, era_headers: Mapping[str, str], extra: Mapping[str, str] | None
-    ) -> dict[str, str]:
-        # Later layers win: protocol headers over `--header`, the caller's over both.
-        headers = {"Accept": accept, **self._static_headers}
-        headers.update(await self._credentials.headers())
-        headers.update(era_headers)
-        headers.update(extra or {})
-        return headers
 
     def _era_headers(self, message: JsonObject | None) -> dict[str, str]:
         if self.era is Era.MODERN:
@@ -315,10 +278,10 @@ class StreamableHttpTransport:
             await asyncio.sleep(delay_s)
             last_id = parser.last_event_id
             assert last_id is not None  # only called with an id to resume from
-            headers = await self._headers(ACCEPT_SSE, self._era_headers(None), None)
-            headers["Last-Event-ID"] = last_id
+            resume = {"Last-Event-ID": last_id}
+            headers = await self._endpoint.headers(ACCEPT_SSE, self._era_headers(None), resume)
             try:
-                response = await self._open("GET", headers)
+                response = await self._endpoint.open("GET", headers)
             except RequestFailed:
                 continue
             try:
@@ -421,45 +384,41 @@ class StreamableHttpTransport:
         self._listener = asyncio.create_task(self._listen(self.session.session_id))
 
     async def _listen(self, session_id: str) -> None:
-        """The GET stream for server-initiated messages, reconnected until the session
-        ends. 405 means the server offers none."""
+        """The GET stream for server-initiated messages, reconnected (after the server's
+        `retry`, and with Last-Event-ID) until the session ends. 405: the server has none."""
         parser = SseParser()
-        backoff = ReconnectBackoff()
+        auth = self._endpoint.auth_retries()
         while not self._closed and self.session.session_id == session_id:
-            await backoff.wait()
-            headers = await self._headers(ACCEPT_SSE, self._era_headers(None), None)
-            if parser.last_event_id is not None:
-                headers["Last-Event-ID"] = parser.last_event_id
-            assert self._http is not None
+            resume = {"Last-Event-ID": parser.last_event_id} if parser.last_event_id else {}
+            headers = await self._endpoint.headers(ACCEPT_SSE, self._era_headers(None), resume)
             try:
-                async with self._http.get(self.url, headers=headers) as response:
-                    if response.status == 405:
-                        log.debug("%s offers no GET stream", self.url)
-                        return
-                    if response.status == 401 and await self._credentials.on_unauthorized(
-                        response.headers.get("WWW-Authenticate")
-                    ):
-                        continue
-                    if response.status >= 400 or not is_sse(response):
-                        log.info("GET stream at %s refused: HTTP %d", self.url, response.status)
-                        return  # a lost session is noticed, and replayed, by the next POST
-                    backoff.succeeded()
-                    await self._read_stream(response, parser, None)
-            except connection_errors() as exc:
-                backoff.failed()
-                log.debug("GET stream at %s: %s", self.url, exc)
-                continue
+                response = await self._endpoint.open("GET", headers)
+            except RequestFailed as exc:
+                log.debug("GET stream: %s", exc)
+                continue  # the endpoint's backoff spaces the attempts out
+            try:
+                if response.status == 405:
+                    log.debug("%s offers no GET stream", self.url)
+                    return
+                if await auth.should_retry(response):
+                    continue
+                if response.status >= 400 or not is_sse(response):
+                    log.info("GET stream at %s refused: HTTP %d", self.url, response.status)
+                    return  # a lost session is noticed, and replayed, by the next POST
+                await self._read_stream(response, parser, None)
+            finally:
+                response.release()
             delay_s = parser.retry_ms / 1000 if parser.retry_ms is not None else DEFAULT_RECONNECT_S
             await asyncio.sleep(delay_s)
 
     async def _delete_session(self) -> None:
         """End the session (2025-11-25 §Session Management: SHOULD; 405 means not allowed)."""
-        headers = await self._headers(ACCEPT_BOTH, self._era_headers(None), None)
-        assert self._http is not None
+        headers = await self._endpoint.headers(ACCEPT_BOTH, self._era_headers(None))
         try:
             async with asyncio.timeout(DELETE_TIMEOUT_S):
-                async with self._http.delete(self.url, headers=headers) as response:
-                    log.debug("DELETE session at %s: HTTP %d", self.url, response.status)
-        except connection_errors() as exc:  # TimeoutError included
+                response = await self._endpoint.open("DELETE", headers)
+                response.release()
+                log.debug("DELETE session at %s: HTTP %d", self.url, response.status)
+        except (RequestFailed, TimeoutError) as exc:
             log.info("could not end the session at %s: %s", self.url, exc)
         self.session.session_id = None

@@ -1,0 +1,100 @@
+"""The HTTP plumbing every remote transport shares: one URL, its headers (`--header` values
+and the credential provider's), the aiohttp session, backoff after connection failures, and
+the one retry the provider may ask for after a 401 or 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mcp_bridge.http_client import client_session
+from mcp_bridge.remote.backoff import ReconnectBackoff
+from mcp_bridge.remote.base import CredentialProvider, NoCredentials
+from mcp_bridge.remote.response_body import connection_errors, unreachable
+
+if TYPE_CHECKING:
+    import aiohttp
+
+
+@dataclass(slots=True)
+class AuthRetries:
+    """One exchange's allowance: a retry after a 401 and one after a 403, each only if the
+    credential provider says it recovered (new token, step-up done)."""
+
+    credentials: CredentialProvider
+    tried_401: bool = False
+    tried_403: bool = False
+
+    async def should_retry(self, response: aiohttp.ClientResponse) -> bool:
+        challenge = response.headers.get("WWW-Authenticate")
+        if response.status == 401 and not self.tried_401:
+            self.tried_401 = True
+            return await self.credentials.on_unauthorized(challenge)
+        if response.status == 403 and not self.tried_403:
+            self.tried_403 = True
+            return await self.credentials.on_forbidden(challenge)
+        return False
+
+
+class HttpEndpoint:
+    """Requests to one remote URL. `http`: a shared aiohttp session (closed by its owner);
+    without one, start() makes one and close() closes it."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        credentials: CredentialProvider | None = None,
+        static_headers: Mapping[str, str] | None = None,
+        http: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.url = url
+        self.credentials: CredentialProvider = credentials or NoCredentials()
+        self._static_headers = dict(static_headers or {})
+        self._http = http
+        self._owns_http = http is None
+        self._backoff = ReconnectBackoff()
+
+    def start(self) -> None:
+        if self._http is None:
+            self._http = client_session()
+
+    async def close(self) -> None:
+        if self._owns_http and self._http is not None:
+            await self._http.close()
+
+    def auth_retries(self) -> AuthRetries:
+        return AuthRetries(self.credentials)
+
+    async def headers(self, accept: str, *layers: Mapping[str, str] | None) -> dict[str, str]:
+        """`--header` values, then the provider's, then each layer in turn: later wins, so
+        protocol headers beat `--header` and a caller's per-message headers beat both."""
+        headers = {"Accept": accept, **self._static_headers}
+        headers.update(await self.credentials.headers())
+        for layer in layers:
+            headers.update(layer or {})
+        return headers
+
+    async def open(
+        self,
+        method: str,
+        headers: Mapping[str, str],
+        body: bytes | None = None,
+        *,
+        url: str | None = None,
+    ) -> aiohttp.ClientResponse:
+        """Send one request (to `url`, default the endpoint's) and return the response with
+        its body unread; the caller releases it. Waits out the backoff after consecutive
+        connection failures; raises RequestFailed when the remote cannot be reached."""
+        if self._http is None:
+            raise RuntimeError("HttpEndpoint.open() needs start() first")
+        await self._backoff.wait()
+        try:
+            response = await self._http.request(method, url or self.url, headers=headers, data=body)
+        except connection_errors() as exc:
+            self._backoff.failed()
+            raise unreachable(self.url, exc) from exc
+        self._backoff.succeeded()
+        return response

@@ -111,6 +111,24 @@ async def test_everything_sampling_request_round_trips(
 
 
 @pytest.mark.peers
+async def test_everything_get_stream_carries_server_initiated_messages(
+    everything_streamable: ServerProcess, inbox: Inbox, closing: list[StreamableHttpTransport]
+) -> None:
+    transport = await open_legacy(everything_streamable, inbox)
+    closing.append(transport)
+    # Simulated logging is tied to no request: the server sends it on the GET stream the
+    # transport opened after notifications/initialized, one now and one every 5 s. The second
+    # comes long after the tool call's own stream closed, so only the GET stream can carry it.
+    await transport.send(call_tool("on", "toggle-simulated-logging", {}))
+    await inbox.response("on")
+    try:
+        await inbox.wait_for_count("notifications/message", 2)
+    finally:
+        await transport.send(call_tool("off", "toggle-simulated-logging", {}))
+        await inbox.response("off")
+
+
+@pytest.mark.peers
 async def test_everything_restart_replays_the_handshake(
     own_everything_streamable: ServerProcess, inbox: Inbox, closing: list[StreamableHttpTransport]
 ) -> None:

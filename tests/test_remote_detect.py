@@ -20,6 +20,7 @@ from tests.fixtures.mcp_servers import (
     call_tool,
     free_port,
     initialize_request,
+    modern_meta,
 )
 
 
@@ -40,6 +41,8 @@ async def test_auto_picks_modern_for_the_sdk_server(sdk_stateful: ServerProcess)
         assert "2026-07-28" in connection.discover_result["supportedVersions"]
         assert not connection.initialize_sent
         assert inbox.messages == []  # the discover answer is the bridge's, not the client's
+        await connection.transport.send(call_tool(1, "echo", {"text": "modern"}, **modern_meta()))
+        assert text_of(await inbox.response(1)) == "modern"
     finally:
         await connection.transport.aclose()
 

@@ -4,6 +4,7 @@ server-everything (TypeScript SDK) and the Python SDK's MCPServer."""
 from __future__ import annotations
 
 import asyncio
+import json
 import tracemalloc
 from collections.abc import AsyncIterator
 from typing import Any
@@ -91,23 +92,41 @@ async def test_everything_progress_streams_before_the_result(
     assert inbox.messages.index(progress[-1]) < inbox.messages.index(reply)
 
 
+SAMPLING_ANSWER = {
+    "role": "assistant",
+    "content": {"type": "text", "text": "answered-by-test"},
+    "model": "test-model",
+    "stopReason": "endTurn",
+}
+ELICITATION_ANSWER = {"action": "accept", "content": {"name": "answered-by-test"}}
+
+
 @pytest.mark.peers
-async def test_everything_sampling_request_round_trips(
-    everything_streamable: ServerProcess, inbox: Inbox, closing: list[StreamableHttpTransport]
+@pytest.mark.parametrize(
+    ("capability", "tool", "server_method", "answer"),
+    [
+        ("sampling", "trigger-sampling-request", "sampling/createMessage", SAMPLING_ANSWER),
+        ("elicitation", "trigger-elicitation-request", "elicitation/create", ELICITATION_ANSWER),
+    ],
+)
+async def test_everything_server_to_client_request_round_trips(
+    everything_streamable: ServerProcess,
+    inbox: Inbox,
+    closing: list[StreamableHttpTransport],
+    capability: str,
+    tool: str,
+    server_method: str,
+    answer: dict[str, Any],
 ) -> None:
-    transport = await open_legacy(everything_streamable, inbox, {"sampling": {}})
+    transport = await open_legacy(everything_streamable, inbox, {capability: {}})
     closing.append(transport)
-    await transport.send(call_tool("s", "trigger-sampling-request", {"prompt": "hi"}))
-    server_request = await inbox.wait_for(lambda m: m.get("method") == "sampling/createMessage")
-    # We play the client: answer the server's request; the transport POSTs it back.
-    answer = {
-        "role": "assistant",
-        "content": {"type": "text", "text": "sampled-by-test"},
-        "model": "test-model",
-        "stopReason": "endTurn",
-    }
+    await transport.send(call_tool("t", tool, {"prompt": "hi"}))
+    server_request = await inbox.wait_for(lambda m: m.get("method") == server_method)
+    # We play the client: answer the server's request; the transport POSTs it back, and the
+    # tool's result (which quotes our answer) can only come after the server got it.
     await transport.send(jsonrpc.result_response(server_request["id"], answer))
-    assert "sampled-by-test" in text_of(await inbox.response("s"))
+    result = (await inbox.response("t"))["result"]
+    assert "answered-by-test" in json.dumps(result["content"])
 
 
 @pytest.mark.peers

@@ -14,7 +14,8 @@ from aiohttp import web
 
 from mcp_bridge import jsonrpc
 from mcp_bridge.errors import RemoteError
-from mcp_bridge.protocol import Era
+from mcp_bridge.protocol import Era, TransportKind
+from mcp_bridge.remote.detect import ConnectOptions, connect
 from mcp_bridge.remote.legacy_sse import LegacySseTransport
 from mcp_bridge.remote.streamable import StreamableHttpTransport
 from tests.fixtures.mcp_servers import INITIALIZED, Inbox, initialize_request
@@ -393,6 +394,18 @@ async def test_many_requests_losing_the_session_replay_the_handshake_once(
         assert len([m for m in inbox.messages if m.get("id") == 0]) == 1
     finally:
         await transport.aclose()
+
+
+async def test_connect_names_an_authorization_refusal(fault_server: FaultServer) -> None:
+    async def locked(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        return web.Response(status=401, headers={"WWW-Authenticate": 'Bearer scope="mcp"'})
+
+    fault_server.handler = locked
+    credentials = ScriptedCredentials(recover=False)
+    options = ConnectOptions(credentials=credentials)
+    with pytest.raises(RemoteError, match="requires authorization"):
+        await connect(fault_server.url, TransportKind.AUTO, Inbox().deliver, options=options)
+    assert credentials.challenges == [(401, 'Bearer scope="mcp"')]
 
 
 # -- HTTP+SSE ---------------------------------------------------------------------------------

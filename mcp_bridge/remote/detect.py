@@ -104,7 +104,7 @@ async def connect(
         raise _modern_refusal(url, answer)
     await modern.aclose()
     if verdict is ProbeVerdict.ERROR:
-        raise _failed(url, tried)
+        raise _refused(url, answer) or _failed(url, tried)
     if verdict is ProbeVerdict.LEGACY_STREAMABLE or kind is TransportKind.STREAMABLE_HTTP:
         legacy = _streamable(url, Era.LEGACY, opts)
         await legacy.start(deliver)
@@ -132,7 +132,7 @@ async def connect(
             )
         await legacy.aclose()
         if verdict is not ProbeVerdict.TRY_SSE or kind is TransportKind.STREAMABLE_HTTP:
-            raise _failed(url, tried)
+            raise _refused(url, answer) or _failed(url, tried)
     return await _connect_sse(url, deliver, initialize, opts, tried=tuple(tried))
 
 
@@ -186,6 +186,16 @@ def _describe(answer: ProbeAnswer | None) -> str:
         return "no answer in time"
     code = answer.error_code
     return f"HTTP {answer.status}" + (f", JSON-RPC error {code}" if code is not None else "")
+
+
+def _refused(url: str, answer: ProbeAnswer | None) -> RemoteError | None:
+    """The error for an answer that is an authorization refusal the provider could not fix."""
+    if answer is None or answer.status not in (401, 403):
+        return None
+    return RemoteError(
+        f"{url} requires authorization (HTTP {answer.status}) and none that works was available",
+        next_step="Log in to it (`mcp-bridge login`), or check the --header token",
+    )
 
 
 def _failed(url: str, tried: list[str] | tuple[str, ...]) -> RemoteError:

@@ -45,14 +45,11 @@ from mcp_bridge.store.base import CredentialVault
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["MAX_STEP_UPS", "REJECTION_GRACE_S", "OAuthCredentials"]
+__all__ = ["MAX_STEP_UPS", "OAuthCredentials"]
 
 log = logging.getLogger(__name__)
 
 MAX_STEP_UPS = 2
-# A 401 for a token received this recently was for the token before it (a request sent just
-# before a concurrent refresh landed): retry with the new one rather than spend another.
-REJECTION_GRACE_S = 1.0
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
@@ -119,8 +116,9 @@ class OAuthCredentials:
             await self.manager.load()
             tokens = self.manager.tokens
             if tokens is not None:
-                received = self.manager.received_at
-                if received is not None and self._clock() - received < REJECTION_GRACE_S:
+                if tokens is not self._header_for:
+                    # These tokens were never sent: the 401 is for a request that carried
+                    # older ones (or none). Retry with them rather than spend a refresh.
                     return True
                 try:
                     await self.manager.refresh(rejected=tokens)

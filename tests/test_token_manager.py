@@ -1,0 +1,255 @@
+"""TokenManager against the fixture AS with short-lived tokens: restart without a browser,
+refresh over a run of calls, one refresh for many concurrent callers and for two
+"processes" sharing one file vault, invalid_grant -> exactly one new login, an AS that is
+down -> the old token is kept while it is valid."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from mcp_bridge.auth.discovery import AuthorizationContext, discover
+from mcp_bridge.auth.errors import AuthServerUnavailable
+from mcp_bridge.auth.http_step import run_step
+from mcp_bridge.auth.provider import OAuthCredentials
+from mcp_bridge.auth.registration import ClientRegistration, RegistrationMethod
+from mcp_bridge.auth.token_endpoint import TokenSet, revoke_token
+from mcp_bridge.auth.token_manager import (
+    CLIENTS,
+    SERVERS,
+    TOKENS,
+    TokenManager,
+    refresh_margin_s,
+    tokens_key,
+)
+from mcp_bridge.auth.urlpolicy import UrlPolicy
+from mcp_bridge.paths import bridge_paths
+from mcp_bridge.store.base import CredentialVault
+from mcp_bridge.store.file_vault import FileVault
+from mcp_bridge.store.key_sources import KeyFileKeySource
+from mcp_bridge.store.memory import MemoryVault
+from tests.fixtures.auth_server import AuthServerFactory
+from tests.test_oauth_e2e import BridgeClient, settings_for, text_of, use_follower
+
+log = logging.getLogger(__name__)
+
+# The refresh run lasts this long (the brief's figure is from a full 60 s run); set
+# MCP_BRIDGE_REFRESH_RUN_S=10 to shorten it.
+REFRESH_RUN_S = float(os.environ.get("MCP_BRIDGE_REFRESH_RUN_S", "60"))
+TTL_S = 2.0
+
+
+def file_vault(home: Path) -> CredentialVault:
+    """A FileVault; two made for one `home` stand for two processes sharing it."""
+    paths = bridge_paths({"MCP_BRIDGE_HOME": str(home)})
+    return FileVault.at(paths, KeyFileKeySource(paths.data_dir / "vault.key"))
+
+
+@pytest.fixture
+async def closing() -> AsyncIterator[list[OAuthCredentials | BridgeClient | TokenManager]]:
+    made: list[OAuthCredentials | BridgeClient | TokenManager] = []
+    yield made
+    for thing in reversed(made):
+        await thing.aclose()
+
+
+async def wait_until_expired(tokens: TokenSet | None) -> None:
+    assert tokens is not None
+    assert tokens.expires_at is not None
+    await asyncio.sleep(max(tokens.expires_at - time.time(), 0) + 0.3)
+
+
+def test_refresh_margin_is_a_fifth_of_a_short_lifetime_and_a_minute_otherwise() -> None:
+    short = TokenSet("a", "https://as", "https://rs", expires_at=102.0)
+    assert refresh_margin_s(short, received_at=100.0) == pytest.approx(0.4)
+    long = TokenSet("a", "https://as", "https://rs", expires_at=100.0 + 3600)
+    assert refresh_margin_s(long, received_at=100.0) == 60.0
+    assert refresh_margin_s(long, received_at=None) == 60.0
+
+
+async def test_restart_refreshes_without_a_browser(
+    auth_server: AuthServerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    closing: list[OAuthCredentials | BridgeClient | TokenManager],
+) -> None:
+    server = auth_server(access_ttl_s=TTL_S)
+    use_follower(monkeypatch)
+    first = OAuthCredentials(server.mcp_url, settings_for(), file_vault(tmp_path), interactive=True)
+    closing.append(first)
+    await first.login()
+    await first.aclose()
+    await wait_until_expired(first.manager.tokens)
+
+    # "After a restart": a new provider on the same vault, which may not open a browser.
+    second = OAuthCredentials(
+        server.mcp_url, settings_for(), file_vault(tmp_path), interactive=False
+    )
+    client = BridgeClient(server, second)
+    closing += [second, client]
+    assert "result" in await client.start()
+    assert text_of(await client.call("echo", "after restart")) == "after restart"
+    stats = server.stats()
+    assert stats["authorizations"] == 1
+    assert stats["refreshes"] >= 1
+
+
+async def test_a_run_of_calls_with_two_second_tokens_never_logs_in_again(
+    auth_server: AuthServerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    closing: list[OAuthCredentials | BridgeClient | TokenManager],
+) -> None:
+    server = auth_server(access_ttl_s=TTL_S)
+    use_follower(monkeypatch)
+    credentials = OAuthCredentials(server.mcp_url, settings_for(), MemoryVault(), interactive=True)
+    client = BridgeClient(server, credentials)
+    closing += [credentials, client]
+    assert "result" in await client.start()
+
+    calls = failures = 0
+    deadline = time.monotonic() + REFRESH_RUN_S
+    while time.monotonic() < deadline:
+        reply = await client.call("echo", str(calls))
+        calls += 1
+        if reply.get("result", {}).get("content", [{}])[0].get("text") != str(calls - 1):
+            failures += 1
+        await asyncio.sleep(0.05)
+
+    stats = server.stats()
+    log.warning(
+        "refresh run: %.0f s, %d calls, %d failed, %d refreshes, %d logins, %d reuse detections",
+        REFRESH_RUN_S,
+        calls,
+        failures,
+        stats["refreshes"],
+        stats["authorizations"],
+        stats["reuse_detections"],
+    )
+    assert failures == 0
+    assert stats["authorizations"] == 1
+    assert stats["reuse_detections"] == 0
+    assert stats["refreshes"] >= REFRESH_RUN_S / TTL_S / 2  # it really did renew
+
+
+async def test_concurrent_calls_at_expiry_spend_one_refresh(
+    auth_server: AuthServerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    closing: list[OAuthCredentials | BridgeClient | TokenManager],
+) -> None:
+    server = auth_server(access_ttl_s=TTL_S)
+    use_follower(monkeypatch)
+    credentials = OAuthCredentials(
+        server.mcp_url,
+        settings_for(),
+        MemoryVault(),
+        interactive=True,
+        background_refresh=False,  # so the callers, not the timer, meet the expiry
+    )
+    client = BridgeClient(server, credentials)
+    closing += [credentials, client]
+    assert "result" in await client.start()
+    await wait_until_expired(credentials.manager.tokens)
+
+    replies = await asyncio.gather(*(client.call("echo", str(n)) for n in range(16)))
+
+    assert [text_of(reply) for reply in replies] == [str(n) for n in range(16)]
+    stats = server.stats()
+    assert stats["refreshes"] == 1
+    assert stats["reuse_detections"] == 0
+    assert stats["authorizations"] == 1
+
+
+async def test_two_processes_sharing_a_vault_spend_the_refresh_token_once(
+    auth_server: AuthServerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    closing: list[OAuthCredentials | BridgeClient | TokenManager],
+) -> None:
+    server = auth_server(access_ttl_s=TTL_S)
+    use_follower(monkeypatch)
+    login = OAuthCredentials(server.mcp_url, settings_for(), file_vault(tmp_path), interactive=True)
+    closing.append(login)
+    await login.login()
+    policy = UrlPolicy.for_server(server.mcp_url)
+    one = TokenManager(server.mcp_url, file_vault(tmp_path), policy=policy)
+    two = TokenManager(server.mcp_url, file_vault(tmp_path), policy=policy)
+    closing += [one, two]
+    await asyncio.gather(one.load(), two.load())
+    await wait_until_expired(one.tokens)
+
+    fresh_one, fresh_two = await asyncio.gather(one.fresh_tokens(), two.fresh_tokens())
+
+    assert fresh_one.access_token == fresh_two.access_token
+    assert one.refresh_count + two.refresh_count == 1
+    stats = server.stats()
+    assert stats["refreshes"] == 1
+    assert stats["reuse_detections"] == 0
+
+
+async def test_invalid_grant_drops_the_tokens_and_logs_in_exactly_once(
+    auth_server: AuthServerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    closing: list[OAuthCredentials | BridgeClient | TokenManager],
+) -> None:
+    server = auth_server()
+    use_follower(monkeypatch)
+    vault = MemoryVault()
+    credentials = OAuthCredentials(server.mcp_url, settings_for(), vault, interactive=True)
+    client = BridgeClient(server, credentials)
+    closing += [credentials, client]
+    assert "result" in await client.start()
+    manager = credentials.manager
+    assert manager.context is not None
+    assert manager.client is not None
+    assert manager.tokens is not None
+    # The AS revokes the whole grant (as after reuse detection or a password change).
+    async with aiohttp.ClientSession() as http:
+        step = revoke_token(manager.context.auth_server, manager.client, manager.tokens)
+        assert await run_step(step, http, policy=UrlPolicy.for_server(server.mcp_url))
+
+    assert text_of(await client.call("echo", "again")) == "again"
+    assert text_of(await client.call("echo", "and again")) == "and again"
+
+    stats = server.stats()
+    assert stats["authorizations"] == 2  # the first login and exactly one more
+    assert credentials.login_count == 2
+
+
+async def test_an_unavailable_as_keeps_the_old_token_while_it_is_valid(
+    auth_server: AuthServerFactory,
+    closing: list[OAuthCredentials | BridgeClient | TokenManager],
+) -> None:
+    server = auth_server(token_status=503)
+    policy = UrlPolicy.for_server(server.mcp_url)
+    async with aiohttp.ClientSession() as http:
+        context: AuthorizationContext = await run_step(
+            discover(server.mcp_url, None, policy), http, policy=policy
+        )
+    vault = MemoryVault()
+    now = time.time()
+    client = ClientRegistration(context.issuer, "client-1", RegistrationMethod.DCR, "none")
+    # Inside the refresh margin (a fifth of 100 s) but still valid for 15 s.
+    tokens = TokenSet(
+        "old-access", context.issuer, context.resource, refresh_token="r", expires_at=now + 15
+    )
+    async with vault.transaction() as txn:
+        txn.put(SERVERS, server.mcp_url, context.to_json())
+        txn.put(CLIENTS, context.issuer, client.to_json())
+        record = {**tokens.to_json(), "received_at": now - 85}
+        txn.put(TOKENS, tokens_key(context.issuer, context.resource), record)
+    manager = TokenManager(server.mcp_url, vault, policy=policy)
+    closing.append(manager)
+
+    assert (await manager.fresh_tokens()).access_token == "old-access"
+    assert (await manager.fresh_tokens()).access_token == "old-access"  # backoff: no retry yet
+    assert server.stats()["token_requests"] == 1
+    with pytest.raises(AuthServerUnavailable):
+        await manager.refresh()  # an explicit refresh says why it failed
+    assert await vault.get(TOKENS, tokens_key(context.issuer, context.resource)) is not None

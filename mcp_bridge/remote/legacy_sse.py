@@ -64,7 +64,7 @@ class LegacySseTransport:
         self.url = url
         self.endpoint: str | None = None
         self.session = LegacySession()
-        self._endpoint = HttpEndpoint(
+        self._http = HttpEndpoint(
             url, credentials=credentials, static_headers=static_headers, http=http
         )
         self._deliver: Deliver | None = None
@@ -76,7 +76,7 @@ class LegacySseTransport:
 
     async def start(self, deliver: Deliver) -> None:
         self._deliver = deliver
-        self._endpoint.start()
+        self._http.start()
         try:
             await self._open_stream()
         except BaseException:
@@ -115,17 +115,17 @@ class LegacySseTransport:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        await self._endpoint.close()
+        await self._http.close()
 
     # -- the event stream ------------------------------------------------------------------
 
     async def _open_stream(self) -> None:
         """GET the stream, wait for `endpoint`, then read the rest in a task of its own."""
-        auth = self._endpoint.auth_retries()
-        response = await self._endpoint.open("GET", await self._endpoint.headers(ACCEPT_SSE))
+        auth = self._http.auth_retries()
+        response = await self._http.open("GET", await self._http.headers(ACCEPT_SSE))
         while await auth.should_retry(response):
             response.release()
-            response = await self._endpoint.open("GET", await self._endpoint.headers(ACCEPT_SSE))
+            response = await self._http.open("GET", await self._http.headers(ACCEPT_SSE))
         try:
             if response.status >= 400 or not is_sse(response):
                 raise RemoteError(
@@ -239,10 +239,10 @@ class LegacySseTransport:
         the stream. Raises RequestFailed for a refusal or a failed connection."""
         assert self.endpoint is not None
         body = jsonrpc.encode(message)
-        auth = self._endpoint.auth_retries()
+        auth = self._http.auth_retries()
         while True:
-            headers = await self._endpoint.headers(ACCEPT_BOTH, extra, JSON_BODY)
-            response = await self._endpoint.open("POST", headers, body, url=self.endpoint)
+            headers = await self._http.headers(ACCEPT_BOTH, extra, JSON_BODY)
+            response = await self._http.open("POST", headers, body, url=self.endpoint)
             try:
                 if await auth.should_retry(response):
                     continue

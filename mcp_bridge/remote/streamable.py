@@ -82,7 +82,7 @@ class StreamableHttpTransport:
         self.url = url
         self.era = era
         self.session = LegacySession()
-        self._endpoint = HttpEndpoint(
+        self._http = HttpEndpoint(
             url, credentials=credentials, static_headers=static_headers, http=http
         )
         self._deliver: Deliver | None = None
@@ -95,7 +95,7 @@ class StreamableHttpTransport:
 
     async def start(self, deliver: Deliver) -> None:
         self._deliver = deliver
-        self._endpoint.start()
+        self._http.start()
 
     async def send(self, message: JsonObject, *, headers: Mapping[str, str] | None = None) -> None:
         if self._deliver is None or self._closed:
@@ -138,7 +138,7 @@ class StreamableHttpTransport:
             if self.era is Era.LEGACY and self.session.session_id is not None:
                 await self._delete_session()
         finally:
-            await self._endpoint.close()
+            await self._http.close()
 
     async def probe(self, message: JsonObject) -> ProbeAnswer:
         """Send one request and return its answer instead of delivering it: era detection's
@@ -195,13 +195,13 @@ class StreamableHttpTransport:
         the credential provider recovered from a 401 or 403, once after a lost session was
         re-established. Raises RequestFailed when the remote cannot be reached."""
         body = jsonrpc.encode(message)
-        auth = self._endpoint.auth_retries()
+        auth = self._http.auth_retries()
         recovered = False
         while True:
             session_headers = self._era_headers(message)
             sent_session = session_headers.get(HEADER_SESSION_ID)
-            headers = await self._endpoint.headers(ACCEPT_BOTH, session_headers, extra, JSON_BODY)
-            response = await self._endpoint.open("POST", headers, body)
+            headers = await self._http.headers(ACCEPT_BOTH, session_headers, extra, JSON_BODY)
+            response = await self._http.open("POST", headers, body)
             try:
                 if await auth.should_retry(response):
                     continue
@@ -279,9 +279,9 @@ class StreamableHttpTransport:
             last_id = parser.last_event_id
             assert last_id is not None  # only called with an id to resume from
             resume = {"Last-Event-ID": last_id}
-            headers = await self._endpoint.headers(ACCEPT_SSE, self._era_headers(None), resume)
+            headers = await self._http.headers(ACCEPT_SSE, self._era_headers(None), resume)
             try:
-                response = await self._endpoint.open("GET", headers)
+                response = await self._http.open("GET", headers)
             except RequestFailed:
                 continue
             try:
@@ -387,12 +387,12 @@ class StreamableHttpTransport:
         """The GET stream for server-initiated messages, reconnected (after the server's
         `retry`, and with Last-Event-ID) until the session ends. 405: the server has none."""
         parser = SseParser()
-        auth = self._endpoint.auth_retries()
+        auth = self._http.auth_retries()
         while not self._closed and self.session.session_id == session_id:
             resume = {"Last-Event-ID": parser.last_event_id} if parser.last_event_id else {}
-            headers = await self._endpoint.headers(ACCEPT_SSE, self._era_headers(None), resume)
+            headers = await self._http.headers(ACCEPT_SSE, self._era_headers(None), resume)
             try:
-                response = await self._endpoint.open("GET", headers)
+                response = await self._http.open("GET", headers)
             except RequestFailed as exc:
                 log.debug("GET stream: %s", exc)
                 continue  # the endpoint's backoff spaces the attempts out
@@ -413,10 +413,10 @@ class StreamableHttpTransport:
 
     async def _delete_session(self) -> None:
         """End the session (2025-11-25 §Session Management: SHOULD; 405 means not allowed)."""
-        headers = await self._endpoint.headers(ACCEPT_BOTH, self._era_headers(None))
+        headers = await self._http.headers(ACCEPT_BOTH, self._era_headers(None))
         try:
             async with asyncio.timeout(DELETE_TIMEOUT_S):
-                response = await self._endpoint.open("DELETE", headers)
+                response = await self._http.open("DELETE", headers)
                 response.release()
                 log.debug("DELETE session at %s: HTTP %d", self.url, response.status)
         except (RequestFailed, TimeoutError) as exc:

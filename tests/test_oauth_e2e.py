@@ -61,9 +61,11 @@ class BridgeClient:
             await self.transport.send(INITIALIZED)
         return reply
 
-    async def call(self, tool: str, text: str = "hi") -> dict[str, Any]:
+    async def call(
+        self, tool: str, text: str = "hi", *, arguments: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         request_id = next(self._ids)
-        await self.transport.send(call_tool(request_id, tool, {"text": text}))
+        await self.transport.send(call_tool(request_id, tool, arguments or {"text": text}))
         return await self.inbox.response(request_id, WAIT_S)
 
     async def aclose(self) -> None:

@@ -1,0 +1,229 @@
+"""BrowserLogin against real authorization servers: every hostile mode of the fixture AS is
+refused before a code is spent; a pasted redirect URL; the storm brake; the TypeScript SDK's
+demo OAuth server; headless Chromium; and no token anywhere on disk but the vault."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from mcp_bridge.auth.errors import AuthError
+from mcp_bridge.auth.login import BrowserLogin, LoginBrake
+from mcp_bridge.auth.provider import OAuthCredentials
+from mcp_bridge.auth.urlpolicy import UrlPolicy
+from mcp_bridge.paths import bridge_paths
+from mcp_bridge.store.memory import MemoryVault
+from tests.fixtures.auth_server import AuthServerFactory, TsAuthServer
+from tests.test_oauth_e2e import (
+    CHROMIUM_SCRIPT,
+    BridgeClient,
+    settings_for,
+    text_of,
+    use_follower,
+)
+from tests.test_token_manager import file_vault
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+        yield session
+
+
+@pytest.fixture
+async def closing() -> AsyncIterator[list[OAuthCredentials | BridgeClient]]:
+    made: list[OAuthCredentials | BridgeClient] = []
+    yield made
+    for thing in reversed(made):
+        await thing.aclose()
+
+
+class NoClients:
+    """A ClientStore that remembers nothing (every login registers)."""
+
+    async def stored_client(self, issuer: str) -> None:
+        return None
+
+    async def save_client(self, client: object) -> None:
+        return None
+
+
+# mode -> words the refusal must contain (what happened, in the user's terms)
+HOSTILE_MODES: list[tuple[dict[str, Any], str]] = [
+    ({"iss": "wrong"}, "mix-up"),
+    ({"iss": "missing"}, "has no `iss`"),
+    ({"metadata_issuer_mismatch": True}, "issuer"),
+    ({"no_pkce_methods": True}, "PKCE"),
+    ({"javascript_authorization_endpoint": True}, "javascript"),
+    ({"prm_resource_mismatch": True}, "resource"),
+    ({"metadata_redirects_to_private": True}, "10.0.0.1"),
+]
+
+
+@pytest.mark.parametrize(("modes", "words"), HOSTILE_MODES, ids=lambda v: str(v))
+async def test_each_hostile_mode_is_refused_with_no_token_spent(
+    auth_server: AuthServerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    http: aiohttp.ClientSession,
+    modes: dict[str, Any],
+    words: str,
+) -> None:
+    server = auth_server(**modes)
+    use_follower(monkeypatch)
+    flow = BrowserLogin(
+        server.mcp_url,
+        settings_for(),
+        NoClients(),
+        policy=UrlPolicy.for_server(server.mcp_url),
+        http=http,
+        notify=lambda text: None,
+    )
+    with pytest.raises(AuthError) as refused:
+        await flow.run()
+    assert words.lower() in str(refused.value).lower()
+    assert refused.value.next_step  # it says what to do next
+    stats = server.stats()
+    assert stats["token_exchanges"] == 0
+    assert stats["token_requests"] == 0
+
+
+async def test_a_pasted_redirect_url_completes_the_login(
+    auth_server: AuthServerFactory, http: aiohttp.ClientSession
+) -> None:
+    server = auth_server()
+    shown: list[str] = []
+    pasted: asyncio.Queue[str] = asyncio.Queue()
+
+    async def lines() -> AsyncIterator[str]:
+        await pasted.put("not a url at all")  # a stray line is refused, the wait goes on
+        while True:
+            yield await pasted.get()
+
+    urls: asyncio.Queue[str] = asyncio.Queue()
+
+    def notify(text: str) -> None:
+        shown.append(text)
+        if "http" in text:
+            urls.put_nowait(text.splitlines()[-1])
+
+    flow = BrowserLogin(
+        server.mcp_url,
+        settings_for(open_browser=False),
+        NoClients(),
+        policy=UrlPolicy.for_server(server.mcp_url),
+        http=http,
+        notify=notify,
+        pasted_urls=lines,
+    )
+    login = asyncio.create_task(flow.run())
+    url = await asyncio.wait_for(urls.get(), 60)
+    # The browser "on another machine": follow /authorize to the redirect, never reach us.
+    async with http.get(url, allow_redirects=False) as response:
+        assert response.status == 302
+        await pasted.put(response.headers["Location"])
+    result = await asyncio.wait_for(login, 60)
+    assert result.tokens.resource == server.mcp_url
+    assert any("paste" in text for text in shown)
+    assert server.stats()["token_exchanges"] == 1
+
+
+def test_the_storm_brake_stops_the_fourth_unfinished_login() -> None:
+    now = [0.0]
+    brake = LoginBrake(max_starts=3, window_s=300, clock=lambda: now[0])
+    for _ in range(3):
+        brake.start("https://mcp.example/mcp")
+    with pytest.raises(AuthError, match="none completed"):
+        brake.start("https://mcp.example/mcp")
+    now[0] = 301.0  # the window slid past them
+    brake.start("https://mcp.example/mcp")
+    brake.completed()
+    for _ in range(3):
+        brake.start("https://mcp.example/mcp")
+
+
+async def test_no_token_on_disk_outside_the_vault_nor_in_the_log(
+    auth_server: AuthServerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    closing: list[OAuthCredentials | BridgeClient],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    server = auth_server()
+    use_follower(monkeypatch)
+    monkeypatch.setenv("MCP_BRIDGE_HOME", str(tmp_path))
+    credentials = OAuthCredentials(
+        server.mcp_url, settings_for(), file_vault(tmp_path), interactive=True
+    )
+    client = BridgeClient(server, credentials)
+    closing += [credentials, client]
+    assert "result" in await client.start()
+    assert text_of(await client.call("echo")) == "hi"
+    tokens = credentials.manager.tokens
+    assert tokens is not None
+    assert tokens.refresh_token is not None
+    secrets = [tokens.access_token.encode(), tokens.refresh_token.encode()]
+
+    holding = files_holding(tmp_path, secrets)
+    assert holding == {}, holding
+    assert not any(secret.decode() in caplog.text for secret in secrets)
+
+
+def files_holding(home: Path, secrets: list[bytes]) -> dict[str, int]:
+    """Files under `home` that contain any of `secrets` (after checking the vault exists)."""
+    files = [path for path in home.rglob("*") if path.is_file()]
+    assert bridge_paths({"MCP_BRIDGE_HOME": str(home)}).vault_file in files
+    found: dict[str, int] = {}
+    for path in files:
+        data = path.read_bytes()
+        hits = sum(secret in data for secret in secrets)
+        if hits:
+            found[str(path)] = hits
+    return found
+
+
+@pytest.mark.peers
+async def test_the_typescript_sdk_demo_oauth_server_end_to_end(
+    ts_auth_server: TsAuthServer,
+    monkeypatch: pytest.MonkeyPatch,
+    closing: list[OAuthCredentials | BridgeClient],
+) -> None:
+    use_follower(monkeypatch)
+    credentials = OAuthCredentials(
+        ts_auth_server.mcp_url, settings_for(), MemoryVault(), interactive=True
+    )
+    client = BridgeClient(ts_auth_server, credentials)  # type: ignore[arg-type]  # has mcp_url
+    closing += [credentials, client]
+    assert "result" in await client.start()
+    reply = await client.call("greet", arguments={"name": "bridge"})
+    assert "bridge" in text_of(reply)
+    assert credentials.login_count == 1
+    tokens = credentials.manager.tokens
+    assert tokens is not None
+    assert tokens.issuer == ts_auth_server.issuer
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")
+async def test_one_login_through_headless_chromium(
+    auth_server: AuthServerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    closing: list[OAuthCredentials | BridgeClient],
+) -> None:
+    server = auth_server(consent="page", consent_autosubmit=True)
+    use_follower(monkeypatch, CHROMIUM_SCRIPT)
+    credentials = OAuthCredentials(server.mcp_url, settings_for(), MemoryVault(), interactive=True)
+    client = BridgeClient(server, credentials)
+    closing += [credentials, client]
+    assert "result" in await client.start()
+    assert text_of(await client.call("echo", "from chromium")) == "from chromium"
+    stats = server.stats()
+    assert (stats["consent_pages"], stats["authorizations"]) == (1, 1)

@@ -52,6 +52,7 @@ __all__ = [
     "LoginBrake",
     "Notify",
     "PastedUrls",
+    "fetch_challenge",
     "notify_on_stderr",
 ]
 
@@ -70,6 +71,34 @@ def notify_on_stderr(text: str) -> None:
     """The default `Notify`: stderr (stdout carries JSON-RPC in `run`)."""
     sys.stderr.write(text + "\n")
     sys.stderr.flush()
+
+
+# A request any MCP server must authorize before answering: its 401 names the scopes and the
+# PRM location (spec §3.2 step 1). `ping` opens no session, unlike `initialize`.
+_PROBE_BODY = b'{"jsonrpc":"2.0","id":"mcp-bridge-login-probe","method":"ping"}'
+_PROBE_TIMEOUT_S = 30.0
+
+
+async def fetch_challenge(
+    mcp_url: str, http: aiohttp.ClientSession, policy: UrlPolicy
+) -> BearerChallenge | None:
+    """The Bearer challenge the server answers an unauthenticated request with, or None
+    (no 401, no challenge, or unreachable: discovery then uses the well-known URLs)."""
+    import aiohttp
+
+    policy.check_fetch(mcp_url, role="MCP server")
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    try:
+        async with asyncio.timeout(_PROBE_TIMEOUT_S):
+            async with http.post(
+                mcp_url, data=_PROBE_BODY, headers=headers, allow_redirects=False
+            ) as response:
+                if response.status != 401:
+                    return None
+                return BearerChallenge.from_header(response.headers.get("WWW-Authenticate"))
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        log.debug("no challenge from %s: %s", mcp_url, exc)
+        return None
 
 
 class ClientStore(Protocol):

@@ -32,7 +32,14 @@ from typing import TYPE_CHECKING
 
 from mcp_bridge.auth.challenge import BearerChallenge
 from mcp_bridge.auth.errors import AuthError, LoginRequired
-from mcp_bridge.auth.login import BrowserLogin, LoginBrake, Notify, PastedUrls, notify_on_stderr
+from mcp_bridge.auth.login import (
+    BrowserLogin,
+    LoginBrake,
+    Notify,
+    PastedUrls,
+    fetch_challenge,
+    notify_on_stderr,
+)
 from mcp_bridge.auth.scopes import step_up_scopes
 from mcp_bridge.auth.settings import OAuthSettings
 from mcp_bridge.auth.token_endpoint import TokenSet
@@ -155,9 +162,12 @@ class OAuthCredentials:
     # -- logins -------------------------------------------------------------------------
 
     async def login(self, challenge: BearerChallenge | None = None) -> LoginResult:
-        """A browser login now (the `login` command), joined with one already running."""
+        """A browser login now (the `login` command), joined with one already running.
+        Without a challenge, the server is asked for one first (its scopes, its PRM URL)."""
         with _as_auth_errors():
             await self.manager.load()
+            if challenge is None:
+                challenge = await fetch_challenge(self.mcp_url, self._session(), self._policy)
             return await asyncio.shield(self._start_login(challenge, ()))
 
     async def _login(

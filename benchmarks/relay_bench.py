@@ -211,9 +211,8 @@ async def main(calls: int, server_args: list[str]) -> None:
             print(f"  direct SDK client, same 20 MB: {outcome}")
 
         print("\nsummary")
-        print(
-            f"  added p50 per call (SDK via bridge - SDK direct): {bridged_p50 - direct_p50:+.3f} ms"
-        )
+        added_ms = bridged_p50 - direct_p50
+        print(f"  added p50 per call (SDK via bridge - SDK direct): {added_ms:+.3f} ms")
         print(f"  bare pipe client via bridge vs SDK direct: {piped_p50 / direct_p50:.2f}x")
         print(f"  16 x 200 ms concurrent: {together * 1000:.0f} ms (target < 400 ms)")
         print(

@@ -155,6 +155,29 @@ async def test_stream_dropped_before_the_response(
         await transport.aclose()
 
 
+@pytest.mark.parametrize("stall", ["before the headers", "mid-body"])
+async def test_a_server_that_goes_silent_gives_an_error(
+    fault_server: FaultServer, inbox: Inbox, stall: str
+) -> None:
+    async def stuck(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        if stall == "mid-body":
+            response = await sse_response(request, [b": still here\n\n"])
+            await fault_server.closing.wait()
+            return response
+        await fault_server.closing.wait()
+        return ok(body)
+
+    fault_server.handler = stuck
+    transport = await started(fault_server, inbox, read_timeout_s=0.2)
+    try:
+        await transport.send(LIST)
+        error = (await inbox.response(1))["error"]
+        assert error["code"] == jsonrpc.REMOTE_UNAVAILABLE
+        assert fault_server.url in error["message"]
+    finally:
+        await transport.aclose()
+
+
 async def test_json_body_cut_short_is_an_error(fault_server: FaultServer, inbox: Inbox) -> None:
     async def cut(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
         response = web.StreamResponse(

@@ -19,6 +19,7 @@ from mcp_bridge.errors import RemoteError
 from mcp_bridge.jsonrpc import UNSUPPORTED_PROTOCOL_VERSION, JsonObject
 from mcp_bridge.protocol import LATEST_MODERN_VERSION, Era, TransportKind
 from mcp_bridge.remote.base import CredentialProvider, Deliver, RemoteTransport
+from mcp_bridge.remote.endpoint import READ_TIMEOUT_S
 from mcp_bridge.remote.era_probe import (
     ProbeAnswer,
     ProbeVerdict,
@@ -64,6 +65,7 @@ class ConnectOptions:
     credentials: CredentialProvider | None = None
     static_headers: Mapping[str, str] = field(default_factory=dict)
     http: aiohttp.ClientSession | None = None  # shared session; by default each makes its own
+    read_timeout_s: float = READ_TIMEOUT_S  # a request silent this long fails
 
 
 async def connect(
@@ -158,7 +160,11 @@ async def _connect_sse(
     tried: tuple[str, ...],
 ) -> RemoteConnection:
     transport = LegacySseTransport(
-        url, credentials=opts.credentials, static_headers=opts.static_headers, http=opts.http
+        url,
+        credentials=opts.credentials,
+        static_headers=opts.static_headers,
+        http=opts.http,
+        read_timeout_s=opts.read_timeout_s,
     )
     try:
         await transport.start(deliver)
@@ -177,7 +183,12 @@ async def _connect_sse(
 
 def _streamable(url: str, era: Era, opts: ConnectOptions) -> StreamableHttpTransport:
     return StreamableHttpTransport(
-        url, era, credentials=opts.credentials, static_headers=opts.static_headers, http=opts.http
+        url,
+        era,
+        credentials=opts.credentials,
+        static_headers=opts.static_headers,
+        http=opts.http,
+        read_timeout_s=opts.read_timeout_s,
     )
 
 

@@ -9,10 +9,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mcp_bridge.http_client import client_session
+from mcp_bridge.http_client import CONNECT_TIMEOUT_S, client_session
 from mcp_bridge.remote.backoff import ReconnectBackoff
 from mcp_bridge.remote.base import CredentialProvider, NoCredentials
-from mcp_bridge.remote.response_body import connection_errors, unreachable
+from mcp_bridge.remote.response_body import connection_errors, silent, unreachable
 
 if TYPE_CHECKING:
     import aiohttp
@@ -38,6 +38,12 @@ class AuthRetries:
         return False
 
 
+# How long a request may go without a byte from the server (headers, body, SSE keep-alive)
+# before it is given up as failed; the SDK's client allows the same 300 s. Streams that may
+# idle for good (the legacy GET stream, HTTP+SSE) open with `may_idle`.
+READ_TIMEOUT_S = 300.0
+
+
 class HttpEndpoint:
     """Requests to one remote URL. `http`: a shared aiohttp session (closed by its owner);
     without one, start() makes one and close() closes it."""
@@ -49,8 +55,10 @@ class HttpEndpoint:
         credentials: CredentialProvider | None = None,
         static_headers: Mapping[str, str] | None = None,
         http: aiohttp.ClientSession | None = None,
+        read_timeout_s: float = READ_TIMEOUT_S,
     ) -> None:
         self.url = url
+        self.read_timeout_s = read_timeout_s
         self.credentials: CredentialProvider = credentials or NoCredentials()
         self._static_headers = dict(static_headers or {})
         self._http = http
@@ -84,15 +92,28 @@ class HttpEndpoint:
         body: bytes | None = None,
         *,
         url: str | None = None,
+        may_idle: bool = False,
     ) -> aiohttp.ClientResponse:
         """Send one request (to `url`, default the endpoint's) and return the response with
         its body unread; the caller releases it. Waits out the backoff after consecutive
-        connection failures; raises RequestFailed when the remote cannot be reached."""
+        connection failures. Raises RequestFailed when the remote cannot be reached, or goes
+        silent for `read_timeout_s` (unless `may_idle`: a stream that waits for events)."""
+        import aiohttp
+
         if self._http is None:
             raise RuntimeError("HttpEndpoint.open() needs start() first")
+        read_timeout_s = None if may_idle else self.read_timeout_s
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=CONNECT_TIMEOUT_S, sock_read=read_timeout_s
+        )
         await self._backoff.wait()
         try:
-            response = await self._http.request(method, url or self.url, headers=headers, data=body)
+            response = await self._http.request(
+                method, url or self.url, headers=headers, data=body, timeout=timeout
+            )
+        except TimeoutError as exc:
+            self._backoff.failed()
+            raise silent(self.url, self.read_timeout_s) from exc
         except connection_errors() as exc:
             self._backoff.failed()
             raise unreachable(self.url, exc) from exc

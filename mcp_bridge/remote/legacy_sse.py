@@ -22,7 +22,7 @@ from mcp_bridge.errors import RemoteError
 from mcp_bridge.jsonrpc import JsonObject, Kind, RequestId
 from mcp_bridge.protocol import Era
 from mcp_bridge.remote.base import CredentialProvider, Deliver
-from mcp_bridge.remote.endpoint import HttpEndpoint
+from mcp_bridge.remote.endpoint import READ_TIMEOUT_S, HttpEndpoint
 from mcp_bridge.remote.headers import ACCEPT_BOTH, ACCEPT_SSE, JSON_BODY
 from mcp_bridge.remote.legacy_session import LegacySession
 from mcp_bridge.remote.response_body import (
@@ -60,12 +60,17 @@ class LegacySseTransport:
         credentials: CredentialProvider | None = None,
         static_headers: Mapping[str, str] | None = None,
         http: aiohttp.ClientSession | None = None,
+        read_timeout_s: float = READ_TIMEOUT_S,
     ) -> None:
         self.url = url
         self.endpoint: str | None = None
         self.session = LegacySession()
         self._http = HttpEndpoint(
-            url, credentials=credentials, static_headers=static_headers, http=http
+            url,
+            credentials=credentials,
+            static_headers=static_headers,
+            http=http,
+            read_timeout_s=read_timeout_s,
         )
         self._deliver: Deliver | None = None
         self._pending: set[RequestId] = set()
@@ -122,10 +127,12 @@ class LegacySseTransport:
     async def _open_stream(self) -> None:
         """GET the stream, wait for `endpoint`, then read the rest in a task of its own."""
         auth = self._http.auth_retries()
-        response = await self._http.open("GET", await self._http.headers(ACCEPT_SSE))
+        response = await self._http.open("GET", await self._http.headers(ACCEPT_SSE), may_idle=True)
         while await auth.should_retry(response):
             response.release()
-            response = await self._http.open("GET", await self._http.headers(ACCEPT_SSE))
+            response = await self._http.open(
+                "GET", await self._http.headers(ACCEPT_SSE), may_idle=True
+            )
         try:
             if response.status >= 400 or not is_sse(response):
                 raise RemoteError(

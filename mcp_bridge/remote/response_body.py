@@ -61,7 +61,21 @@ def unreachable(url: str, exc: BaseException) -> RequestFailed:
     )
 
 
+def silent(url: str, timeout_s: float) -> RequestFailed:
+    return RequestFailed(
+        f"The MCP server at {url} sent nothing for {timeout_s:g} s",
+        code=jsonrpc.REMOTE_UNAVAILABLE,
+        next_step="It may be overloaded or stuck; retry the request",
+    )
+
+
 def broke_off(url: str, exc: BaseException) -> RequestFailed:
+    if isinstance(exc, TimeoutError):
+        return RequestFailed(
+            f"The MCP server at {url} went silent in the middle of its answer",
+            code=jsonrpc.REMOTE_UNAVAILABLE,
+            next_step="It may be overloaded or stuck; retry the request",
+        )
     detail = str(exc) or type(exc).__name__
     return RequestFailed(
         f"The connection to the MCP server at {url} broke off ({detail})",

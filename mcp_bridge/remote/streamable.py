@@ -27,7 +27,7 @@ from mcp_bridge import jsonrpc
 from mcp_bridge.jsonrpc import JsonObject, Kind, RequestId
 from mcp_bridge.protocol import HEADER_SESSION_ID, Era
 from mcp_bridge.remote.base import CredentialProvider, Deliver
-from mcp_bridge.remote.endpoint import HttpEndpoint
+from mcp_bridge.remote.endpoint import READ_TIMEOUT_S, HttpEndpoint
 from mcp_bridge.remote.era_probe import ProbeAnswer
 from mcp_bridge.remote.headers import (
     ACCEPT_BOTH,
@@ -78,12 +78,17 @@ class StreamableHttpTransport:
         credentials: CredentialProvider | None = None,
         static_headers: Mapping[str, str] | None = None,
         http: aiohttp.ClientSession | None = None,
+        read_timeout_s: float = READ_TIMEOUT_S,
     ) -> None:
         self.url = url
         self.era = era
         self.session = LegacySession()
         self._http = HttpEndpoint(
-            url, credentials=credentials, static_headers=static_headers, http=http
+            url,
+            credentials=credentials,
+            static_headers=static_headers,
+            http=http,
+            read_timeout_s=read_timeout_s,
         )
         self._deliver: Deliver | None = None
         self._inflight: dict[RequestId, asyncio.Task[None]] = {}
@@ -392,7 +397,7 @@ class StreamableHttpTransport:
             resume = {"Last-Event-ID": parser.last_event_id} if parser.last_event_id else {}
             headers = await self._http.headers(ACCEPT_SSE, self._era_headers(None), resume)
             try:
-                response = await self._http.open("GET", headers)
+                response = await self._http.open("GET", headers, may_idle=True)
             except RequestFailed as exc:
                 log.debug("GET stream: %s", exc)
                 continue  # the endpoint's backoff spaces the attempts out

@@ -138,9 +138,7 @@ async def test_log_messages_reach_the_client(
         await bridge.initialize()
         assert "error" not in await bridge.request("logging/setLevel", {"level": "debug"})
         await bridge.request("tools/call", {"name": "toggle-simulated-logging", "arguments": {}})
-        note = await bridge.wait_for_notification(
-            lambda n: n["method"] == "notifications/message"
-        )
+        note = await bridge.wait_for_notification(lambda n: n["method"] == "notifications/message")
         assert "level" in note["params"]
         await bridge.request("tools/call", {"name": "toggle-simulated-logging", "arguments": {}})
 

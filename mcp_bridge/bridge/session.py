@@ -32,20 +32,37 @@ log = logging.getLogger(__name__)
 CONNECT_BACKOFF_S = (0.5, 8.0)
 
 
+# A listen stream the translator gave up on is tried again after this long, doubling each
+# time it is given up again (never reset: a remote that keeps hanging up is asked less often).
+LISTEN_RETRY_S = (30.0, 600.0)
+
+
 class Translator(Protocol):
     def from_local(self, message: JsonObject) -> Outgoing: ...
 
     def from_remote(self, message: JsonObject) -> Outgoing: ...
 
+    @property
+    def has_given_up_listening(self) -> bool:
+        """True when the remote's notification stream keeps ending and was paused."""
+        ...
+
+    def reopen_listen(self) -> Outgoing: ...
+
 
 class Passthrough:
     """Both sides speak the same era: every message goes through unchanged."""
+
+    has_given_up_listening = False
 
     def from_local(self, message: JsonObject) -> Outgoing:
         return Outgoing(to_remote=(RemoteSend(message),))
 
     def from_remote(self, message: JsonObject) -> Outgoing:
         return Outgoing(to_local=(message,))
+
+    def reopen_listen(self) -> Outgoing:
+        return Outgoing()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +102,8 @@ class BridgeSession:
         # Local messages bound for the remote, in arrival order: one pump sends them, so a
         # notification never overtakes the request it follows.
         self._outbox: asyncio.Queue[JsonObject] = asyncio.Queue()
+        self._listen_retry: asyncio.Task[None] | None = None
+        self._listen_retry_s = LISTEN_RETRY_S[0]
 
     async def run(self) -> None:
         """Serve until the local side closes stdin. The caller then calls `aclose()`."""
@@ -98,6 +117,10 @@ class BridgeSession:
 
     async def aclose(self) -> None:
         """Close the remote (a legacy session gets its DELETE). Safe to call twice."""
+        if self._listen_retry is not None:
+            self._listen_retry.cancel()
+            await asyncio.gather(self._listen_retry, return_exceptions=True)
+            self._listen_retry = None
         if self._link is not None:
             link, self._link = self._link, None
             try:
@@ -210,6 +233,8 @@ class BridgeSession:
     # -- routing ----------------------------------------------------------------------
 
     async def _route(self, out: Outgoing) -> None:
+        for warning in out.warnings:
+            log.warning("%s: %s", self._remote_url, warning)
         for message in out.to_local:
             self._reply(message)
         link = self._link
@@ -219,6 +244,24 @@ class BridgeSession:
             await link.transport.send(send.message, headers=send.headers)
         for request_id in out.cancel_remote:
             await link.transport.cancel(request_id)
+        self._watch_listen()
+
+    def _watch_listen(self) -> None:
+        """Schedule a later retry when the translator paused the notification stream, so a
+        remote that hangs up repeatedly is retried gently rather than never again."""
+        translator = self._translator
+        if translator is None or not translator.has_given_up_listening:
+            return
+        if self._listen_retry is not None and not self._listen_retry.done():
+            return
+        delay_s = self._listen_retry_s
+        self._listen_retry_s = min(delay_s * 2, LISTEN_RETRY_S[1])
+        self._listen_retry = asyncio.create_task(self._reopen_listen_after(delay_s))
+
+    async def _reopen_listen_after(self, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        if self._translator is not None:
+            await self._route(self._translator.reopen_listen())
 
     def _reply(self, message: JsonObject) -> None:
         held, complete = self._batches.offer(message)

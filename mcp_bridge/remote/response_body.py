@@ -8,6 +8,7 @@ SSE, so memory stays proportional to the largest single message.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -195,4 +196,35 @@ def event_messages(url: str, event: SseEvent) -> list[JsonObject]:
         return decode_messages(url, event.data)
     except RequestFailed as exc:
         log.warning("skipping an SSE event from %s: %s", url, exc.what)
+        return []
+
+
+def no_response(url: str, request_id: RequestId, where: str) -> RequestFailed:
+    return RequestFailed(
+        f"The MCP server at {url} ended {where} without the response to request {request_id!r}",
+        code=jsonrpc.REMOTE_UNAVAILABLE,
+        next_step="Retry the request",
+    )
+
+
+async def read_answer(
+    url: str, response: aiohttp.ClientResponse, request_id: RequestId
+) -> list[JsonObject]:
+    """The messages of an answer, read up to the response to `request_id`, for a caller that
+    looks at them before (or instead of) delivering them: probes, a replayed handshake. An
+    error body that is not JSON-RPC gives none."""
+    if is_sse(response) and response.status < 400:
+        collected: list[JsonObject] = []
+        with contextlib.suppress(*connection_errors()):
+            async for event in sse_events(response, SseParser()):
+                collected.extend(event_messages(url, event))
+                if any("method" not in m and m.get("id") == request_id for m in collected):
+                    break
+        return collected
+    body = await response.read()
+    try:
+        return decode_messages(url, body) if body else []
+    except RequestFailed:
+        if response.status < 400:
+            raise
         return []

@@ -46,6 +46,8 @@ from mcp_bridge.remote.response_body import (
     failure_of_status,
     is_json,
     is_sse,
+    no_response,
+    read_answer,
     sse_events,
 )
 from mcp_bridge.remote.sse import SseParser
@@ -158,7 +160,7 @@ class StreamableHttpTransport:
             is_handshake = message.get("method") == INITIALIZE and self.era is Era.LEGACY
             if is_handshake and response.status < 400:
                 self.session.session_id = response.headers.get(HEADER_SESSION_ID)
-            messages = await self._answer_messages(response, message["id"])
+            messages = await read_answer(self.url, response, message["id"])
             answer = ProbeAnswer(message["id"], response.status, tuple(messages))
         if self.era is Era.LEGACY:
             for reply in messages:
@@ -251,7 +253,7 @@ class StreamableHttpTransport:
             for message in decode_messages(self.url, text):
                 answered = await self._receive(message, request_id) or answered
             if not answered:
-                raise self._no_response(request_id, "its JSON body")
+                raise no_response(self.url, request_id, "its JSON body")
             return
         parser = SseParser()
         if await self._read_stream(response, parser, request_id):
@@ -259,7 +261,7 @@ class StreamableHttpTransport:
         if self.era is Era.LEGACY and parser.last_event_id is not None:
             await self._resume(request_id, parser)
             return
-        raise self._no_response(request_id, "its event stream")
+        raise no_response(self.url, request_id, "its event stream")
 
     async def _read_stream(
         self, response: aiohttp.ClientResponse, parser: SseParser, request_id: RequestId | None
@@ -296,7 +298,7 @@ class StreamableHttpTransport:
                     return
             finally:
                 response.release()
-        raise self._no_response(request_id, "its event stream, even after resuming it")
+        raise no_response(self.url, request_id, "its event stream, even after resuming it")
 
     async def _receive(self, message: JsonObject, request_id: RequestId | None) -> bool:
         """Deliver one message from the remote; True if it is the response to `request_id`."""
@@ -305,14 +307,6 @@ class StreamableHttpTransport:
             self.session.saw_initialize_response(message)
         await self._emit(message)
         return is_response and request_id is not None
-
-    def _no_response(self, request_id: RequestId, where: str) -> RequestFailed:
-        return RequestFailed(
-            f"The MCP server at {self.url} ended {where} without the response to request "
-            f"{request_id!r}",
-            code=jsonrpc.REMOTE_UNAVAILABLE,
-            next_step="Retry the request",
-        )
 
     async def _emit(self, message: JsonObject) -> None:
         assert self._deliver is not None
@@ -351,7 +345,7 @@ class StreamableHttpTransport:
             if response.status >= 400:
                 raise await failure_of_status(self.url, response)
             self.session.session_id = response.headers.get(HEADER_SESSION_ID)
-            messages = await self._answer_messages(response, initialize["id"])
+            messages = await read_answer(self.url, response, initialize["id"])
         for message in messages:
             # The client has had its initialize answered once; this answer is ours alone.
             if not self.session.saw_initialize_response(message):
@@ -359,27 +353,6 @@ class StreamableHttpTransport:
         if initialized is not None:
             await self._send_one_way(initialized, None)
             self._start_listener()
-
-    async def _answer_messages(
-        self, response: aiohttp.ClientResponse, request_id: RequestId
-    ) -> list[JsonObject]:
-        """The messages of an answer, read up to the response to `request_id`, without
-        delivering them. An error body that is not JSON-RPC gives none."""
-        if is_sse(response) and response.status < 400:
-            collected: list[JsonObject] = []
-            with contextlib.suppress(*connection_errors()):
-                async for event in sse_events(response, SseParser()):
-                    collected.extend(event_messages(self.url, event))
-                    if any("method" not in m and m.get("id") == request_id for m in collected):
-                        break
-            return collected
-        body = await response.read()
-        try:
-            return decode_messages(self.url, body) if body else []
-        except RequestFailed:
-            if response.status < 400:
-                raise
-            return []
 
     def _start_listener(self) -> None:
         if self.session.session_id is None or self._closed:

@@ -161,6 +161,26 @@ async def test_sse_server_restart_fails_pending_then_reconnects(
         await transport.aclose()
 
 
+async def test_auto_picks_sse_for_the_sdk_http_sse_server(sdk_http_sse: ServerProcess) -> None:
+    inbox = Inbox()
+    connection = await connect(
+        sdk_http_sse.url, TransportKind.AUTO, inbox.deliver, initialize=initialize_request(0)
+    )
+    try:
+        assert connection.kind is TransportKind.SSE
+        assert "result" in await inbox.response(0)
+        transport = connection.transport
+        assert isinstance(transport, LegacySseTransport)
+        assert transport.endpoint is not None
+        assert transport.endpoint.startswith(sdk_http_sse.url.replace("/sse", "/messages/"))
+        await transport.send(INITIALIZED)
+        await transport.send(call_tool(1, "count", {"steps": 2}, progressToken="p"))
+        assert text_of(await inbox.response(1)) == "counted 2"
+        assert len(inbox.with_method("notifications/progress")) == 2
+    finally:
+        await connection.transport.aclose()
+
+
 async def test_streamable_only_refuses_a_closed_port() -> None:
     url = f"http://127.0.0.1:{free_port()}/mcp"
     with pytest.raises(RemoteError, match="could not be reached"):

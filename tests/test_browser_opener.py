@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from mcp_bridge.auth.browser import check_openable, open_in_browser
+from mcp_bridge.auth.browser import open_in_browser
 from mcp_bridge.auth.errors import UrlRefused
+from mcp_bridge.auth.urlpolicy import check_browser_url
 from mcp_bridge.errors import AuthError
 
 REFUSED = {
@@ -47,19 +48,19 @@ ACCEPTED = [
 @pytest.mark.parametrize("url", REFUSED.values(), ids=REFUSED.keys())
 def test_unsafe_authorization_urls_are_refused(url: str) -> None:
     with pytest.raises(AuthError, match=r"refusing|only https|empty|cannot be parsed"):
-        check_openable(url)
+        check_browser_url(url)
 
 
 def test_refusal_names_the_scheme_and_the_next_step() -> None:
     with pytest.raises(AuthError) as caught:
-        check_openable("javascript:alert(1)")
+        check_browser_url("javascript:alert(1)")
     assert "javascript:" in str(caught.value)
     assert "owner" in caught.value.next_step
 
 
 @pytest.mark.parametrize("url", ACCEPTED)
 def test_https_and_loopback_http_are_accepted(url: str) -> None:
-    assert check_openable(url) == url
+    assert check_browser_url(url) == url
 
 
 async def test_refused_url_never_reaches_the_browser(
@@ -174,10 +175,10 @@ def test_stdout_of_the_browser_never_reaches_ours(
 def test_plain_http_to_another_host_needs_the_allow_http_opt_in() -> None:
     url = "http://dev-box.lan:8080/authorize"
     with pytest.raises(UrlRefused):
-        check_openable(url)
-    assert check_openable(url, allow_http=True) == url
+        check_browser_url(url)
+    assert check_browser_url(url, allow_http=True) == url
     with pytest.raises(UrlRefused):  # the opt-in is about http, not about other schemes
-        check_openable("javascript:alert(1)", allow_http=True)
+        check_browser_url("javascript:alert(1)", allow_http=True)
 
 
 async def test_a_webbrowser_module_in_the_current_directory_is_not_run(

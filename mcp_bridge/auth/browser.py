@@ -15,8 +15,9 @@ Lib/webbrowser.py):
   on Windows. macOS is the one place a shell appears: `os.popen("osascript", "w")` runs the
   fixed word `osascript`, and the URL reaches it on stdin inside the AppleScript string
   `open location "<url>"` with `"` escaped as %22, never on a command line.
-- `check_openable` also refuses a backslash: it is no URL character (RFC 3986 §2), browsers
-  read it as `/` (WHATWG URL), and it is AppleScript's escape character.
+- The URL rules themselves are `urlpolicy.check_browser_url`'s, applied again here because
+  this is where the URL leaves our process. It refuses a backslash too: no URL character
+  (RFC 3986 §2), browsers read it as `/` (WHATWG URL), and AppleScript's escape character.
 - We run `webbrowser` in a short-lived child interpreter rather than in our process:
   1. its stdin/stdout/stderr are /dev/null, so neither it nor the browser it starts can
      write into stdout, which carries JSON-RPC in `--no-daemon` mode (the parent's fd 1 is
@@ -29,89 +30,20 @@ Lib/webbrowser.py):
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import subprocess
 import sys
-from urllib.parse import urlsplit
 
-from mcp_bridge.auth.errors import UrlRefused
+from mcp_bridge.auth.urlpolicy import check_browser_url
 
-__all__ = ["DEFAULT_LAUNCH_WAIT_S", "check_openable", "open_in_browser"]
+__all__ = ["DEFAULT_LAUNCH_WAIT_S", "open_in_browser"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LAUNCH_WAIT_S = 10.0
-# Far above any real authorization URL; below Windows' 32767-character command line.
-MAX_URL_CHARS = 16_384
-BACKSLASH = chr(92)
-_NAMED_REFUSALS = ("javascript", "data", "file", "vbscript", "blob")
 
 # Exit status 0 when webbrowser found and started a browser, 1 when it found none.
 _LAUNCHER = "import sys, webbrowser; sys.exit(0 if webbrowser.open(sys.argv[1], new=2) else 1)"
-
-
-def check_openable(url: str, *, allow_http: bool = False) -> str:
-    """Return `url` if a browser may be sent there: https, or http to a loopback host (any
-    http host with `allow_http`, the same opt-in as the URL policy's); no whitespace or
-    control characters; no user:password@ part. Raises UrlRefused (an AuthError) otherwise,
-    naming the reason (the URL came from a server, so it is treated as hostile).
-
-    The authorization step already checks the URL with `UrlPolicy.check_browser`; this is
-    the last check where the URL leaves our process, so it holds whatever the caller did."""
-    if not isinstance(url, str) or not url:
-        raise UrlRefused("The authorization URL is empty", next_step=_TELL_OWNER)
-    if len(url) > MAX_URL_CHARS:
-        raise UrlRefused(
-            f"The authorization URL is {len(url)} characters long; refusing to open it",
-            next_step=_TELL_OWNER,
-        )
-    if any(ch.isspace() or not ch.isprintable() or ch == BACKSLASH for ch in url):
-        raise UrlRefused(
-            "The authorization URL contains whitespace, a backslash or control characters; "
-            "refusing to open it",
-            next_step=_TELL_OWNER,
-        )
-    scheme = url.split(":", 1)[0].lower()
-    if scheme in _NAMED_REFUSALS:
-        raise UrlRefused(
-            f"The authorization server sent a {scheme}: URL as its login page; refusing to open it",
-            next_step=_TELL_OWNER,
-        )
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-    except ValueError as exc:
-        raise UrlRefused("The authorization URL cannot be parsed", next_step=_TELL_OWNER) from exc
-    if parts.scheme.lower() not in ("https", "http") or not host:
-        raise UrlRefused(
-            f"The authorization URL has scheme {parts.scheme!r}; only https can be opened",
-            next_step=_TELL_OWNER,
-        )
-    if parts.scheme.lower() == "http" and not (allow_http or _is_loopback(host)):
-        raise UrlRefused(
-            "The authorization URL is plain http to a non-loopback host; only https can be opened",
-            next_step=_TELL_OWNER,
-        )
-    if parts.username is not None or parts.password is not None:
-        # `https://trusted.example@evil.example/` reads as trusted and goes to evil.
-        raise UrlRefused(
-            "The authorization URL carries a user name before its host; refusing to open it",
-            next_step=_TELL_OWNER,
-        )
-    return url
-
-
-_TELL_OWNER = "Tell the MCP server's owner; mcp-bridge will not open such a URL"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):  # RFC 6761 §6.3
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 async def open_in_browser(
@@ -119,8 +51,8 @@ async def open_in_browser(
 ) -> bool:
     """Open `url` in the user's browser (honouring `$BROWSER`). True: a browser was started
     (or is still starting after `launch_wait_s`); False: none could be, so print the URL.
-    Raises UrlRefused if the URL must not be opened at all (see `check_openable`)."""
-    check_openable(url, allow_http=allow_http)
+    Raises UrlRefused if the URL must not be opened at all (see `check_browser_url`)."""
+    check_browser_url(url, allow_http=allow_http)
     return await asyncio.to_thread(_launch, url, launch_wait_s)
 
 

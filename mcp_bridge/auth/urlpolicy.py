@@ -29,9 +29,19 @@ from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from mcp_bridge.auth.errors import UrlRefused
 
-__all__ = ["NetworkZone", "UrlPolicy", "canonical_resource", "network_zone"]
+__all__ = [
+    "NetworkZone",
+    "UrlPolicy",
+    "canonical_resource",
+    "check_browser_url",
+    "network_zone",
+]
 
 _BROWSER_FORBIDDEN_SCHEMES = frozenset({"javascript", "data", "file", "vbscript", "blob"})
+# Far above any real authorization URL; below Windows' 32767-character command line.
+MAX_BROWSER_URL_CHARS = 16_384
+BACKSLASH = chr(92)
+_TELL_OWNER = "Tell the MCP server's owner; mcp-bridge will not open such a URL"
 
 
 class NetworkZone(enum.Enum):
@@ -154,15 +164,8 @@ class UrlPolicy:
         return url
 
     def check_browser(self, url: str) -> str:
-        """Refuse (UrlRefused) an authorization URL unfit for a browser (spec §3.12): only
-        https, or http to loopback (or with `allow_http`); never javascript:, data:, file:,
-        vbscript:; no whitespace or control characters. Returns it unchanged."""
-        scheme = url.split(":", 1)[0].strip().lower() if isinstance(url, str) else ""
-        if scheme in _BROWSER_FORBIDDEN_SCHEMES:
-            raise UrlRefused(f"Refusing to open a {scheme}: URL in the browser")
-        parts = _split(url, "authorization")
-        self._check_scheme(parts, url, "authorization")
-        return url
+        """`check_browser_url` under this policy's `allow_http`."""
+        return check_browser_url(url, allow_http=self.allow_http)
 
     def _check_scheme(self, parts: SplitResult, url: str, role: str) -> None:
         scheme = parts.scheme.lower()
@@ -176,3 +179,55 @@ class UrlPolicy:
                 next_step="Use https, or allow http for this server if it is a test setup",
             )
         raise UrlRefused(f"The {role} URL {url!r} has scheme {scheme!r}; only https is allowed")
+
+
+def check_browser_url(url: str, *, allow_http: bool = False) -> str:
+    """Return `url` if a browser may be sent there: https, or http to a loopback host (any
+    http host with `allow_http`, the same opt-in as the URL policy's); no whitespace or
+    control characters; no user:password@ part. Raises UrlRefused (an AuthError) otherwise,
+    naming the reason (the URL came from a server, so it is treated as hostile; spec §3.12
+    "Authorization-URL validation"). Pure; used when the URL is built and again where it
+    leaves the process for a browser."""
+    if not isinstance(url, str) or not url:
+        raise UrlRefused("The authorization URL is empty", next_step=_TELL_OWNER)
+    if len(url) > MAX_BROWSER_URL_CHARS:
+        raise UrlRefused(
+            f"The authorization URL is {len(url)} characters long; refusing to open it",
+            next_step=_TELL_OWNER,
+        )
+    if any(ch.isspace() or not ch.isprintable() or ch == BACKSLASH for ch in url):
+        raise UrlRefused(
+            "The authorization URL contains whitespace, a backslash or control characters; "
+            "refusing to open it",
+            next_step=_TELL_OWNER,
+        )
+    scheme = url.split(":", 1)[0].lower()
+    if scheme in _BROWSER_FORBIDDEN_SCHEMES:
+        raise UrlRefused(
+            f"The authorization server sent a {scheme}: URL as its login page; refusing to open it",
+            next_step=_TELL_OWNER,
+        )
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError as exc:
+        raise UrlRefused("The authorization URL cannot be parsed", next_step=_TELL_OWNER) from exc
+    if parts.scheme.lower() not in ("https", "http") or not host:
+        raise UrlRefused(
+            f"The authorization URL has scheme {parts.scheme!r}; only https can be opened",
+            next_step=_TELL_OWNER,
+        )
+    if parts.scheme.lower() == "http" and not (
+        allow_http or network_zone(host) is NetworkZone.LOOPBACK
+    ):
+        raise UrlRefused(
+            "The authorization URL is plain http to a non-loopback host; only https can be opened",
+            next_step=_TELL_OWNER,
+        )
+    if parts.username is not None or parts.password is not None:
+        # `https://trusted.example@evil.example/` reads as trusted and goes to evil.
+        raise UrlRefused(
+            "The authorization URL carries a user name before its host; refusing to open it",
+            next_step=_TELL_OWNER,
+        )
+    return url

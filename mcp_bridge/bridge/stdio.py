@@ -126,7 +126,8 @@ class StdioChannel:
                 if broken:
                     continue
                 try:
-                    writer.write(line + b"\n")
+                    writer.write(line)  # not `line + b"\n"`: that copies a 20 MB message
+                    writer.write(b"\n")
                     writer.flush()
                 except (OSError, ValueError) as exc:
                     log.info("stdout closed: %s", exc)

@@ -1,0 +1,28 @@
+"""The OAuth public client (MCP authorization, 2026-07-28 and the 2025 revisions).
+
+Sans-I/O steps, one HTTP driver, and the pieces that touch the user:
+
+    challenge.py       WWW-Authenticate -> BearerChallenge
+    urlpolicy.py       which URLs may be fetched or opened; the canonical resource URI
+    metadata.py        protected-resource and authorization-server metadata, checked once
+    discovery.py       steps: PRM -> AS metadata (RFC 8414/OIDC order) or the 2025-03-26 path
+    registration.py    pre-registered > CIMD > DCR; ClientRegistration records per issuer
+    pkce.py, scopes.py, authorize.py   the authorization request and its callback checks
+    token_endpoint.py  code exchange, refresh, revocation; TokenSet
+    http_step.py       HttpRequest/HttpResponse, Step[T], and `run_step`, the one driver
+    loopback.py, browser.py            the redirect listener and the browser opener
+    login.py, token_manager.py, provider.py   the flows that put the steps to work
+
+A step is a generator that yields HttpRequests and is sent HttpResponses; `run_step` does
+the HTTP with each hop checked by the UrlPolicy. The login, in order:
+
+    context = await run_step(discover(mcp_url, challenge, policy), session, policy=policy)
+    client = await run_step(obtain_client(context.auth_server, client_metadata, ...), ...)
+    request = build_authorization_request(context, client, redirect_uri=..., scopes=...)
+    waiting = listener.expect(request.pending.state, partial(validate_callback, request.pending))
+    await open_in_browser(request.url); code = await waiting.result()
+    tokens = await run_step(exchange_code(...), ...)
+
+`remote` never imports this package: transports see only the CredentialProvider protocol
+that provider.py implements.
+"""

@@ -174,7 +174,13 @@ async def test_two_processes_sharing_a_vault_spend_the_refresh_token_once(
 ) -> None:
     server = auth_server(access_ttl_s=TTL_S)
     use_follower(monkeypatch)
-    login = OAuthCredentials(server.mcp_url, settings_for(), file_vault(tmp_path), interactive=True)
+    login = OAuthCredentials(
+        server.mcp_url,
+        settings_for(),
+        file_vault(tmp_path),
+        interactive=True,
+        background_refresh=False,  # only the two managers below may refresh
+    )
     closing.append(login)
     await login.login()
     policy = UrlPolicy.for_server(server.mcp_url)
@@ -253,3 +259,42 @@ async def test_an_unavailable_as_keeps_the_old_token_while_it_is_valid(
     with pytest.raises(AuthServerUnavailable):
         await manager.refresh()  # an explicit refresh says why it failed
     assert await vault.get(TOKENS, tokens_key(context.issuer, context.resource)) is not None
+
+
+async def test_a_client_the_as_forgot_is_registered_again_once(
+    auth_server: AuthServerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    closing: list[OAuthCredentials | BridgeClient | TokenManager],
+) -> None:
+    server = auth_server()
+    use_follower(monkeypatch)
+    vault = MemoryVault()
+    credentials = OAuthCredentials(server.mcp_url, settings_for(), vault, interactive=True)
+    client = BridgeClient(server, credentials)
+    closing += [credentials, client]
+    assert "result" in await client.start()
+    server.reset()  # the AS forgets every client and token: refresh gets invalid_client
+
+    assert text_of(await client.call("echo", "back")) == "back"
+
+    stats = server.stats()  # counted since the reset
+    assert (stats["registrations"], stats["authorizations"], stats["refreshes"]) == (1, 1, 0)
+    assert stats["token_requests"] == 2  # the refused refresh, then the new code exchange
+
+
+async def test_the_background_timer_refreshes_while_idle(
+    auth_server: AuthServerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    closing: list[OAuthCredentials | BridgeClient | TokenManager],
+) -> None:
+    server = auth_server(access_ttl_s=TTL_S)
+    use_follower(monkeypatch)
+    credentials = OAuthCredentials(server.mcp_url, settings_for(), MemoryVault(), interactive=True)
+    closing.append(credentials)
+    await credentials.login()
+    first = credentials.manager.tokens
+    await wait_until_expired(first)  # nobody calls meanwhile
+
+    assert server.stats()["refreshes"] >= 1
+    assert credentials.manager.usable_tokens() is not None
+    assert credentials.manager.tokens is not first

@@ -220,6 +220,8 @@ class OAuthCredentials:
                 preferred_issuer=context.issuer if context is not None else None,
             )
             await self.manager.save_login(result)
+        if self._background_refresh:
+            self.manager.start_background()
         self.brake.completed()
         self.login_count += 1
         return result

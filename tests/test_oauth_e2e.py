@@ -177,6 +177,25 @@ async def test_step_up_is_bounded_when_the_server_keeps_refusing(
     assert not await credentials.on_forbidden('Bearer error="invalid_token"')  # plain 403
 
 
+async def test_a_step_up_without_interaction_names_the_scopes_to_log_in_with(
+    auth_server: AuthServerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    providers: list[OAuthCredentials | BridgeClient],
+) -> None:
+    server = auth_server()
+    use_follower(monkeypatch)
+    vault = MemoryVault()
+    interactive = OAuthCredentials(server.mcp_url, settings_for(), vault, interactive=True)
+    scripted = OAuthCredentials(server.mcp_url, settings_for(), vault, interactive=False)
+    providers += [interactive, scripted]
+    await interactive.login()
+    challenge = f'Bearer error="insufficient_scope", scope="{ADMIN_SCOPE}"'
+    with pytest.raises(LoginRequired) as refused:
+        await scripted.on_forbidden(challenge)
+    assert f"--scope '{BASE_SCOPE} offline_access {ADMIN_SCOPE}'" in str(refused.value)
+    assert server.stats()["authorizations"] == 1
+
+
 async def test_a_refused_login_raises_auth_error_and_never_kills_the_provider(
     auth_server: AuthServerFactory,
     monkeypatch: pytest.MonkeyPatch,

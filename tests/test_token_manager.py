@@ -260,6 +260,22 @@ async def test_an_unavailable_as_keeps_the_old_token_while_it_is_valid(
         await manager.refresh()  # an explicit refresh says why it failed
     assert await vault.get(TOKENS, tokens_key(context.issuer, context.resource)) is not None
 
+    # Once the old token has expired, calls during the backoff fail fast, sending nothing.
+    expired = TokenSet(
+        "old-access", context.issuer, context.resource, refresh_token="r", expires_at=now - 1
+    )
+    async with vault.transaction() as txn:
+        record = {**expired.to_json(), "received_at": now - 101}
+        txn.put(TOKENS, tokens_key(context.issuer, context.resource), record)
+    later = TokenManager(server.mcp_url, vault, policy=policy)
+    closing.append(later)
+    with pytest.raises(AuthServerUnavailable):
+        await later.fresh_tokens()
+    requests = server.stats()["token_requests"]
+    with pytest.raises(AuthServerUnavailable, match="next try"):
+        await later.fresh_tokens()
+    assert server.stats()["token_requests"] == requests
+
 
 async def test_a_client_the_as_forgot_is_registered_again_once(
     auth_server: AuthServerFactory,

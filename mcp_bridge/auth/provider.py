@@ -174,9 +174,14 @@ class OAuthCredentials:
         self, challenge: BearerChallenge | None, *, previous_scopes: tuple[str, ...] = ()
     ) -> None:
         if not self.interactive:
+            command = f"mcp-bridge login {self.mcp_url}"
+            if previous_scopes and challenge is not None:
+                # A step-up: the login must ask for the union (spec §3.8), not the defaults.
+                wanted = " ".join(step_up_scopes(previous_scopes, challenge.scope))
+                command += f" --scope '{wanted}'"
             raise LoginRequired(
                 f"{self.mcp_url} needs a browser sign-in",
-                next_step=f"Run `mcp-bridge login {self.mcp_url}` in a terminal, then retry",
+                next_step=f"Run `{command}` in a terminal, then retry",
             )
         task = self._start_login(challenge, previous_scopes)
         try:

@@ -52,6 +52,7 @@ from mcp_bridge.auth.http_step import run_step
 from mcp_bridge.auth.registration import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.token_endpoint import TokenSet, refresh_tokens, revoke_token
 from mcp_bridge.auth.urlpolicy import UrlPolicy, canonical_resource
+from mcp_bridge.errors import BridgeError
 from mcp_bridge.http_client import client_session
 from mcp_bridge.store.base import CredentialVault, VaultTransaction
 
@@ -287,8 +288,16 @@ class TokenManager:
             raise self._login_required("No stored login")
         now = self._clock()
         if tokens.is_expired(now, margin_s=self._margin_s):
-            if now < self._retry_at and not tokens.is_expired(now):
-                return tokens  # the AS was down a moment ago; the old token still works
+            if now < self._retry_at:
+                if not tokens.is_expired(now):
+                    return tokens  # the AS was down a moment ago; the old token still works
+                # Expired, and the AS failed a moment ago: do not hammer it once per call.
+                raise AuthServerUnavailable(
+                    f"The authorization server of {self.mcp_url} failed to renew access; "
+                    f"the next try is in {self._retry_at - now:.0f} s",
+                    next_step="Retry shortly",
+                    retry_after_s=self._retry_at - now,
+                )
             try:
                 return await self.refresh()
             except AuthServerUnavailable:
@@ -402,6 +411,9 @@ class TokenManager:
                 pass  # _retry_at was pushed back; the loop waits for it
             except AuthError as exc:
                 log.info("background refresh for %s stopped: %s", self.mcp_url, exc)
+            except BridgeError as exc:  # the vault (a locked keyring): try again later
+                log.warning("background refresh for %s failed: %s", self.mcp_url, exc)
+                self._retry_at = self._clock() + MAX_BACKOFF_S
 
     async def aclose(self) -> None:
         """Stop the background task and any refresh, and close our HTTP session."""

@@ -5,14 +5,22 @@ the one retry the provider may ask for after a 401 or 403.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from mcp_bridge.errors import BridgeError
 from mcp_bridge.http_client import CONNECT_TIMEOUT_S, client_session
+from mcp_bridge.jsonrpc import REMOTE_UNAVAILABLE
 from mcp_bridge.remote.backoff import ReconnectBackoff
 from mcp_bridge.remote.base import CredentialProvider, NoCredentials
-from mcp_bridge.remote.response_body import connection_errors, silent, unreachable
+from mcp_bridge.remote.response_body import (
+    RequestFailed,
+    connection_errors,
+    silent,
+    unreachable,
+)
 
 if TYPE_CHECKING:
     import aiohttp
@@ -28,14 +36,29 @@ class AuthRetries:
     tried_403: bool = False
 
     async def should_retry(self, response: aiohttp.ClientResponse) -> bool:
+        """Raises RequestFailed, with the provider's own words, when it cannot recover
+        (no login possible here, the user must act): the request is answered, not lost."""
         challenge = response.headers.get("WWW-Authenticate")
-        if response.status == 401 and not self.tried_401:
-            self.tried_401 = True
-            return await self.credentials.on_unauthorized(challenge)
-        if response.status == 403 and not self.tried_403:
-            self.tried_403 = True
-            return await self.credentials.on_forbidden(challenge)
+        with provider_failures_as_request_failures():
+            if response.status == 401 and not self.tried_401:
+                self.tried_401 = True
+                return await self.credentials.on_unauthorized(challenge)
+            if response.status == 403 and not self.tried_403:
+                self.tried_403 = True
+                return await self.credentials.on_forbidden(challenge)
         return False
+
+
+@contextlib.contextmanager
+def provider_failures_as_request_failures() -> Iterator[None]:
+    """The credential provider speaks BridgeError (log in, unlock the keyring...); a
+    transport answers requests with RequestFailed. This is the one translation."""
+    try:
+        yield
+    except RequestFailed:
+        raise
+    except BridgeError as exc:
+        raise RequestFailed(exc.what, code=REMOTE_UNAVAILABLE, next_step=exc.next_step) from exc
 
 
 # How long a request may go without a byte from the server (headers, body, SSE keep-alive)
@@ -80,7 +103,8 @@ class HttpEndpoint:
         """`--header` values, then the provider's, then each layer in turn: later wins, so
         protocol headers beat `--header` and a caller's per-message headers beat both."""
         headers = {"Accept": accept, **self._static_headers}
-        headers.update(await self.credentials.headers())
+        with provider_failures_as_request_failures():
+            headers.update(await self.credentials.headers())
         for layer in layers:
             headers.update(layer or {})
         return headers

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import re
@@ -12,12 +13,14 @@ import signal
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from mcp_bridge.cli.auth_commands import add_oauth_arguments, oauth_settings_from
 from mcp_bridge.cli.log_setup import LEVELS, configure_logging, log_name_for
 from mcp_bridge.errors import ConfigError
 from mcp_bridge.paths import bridge_paths
 from mcp_bridge.protocol import TransportKind
 
 if TYPE_CHECKING:
+    from mcp_bridge.auth.settings import OAuthSettings
     from mcp_bridge.bridge.connector import RemoteSettings
     from mcp_bridge.bridge.stdio import Wire
 
@@ -58,6 +61,7 @@ def register(commands: Any) -> None:  # argparse's subparsers action has no publ
         default=64 * 1024 * 1024,
         help="largest stdin message accepted (default 64 MiB)",
     )
+    add_oauth_arguments(run)
     run.set_defaults(handler=run_command)
 
 
@@ -97,22 +101,40 @@ def run_command(args: argparse.Namespace) -> int:
     from mcp_bridge.bridge.connector import RemoteSettings
     from mcp_bridge.bridge.stdio import claim_stdio
 
-    headers = parse_headers(args.header, os.environ)  # before claiming stdio: errors show
+    # Flags are checked before stdio is claimed, so a mistake shows as a plain message.
+    headers = parse_headers(args.header, os.environ)
+    oauth = None if _has_authorization(headers) else oauth_settings_from(args)
     settings = RemoteSettings(
         url=args.url, transport=TransportKind(args.transport), headers=headers
     )
     wire = claim_stdio()
     paths = bridge_paths()
     configure_logging(stderr_level=args.log_level, log_file=paths.log_file(log_name_for(args.url)))
-    asyncio.run(_serve(wire, settings, max_line_bytes=args.max_message_bytes))
+    asyncio.run(_serve(wire, settings, oauth, max_line_bytes=args.max_message_bytes))
     return 0
 
 
-async def _serve(wire: Wire, settings: RemoteSettings, *, max_line_bytes: int) -> None:
+def _has_authorization(headers: Mapping[str, str]) -> bool:
+    """A static `Authorization` header means the user manages credentials: no OAuth."""
+    return any(name.lower() == "authorization" for name in headers)
+
+
+async def _serve(
+    wire: Wire, settings: RemoteSettings, oauth: OAuthSettings | None, *, max_line_bytes: int
+) -> None:
     from mcp_bridge.bridge.connector import choose_translator, open_remote
     from mcp_bridge.bridge.session import BridgeSession
     from mcp_bridge.bridge.stdio import StdioChannel
 
+    credentials = None
+    if oauth is not None:
+        from mcp_bridge.auth.provider import OAuthCredentials
+        from mcp_bridge.store.selection import open_vault
+
+        # Interactive: a request that meets a 401 starts the browser login itself (once,
+        # for every request waiting on it), and fails with what to do if it takes too long.
+        credentials = OAuthCredentials(settings.url, oauth, open_vault(), interactive=True)
+        settings = dataclasses.replace(settings, credentials=credentials)
     main = asyncio.current_task()
     assert main is not None
     loop = asyncio.get_running_loop()
@@ -135,3 +157,5 @@ async def _serve(wire: Wire, settings: RemoteSettings, *, max_line_bytes: int) -
             async with asyncio.timeout(SHUTDOWN_BUDGET_S):
                 await session.aclose()
                 await channel.aclose()
+                if credentials is not None:
+                    await credentials.aclose()

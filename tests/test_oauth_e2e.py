@@ -226,12 +226,6 @@ async def test_concurrent_first_calls_share_one_login(
     assert (stats["authorize_requests"], stats["token_exchanges"]) == (1, 1)
 
 
-@pytest.mark.xfail(
-    reason="remote/endpoint.py lets a provider's AuthError escape the request task, so the "
-    "request is never answered; the report has the one-line fix (AuthRetries.should_retry)",
-    raises=TimeoutError,
-    strict=True,
-)
 async def test_a_call_that_needs_a_login_gets_an_error_naming_the_command(
     auth_server: AuthServerFactory, providers: list[OAuthCredentials | BridgeClient]
 ) -> None:

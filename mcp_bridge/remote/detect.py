@@ -9,7 +9,6 @@ cached on disk.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from mcp_bridge.remote.era_probe import (
     supported_versions,
 )
 from mcp_bridge.remote.legacy_sse import LegacySseTransport
+from mcp_bridge.remote.response_body import RemoteSilent
 from mcp_bridge.remote.streamable import StreamableHttpTransport
 
 if TYPE_CHECKING:
@@ -142,9 +142,12 @@ async def _discover(
     transport: StreamableHttpTransport, initialize: JsonObject | None
 ) -> tuple[ProbeVerdict, ProbeAnswer | None]:
     try:
-        async with asyncio.timeout(DISCOVER_TIMEOUT_S):
-            answer = await transport.probe(discover_request(initialize))
-    except TimeoutError:
+        # A silence limit on the exchange, not a deadline on the whole probe: a 401 that
+        # starts a browser login may take minutes, and that says nothing about the era.
+        answer = await transport.probe(
+            discover_request(initialize), silence_timeout_s=DISCOVER_TIMEOUT_S
+        )
+    except RemoteSilent:
         # spec-checklist §2.3: no answer to discover in time means a legacy server.
         log.info("server/discover at %s timed out; assuming a legacy server", transport.url)
         return ProbeVerdict.LEGACY_STREAMABLE, None

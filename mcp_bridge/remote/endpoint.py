@@ -117,16 +117,18 @@ class HttpEndpoint:
         *,
         url: str | None = None,
         may_idle: bool = False,
+        silence_timeout_s: float | None = None,
     ) -> aiohttp.ClientResponse:
         """Send one request (to `url`, default the endpoint's) and return the response with
         its body unread; the caller releases it. Waits out the backoff after consecutive
         connection failures. Raises RequestFailed when the remote cannot be reached, or goes
-        silent for `read_timeout_s` (unless `may_idle`: a stream that waits for events)."""
+        silent for `read_timeout_s` (unless `may_idle`: a stream that waits for events;
+        `silence_timeout_s` overrides it for this one request)."""
         import aiohttp
 
         if self._http is None:
             raise RuntimeError("HttpEndpoint.open() needs start() first")
-        read_timeout_s = None if may_idle else self.read_timeout_s
+        read_timeout_s = None if may_idle else (silence_timeout_s or self.read_timeout_s)
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=CONNECT_TIMEOUT_S, sock_read=read_timeout_s
         )
@@ -137,7 +139,7 @@ class HttpEndpoint:
             )
         except TimeoutError as exc:
             self._backoff.failed()
-            raise silent(self.url, self.read_timeout_s) from exc
+            raise silent(self.url, read_timeout_s or self.read_timeout_s) from exc
         except connection_errors() as exc:
             self._backoff.failed()
             raise unreachable(self.url, exc) from exc

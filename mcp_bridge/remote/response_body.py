@@ -62,8 +62,13 @@ def unreachable(url: str, exc: BaseException) -> RequestFailed:
     )
 
 
+class RemoteSilent(RequestFailed):
+    """The remote sent nothing for the read timeout: overloaded, stuck, or (for a
+    server/discover probe) a legacy server that never answers unknown methods."""
+
+
 def silent(url: str, timeout_s: float) -> RequestFailed:
-    return RequestFailed(
+    return RemoteSilent(
         f"The MCP server at {url} sent nothing for {timeout_s:g} s",
         code=jsonrpc.REMOTE_UNAVAILABLE,
         next_step="It may be overloaded or stuck; retry the request",
@@ -72,7 +77,7 @@ def silent(url: str, timeout_s: float) -> RequestFailed:
 
 def broke_off(url: str, exc: BaseException) -> RequestFailed:
     if isinstance(exc, TimeoutError):
-        return RequestFailed(
+        return RemoteSilent(
             f"The MCP server at {url} went silent in the middle of its answer",
             code=jsonrpc.REMOTE_UNAVAILABLE,
             next_step="It may be overloaded or stuck; retry the request",

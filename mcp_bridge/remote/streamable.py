@@ -147,16 +147,19 @@ class StreamableHttpTransport:
         finally:
             await self._http.close()
 
-    async def probe(self, message: JsonObject) -> ProbeAnswer:
+    async def probe(
+        self, message: JsonObject, *, silence_timeout_s: float | None = None
+    ) -> ProbeAnswer:
         """Send one request and return its answer instead of delivering it: era detection's
         view of the exchange (status included). An `initialize` probe in the legacy era
         opens the session, as if the client had sent it. Needs start(); raises RequestFailed
-        when the remote cannot be reached."""
+        when the remote cannot be reached, RemoteSilent when it sends nothing for
+        `silence_timeout_s` (time spent logging in, between attempts, does not count)."""
         if self._deliver is None:
             raise RuntimeError("StreamableHttpTransport.probe() needs start() first")
         if self.era is Era.LEGACY:
             self.session.saw_client_message(message)
-        async with self._post(message, None) as response:
+        async with self._post(message, None, silence_timeout_s=silence_timeout_s) as response:
             is_handshake = message.get("method") == INITIALIZE and self.era is Era.LEGACY
             if is_handshake and response.status < 400:
                 self.session.session_id = response.headers.get(HEADER_SESSION_ID)
@@ -196,7 +199,11 @@ class StreamableHttpTransport:
 
     @contextlib.asynccontextmanager
     async def _post(
-        self, message: JsonObject, extra: Mapping[str, str] | None
+        self,
+        message: JsonObject,
+        extra: Mapping[str, str] | None,
+        *,
+        silence_timeout_s: float | None = None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """POST `message` and yield the answer, after the retries the spec allows: once after
         the credential provider recovered from a 401 or 403, once after a lost session was
@@ -208,7 +215,9 @@ class StreamableHttpTransport:
             session_headers = self._era_headers(message)
             sent_session = session_headers.get(HEADER_SESSION_ID)
             headers = await self._http.headers(ACCEPT_BOTH, session_headers, extra, JSON_BODY)
-            response = await self._http.open("POST", headers, body)
+            response = await self._http.open(
+                "POST", headers, body, silence_timeout_s=silence_timeout_s
+            )
             try:
                 if await auth.should_retry(response):
                     continue

@@ -1,0 +1,83 @@
+"""`mcp-bridge run` against OAuth-protected servers, as a desktop client would meet it: the
+bridge process logs in by itself on the first 401 (the browser is a $BROWSER script that
+follows redirects), keeps the tokens in its vault, and a second process reuses them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.auth_server import AuthServerFactory, TsAuthServer
+from tests.fixtures.bridge_process import BridgeProcess, Message, running_bridge
+
+FOLLOWER = Path(__file__).parent / "browsers" / "follow_redirects.py"
+
+
+def oauth_env() -> dict[str, str]:
+    # The key-file vault: these tests are about the OAuth flow; the keyring has its own.
+    return {"BROWSER": str(FOLLOWER), "MCP_BRIDGE_VAULT": "keyfile"}
+
+
+def text_of(response: Message) -> str:
+    return " ".join(part.get("text", "") for part in response["result"]["content"])
+
+
+async def echo(bridge: BridgeProcess, text: str) -> Message:
+    return await bridge.request("tools/call", {"name": "echo", "arguments": {"text": text}})
+
+
+async def test_first_call_logs_in_and_a_second_process_reuses_the_login(
+    auth_server: AuthServerFactory, bridge_home: Path
+) -> None:
+    server = auth_server()
+    async with running_bridge(bridge_home, server.mcp_url, env=oauth_env()) as bridge:
+        init = await bridge.initialize()
+        assert "result" in init, init
+        assert text_of(await echo(bridge, "signed in")) == "signed in"
+        assert await bridge.close_stdin_and_wait() == 0
+    after_first = server.stats()
+    assert (after_first["registrations"], after_first["authorizations"]) == (1, 1)
+
+    async with running_bridge(bridge_home, server.mcp_url, env=oauth_env()) as bridge:
+        assert "result" in await bridge.initialize()
+        assert text_of(await echo(bridge, "again")) == "again"
+        assert await bridge.close_stdin_and_wait() == 0
+    after_second = server.stats()
+    assert (after_second["registrations"], after_second["authorizations"]) == (1, 1)
+
+
+async def test_a_lying_authorization_server_gets_a_clear_refusal_and_no_token_is_spent(
+    auth_server: AuthServerFactory, bridge_home: Path
+) -> None:
+    server = auth_server(iss="wrong")
+    async with running_bridge(bridge_home, server.mcp_url, env=oauth_env()) as bridge:
+        refused = await bridge.initialize()
+        assert "iss" in refused["error"]["message"], refused
+        assert bridge.process.returncode is None
+    assert server.stats()["token_exchanges"] == 0
+
+
+async def test_a_static_authorization_header_turns_oauth_off(
+    auth_server: AuthServerFactory, bridge_home: Path
+) -> None:
+    server = auth_server()
+    args = (server.mcp_url, "--header", "Authorization: Bearer ${NOT_A_TOKEN}")
+    env = {**oauth_env(), "NOT_A_TOKEN": "not-a-valid-token"}
+    async with running_bridge(bridge_home, *args, env=env) as bridge:
+        refused = await bridge.initialize()
+        assert "error" in refused
+        assert "not-a-valid-token" not in refused["error"]["message"]
+    assert server.stats()["authorizations"] == 0
+
+
+@pytest.mark.peers
+async def test_the_typescript_sdk_demo_oauth_server_through_run(
+    ts_auth_server: TsAuthServer, bridge_home: Path
+) -> None:
+    async with running_bridge(bridge_home, ts_auth_server.mcp_url, env=oauth_env()) as bridge:
+        assert "result" in await bridge.initialize()
+        greeting = await bridge.request(
+            "tools/call", {"name": "greet", "arguments": {"name": "bridge"}}
+        )
+        assert "bridge" in text_of(greeting)

@@ -11,6 +11,7 @@ need_apt=()
 command -v gnome-keyring-daemon >/dev/null || need_apt+=(gnome-keyring)
 command -v dbus-daemon >/dev/null || need_apt+=(dbus-x11)
 command -v chromium >/dev/null || need_apt+=(chromium)
+command -v tinyproxy >/dev/null || need_apt+=(tinyproxy)
 command -v node >/dev/null || need_apt+=(nodejs npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

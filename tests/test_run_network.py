@@ -1,0 +1,162 @@
+"""The bridge on real networks: https with a private CA trusted the way the OS trusts one
+(truststore reads OpenSSL's default paths, which SSL_CERT_FILE moves), and a real HTTP proxy
+(tinyproxy) taken from HTTP_PROXY / HTTPS_PROXY and skipped for NO_PROXY hosts."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.bridge_process import BridgeProcess, Message, running_bridge
+from tests.fixtures.mcp_servers import ServerProcess, free_port
+from tests.fixtures.tls_server import TlsFiles, make_ca_and_leaf
+
+START_TIMEOUT_S = 30.0
+
+
+@dataclass
+class TlsServer:
+    url: str
+    files: TlsFiles
+
+    @property
+    def port(self) -> int:
+        return int(self.url.split(":")[2].split("/")[0])
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]:
+    files = make_ca_and_leaf(tmp_path_factory.mktemp("tls"))
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.fixtures.tls_server",
+            "--cert",
+            str(files.server_cert),
+            "--key",
+            str(files.server_key),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=Path(__file__).parent.parent,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().decode()
+        assert line.startswith("READY "), "the TLS server did not start"
+        server = TlsServer(line.split()[1], files)
+        _wait_listening(server.port)
+        yield server
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@dataclass
+class Proxy:
+    url: str
+    log: Path
+
+    def requests_seen(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+@pytest.fixture
+def tinyproxy(tmp_path: Path, tls_server: TlsServer) -> Iterator[Proxy]:
+    binary = shutil.which("tinyproxy")
+    if binary is None:
+        pytest.skip("tinyproxy is not installed (tests/run.sh installs it as root)")
+    port = free_port()
+    log = tmp_path / "tinyproxy.log"
+    conf = tmp_path / "tinyproxy.conf"
+    conf.write_text(
+        f"Port {port}\nListen 127.0.0.1\nTimeout 60\nMaxClients 50\nAllow 127.0.0.1\n"
+        f'LogFile "{log}"\nLogLevel Connect\nConnectPort {tls_server.port}\n'
+    )
+    process = subprocess.Popen(
+        [binary, "-d", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        _wait_listening(port)
+        yield Proxy(f"http://127.0.0.1:{port}", log)
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _wait_listening(port: int) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listened on port {port}")
+
+
+def text_of(response: Message) -> str:
+    return " ".join(part.get("text", "") for part in response["result"]["content"])
+
+
+async def echo(bridge: BridgeProcess, text: str) -> Message:
+    return await bridge.request("tools/call", {"name": "echo", "arguments": {"text": text}})
+
+
+async def test_https_with_a_ca_the_system_trusts(tls_server: TlsServer, bridge_home: Path) -> None:
+    env = {"SSL_CERT_FILE": str(tls_server.files.ca_cert)}
+    async with running_bridge(bridge_home, tls_server.url, env=env) as bridge:
+        assert "result" in await bridge.initialize()
+        assert text_of(await echo(bridge, "over tls")) == "over tls"
+
+
+async def test_https_with_an_untrusted_certificate_is_refused_clearly(
+    tls_server: TlsServer, bridge_home: Path, tmp_path: Path
+) -> None:
+    other_ca = make_ca_and_leaf(tmp_path).ca_cert  # trusts some CA, not the server's
+    async with running_bridge(
+        bridge_home, tls_server.url, env={"SSL_CERT_FILE": str(other_ca)}
+    ) as bridge:
+        refused = await bridge.initialize()
+        message = refused["error"]["message"]
+        assert tls_server.url in message
+        assert "certificate" in message.lower()
+        assert bridge.process.returncode is None
+
+
+async def test_http_proxy_from_the_environment_carries_the_traffic(
+    tinyproxy: Proxy, sdk_stateless: ServerProcess, bridge_home: Path
+) -> None:
+    env = {"HTTP_PROXY": tinyproxy.url}
+    async with running_bridge(bridge_home, sdk_stateless.url, env=env) as bridge:
+        assert "result" in await bridge.initialize()
+        assert text_of(await echo(bridge, "proxied")) == "proxied"
+    assert f"127.0.0.1:{sdk_stateless.port}/mcp" in tinyproxy.requests_seen()
+
+
+async def test_no_proxy_hosts_bypass_the_proxy(
+    tinyproxy: Proxy, sdk_stateless: ServerProcess, bridge_home: Path
+) -> None:
+    env = {"HTTP_PROXY": tinyproxy.url, "NO_PROXY": "127.0.0.1"}
+    async with running_bridge(bridge_home, sdk_stateless.url, env=env) as bridge:
+        assert "result" in await bridge.initialize()
+        assert text_of(await echo(bridge, "direct")) == "direct"
+    assert f"127.0.0.1:{sdk_stateless.port}" not in tinyproxy.requests_seen()
+
+
+async def test_https_through_a_connect_proxy(
+    tinyproxy: Proxy, tls_server: TlsServer, bridge_home: Path
+) -> None:
+    env = {"HTTPS_PROXY": tinyproxy.url, "SSL_CERT_FILE": str(tls_server.files.ca_cert)}
+    async with running_bridge(bridge_home, tls_server.url, env=env) as bridge:
+        assert "result" in await bridge.initialize()
+        assert text_of(await echo(bridge, "tunnelled")) == "tunnelled"
+    assert f"CONNECT 127.0.0.1:{tls_server.port}" in tinyproxy.requests_seen()

@@ -270,11 +270,30 @@ def test_a_request_from_the_remote_is_ignored_with_a_warning() -> None:
 
 def test_remote_failed_answers_the_client_with_an_error() -> None:
     translator, _ = legacy_session()
-    translator.from_local(request(4, "tools/list"))
+    translator.from_local(request(4, "tools/call", {"name": "x", "arguments": {}}))
     reply = only_local(translator.remote_failed(4, "the connection broke"))
     assert reply["id"] == 4
     assert reply["error"]["code"] == -32000
     assert "the connection broke" in reply["error"]["message"]
+
+
+def test_a_read_only_request_whose_stream_broke_is_issued_once_more_under_a_new_id() -> None:
+    translator, _ = legacy_session()
+    first = only_remote(translator.from_local(request(4, "tools/list")))
+    again = only_remote(translator.remote_failed(first["id"], "the stream broke"))
+    assert again["id"] != first["id"]
+    assert again["method"] == "tools/list"
+    assert again["params"] == first["params"]
+    reply = only_local(translator.remote_failed(again["id"], "broke again"))
+    assert (reply["id"], reply["error"]["code"]) == (4, -32000)
+
+
+def test_a_tool_call_whose_stream_broke_is_not_run_twice() -> None:
+    translator, _ = legacy_session()
+    sent = only_remote(translator.from_local(request(5, "tools/call", {"name": "pay"})))
+    out = translator.remote_failed(sent["id"], "the stream broke")
+    assert out.to_remote == ()
+    assert only_local(out)["id"] == 5
 
 
 # -- notifications -----------------------------------------------------------------------

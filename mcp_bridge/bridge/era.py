@@ -39,6 +39,22 @@ __all__ = ["LegacyClientModernRemote", "ModernRemoteTranslator", "Outgoing", "Re
 BRIDGE_INFO: JsonObject = {"name": "mcp-bridge", "version": __version__}
 # tools/list pages read to find a tool's schema after a HeaderMismatch.
 MAX_TOOL_PAGES = 20
+# 2026-07-28 (changelog, item 9): a broken response stream loses the request and the client
+# MUST issue it again under a new id. Done once, for methods that change nothing on the
+# server; a tools/call may have had its effect already, so the client hears of the failure
+# and decides.
+REISSUABLE_METHODS = frozenset(
+    {
+        "server/discover",
+        "completion/complete",
+        "prompts/get",
+        "prompts/list",
+        "resources/list",
+        "resources/read",
+        "resources/templates/list",
+        "tools/list",
+    }
+)
 
 
 class ModernRemoteTranslator:
@@ -237,6 +253,14 @@ class ModernRemoteTranslator:
     def _on_forwarded_response(self, flight: Forwarded, message: JsonObject, out: Effects) -> None:
         error = message.get("error")
         if isinstance(error, dict):
+            if (
+                error.get("code") == jsonrpc.REMOTE_UNAVAILABLE
+                and flight.method in REISSUABLE_METHODS
+                and not flight.is_reissue
+            ):
+                flight.is_reissue = True
+                self._send(out, flight, flight.sent_params, fresh_id=True)
+                return
             is_mismatch = error.get("code") == jsonrpc.HEADER_MISMATCH
             if is_mismatch and flight.method == "tools/call" and not flight.header_retry_used:
                 # §1.8: on HeaderMismatch the client SHOULD re-read tools/list and retry.

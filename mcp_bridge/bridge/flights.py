@@ -26,6 +26,7 @@ class Forwarded:
     is_translated: bool  # False: a 2026-07-28 client's own request, relayed untouched
     rounds: int = 0  # input_required rounds already played for it
     header_retry_used: bool = False
+    is_reissue: bool = False  # already sent again after its stream broke
     sent_params: JsonObject = field(default_factory=dict)  # this try's, for a header retry
 
 

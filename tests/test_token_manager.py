@@ -10,28 +10,24 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from mcp_bridge.auth.auth_records import CLIENTS, SERVERS, TOKENS, tokens_key
 from mcp_bridge.auth.discovery import AuthorizationContext, discover
 from mcp_bridge.auth.errors import AuthServerUnavailable
 from mcp_bridge.auth.http_step import run_step
 from mcp_bridge.auth.provider import OAuthCredentials
 from mcp_bridge.auth.registration import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.token_endpoint import TokenSet, revoke_token
-from mcp_bridge.auth.token_manager import (
-    CLIENTS,
-    SERVERS,
-    TOKENS,
-    TokenManager,
-    refresh_margin_s,
-    tokens_key,
-)
+from mcp_bridge.auth.token_manager import TokenManager, refresh_margin_s
 from mcp_bridge.auth.urlpolicy import UrlPolicy
+from mcp_bridge.jsonrpc import JsonObject
 from mcp_bridge.paths import bridge_paths
-from mcp_bridge.store.base import CredentialVault
+from mcp_bridge.store.base import CredentialVault, VaultTransaction
 from mcp_bridge.store.file_vault import FileVault
 from mcp_bridge.store.key_sources import KeyFileKeySource
 from mcp_bridge.store.memory import MemoryVault
@@ -314,3 +310,69 @@ async def test_the_background_timer_refreshes_while_idle(
     assert server.stats()["refreshes"] >= 1
     assert credentials.manager.usable_tokens() is not None
     assert credentials.manager.tokens is not first
+
+
+class CountingVault:
+    """A CredentialVault that counts transactions (wraps a MemoryVault)."""
+
+    def __init__(self) -> None:
+        self.inner = MemoryVault()
+        self.transactions = 0
+
+    async def get(self, namespace: str, key: str) -> JsonObject | None:
+        return await self.inner.get(namespace, key)
+
+    def transaction(self) -> AbstractAsyncContextManager[VaultTransaction]:
+        self.transactions += 1
+        return self.inner.transaction()
+
+    async def check(self) -> None:
+        await self.inner.check()
+
+    def describe(self) -> str:
+        return "counting"
+
+
+async def test_headers_with_a_valid_token_touch_neither_vault_nor_network(
+    auth_server: AuthServerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    closing: list[OAuthCredentials | BridgeClient | TokenManager],
+) -> None:
+    server = auth_server()
+    use_follower(monkeypatch)
+    vault = CountingVault()
+    credentials = OAuthCredentials(server.mcp_url, settings_for(), vault, interactive=True)
+    closing.append(credentials)
+    await credentials.login()
+    first = await credentials.headers()
+    transactions, requests = vault.transactions, server.stats()["token_requests"]
+
+    for _ in range(1000):
+        assert await credentials.headers() is first  # the same mapping, built once
+
+    assert vault.transactions == transactions
+    assert server.stats()["token_requests"] == requests
+    tokens = credentials.manager.tokens
+    assert tokens is not None
+    assert dict(first) == {"Authorization": f"Bearer {tokens.access_token}"}
+
+
+async def test_stored_tokens_for_another_resource_are_never_used(
+    auth_server: AuthServerFactory,
+    closing: list[OAuthCredentials | BridgeClient | TokenManager],
+) -> None:
+    server = auth_server()
+    policy = UrlPolicy.for_server(server.mcp_url)
+    async with aiohttp.ClientSession() as http:
+        context = await run_step(discover(server.mcp_url, None, policy), http, policy=policy)
+    vault = MemoryVault()
+    other = TokenSet("for-elsewhere", context.issuer, "https://other.example/mcp")
+    async with vault.transaction() as txn:
+        txn.put(SERVERS, server.mcp_url, context.to_json())
+        # Filed under this server's key by mistake (or malice): A29 says never send it here.
+        txn.put(TOKENS, tokens_key(context.issuer, context.resource), other.to_json())
+    manager = TokenManager(server.mcp_url, vault, policy=policy)
+    closing.append(manager)
+    await manager.load()
+    assert manager.context is not None
+    assert manager.tokens is None

@@ -10,12 +10,7 @@ Theory of operation
     manager.start_background()                # refresh ahead of expiry while idle
     await manager.aclose()                    # cancels the timer, closes its HTTP session
 
-Vault records (namespaces of store/base.py):
-    "servers"  canonical MCP URL       -> AuthorizationContext.to_json(): where to refresh
-                                          after a restart without discovery (python-sdk.md
-                                          §3.4 #1/#2: the SDK sends the user to the browser)
-    "clients"  issuer                  -> ClientRegistration (A6/A14: keyed by issuer)
-    "tokens"   f"{issuer} {resource}"  -> TokenSet + "received_at" (A29: one audience)
+Its vault records (servers, clients, tokens) are laid out in auth_records.py.
 
 Refresh rules (anchors.md §1.6, keyring.md §4):
 - ahead of expiry: MARGIN_S before `expires_at`, or a fifth of the lifetime for short tokens;
@@ -40,10 +35,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from mcp_bridge.auth.auth_records import (
+    CLIENTS,
+    TOKENS,
+    StoredTokens,
+    delete_server,
+    put_client,
+    put_context,
+    put_tokens,
+    read_client,
+    read_context,
+    read_tokens,
+    tokens_key,
+)
 from mcp_bridge.auth.discovery import AuthorizationContext
 from mcp_bridge.auth.errors import (
     AuthError,
-    AuthResponseInvalid,
     AuthServerUnavailable,
     ClientRejected,
     LoginRequired,
@@ -59,30 +66,13 @@ from mcp_bridge.store.base import CredentialVault, VaultTransaction
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = [
-    "CLIENTS",
-    "MARGIN_S",
-    "SERVERS",
-    "TOKENS",
-    "LoginResult",
-    "TokenManager",
-    "refresh_margin_s",
-    "tokens_key",
-]
+__all__ = ["MARGIN_S", "LoginResult", "TokenManager", "refresh_margin_s"]
 
 log = logging.getLogger(__name__)
 
-SERVERS = "servers"
-CLIENTS = "clients"
-TOKENS = "tokens"
 MARGIN_S = 60.0  # refresh this long before expiry...
 SHORT_TOKEN_FRACTION = 0.2  # ...or this share of the lifetime, whichever is shorter
 MAX_BACKOFF_S = 300.0
-_RECEIVED_AT = "received_at"  # our field next to the TokenSet's own in the vault record
-
-
-def tokens_key(issuer: str, resource: str) -> str:
-    return f"{issuer} {resource}"
 
 
 def refresh_margin_s(tokens: TokenSet, received_at: float | None) -> float:
@@ -170,47 +160,12 @@ class TokenManager:
             self._loaded = True
 
     def _read_all(self, txn: VaultTransaction) -> None:
-        doc = txn.get(SERVERS, self.server_key)
-        if doc is None:
-            return
-        try:
-            context = AuthorizationContext.from_vault(
-                doc, mcp_url=self.mcp_url, policy=self._policy
-            )
-        except AuthError as exc:
-            log.warning("ignoring the stored authorization context of %s: %s", self.mcp_url, exc)
+        context = read_context(txn, self.server_key, mcp_url=self.mcp_url, policy=self._policy)
+        if context is None:
             return
         self.context = context
-        self.client = self._read_client(txn, context.issuer)
-        self._adopt(*self._read_tokens(txn, context))
-
-    def _read_client(self, txn: VaultTransaction, issuer: str) -> ClientRegistration | None:
-        doc = txn.get(CLIENTS, issuer)
-        if doc is None:
-            return None
-        try:
-            client = ClientRegistration.from_json(doc)
-        except AuthResponseInvalid:
-            log.warning("ignoring a damaged client registration for %s", issuer)
-            return None
-        return client if client.is_for(issuer) else None
-
-    def _read_tokens(
-        self, txn: VaultTransaction, context: AuthorizationContext
-    ) -> tuple[TokenSet | None, float | None]:
-        doc = txn.get(TOKENS, tokens_key(context.issuer, context.resource))
-        if doc is None:
-            return None, None
-        try:
-            tokens = TokenSet.from_json(doc)
-        except AuthResponseInvalid:
-            log.warning("ignoring damaged stored tokens for %s", self.mcp_url)
-            return None, None
-        # A29: a token is only ever sent to the resource (and from the issuer) it is for.
-        if tokens.issuer != context.issuer or tokens.resource != context.resource:
-            return None, None
-        received = doc.get(_RECEIVED_AT)
-        return tokens, float(received) if isinstance(received, int | float) else None
+        self.client = read_client(txn, context.issuer)
+        self._adopt_stored(read_tokens(txn, context))
 
     def _adopt(self, tokens: TokenSet | None, received_at: float | None) -> None:
         self._tokens = tokens
@@ -218,17 +173,16 @@ class TokenManager:
         self._margin_s = MARGIN_S if tokens is None else refresh_margin_s(tokens, received_at)
         self._changed.set()
 
-    def _put_tokens(self, txn: VaultTransaction, tokens: TokenSet, received_at: float) -> None:
-        txn.put(
-            TOKENS,
-            tokens_key(tokens.issuer, tokens.resource),
-            {**tokens.to_json(), _RECEIVED_AT: received_at},
-        )
+    def _adopt_stored(self, stored: StoredTokens | None) -> None:
+        if stored is None:
+            self._adopt(None, None)
+        else:
+            self._adopt(stored.tokens, stored.received_at)
 
     async def stored_client(self, issuer: str) -> ClientRegistration | None:
         """The registration the vault holds for `issuer` (for the login flow)."""
         async with self._vault.transaction() as txn:
-            return self._read_client(txn, issuer)
+            return read_client(txn, issuer)
 
     async def save_client(self, client: ClientRegistration) -> None:
         """Keep a dynamic registration at once, before the login completes: a login that
@@ -236,16 +190,15 @@ class TokenManager:
         if client.method is not RegistrationMethod.DCR:
             return
         async with self._vault.transaction() as txn:
-            txn.put(CLIENTS, client.issuer, client.to_json())
+            put_client(txn, client)
 
     async def save_login(self, login: LoginResult) -> None:
         """Keep what a browser login produced, and use it from now on."""
         received_at = self._clock()
         async with self._vault.transaction() as txn:
-            txn.put(SERVERS, self.server_key, login.context.to_json())
-            if login.client.method is RegistrationMethod.DCR:
-                txn.put(CLIENTS, login.client.issuer, login.client.to_json())
-            self._put_tokens(txn, login.tokens, received_at)
+            put_context(txn, self.server_key, login.context)
+            put_client(txn, login.client)
+            put_tokens(txn, login.tokens, received_at)
         self.context, self.client = login.context, login.client
         self._loaded = True
         self._failures, self._retry_at = 0, 0.0
@@ -266,9 +219,7 @@ class TokenManager:
             except AuthError as exc:
                 log.warning("could not revoke the tokens of %s at the AS: %s", self.mcp_url, exc)
         async with self._vault.transaction() as txn:
-            txn.delete(SERVERS, self.server_key)
-            if context is not None:
-                txn.delete(TOKENS, tokens_key(context.issuer, context.resource))
+            delete_server(txn, self.server_key, context)
         self.context = None
         self._adopt(None, None)
         return revoked
@@ -326,20 +277,16 @@ class TokenManager:
             context = self.context
             if context is None:
                 raise self._login_required("No stored login")
-            stored, stored_received = self._read_tokens(txn, context)
+            record = read_tokens(txn, context)
             now = self._clock()
-            if (
-                stored is not None
-                and (known is None or stored.access_token != known.access_token)
-                and not stored.is_expired(now, margin_s=refresh_margin_s(stored, stored_received))
-            ):
+            if record is not None and _renewed_elsewhere(record, known, now):
                 # Another process (or manager) rotated them a moment ago: use theirs and spend
                 # nothing; spending the old refresh token again would look like theft.
                 log.debug("using tokens another process refreshed for %s", self.mcp_url)
-                self._adopt(stored, stored_received)
-                return stored
-            current = stored or self._tokens
-            client = self._read_client(txn, context.issuer) or self.client
+                self._adopt_stored(record)
+                return record.tokens
+            current = record.tokens if record is not None else self._tokens
+            client = read_client(txn, context.issuer) or self.client
             if current is None or client is None:
                 raise self._login_required("No stored login")
             try:
@@ -361,7 +308,7 @@ class TokenManager:
                 raise
             else:
                 received_at = self._clock()
-                self._put_tokens(txn, fresh, received_at)
+                put_tokens(txn, fresh, received_at)
         if failure is not None:
             log.info("refresh for %s refused: %s", self.mcp_url, failure)
             if isinstance(failure, ClientRejected):
@@ -425,6 +372,14 @@ class TokenManager:
         if self._owns_http and self._http is not None:
             await self._http.close()
             self._http = None
+
+
+def _renewed_elsewhere(record: StoredTokens, known: TokenSet | None, now: float) -> bool:
+    """The vault holds other tokens than the ones we know, and they are good for a while."""
+    stored = record.tokens
+    is_other = known is None or stored.access_token != known.access_token
+    margin_s = refresh_margin_s(stored, record.received_at)
+    return is_other and not stored.is_expired(now, margin_s=margin_s)
 
 
 def _retrieve_exception(task: asyncio.Task[TokenSet]) -> None:

@@ -1,0 +1,123 @@
+"""How the auth layer files its records in the credential vault (store/base.py): which
+namespace, which key, which JSON, and what is refused on the way back. Knows records inside
+an open VaultTransaction; not HTTP, not time, not refresh policy.
+
+    "servers"  canonical MCP URL       -> AuthorizationContext.to_json(): where to refresh
+                                          after a restart without discovery (python-sdk.md
+                                          §3.4 #1/#2: the SDK sends the user to the browser)
+    "clients"  issuer                  -> ClientRegistration (A6/A14: keyed by issuer)
+    "tokens"   f"{issuer} {resource}"  -> TokenSet + "received_at" (A29: one audience)
+
+A damaged or mismatched record reads as absent (and is logged): the answer to it is a new
+login, which overwrites it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from mcp_bridge.auth.discovery import AuthorizationContext
+from mcp_bridge.auth.errors import AuthError, AuthResponseInvalid
+from mcp_bridge.auth.registration import ClientRegistration, RegistrationMethod
+from mcp_bridge.auth.token_endpoint import TokenSet
+from mcp_bridge.auth.urlpolicy import UrlPolicy
+from mcp_bridge.store.base import VaultTransaction
+
+__all__ = [
+    "CLIENTS",
+    "SERVERS",
+    "TOKENS",
+    "StoredTokens",
+    "delete_server",
+    "put_client",
+    "put_context",
+    "put_tokens",
+    "read_client",
+    "read_context",
+    "read_tokens",
+    "tokens_key",
+]
+
+log = logging.getLogger(__name__)
+
+SERVERS = "servers"
+CLIENTS = "clients"
+TOKENS = "tokens"
+_RECEIVED_AT = "received_at"  # our field next to the TokenSet's own in the vault record
+
+
+def tokens_key(issuer: str, resource: str) -> str:
+    return f"{issuer} {resource}"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTokens:
+    tokens: TokenSet
+    received_at: float | None  # epoch seconds; None in records from before it was kept
+
+
+def read_context(
+    txn: VaultTransaction, server_key: str, *, mcp_url: str, policy: UrlPolicy
+) -> AuthorizationContext | None:
+    doc = txn.get(SERVERS, server_key)
+    if doc is None:
+        return None
+    try:
+        return AuthorizationContext.from_vault(doc, mcp_url=mcp_url, policy=policy)
+    except AuthError as exc:
+        log.warning("ignoring the stored authorization context of %s: %s", mcp_url, exc)
+        return None
+
+
+def put_context(txn: VaultTransaction, server_key: str, context: AuthorizationContext) -> None:
+    txn.put(SERVERS, server_key, context.to_json())
+
+
+def read_client(txn: VaultTransaction, issuer: str) -> ClientRegistration | None:
+    doc = txn.get(CLIENTS, issuer)
+    if doc is None:
+        return None
+    try:
+        client = ClientRegistration.from_json(doc)
+    except AuthResponseInvalid:
+        log.warning("ignoring a damaged client registration for %s", issuer)
+        return None
+    return client if client.is_for(issuer) else None  # A6: never another AS's
+
+
+def put_client(txn: VaultTransaction, client: ClientRegistration) -> None:
+    """Keep a dynamic registration; the others are rebuilt from the config each time."""
+    if client.method is RegistrationMethod.DCR:
+        txn.put(CLIENTS, client.issuer, client.to_json())
+
+
+def read_tokens(txn: VaultTransaction, context: AuthorizationContext) -> StoredTokens | None:
+    doc = txn.get(TOKENS, tokens_key(context.issuer, context.resource))
+    if doc is None:
+        return None
+    try:
+        tokens = TokenSet.from_json(doc)
+    except AuthResponseInvalid:
+        log.warning("ignoring damaged stored tokens for %s", context.resource)
+        return None
+    # A29: a token is only ever sent to the resource (and from the issuer) it is for.
+    if tokens.issuer != context.issuer or tokens.resource != context.resource:
+        log.warning("ignoring stored tokens issued for another resource or issuer")
+        return None
+    received = doc.get(_RECEIVED_AT)
+    return StoredTokens(tokens, float(received) if isinstance(received, int | float) else None)
+
+
+def put_tokens(txn: VaultTransaction, tokens: TokenSet, received_at: float) -> None:
+    record = {**tokens.to_json(), _RECEIVED_AT: received_at}
+    txn.put(TOKENS, tokens_key(tokens.issuer, tokens.resource), record)
+
+
+def delete_server(
+    txn: VaultTransaction, server_key: str, context: AuthorizationContext | None
+) -> None:
+    """Logout: the server's context and tokens; the issuer's registration stays."""
+    txn.delete(SERVERS, server_key)
+    if context is not None:
+        txn.delete(TOKENS, tokens_key(context.issuer, context.resource))

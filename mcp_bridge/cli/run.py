@@ -20,6 +20,7 @@ from mcp_bridge.paths import bridge_paths
 from mcp_bridge.protocol import TransportKind
 
 if TYPE_CHECKING:
+    from mcp_bridge.auth.provider import OAuthCredentials
     from mcp_bridge.auth.settings import OAuthSettings
     from mcp_bridge.bridge.connector import RemoteSettings
     from mcp_bridge.bridge.stdio import Wire
@@ -114,6 +115,15 @@ def run_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _oauth_credentials(url: str, oauth: OAuthSettings) -> OAuthCredentials:
+    from mcp_bridge.auth.provider import OAuthCredentials
+    from mcp_bridge.store.selection import open_vault
+
+    # Interactive: a request that meets a 401 starts the browser login itself (once, for
+    # every request waiting on it), and fails with what to do if it takes too long.
+    return OAuthCredentials(url, oauth, open_vault(), interactive=True)
+
+
 def _has_authorization(headers: Mapping[str, str]) -> bool:
     """A static `Authorization` header means the user manages credentials: no OAuth."""
     return any(name.lower() == "authorization" for name in headers)
@@ -128,12 +138,9 @@ async def _serve(
 
     credentials = None
     if oauth is not None:
-        from mcp_bridge.auth.provider import OAuthCredentials
-        from mcp_bridge.store.selection import open_vault
+        from mcp_bridge.auth.on_demand import OnDemandCredentials
 
-        # Interactive: a request that meets a 401 starts the browser login itself (once,
-        # for every request waiting on it), and fails with what to do if it takes too long.
-        credentials = OAuthCredentials(settings.url, oauth, open_vault(), interactive=True)
+        credentials = OnDemandCredentials(lambda: _oauth_credentials(settings.url, oauth))
         settings = dataclasses.replace(settings, credentials=credentials)
     main = asyncio.current_task()
     assert main is not None

@@ -31,14 +31,21 @@ from typing import TYPE_CHECKING, Protocol
 from mcp_bridge.auth.authorize import build_authorization_request, validate_callback
 from mcp_bridge.auth.browser import open_in_browser
 from mcp_bridge.auth.challenge import BearerChallenge
+from mcp_bridge.auth.device_grant import (
+    SLOW_DOWN_STEP_S,
+    DeviceClientMetadata,
+    DevicePoll,
+    poll_device_token,
+    request_device_code,
+)
 from mcp_bridge.auth.discovery import AuthorizationContext, discover
-from mcp_bridge.auth.errors import AuthError, CallbackRejected
+from mcp_bridge.auth.errors import AuthError, CallbackRejected, sanitize_remote_text
 from mcp_bridge.auth.http_step import run_step
 from mcp_bridge.auth.loopback import CallbackWait, LoopbackListener
 from mcp_bridge.auth.registration import ClientMetadata, ClientRegistration, obtain_client
 from mcp_bridge.auth.scopes import login_scopes, scope_param, with_offline_access
 from mcp_bridge.auth.settings import OAuthSettings
-from mcp_bridge.auth.token_endpoint import exchange_code
+from mcp_bridge.auth.token_endpoint import TokenSet, exchange_code
 from mcp_bridge.auth.token_manager import LoginResult
 from mcp_bridge.auth.urlpolicy import UrlPolicy
 
@@ -59,6 +66,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MAX_LOGINS_PER_WINDOW = 3
+# The device grant needs no redirect, but registration (and the SDK's AS) wants one; a fixed
+# loopback URI keeps a device-login registration reusable (registration.is_usable).
+DEVICE_REDIRECT_URI = "http://127.0.0.1/callback"
 LOGIN_WINDOW_S = 300.0
 
 # Tells the user something they must act on (the URL to open); never given a secret.
@@ -216,11 +226,82 @@ class BrowserLogin:
         log.info("logged in to %s at %s (scopes: %s)", self.mcp_url, context.issuer, scopes)
         return LoginResult(context, client, tokens)
 
+    async def run_device(
+        self,
+        challenge: BearerChallenge | None = None,
+        *,
+        previous_scopes: tuple[str, ...] = (),
+        preferred_issuer: str | None = None,
+    ) -> LoginResult:
+        """Log in with the device grant (RFC 8628, `--device`): the user opens a URL on any
+        device and enters a code while we poll. Raises AuthError when the AS offers no
+        device login, the user refuses, or the code (or `settings.timeout_s`) runs out."""
+        context = await self.discover(challenge, preferred_issuer=preferred_issuer)
+        scopes = self.scopes_for(context, previous_scopes)
+        metadata = context.auth_server
+        if metadata.device_authorization_endpoint is None:
+            raise AuthError(
+                f"The authorization server {metadata.issuer} offers no device login",
+                next_step="Log in without --device (the browser login)",
+            )
+        client = await self._client_for(context, DEVICE_REDIRECT_URI, scopes, device=True)
+        step = request_device_code(
+            metadata, client, scopes=scopes, resource=context.resource, now=self._clock()
+        )
+        device = await run_step(step, self._http, policy=self._policy)
+        where = sanitize_remote_text(device.verification_uri, max_chars=500)
+        self._notify(
+            f"mcp-bridge: to sign in to {self.mcp_url}, open {where} on any device "
+            f"and enter the code {device.user_code}"
+        )
+        if self.settings.open_browser and device.verification_uri_complete is not None:
+            try:
+                await open_in_browser(
+                    device.verification_uri_complete, allow_http=self.settings.allow_http
+                )
+            except AuthError as exc:  # a URL we will not open: the user types the code
+                log.info("not opening the device verification URL: %s", exc)
+        interval_s = device.interval_s
+        try:
+            async with asyncio.timeout(self.settings.timeout_s):
+                while True:
+                    await asyncio.sleep(interval_s)
+                    if self._clock() >= device.expires_at:
+                        raise AuthError(
+                            "The device code expired before the sign-in was finished",
+                            next_step="Run the login again and finish it sooner",
+                        )
+                    poll = poll_device_token(
+                        metadata,
+                        client,
+                        device,
+                        resource=context.resource,
+                        scopes=scopes,
+                        now=self._clock(),
+                    )
+                    result = await run_step(poll, self._http, policy=self._policy)
+                    if result is DevicePoll.SLOW_DOWN:
+                        interval_s += SLOW_DOWN_STEP_S
+                    elif isinstance(result, TokenSet):
+                        log.info("logged in to %s at %s (device)", self.mcp_url, context.issuer)
+                        return LoginResult(context, client, result)
+        except TimeoutError:
+            raise AuthError(
+                f"No device sign-in within {self.settings.timeout_s:.0f} s",
+                next_step=f"Run `mcp-bridge login {self.mcp_url} --device` again",
+            ) from None
+
     async def _client_for(
-        self, context: AuthorizationContext, redirect_uri: str, scopes: tuple[str, ...]
+        self,
+        context: AuthorizationContext,
+        redirect_uri: str,
+        scopes: tuple[str, ...],
+        *,
+        device: bool = False,
     ) -> ClientRegistration:
         stored = await self._clients.stored_client(context.issuer)
-        metadata = ClientMetadata(redirect_uris=(redirect_uri,), scope=scope_param(scopes))
+        kind = DeviceClientMetadata if device else ClientMetadata
+        metadata = kind(redirect_uris=(redirect_uri,), scope=scope_param(scopes))
         step = obtain_client(
             context.auth_server,
             metadata,

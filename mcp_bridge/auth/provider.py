@@ -219,7 +219,8 @@ class OAuthCredentials:
                 clock=self._clock,
             )
             context = self.manager.context
-            result = await flow.run(
+            run = flow.run_device if self.settings.device else flow.run
+            result = await run(
                 challenge,
                 previous_scopes=previous_scopes,
                 preferred_issuer=context.issuer if context is not None else None,

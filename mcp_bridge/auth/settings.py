@@ -33,6 +33,7 @@ class OAuthSettings:
     callback_host: CallbackHost = CallbackHost.IPV4
     allow_http: bool = False  # plain-http AS endpoints off loopback (development only)
     open_browser: bool = True  # False: print the URL instead
+    device: bool = False  # RFC 8628 device grant instead of the loopback redirect
     timeout_s: float = DEFAULT_CALLBACK_TIMEOUT_S  # how long a login waits for the browser
     login_wait_s: float = DEFAULT_LOGIN_WAIT_S  # how long a request waits for a login
 

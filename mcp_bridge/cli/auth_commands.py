@@ -111,6 +111,11 @@ def add_oauth_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-browser", action="store_true", help="print the sign-in URL instead of opening it"
     )
     group.add_argument(
+        "--device",
+        action="store_true",
+        help="log in with a code typed on any device (RFC 8628), e.g. over SSH",
+    )
+    group.add_argument(
         "--login-timeout",
         type=float,
         default=300.0,
@@ -160,6 +165,7 @@ def oauth_settings_from(
         callback_host=CallbackHost(args.callback_host),
         allow_http=args.allow_http,
         open_browser=not args.no_browser,
+        device=args.device,
         timeout_s=args.login_timeout,
     )
 

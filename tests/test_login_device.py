@@ -1,0 +1,183 @@
+"""The device grant (RFC 8628, `--device`). No authorization server that runs here offers
+it (the SDK's AS and the TypeScript demo do not), so a small aiohttp AS plays one: PRM and
+metadata, DCR, the device endpoint, and a token endpoint that answers
+authorization_pending / slow_down before the tokens, or access_denied."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from mcp_bridge.auth.device_grant import DEVICE_CODE_GRANT
+from mcp_bridge.auth.errors import AuthError, AuthorizationDenied
+from mcp_bridge.auth.login import BrowserLogin
+from mcp_bridge.auth.urlpolicy import UrlPolicy
+from tests.test_oauth_e2e import settings_for
+
+
+@dataclass
+class DeviceAs:
+    """The fake AS's script and what it saw."""
+
+    token_answers: list[str]  # per poll: an RFC 8628 error code, or "tokens"
+    offers_device: bool = True
+    origin: str = ""
+    polls: list[dict[str, str]] = field(default_factory=list)
+    poll_times: list[float] = field(default_factory=list)
+    registrations: list[dict[str, Any]] = field(default_factory=list)
+    device_requests: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def mcp_url(self) -> str:
+        return f"{self.origin}/mcp"
+
+
+def device_as_app(state: DeviceAs) -> web.Application:
+    async def prm(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"resource": state.mcp_url, "authorization_servers": [state.origin]}
+        )
+
+    async def metadata(request: web.Request) -> web.Response:
+        doc: dict[str, Any] = {
+            "issuer": state.origin,
+            "authorization_endpoint": f"{state.origin}/authorize",
+            "token_endpoint": f"{state.origin}/token",
+            "registration_endpoint": f"{state.origin}/register",
+            "code_challenge_methods_supported": ["S256"],
+            "scopes_supported": ["mcp"],
+        }
+        if state.offers_device:
+            doc["device_authorization_endpoint"] = f"{state.origin}/device"
+        return web.json_response(doc)
+
+    async def register(request: web.Request) -> web.Response:
+        body = await request.json()
+        state.registrations.append(body)
+        return web.json_response({**body, "client_id": "device-client"}, status=201)
+
+    async def device(request: web.Request) -> web.Response:
+        state.device_requests.append(dict(await request.post()))  # type: ignore[arg-type]
+        return web.json_response(
+            {
+                "device_code": "dev-code-secret",
+                "user_code": "WDJB-MJHT",
+                "verification_uri": f"{state.origin}/activate",
+                "expires_in": 120,
+                "interval": 0,
+            }
+        )
+
+    async def token(request: web.Request) -> web.Response:
+        state.polls.append(dict(await request.post()))  # type: ignore[arg-type]
+        state.poll_times.append(time.monotonic())
+        answer = state.token_answers.pop(0)
+        if answer != "tokens":
+            return web.json_response({"error": answer}, status=400)
+        return web.json_response(
+            {
+                "access_token": "device-access",
+                "token_type": "Bearer",
+                "expires_in": 3600,
+                "refresh_token": "device-refresh",
+                "scope": "mcp",
+            }
+        )
+
+    app = web.Application()
+    app.router.add_get("/.well-known/oauth-protected-resource/mcp", prm)
+    app.router.add_get("/.well-known/oauth-authorization-server", metadata)
+    app.router.add_post("/register", register)
+    app.router.add_post("/device", device)
+    app.router.add_post("/token", token)
+    return app
+
+
+DeviceAsFactory = Callable[..., Awaitable[DeviceAs]]
+
+
+@pytest.fixture
+async def device_as() -> AsyncIterator[DeviceAsFactory]:
+    """`await device_as(token_answers, offers_device=True)`: a running fake AS."""
+    runners: list[web.AppRunner] = []
+
+    async def make(token_answers: list[str], *, offers_device: bool = True) -> DeviceAs:
+        state = DeviceAs(token_answers, offers_device)
+        runner = web.AppRunner(device_as_app(state), access_log=None)
+        await runner.setup()
+        runners.append(runner)
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        state.origin = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        return state
+
+    yield make
+    for runner in runners:
+        await runner.cleanup()
+
+
+class NoClients:
+    async def stored_client(self, issuer: str) -> None:
+        return None
+
+    async def save_client(self, client: object) -> None:
+        return None
+
+
+async def device_login(state: DeviceAs, shown: list[str]) -> Any:
+    async with aiohttp.ClientSession() as http:
+        flow = BrowserLogin(
+            state.mcp_url,
+            settings_for(device=True, open_browser=False),
+            NoClients(),
+            policy=UrlPolicy.for_server(state.mcp_url),
+            http=http,
+            notify=shown.append,
+        )
+        return await flow.run_device()
+
+
+async def test_device_login_polls_through_pending_and_slow_down(
+    device_as: DeviceAsFactory,
+) -> None:
+    state = await device_as(
+        ["authorization_pending", "slow_down", "authorization_pending", "tokens"]
+    )
+    shown: list[str] = []
+
+    result = await device_login(state, shown)
+
+    assert result.tokens.access_token == "device-access"
+    assert result.tokens.resource == state.mcp_url
+    assert len(state.polls) == 4
+    assert all(poll["grant_type"] == DEVICE_CODE_GRANT for poll in state.polls)
+    assert all(poll["resource"] == state.mcp_url for poll in state.polls)  # A17
+    assert state.device_requests[0]["resource"] == state.mcp_url
+    # slow_down (RFC 8628 §3.5): every later poll waits 5 s more than before.
+    assert state.poll_times[2] - state.poll_times[1] >= 4.5
+    assert DEVICE_CODE_GRANT in state.registrations[0]["grant_types"]
+    assert any("WDJB-MJHT" in text and "/activate" in text for text in shown)
+    assert not any("dev-code-secret" in text for text in shown)
+
+
+async def test_a_refused_device_login_is_an_authorization_denied(
+    device_as: DeviceAsFactory,
+) -> None:
+    state = await device_as(["authorization_pending", "access_denied"])
+    with pytest.raises(AuthorizationDenied, match="refused"):
+        await device_login(state, [])
+
+
+async def test_an_as_without_device_login_says_to_use_the_browser(
+    device_as: DeviceAsFactory,
+) -> None:
+    state = await device_as([], offers_device=False)
+    with pytest.raises(AuthError, match="no device login") as refused:
+        await device_login(state, [])
+    assert "without --device" in refused.value.next_step
+    assert state.registrations == []  # nothing registered for a login that cannot happen

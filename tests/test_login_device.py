@@ -14,9 +14,17 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from mcp_bridge.auth.device_grant import DEVICE_CODE_GRANT
-from mcp_bridge.auth.errors import AuthError, AuthorizationDenied
+from mcp_bridge.auth.device_grant import (
+    DEVICE_CODE_GRANT,
+    DeviceAuthorization,
+    poll_device_token,
+    request_device_code,
+)
+from mcp_bridge.auth.errors import AuthError, AuthorizationDenied, AuthResponseInvalid
+from mcp_bridge.auth.http_step import HttpResponse
 from mcp_bridge.auth.login import BrowserLogin
+from mcp_bridge.auth.metadata import AuthServerMetadata
+from mcp_bridge.auth.registration import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.urlpolicy import UrlPolicy
 from tests.test_oauth_e2e import settings_for
 
@@ -181,3 +189,52 @@ async def test_an_as_without_device_login_says_to_use_the_browser(
         await device_login(state, [])
     assert "without --device" in refused.value.next_step
     assert state.registrations == []  # nothing registered for a login that cannot happen
+
+
+# -- the steps alone, no sockets ----------------------------------------------------------
+
+METADATA = AuthServerMetadata(
+    issuer="https://as.example",
+    authorization_endpoint="https://as.example/authorize",
+    token_endpoint="https://as.example/token",
+    device_authorization_endpoint="https://as.example/device",
+)
+CLIENT = ClientRegistration("https://as.example", "cid", RegistrationMethod.DCR, "none")
+
+
+def test_a_device_answer_without_a_user_code_is_refused() -> None:
+    step = request_device_code(
+        METADATA, CLIENT, scopes=("mcp",), resource="https://rs.example/mcp", now=0.0
+    )
+    request = next(step)
+    assert request.form() == {
+        "resource": "https://rs.example/mcp",
+        "scope": "mcp",
+        "client_id": "cid",
+    }
+    doc = {"device_code": "d", "verification_uri": "https://as.example/activate"}
+    with pytest.raises(AuthResponseInvalid, match="user_code"):
+        step.send(HttpResponse.of_json(doc))
+
+
+def test_the_interval_defaults_to_five_seconds() -> None:
+    step = request_device_code(METADATA, CLIENT, scopes=(), resource="https://rs/mcp", now=100.0)
+    next(step)
+    doc = {"device_code": "dev-secret-123", "user_code": "U", "verification_uri": "https://as/a"}
+    with pytest.raises(StopIteration) as done:
+        step.send(HttpResponse.of_json(doc))
+    device: DeviceAuthorization = done.value.value
+    assert device.interval_s == 5.0
+    assert device.expires_at > 100.0
+    assert "dev-secret-123" not in repr(device)
+
+
+@pytest.mark.parametrize(
+    ("error", "raised"), [("expired_token", AuthError), ("access_denied", AuthorizationDenied)]
+)
+def test_a_poll_ends_on_expired_or_denied(error: str, raised: type[AuthError]) -> None:
+    device = DeviceAuthorization("d", "U", "https://as/a", None, expires_at=1e12, interval_s=0)
+    step = poll_device_token(METADATA, CLIENT, device, resource="https://rs/mcp", scopes=(), now=0)
+    assert next(step).form()["grant_type"] == DEVICE_CODE_GRANT
+    with pytest.raises(raised):
+        step.send(HttpResponse.of_json({"error": error}, status=400))

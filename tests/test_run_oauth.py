@@ -4,13 +4,19 @@ follows redirects), keeps the tokens in its vault, and a second process reuses t
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from pathlib import Path
 
 import pytest
 
+from mcp_bridge.paths import bridge_paths
+from mcp_bridge.store.selection import open_vault
 from tests.fixtures.auth_server import AuthServerFactory, TsAuthServer
 from tests.fixtures.bridge_process import BridgeProcess, Message, running_bridge
 
+SECRET_FIELDS = ("access_token", "refresh_token")
 FOLLOWER = Path(__file__).parent / "browsers" / "follow_redirects.py"
 
 
@@ -45,6 +51,36 @@ async def test_first_call_logs_in_and_a_second_process_reuses_the_login(
         assert await bridge.close_stdin_and_wait() == 0
     after_second = server.stats()
     assert (after_second["registrations"], after_second["authorizations"]) == (1, 1)
+
+    status = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "mcp_bridge",
+        "status",
+        env={**os.environ, "MCP_BRIDGE_HOME": str(bridge_home), **oauth_env()},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(status.communicate(), 60)
+    assert status.returncode == 0
+    shown = out.decode()
+    assert server.mcp_url in shown
+    assert f"issuer {server.issuer}" in shown
+    assert "refreshable" in shown
+    for secret in await stored_secrets(bridge_home):
+        assert secret not in shown + err.decode()
+
+
+async def stored_secrets(home: Path) -> list[str]:
+    """Every access and refresh token in the bridge's vault at `home`."""
+    vault = open_vault("keyfile", paths=bridge_paths({"MCP_BRIDGE_HOME": str(home)}))
+    secrets: list[str] = []
+    async with vault.transaction() as txn:
+        for key in txn.keys("tokens"):
+            record = txn.get("tokens", key) or {}
+            secrets += [record[name] for name in SECRET_FIELDS if record.get(name)]
+    assert secrets, "the login left no tokens in the vault"
+    return secrets
 
 
 async def test_a_lying_authorization_server_gets_a_clear_refusal_and_no_token_is_spent(

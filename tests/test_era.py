@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from mcp_bridge.bridge.era import ModernRemoteTranslator, Outgoing, translator_for
+from mcp_bridge.bridge.connector import choose_translator
+from mcp_bridge.bridge.era import ModernRemoteTranslator, Outgoing
+from mcp_bridge.bridge.session import Passthrough, RemoteLink
 from mcp_bridge.errors import RemoteError
 from mcp_bridge.jsonrpc import JsonObject, RequestId
 from mcp_bridge.protocol import Era
@@ -151,9 +153,14 @@ def test_a_remote_with_no_modern_version_we_speak_is_refused() -> None:
         ModernRemoteTranslator({**DISCOVER, "supportedVersions": ["2030-01-01"]})
 
 
-def test_translator_for_picks_by_the_remote_era() -> None:
-    assert isinstance(translator_for(Era.MODERN, DISCOVER), ModernRemoteTranslator)
-    assert translator_for(Era.LEGACY, None) is None
+def test_the_translator_is_picked_by_the_remote_era_alone() -> None:
+    transport: Any = None  # choose_translator never touches the transport
+    modern = RemoteLink(transport, Era.MODERN, discover_result=DISCOVER)
+    legacy = RemoteLink(transport, Era.LEGACY)
+    assert isinstance(choose_translator(initialize(), modern), ModernRemoteTranslator)
+    modern_first = request(1, "tools/list", {"_meta": {META_VERSION: V}})
+    assert isinstance(choose_translator(modern_first, modern), ModernRemoteTranslator)
+    assert isinstance(choose_translator(initialize(), legacy), Passthrough)
 
 
 # -- requests going up -------------------------------------------------------------------

@@ -32,9 +32,9 @@ from mcp_bridge.bridge.flights import Flights, Forwarded, Listen, ToolsRefresh, 
 from mcp_bridge.bridge.outgoing import NO_HEADERS, Effects, Outgoing, RemoteSend
 from mcp_bridge.bridge.x_mcp_header import ToolHeaders, UnsafeInteger
 from mcp_bridge.jsonrpc import JsonObject, Kind, RequestId
-from mcp_bridge.protocol import META_PROTOCOL_VERSION, Era
+from mcp_bridge.protocol import META_PROTOCOL_VERSION
 
-__all__ = ["LegacyClientModernRemote", "ModernRemoteTranslator", "Outgoing", "RemoteSend"]
+__all__ = ["ModernRemoteTranslator", "Outgoing", "RemoteSend"]
 
 BRIDGE_INFO: JsonObject = {"name": "mcp-bridge", "version": __version__}
 # tools/list pages read to find a tool's schema after a HeaderMismatch.
@@ -423,24 +423,6 @@ class ModernRemoteTranslator:
 
     def _reply(self, out: Effects, local_id: RequestId, result: JsonObject) -> None:
         out.to_local.append(jsonrpc.result_response(local_id, result))
-
-
-# The name the session's connector uses for the translator.
-LegacyClientModernRemote = ModernRemoteTranslator
-
-
-def translator_for(
-    remote_era: Era, discover_result: JsonObject | None, *, bridge_info: JsonObject | None = None
-) -> ModernRemoteTranslator | None:
-    """The translator a session needs, or None when messages pass through unchanged.
-
-    Only the remote's era decides: a 2026-07-28 remote needs this translator whatever the
-    client speaks (a modern client still needs Mcp-Param-* headers, the x-mcp-header
-    filter and HTTP-style cancellation, and may send `initialize` after `server/discover`,
-    hosts.md §9.2). A legacy remote speaks the legacy client's language already."""
-    if remote_era is Era.MODERN and discover_result is not None:
-        return ModernRemoteTranslator(discover_result, bridge_info=bridge_info)
-    return None
 
 
 def _declares_version(params: object) -> bool:

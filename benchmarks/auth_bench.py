@@ -42,7 +42,7 @@ class NoClients:
     async def stored_client(self, issuer: str) -> None:
         return None
 
-    async def save_client(self, client: object) -> None:
+    async def save_client(self, client: object, scopes: object) -> None:
         return None
 
 

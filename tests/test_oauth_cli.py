@@ -59,6 +59,10 @@ def test_login_then_token_then_logout(
     stats = server.stats()
     assert (stats["registrations"], stats["authorizations"]) == (1, 1)
 
+    assert run("login", server.mcp_url, "--login-timeout", "120") == 0  # again: same client
+    capsys.readouterr()
+    assert server.stats()["registrations"] == 1
+
     assert run("logout", server.mcp_url) == 0
     assert "revoked at the authorization server" in capsys.readouterr().err
     assert server.stats()["revocations"] == 1

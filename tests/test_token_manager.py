@@ -221,6 +221,7 @@ async def test_invalid_grant_drops_the_tokens_and_logs_in_exactly_once(
 
     stats = server.stats()
     assert stats["authorizations"] == 2  # the first login and exactly one more
+    assert stats["registrations"] == 1  # on the same callback port: the client is reused
     assert credentials.login_count == 2
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "CLIENTS",
     "SERVERS",
     "TOKENS",
+    "StoredClient",
     "StoredTokens",
     "delete_server",
     "put_client",
@@ -35,6 +36,7 @@ __all__ = [
     "put_tokens",
     "read_client",
     "read_context",
+    "read_stored_client",
     "read_tokens",
     "tokens_key",
 ]
@@ -45,6 +47,7 @@ SERVERS = "servers"
 CLIENTS = "clients"
 TOKENS = "tokens"
 _RECEIVED_AT = "received_at"  # our field next to the TokenSet's own in the vault record
+_REGISTERED_SCOPES = "x_mcp_bridge_scopes"  # ours, next to the ClientRegistration's fields
 
 
 def tokens_key(issuer: str, resource: str) -> str:
@@ -86,10 +89,47 @@ def read_client(txn: VaultTransaction, issuer: str) -> ClientRegistration | None
     return client if client.is_for(issuer) else None  # A6: never another AS's
 
 
-def put_client(txn: VaultTransaction, client: ClientRegistration) -> None:
-    """Keep a dynamic registration; the others are rebuilt from the config each time."""
-    if client.method is RegistrationMethod.DCR:
-        txn.put(CLIENTS, client.issuer, client.to_json())
+@dataclass(frozen=True, slots=True)
+class StoredClient:
+    """A kept registration and the scopes it was registered with (None: not recorded).
+    Some ASes (the SDK's) grant only scopes named at registration, so a login that needs
+    more registers again rather than be refused."""
+
+    registration: ClientRegistration
+    scopes: tuple[str, ...] | None = None
+
+    def covers(self, scopes: tuple[str, ...]) -> bool:
+        return self.scopes is None or set(scopes) <= set(self.scopes)
+
+
+def read_stored_client(txn: VaultTransaction, issuer: str) -> StoredClient | None:
+    registration = read_client(txn, issuer)
+    if registration is None:
+        return None
+    doc = txn.get(CLIENTS, issuer) or {}
+    scopes = doc.get(_REGISTERED_SCOPES)
+    if isinstance(scopes, list) and all(isinstance(scope, str) for scope in scopes):
+        return StoredClient(registration, tuple(scopes))
+    return StoredClient(registration)
+
+
+def put_client(
+    txn: VaultTransaction, client: ClientRegistration, scopes: tuple[str, ...] | None = None
+) -> None:
+    """Keep a dynamic registration (and the scopes it was made for, when given); the others
+    are rebuilt from the config each time."""
+    if client.method is not RegistrationMethod.DCR:
+        return
+    record = client.to_json()
+    if scopes is None:
+        kept = txn.get(CLIENTS, client.issuer)
+        if kept is not None and kept.get("client_id") == client.client_id:
+            scopes_doc = kept.get(_REGISTERED_SCOPES)
+            if scopes_doc is not None:
+                record[_REGISTERED_SCOPES] = scopes_doc
+    else:
+        record[_REGISTERED_SCOPES] = list(scopes)
+    txn.put(CLIENTS, client.issuer, record)
 
 
 def read_tokens(txn: VaultTransaction, context: AuthorizationContext) -> StoredTokens | None:

@@ -27,7 +27,9 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlsplit
 
+from mcp_bridge.auth.auth_records import StoredClient
 from mcp_bridge.auth.authorize import build_authorization_request, validate_callback
 from mcp_bridge.auth.browser import open_in_browser
 from mcp_bridge.auth.challenge import BearerChallenge
@@ -41,8 +43,13 @@ from mcp_bridge.auth.device_grant import (
 from mcp_bridge.auth.discovery import AuthorizationContext, discover
 from mcp_bridge.auth.errors import AuthError, CallbackRejected, sanitize_remote_text
 from mcp_bridge.auth.http_step import run_step
-from mcp_bridge.auth.loopback import CallbackWait, LoopbackListener
-from mcp_bridge.auth.registration import ClientMetadata, ClientRegistration, obtain_client
+from mcp_bridge.auth.loopback import CALLBACK_PATH, CallbackWait, LoopbackListener
+from mcp_bridge.auth.registration import (
+    ClientMetadata,
+    ClientRegistration,
+    RegistrationMethod,
+    obtain_client,
+)
 from mcp_bridge.auth.scopes import login_scopes, scope_param, with_offline_access
 from mcp_bridge.auth.settings import OAuthSettings
 from mcp_bridge.auth.token_endpoint import TokenSet, exchange_code
@@ -114,9 +121,9 @@ async def fetch_challenge(
 class ClientStore(Protocol):
     """Where registrations live (TokenManager implements it)."""
 
-    async def stored_client(self, issuer: str) -> ClientRegistration | None: ...
+    async def stored_client(self, issuer: str) -> StoredClient | None: ...
 
-    async def save_client(self, client: ClientRegistration) -> None: ...
+    async def save_client(self, client: ClientRegistration, scopes: tuple[str, ...]) -> None: ...
 
 
 class LoginBrake:
@@ -203,10 +210,11 @@ class BrowserLogin:
         context = await self.discover(challenge, preferred_issuer=preferred_issuer)
         scopes = self.scopes_for(context, previous_scopes)
         settings = self.settings
-        async with LoopbackListener(
-            host=settings.callback_host, port=settings.callback_port, timeout_s=settings.timeout_s
-        ) as listener:
-            client = await self._client_for(context, listener.redirect_uri, scopes)
+        stored = await self._clients.stored_client(context.issuer)
+        reusable = stored.registration if stored is not None and stored.covers(scopes) else None
+        listener = await self._listen(preferred_port=self._port_of(reusable))
+        try:
+            client = await self._client_for(context, listener.redirect_uri, scopes, reusable)
             request = build_authorization_request(
                 context,
                 client,
@@ -221,6 +229,8 @@ class BrowserLogin:
             )
             await self._show(request.url)
             code = await self._wait(waiting)
+        finally:
+            await listener.aclose()
         step = exchange_code(context.auth_server, client, pending, code, now=self._clock())
         tokens = await run_step(step, self._http, policy=self._policy)
         log.info("logged in to %s at %s (scopes: %s)", self.mcp_url, context.issuer, scopes)
@@ -244,7 +254,9 @@ class BrowserLogin:
                 f"The authorization server {metadata.issuer} offers no device login",
                 next_step="Log in without --device (the browser login)",
             )
-        client = await self._client_for(context, DEVICE_REDIRECT_URI, scopes, device=True)
+        stored = await self._clients.stored_client(context.issuer)
+        reusable = stored.registration if stored is not None and stored.covers(scopes) else None
+        client = await self._client_for(context, DEVICE_REDIRECT_URI, scopes, reusable, device=True)
         step = request_device_code(
             metadata, client, scopes=scopes, resource=context.resource, now=self._clock()
         )
@@ -296,10 +308,10 @@ class BrowserLogin:
         context: AuthorizationContext,
         redirect_uri: str,
         scopes: tuple[str, ...],
+        stored: ClientRegistration | None,
         *,
         device: bool = False,
     ) -> ClientRegistration:
-        stored = await self._clients.stored_client(context.issuer)
         kind = DeviceClientMetadata if device else ClientMetadata
         metadata = kind(redirect_uris=(redirect_uri,), scope=scope_param(scopes))
         step = obtain_client(
@@ -312,8 +324,46 @@ class BrowserLogin:
         )
         client = await run_step(step, self._http, policy=self._policy)
         if client != stored:
-            await self._clients.save_client(client)
+            await self._clients.save_client(client, scopes)
         return client
+
+    def _port_of(self, stored: ClientRegistration | None) -> int:
+        """The callback port a kept dynamic registration was made for, so it can be used
+        again: the AS matches redirect URIs exactly, and a new port means a new client each
+        login (anchors.md §1.4, §4: "DCR churn"). 0 when there is none to follow."""
+        if stored is None or stored.method is not RegistrationMethod.DCR:
+            return 0
+        for uri in stored.redirect_uris:
+            parts = urlsplit(uri)
+            if (
+                parts.scheme == "http"
+                and parts.hostname == self.settings.callback_host.value
+                and parts.path == CALLBACK_PATH
+                and parts.port is not None
+            ):
+                return parts.port
+        return 0
+
+    async def _listen(self, *, preferred_port: int) -> LoopbackListener:
+        """A started listener: on `--callback-port` if set, else on `preferred_port` if it
+        is free, else on an ephemeral port."""
+        settings = self.settings
+        ports = [settings.callback_port]
+        if settings.callback_port == 0 and preferred_port:
+            ports.insert(0, preferred_port)
+        for port in ports:
+            listener = LoopbackListener(
+                host=settings.callback_host, port=port, timeout_s=settings.timeout_s
+            )
+            try:
+                await listener.start()
+            except AuthError:
+                if port == ports[-1]:
+                    raise
+                log.debug("callback port %d is taken; using another", port)
+                continue
+            return listener
+        raise AssertionError("unreachable: the last port either binds or raises")
 
     async def _show(self, url: str) -> None:
         opened = False

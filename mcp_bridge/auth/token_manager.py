@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 from mcp_bridge.auth.auth_records import (
     CLIENTS,
     TOKENS,
+    StoredClient,
     StoredTokens,
     delete_server,
     put_client,
@@ -45,6 +46,7 @@ from mcp_bridge.auth.auth_records import (
     put_tokens,
     read_client,
     read_context,
+    read_stored_client,
     read_tokens,
     tokens_key,
 )
@@ -179,18 +181,18 @@ class TokenManager:
         else:
             self._adopt(stored.tokens, stored.received_at)
 
-    async def stored_client(self, issuer: str) -> ClientRegistration | None:
+    async def stored_client(self, issuer: str) -> StoredClient | None:
         """The registration the vault holds for `issuer` (for the login flow)."""
         async with self._vault.transaction() as txn:
-            return read_client(txn, issuer)
+            return read_stored_client(txn, issuer)
 
-    async def save_client(self, client: ClientRegistration) -> None:
+    async def save_client(self, client: ClientRegistration, scopes: tuple[str, ...]) -> None:
         """Keep a dynamic registration at once, before the login completes: a login that
         fails later must not register yet another client next time (anchors.md §2)."""
         if client.method is not RegistrationMethod.DCR:
             return
         async with self._vault.transaction() as txn:
-            put_client(txn, client)
+            put_client(txn, client, scopes)
 
     async def save_login(self, login: LoginResult) -> None:
         """Keep what a browser login produced, and use it from now on."""

@@ -377,3 +377,30 @@ async def test_stored_tokens_for_another_resource_are_never_used(
     await manager.load()
     assert manager.context is not None
     assert manager.tokens is None
+
+
+async def test_headers_say_retry_later_when_the_as_is_down_and_the_token_expired(
+    auth_server: AuthServerFactory,
+    closing: list[OAuthCredentials | BridgeClient | TokenManager],
+) -> None:
+    server = auth_server(token_status=503)
+    policy = UrlPolicy.for_server(server.mcp_url)
+    async with aiohttp.ClientSession() as http:
+        context = await run_step(discover(server.mcp_url, None, policy), http, policy=policy)
+    vault = MemoryVault()
+    now = time.time()
+    client = ClientRegistration(context.issuer, "client-1", RegistrationMethod.DCR, "none")
+    expired = TokenSet(
+        "old-access", context.issuer, context.resource, refresh_token="r", expires_at=now - 1
+    )
+    async with vault.transaction() as txn:
+        txn.put(SERVERS, server.mcp_url, context.to_json())
+        txn.put(CLIENTS, context.issuer, client.to_json())
+        txn.put(TOKENS, tokens_key(context.issuer, context.resource), expired.to_json())
+    credentials = OAuthCredentials(server.mcp_url, settings_for(), vault, interactive=True)
+    closing.append(credentials)
+
+    with pytest.raises(AuthServerUnavailable) as refused:
+        await credentials.headers()
+    assert "later" in refused.value.next_step or "shortly" in refused.value.next_step
+    assert server.stats()["authorize_requests"] == 0  # an outage is not a reason to log in

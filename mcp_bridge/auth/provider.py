@@ -105,9 +105,10 @@ class OAuthCredentials:
             with _as_auth_errors():
                 try:
                     tokens = await self.manager.fresh_tokens()
-                except AuthError as exc:
+                except LoginRequired as exc:
                     # No token to send: the resource's 401 comes back to on_unauthorized,
-                    # with the challenge that says what to ask for.
+                    # with the challenge that says what to ask for. (An AS that is down
+                    # raises instead: the request is answered "retry shortly".)
                     log.debug("no usable token for %s: %s", self.mcp_url, exc.what)
                     return _NO_HEADERS
             if self._background_refresh:

@@ -118,7 +118,6 @@ class TokenManager:
         self.context: AuthorizationContext | None = None
         self.client: ClientRegistration | None = None
         self._tokens: TokenSet | None = None
-        self._received_at: float | None = None
         self._margin_s = MARGIN_S
         self._loaded = False
         self._load_lock = asyncio.Lock()
@@ -144,10 +143,6 @@ class TokenManager:
         """The tokens held in memory, whatever their age."""
         return self._tokens
 
-    @property
-    def received_at(self) -> float | None:
-        return self._received_at
-
     # -- loading, saving, forgetting ----------------------------------------------------
 
     async def load(self) -> None:
@@ -171,7 +166,6 @@ class TokenManager:
 
     def _adopt(self, tokens: TokenSet | None, received_at: float | None) -> None:
         self._tokens = tokens
-        self._received_at = received_at
         self._margin_s = MARGIN_S if tokens is None else refresh_margin_s(tokens, received_at)
         self._changed.set()
 

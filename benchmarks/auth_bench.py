@@ -27,12 +27,13 @@ from mcp_bridge.auth.login import BrowserLogin
 from mcp_bridge.auth.provider import OAuthCredentials
 from mcp_bridge.auth.settings import OAuthSettings
 from mcp_bridge.auth.urlpolicy import UrlPolicy
+from mcp_bridge.demo import headless_browser
+from mcp_bridge.demo.auth_modes import AuthServerModes
 from mcp_bridge.remote.base import NoCredentials
 from mcp_bridge.store.memory import MemoryVault
 from tests.fixtures.auth_server import AuthServer
-from tests.fixtures.auth_server_modes import AuthServerModes
 
-FOLLOWER = Path(__file__).resolve().parents[1] / "tests" / "browsers" / "follow_redirects.py"
+FOLLOWER = Path(headless_browser.__file__)  # a $BROWSER that follows redirects
 HEADER_CALLS = 200_000
 
 log = logging.getLogger("auth_bench")

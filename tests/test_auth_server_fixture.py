@@ -22,6 +22,13 @@ from mcp.shared.auth import (
 from pydantic import AnyUrl
 
 from mcp_bridge.auth.loopback import CallbackQuery, LoopbackListener
+from mcp_bridge.demo.auth_modes import (
+    ADMIN_SCOPE,
+    BASE_SCOPE,
+    PRIVATE_REDIRECT_HOST,
+    WRONG_ISSUER,
+    AuthServerModes,
+)
 from tests.fixtures.auth_server import AuthServer, AuthServerFactory, TsAuthServer
 from tests.fixtures.auth_server_client import (
     MCP_HEADERS,
@@ -29,13 +36,6 @@ from tests.fixtures.auth_server_client import (
     TinyClient,
     call_tool,
     text_of,
-)
-from tests.fixtures.auth_server_modes import (
-    ADMIN_SCOPE,
-    BASE_SCOPE,
-    PRIVATE_REDIRECT_HOST,
-    WRONG_ISSUER,
-    AuthServerModes,
 )
 
 
@@ -483,7 +483,7 @@ async def test_the_sdk_client_logs_in_and_refuses_a_wrong_iss(
             return
         response = await client.post(server.mcp_url, json=initialize, headers=MCP_HEADERS)
     assert response.status_code == 200, response.text
-    assert response.json()["result"]["serverInfo"]["name"] == "auth-fixture"
+    assert response.json()["result"]["serverInfo"]["name"] == "mcp-bridge-demo-protected"
     assert storage.tokens is not None
     stats = server.stats()
     assert (stats["registrations"], stats["authorizations"], stats["token_exchanges"]) == (1, 1, 1)

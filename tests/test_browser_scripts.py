@@ -16,11 +16,12 @@ from mcp_bridge.auth.authorize import PendingAuthorization, validate_callback
 from mcp_bridge.auth.browser import open_in_browser
 from mcp_bridge.auth.errors import CallbackRejected
 from mcp_bridge.auth.loopback import CallbackQuery, LoopbackListener
+from mcp_bridge.demo import headless_browser
 from tests.fixtures.auth_server import AuthServer, AuthServerFactory
 from tests.fixtures.auth_server_client import TinyClient
 
 BROWSERS_DIR = Path(__file__).parent / "browsers"
-FOLLOWER = BROWSERS_DIR / "follow_redirects.py"
+FOLLOWER = Path(headless_browser.__file__)  # a $BROWSER that follows redirects
 CHROMIUM_SCRIPT = BROWSERS_DIR / "headless_chromium.py"
 CHROMIUM = Path("/usr/bin/chromium")
 PROFILE_PREFIX = "mcp-bridge-chromium-"

@@ -19,15 +19,16 @@ import pytest
 from mcp_bridge.auth.errors import AuthError, LoginRequired
 from mcp_bridge.auth.provider import OAuthCredentials
 from mcp_bridge.auth.settings import OAuthSettings
+from mcp_bridge.demo import headless_browser
+from mcp_bridge.demo.auth_modes import ADMIN_SCOPE, BASE_SCOPE
 from mcp_bridge.protocol import Era
 from mcp_bridge.remote.streamable import StreamableHttpTransport
 from mcp_bridge.store.memory import MemoryVault
 from tests.fixtures.auth_server import AuthServer, AuthServerFactory
-from tests.fixtures.auth_server_modes import ADMIN_SCOPE, BASE_SCOPE
 from tests.fixtures.mcp_servers import INITIALIZED, Inbox, call_tool, initialize_request
 
 BROWSERS_DIR = Path(__file__).parent / "browsers"
-FOLLOWER = BROWSERS_DIR / "follow_redirects.py"
+FOLLOWER = Path(headless_browser.__file__)  # a $BROWSER that follows redirects
 CHROMIUM_SCRIPT = BROWSERS_DIR / "headless_chromium.py"
 WAIT_S = 120.0  # a login on a loaded 2-core machine: uvicorn, a browser process, the AS
 

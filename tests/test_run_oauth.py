@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from mcp_bridge.demo import headless_browser
 from mcp_bridge.paths import bridge_paths
 from mcp_bridge.store.selection import open_vault
 from tests.fixtures.auth_server import AuthServerFactory, TsAuthServer
 from tests.fixtures.bridge_process import BridgeProcess, Message, running_bridge
 
 SECRET_FIELDS = ("access_token", "refresh_token")
-FOLLOWER = Path(__file__).parent / "browsers" / "follow_redirects.py"
+FOLLOWER = Path(headless_browser.__file__)  # a $BROWSER that follows redirects
 
 
 def oauth_env() -> dict[str, str]:

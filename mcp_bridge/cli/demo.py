@@ -1,5 +1,12 @@
-"""`mcp-bridge demo`: a local demo server, `mcp-bridge run` in front of it, and a scripted
-stdio client, with the exchange shown as it happens. Needs no network and no setup."""
+"""`mcp-bridge demo`: the whole journey on this machine, with no setup and no network.
+
+It starts a local authorization server and an OAuth-protected MCP server
+(mcp_bridge.demo.auth_server), runs `mcp-bridge run` in front of it, and plays a desktop
+client on the bridge's stdio. The bridge meets a 401, discovers the authorization server,
+registers itself, signs in through the browser (a consent page to click), and relays the
+calls; the exchange is shown as it happens. `--no-browser` signs in with a built-in headless
+browser and an auto-consenting server. Everything lives in a throwaway home directory.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +14,28 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
+import shlex
 import sys
+import tempfile
+import urllib.request
+from pathlib import Path
 from typing import Any
 
 from mcp_bridge.errors import BridgeError
 
 STEP_TIMEOUT_S = 30.0
+LOGIN_TIMEOUT_S = 300.0
+# Bridge log lines worth showing: the OAuth journey, not every connection.
+_SHOWN_LOG = (
+    "GET http",
+    "POST http",
+    "answered 401",
+    "to sign in",
+    "logged in",
+    "connected to",
+    "step-up",
+)
 
 
 class DemoFailed(BridgeError):
@@ -22,56 +45,55 @@ class DemoFailed(BridgeError):
 def register(commands: Any) -> None:  # argparse's subparsers action has no public type
     demo = commands.add_parser(
         "demo",
-        help="start a local demo server and show a client talking to it through the bridge",
+        help="log in to a local OAuth-protected demo server through the bridge and call it",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument(
+        "--no-browser",
+        action="store_true",
+        help="sign in with a built-in headless browser (the demo server consents by itself)",
     )
     demo.set_defaults(handler=demo_command)
 
 
 def demo_command(args: argparse.Namespace) -> int:
-    return asyncio.run(_demo())
+    with tempfile.TemporaryDirectory(prefix="mcp-bridge-demo-") as home:
+        return asyncio.run(_demo(Path(home), headless=args.no_browser))
 
 
-async def _demo() -> int:
+async def _demo(home: Path, *, headless: bool) -> int:
+    # SSE answers (not JSON), so the countdown's progress notifications stream through.
+    modes = json.dumps({"consent": "auto" if headless else "page", "json_response": False})
     server = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "mcp_bridge.demo.server",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+        sys.executable, "-m", "mcp_bridge.demo.auth_server", "--modes", modes,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
     bridge: asyncio.subprocess.Process | None = None
     try:
-        url = await _await_ready(server)
-        _say(f"demo server listening at {url}")
-        _say(f"starting: mcp-bridge run {url}\n")
+        issuer, mcp_url = await _await_ready(server)
+        _say(f"authorization server   {issuer}")
+        _say(f"MCP server (OAuth)     {mcp_url}")
+        _say(f"bridge home            {home}  (a throwaway vault; its key is a key file)")
+        _say(f"\nstarting: mcp-bridge run {mcp_url}\n")
         bridge = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "mcp_bridge",
-            "run",
-            url,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
+            sys.executable, "-m", "mcp_bridge", "run", mcp_url, "--log-level", "debug",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, env=_bridge_env(home, headless=headless),
+            limit=2**26,
+        )  # fmt: skip
+        narration = asyncio.create_task(_narrate(bridge))
         client = ScriptedClient(bridge)
-        init = await client.request(
-            "initialize",
-            {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "mcp-bridge-demo-client", "version": "1.0"},
-            },
-        )
+        init = await client.initialize()
         info = init.get("serverInfo", {})
-        _say(
-            f"   server is {info.get('name')} {info.get('version')}, "
-            f"protocol {init.get('protocolVersion')}"
-        )
+        _say(f"   signed in; the server is {info.get('name')}, protocol {init['protocolVersion']}")
         await client.notify("notifications/initialized")
         tools = await client.request("tools/list", {})
         _say("   tools: " + ", ".join(tool["name"] for tool in tools.get("tools", [])))
         added = await client.request("tools/call", {"name": "add", "arguments": {"a": 2, "b": 3}})
         _say(f"   2 + 3 = {_text_of(added)}")
+        who = await client.request("tools/call", {"name": "whoami", "arguments": {}})
+        _say(f"   the server sees the token of: {json.dumps(who.get('structuredContent'))}")
         launched = await client.request(
             "tools/call",
             {"name": "countdown", "arguments": {"start": 3}, "_meta": {"progressToken": "demo"}},
@@ -82,7 +104,9 @@ async def _demo() -> int:
         bridge.stdin.close()
         async with asyncio.timeout(STEP_TIMEOUT_S):
             code = await bridge.wait()
+        await narration
         _say(f"bridge exited with status {code}")
+        _say(f"authorization server saw: {_stats(issuer)}")
         return 0 if code == 0 else 1
     finally:
         for process in (bridge, server):
@@ -93,6 +117,24 @@ async def _demo() -> int:
                         await process.wait()
 
 
+def _bridge_env(home: Path, *, headless: bool) -> dict[str, str]:
+    env = {**os.environ, "MCP_BRIDGE_HOME": str(home), "MCP_BRIDGE_VAULT": "keyfile"}
+    if headless:
+        # webbrowser splits a $BROWSER entry holding %s into an argv list: no shell.
+        env["BROWSER"] = f"{shlex.quote(sys.executable)} -m mcp_bridge.demo.headless_browser %s"
+    return env
+
+
+async def _narrate(bridge: asyncio.subprocess.Process) -> None:
+    """Show the bridge's own account of the OAuth journey (its stderr, filtered)."""
+    assert bridge.stderr is not None
+    while line := await bridge.stderr.readline():
+        text = line.decode(errors="replace").rstrip()
+        text = text.removeprefix("mcp-bridge: ").removeprefix("DEBUG ").removeprefix("INFO ")
+        if any(marker in text for marker in _SHOWN_LOG) or text.startswith("http"):
+            _say(f"   bridge | {text}")
+
+
 class ScriptedClient:
     """Plays a desktop MCP client on the bridge's stdin and stdout."""
 
@@ -101,22 +143,45 @@ class ScriptedClient:
         assert bridge.stdout is not None
         self._stdin = bridge.stdin
         self._stdout = bridge.stdout
-        self._next_id = 1
+        self._next_id = 0
+
+    async def initialize(self) -> dict[str, Any]:
+        """`initialize`, repeated while the sign-in is still under way (the bridge answers
+        a request that waited too long for a login with 'finish signing in, then retry')."""
+        params = {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "mcp-bridge-demo-client", "version": "1.0"},
+        }
+        async with asyncio.timeout(LOGIN_TIMEOUT_S):
+            while True:
+                reply = await self._exchange("initialize", params)
+                if "result" in reply:
+                    result: dict[str, Any] = reply["result"]
+                    return result
+                message = reply["error"].get("message", "")
+                if "sign" not in message:
+                    raise DemoFailed(f"initialize failed: {message}")
+                _say("   (waiting for the sign-in in your browser...)")
 
     async def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
-        request_id = self._next_id
+        reply = await self._exchange(method, params)
+        if "error" in reply:
+            raise DemoFailed(f"{method} failed: {reply['error'].get('message')}")
+        result: dict[str, Any] = reply["result"]
+        return result
+
+    async def notify(self, method: str) -> None:
+        await self._send({"jsonrpc": "2.0", "method": method})
+
+    async def _exchange(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         self._next_id += 1
+        request_id = self._next_id
         await self._send({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
         while True:
             message = await self._receive()
             if message.get("id") == request_id and "method" not in message:
-                if "error" in message:
-                    raise DemoFailed(f"{method} failed: {message['error'].get('message')}")
-                result: dict[str, Any] = message["result"]
-                return result
-
-    async def notify(self, method: str) -> None:
-        await self._send({"jsonrpc": "2.0", "method": method})
+                return message
 
     async def _send(self, message: dict[str, Any]) -> None:
         _say(f"-> {_short(message)}")
@@ -124,7 +189,7 @@ class ScriptedClient:
         await self._stdin.drain()
 
     async def _receive(self) -> dict[str, Any]:
-        async with asyncio.timeout(STEP_TIMEOUT_S):
+        async with asyncio.timeout(LOGIN_TIMEOUT_S):
             line = await self._stdout.readline()
         if not line:
             raise DemoFailed("the bridge closed its stdout; see its log for why")
@@ -133,20 +198,29 @@ class ScriptedClient:
         return message
 
 
-async def _await_ready(server: asyncio.subprocess.Process) -> str:
+async def _await_ready(server: asyncio.subprocess.Process) -> tuple[str, str]:
     assert server.stdout is not None
     async with asyncio.timeout(STEP_TIMEOUT_S):
-        while line := await server.stdout.readline():
-            if line.startswith(b"READY "):
-                return line.split()[1].decode()
-    raise DemoFailed("the demo server did not start")
+        line = await server.stdout.readline()
+    try:
+        announced = json.loads(line)
+        return announced["issuer"], announced["mcp_url"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DemoFailed("the demo servers did not start") from exc
+
+
+def _stats(issuer: str) -> str:
+    with urllib.request.urlopen(f"{issuer}/stats", timeout=STEP_TIMEOUT_S) as response:
+        stats = json.load(response)
+    names = ("registrations", "authorizations", "token_exchanges", "refreshes")
+    return ", ".join(f"{stats.get(name, 0)} {name.replace('_', ' ')}" for name in names)
 
 
 def _text_of(result: dict[str, Any]) -> str:
     return " ".join(item.get("text", "") for item in result.get("content", []))
 
 
-def _short(message: dict[str, Any], limit: int = 160) -> str:
+def _short(message: dict[str, Any], limit: int = 150) -> str:
     text = json.dumps(message, separators=(",", ":"))
     return text if len(text) <= limit else text[: limit - 3] + "..."
 

@@ -6,6 +6,7 @@ the one retry the provider may ask for after a 401 or 403.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -25,6 +26,8 @@ from mcp_bridge.remote.response_body import (
 if TYPE_CHECKING:
     import aiohttp
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(slots=True)
 class AuthRetries:
@@ -39,6 +42,9 @@ class AuthRetries:
         """Raises RequestFailed, with the provider's own words, when it cannot recover
         (no login possible here, the user must act): the request is answered, not lost."""
         challenge = response.headers.get("WWW-Authenticate")
+        if response.status in (401, 403):
+            # The server's challenge names what it wants (scopes, metadata URL); no secret.
+            log.debug("%s answered %d: %s", response.url, response.status, challenge)
         with provider_failures_as_request_failures():
             if response.status == 401 and not self.tried_401:
                 self.tried_401 = True

@@ -3,12 +3,14 @@
 
 Stdlib only (it runs under whatever `python3` is first on PATH). It follows redirects the
 way a browser does (urllib: 301/302/303/307/308, POST becomes GET on 303), and when a page
-holds a form with id `allow` (the auth server fixture's consent page) it submits that form
+holds a form with id `allow` (the demo authorization server's consent page) it submits it
 with its hidden inputs, as a click on "Allow" would, without running any script. It stops
-at the first page without such a form: normally the loopback listener's answer.
+at the first page without such a form: normally the loopback listener's answer. It is how
+`mcp-bridge demo --no-browser` signs in, and the fast browser of the test suite.
 
-Usage: follow_redirects.py URL. Exit status 0 when a final page was reached (whatever it
-says: the listener's page decides success), 1 on a network error. If BROWSER_RECORD names a
+Usage: headless_browser.py URL (or `python -m mcp_bridge.demo.headless_browser URL`).
+Exit status 0 when a final page was reached (whatever it says: the listener's page decides
+success), 1 on a network error. If BROWSER_RECORD names a
 file, the final URL and page are written to it as JSON (tests read it).
 """
 
@@ -62,7 +64,7 @@ def fetch(
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
-        print("usage: follow_redirects.py URL", file=sys.stderr)
+        print("usage: headless_browser.py URL", file=sys.stderr)
         return 2
     # No proxies: the servers are on 127.0.0.1, and the environment may name a proxy.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -81,7 +83,7 @@ def main(argv: list[str]) -> int:
             else:
                 request = urllib.request.Request(f"{target}?{data}")
     except OSError as exc:
-        print(f"follow_redirects: {exc}", file=sys.stderr)
+        print(f"headless_browser: {exc}", file=sys.stderr)
         return 1
     record = os.environ.get("BROWSER_RECORD")
     if record:

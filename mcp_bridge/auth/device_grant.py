@@ -17,18 +17,15 @@ from mcp_bridge.auth.errors import (
     AuthResponseInvalid,
     sanitize_remote_text,
 )
-from mcp_bridge.auth.http_step import HttpRequest, Step
+from mcp_bridge.auth.http_step import Step
 from mcp_bridge.auth.metadata import AuthServerMetadata
 from mcp_bridge.auth.registration import ClientMetadata, ClientRegistration
 from mcp_bridge.auth.scopes import scope_param
-
-# Private helpers of token_endpoint.py, shared so both grants authenticate the client and
-# read token responses the same way. [to its owner: worth making these three public]
 from mcp_bridge.auth.token_endpoint import (
     TokenSet,
-    _client_auth,
-    _parse_token_response,
-    _raise_for_error,
+    client_authenticated_post,
+    parse_token_response,
+    raise_token_endpoint_error,
 )
 
 __all__ = [
@@ -93,10 +90,9 @@ def request_device_code(
     form = [("resource", resource)]
     if (scope := scope_param(scopes)) is not None:
         form.append(("scope", scope))
-    form, headers = _client_auth(client, form)
-    response = yield HttpRequest.post_form(endpoint, form, headers)
+    response = yield client_authenticated_post(endpoint, client, form)
     if not response.is_success:
-        _raise_for_error(response, endpoint, "device authorization endpoint")
+        raise_token_endpoint_error(response, endpoint, "device authorization endpoint")
     doc = response.json(what="device authorization response")
     if not isinstance(doc, dict):
         doc = {}
@@ -146,10 +142,9 @@ def poll_device_token(
         ("device_code", device.device_code),
         ("resource", resource),
     ]
-    form, headers = _client_auth(client, form)
-    response = yield HttpRequest.post_form(metadata.token_endpoint, form, headers)
+    response = yield client_authenticated_post(metadata.token_endpoint, client, form)
     if response.is_success:
-        return _parse_token_response(
+        return parse_token_response(
             response, issuer=metadata.issuer, resource=resource, requested_scopes=scopes, now=now
         )
     doc = response.json_or_none()
@@ -168,5 +163,4 @@ def poll_device_token(
                 "The device code expired before the sign-in was finished",
                 next_step="Run the login again and finish it sooner",
             )
-    _raise_for_error(response, metadata.token_endpoint, "token endpoint")
-    raise AssertionError("unreachable: _raise_for_error always raises for an error response")
+    raise_token_endpoint_error(response, metadata.token_endpoint, "token endpoint")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import math
 from dataclasses import dataclass, field, replace
+from typing import NoReturn
 from urllib.parse import quote_plus
 
 from mcp_bridge.auth.authorize import PendingAuthorization
@@ -30,7 +31,15 @@ from mcp_bridge.auth.metadata import AuthServerMetadata
 from mcp_bridge.auth.registration import ClientRegistration
 from mcp_bridge.auth.scopes import scope_param
 
-__all__ = ["TokenSet", "exchange_code", "refresh_tokens", "revoke_token"]
+__all__ = [
+    "TokenSet",
+    "client_authenticated_post",
+    "exchange_code",
+    "parse_token_response",
+    "raise_token_endpoint_error",
+    "refresh_tokens",
+    "revoke_token",
+]
 
 _MAX_TOKEN_CHARS = 64 * 1024
 
@@ -102,20 +111,22 @@ def _text(value: object) -> str:
     return value
 
 
-def _client_auth(
-    client: ClientRegistration, form: list[tuple[str, str]]
-) -> tuple[list[tuple[str, str]], dict[str, str]]:
-    """Add client authentication as registered (RFC 6749 §2.3.1)."""
+def client_authenticated_post(
+    endpoint: str, client: ClientRegistration, form: list[tuple[str, str]]
+) -> HttpRequest:
+    """A form POST to one of the AS's endpoints, carrying the client authentication the
+    client registered (RFC 6749 §2.3.1): a Basic header, the secret in the form, or only
+    `client_id` for a public client. Every grant and revocation sends its form this way."""
     method = client.token_endpoint_auth_method
     if method == "client_secret_basic" and client.client_secret is not None:
         # §2.3.1: id and secret are form-urlencoded before the Basic encoding.
         pair = f"{quote_plus(client.client_id)}:{quote_plus(client.client_secret)}"
         basic = base64.b64encode(pair.encode()).decode("ascii")
-        return form, {"Authorization": f"Basic {basic}"}
+        return HttpRequest.post_form(endpoint, form, {"Authorization": f"Basic {basic}"})
     form = [*form, ("client_id", client.client_id)]
     if method == "client_secret_post" and client.client_secret is not None:
         form.append(("client_secret", client.client_secret))
-    return form, {}
+    return HttpRequest.post_form(endpoint, form)
 
 
 def _retry_after_s(response: HttpResponse) -> float | None:
@@ -125,8 +136,10 @@ def _retry_after_s(response: HttpResponse) -> float | None:
     return None
 
 
-def _raise_for_error(response: HttpResponse, endpoint: str, what: str) -> None:
-    """Map a non-2xx token or revocation response to the error the caller acts on."""
+def raise_token_endpoint_error(response: HttpResponse, endpoint: str, what: str) -> NoReturn:
+    """Raise the error the caller acts on for a non-2xx response from the token endpoint
+    (RFC 6749 §5.2) or one shaped like it (revocation, device authorization); `what` names
+    the endpoint in the message. The table at the top of this module says which error."""
     doc = response.json_or_none()
     error = doc.get("error") if isinstance(doc, dict) else None
     description = doc.get("error_description") if isinstance(doc, dict) else None
@@ -165,7 +178,7 @@ def _expires_at(value: object, now: float) -> float | None:
     return now + float(value)
 
 
-def _parse_token_response(
+def parse_token_response(
     response: HttpResponse,
     *,
     issuer: str,
@@ -173,8 +186,10 @@ def _parse_token_response(
     requested_scopes: tuple[str, ...],
     now: float,
 ) -> TokenSet:
-    """RFC 6749 §5.1. Only Bearer tokens are usable here (RFC 6750); the type is compared
-    case-insensitively (RFC 6749 §7.1: "bearer" and "Bearer" are the same type)."""
+    """The tokens in a successful token response (RFC 6749 §5.1), for `resource` from
+    `issuer`; AuthResponseInvalid when it is unusable. Only Bearer tokens are usable here
+    (RFC 6750); the type is compared case-insensitively (RFC 6749 §7.1: "bearer" and
+    "Bearer" are the same type)."""
     doc = response.json(what="token response")
     if not isinstance(doc, dict):
         raise AuthResponseInvalid(
@@ -236,11 +251,10 @@ def exchange_code(
         ("code_verifier", pending.code_verifier),
         ("resource", pending.resource),
     ]
-    form, headers = _client_auth(client, form)
-    response = yield HttpRequest.post_form(metadata.token_endpoint, form, headers)
+    response = yield client_authenticated_post(metadata.token_endpoint, client, form)
     if not response.is_success:
-        _raise_for_error(response, metadata.token_endpoint, "token endpoint")
-    return _parse_token_response(
+        raise_token_endpoint_error(response, metadata.token_endpoint, "token endpoint")
+    return parse_token_response(
         response,
         issuer=metadata.issuer,
         resource=pending.resource,
@@ -277,11 +291,10 @@ def refresh_tokens(
     requested = scopes if scopes is not None else tokens.scopes
     if scopes is not None and (scope := scope_param(scopes)) is not None:
         form.append(("scope", scope))  # §6: only to narrow; omitted means "as before"
-    form, headers = _client_auth(client, form)
-    response = yield HttpRequest.post_form(metadata.token_endpoint, form, headers)
+    response = yield client_authenticated_post(metadata.token_endpoint, client, form)
     if not response.is_success:
-        _raise_for_error(response, metadata.token_endpoint, "token endpoint")
-    fresh = _parse_token_response(
+        raise_token_endpoint_error(response, metadata.token_endpoint, "token endpoint")
+    fresh = parse_token_response(
         response,
         issuer=tokens.issuer,
         resource=tokens.resource,
@@ -307,12 +320,10 @@ def revoke_token(
         form = [("token", tokens.refresh_token), ("token_type_hint", "refresh_token")]
     else:
         form = [("token", tokens.access_token), ("token_type_hint", "access_token")]
-    form, headers = _client_auth(client, form)
-    response = yield HttpRequest.post_form(endpoint, form, headers)
+    response = yield client_authenticated_post(endpoint, client, form)
     if response.is_success:
         return True
     doc = response.json_or_none()
     if isinstance(doc, dict) and doc.get("error") == "unsupported_token_type":
         return False
-    _raise_for_error(response, endpoint, "revocation endpoint")
-    return False
+    raise_token_endpoint_error(response, endpoint, "revocation endpoint")

@@ -193,10 +193,24 @@ class BridgeSession:
     async def _pump_outbox(self) -> None:
         while True:
             message = await self._outbox.get()
-            if self._translator is None and not await self._connect_for(message):
-                continue
-            assert self._translator is not None
-            await self._route(self._translator.from_local(message))
+            try:
+                if self._translator is None and not await self._connect_for(message):
+                    continue
+                assert self._translator is not None
+                await self._route(self._translator.from_local(message))
+            except BridgeError as exc:
+                self._answer_failure(message, jsonrpc.REMOTE_UNAVAILABLE, str(exc))
+            except Exception:
+                # The edge of the session: a bug must not cost the client its connection.
+                # Logged with its traceback (to the log file) so it gets fixed.
+                log.exception("bridge bug while handling a %s", message.get("method", "reply"))
+                self._answer_failure(
+                    message, jsonrpc.INTERNAL_ERROR, "mcp-bridge failed; see its log file"
+                )
+
+    def _answer_failure(self, message: JsonObject, code: int, text: str) -> None:
+        if "method" in message and "id" in message:
+            self._reply(jsonrpc.error_response(message["id"], code, text))
 
     async def _connect_for(self, message: JsonObject) -> bool:
         """Connect with `message` as the first one; False (and the request answered with an
@@ -210,14 +224,15 @@ class BridgeSession:
             self._next_connect_at = time.monotonic() + self._backoff_s
             self._backoff_s = min(self._backoff_s * 2, CONNECT_BACKOFF_S[1])
             log.warning("cannot connect to %s: %s", self._remote_url, exc)
-            if "id" in message:
-                self._reply(
-                    jsonrpc.error_response(message["id"], jsonrpc.REMOTE_UNAVAILABLE, str(exc))
-                )
+            self._answer_failure(message, jsonrpc.REMOTE_UNAVAILABLE, str(exc))
             return False
         self._backoff_s = CONNECT_BACKOFF_S[0]
-        self._link = link
-        self._translator = self._make_translator(message, link)
+        try:
+            translator = self._make_translator(message, link)
+        except BridgeError:
+            await link.transport.aclose()  # e.g. a remote speaking no version we know
+            raise
+        self._link, self._translator = link, translator
         log.info("connected to %s (%s era)", self._remote_url, link.era.value)
         return not link.first_message_sent
 
@@ -228,7 +243,10 @@ class BridgeSession:
             # Only the connector's own first exchange can arrive before a translator exists.
             self._reply(message)
             return
-        await self._route(self._translator.from_remote(message))
+        try:
+            await self._route(self._translator.from_remote(message))
+        except Exception:
+            log.exception("bridge bug while relaying a message from %s", self._remote_url)
 
     # -- routing ----------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from mcp_bridge.auth.registration import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.token_endpoint import TokenSet, revoke_token
 from mcp_bridge.auth.token_manager import TokenManager, refresh_margin_s
 from mcp_bridge.auth.urlpolicy import UrlPolicy
+from mcp_bridge.http_client import client_session
 from mcp_bridge.jsonrpc import JsonObject
 from mcp_bridge.paths import bridge_paths
 from mcp_bridge.store.base import CredentialVault, VaultTransaction
@@ -49,11 +50,45 @@ def file_vault(home: Path) -> CredentialVault:
 
 
 @pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """The session a provider would hand its TokenManager; these tests own one directly."""
+    async with client_session() as session:
+        yield session
+
+
+@pytest.fixture
 async def closing() -> AsyncIterator[list[OAuthCredentials | BridgeClient | TokenManager]]:
     made: list[OAuthCredentials | BridgeClient | TokenManager] = []
     yield made
     for thing in reversed(made):
         await thing.aclose()
+
+
+async def discovered(mcp_url: str, http: aiohttp.ClientSession) -> AuthorizationContext:
+    policy = UrlPolicy.for_server(mcp_url)
+    return await run_step(discover(mcp_url, None, policy), http, policy=policy)
+
+
+async def store_past_login(
+    vault: CredentialVault,
+    mcp_url: str,
+    context: AuthorizationContext,
+    tokens: TokenSet,
+    *,
+    received_at: float | None = None,
+    with_client: bool = True,
+) -> None:
+    """The records a past login left, with `tokens` filed under this server's key whatever
+    resource they name (as a damaged or tampered vault might hold them)."""
+    record = tokens.to_json()
+    if received_at is not None:
+        record["received_at"] = received_at
+    async with vault.transaction() as txn:
+        txn.put(SERVERS, mcp_url, context.to_json())
+        if with_client:
+            client = ClientRegistration(context.issuer, "client-1", RegistrationMethod.DCR, "none")
+            txn.put(CLIENTS, context.issuer, client.to_json())
+        txn.put(TOKENS, tokens_key(context.issuer, context.resource), record)
 
 
 async def wait_until_expired(tokens: TokenSet | None) -> None:
@@ -167,6 +202,7 @@ async def test_two_processes_sharing_a_vault_spend_the_refresh_token_once(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     closing: list[OAuthCredentials | BridgeClient | TokenManager],
+    http: aiohttp.ClientSession,
 ) -> None:
     server = auth_server(access_ttl_s=TTL_S)
     use_follower(monkeypatch)
@@ -180,8 +216,8 @@ async def test_two_processes_sharing_a_vault_spend_the_refresh_token_once(
     closing.append(login)
     await login.login()
     policy = UrlPolicy.for_server(server.mcp_url)
-    one = TokenManager(server.mcp_url, file_vault(tmp_path), policy=policy)
-    two = TokenManager(server.mcp_url, file_vault(tmp_path), policy=policy)
+    one = TokenManager(server.mcp_url, file_vault(tmp_path), policy=policy, http=lambda: http)
+    two = TokenManager(server.mcp_url, file_vault(tmp_path), policy=policy, http=lambda: http)
     closing += [one, two]
     await asyncio.gather(one.load(), two.load())
     await wait_until_expired(one.tokens)
@@ -199,6 +235,7 @@ async def test_invalid_grant_drops_the_tokens_and_logs_in_exactly_once(
     auth_server: AuthServerFactory,
     monkeypatch: pytest.MonkeyPatch,
     closing: list[OAuthCredentials | BridgeClient | TokenManager],
+    http: aiohttp.ClientSession,
 ) -> None:
     server = auth_server()
     use_follower(monkeypatch)
@@ -212,9 +249,8 @@ async def test_invalid_grant_drops_the_tokens_and_logs_in_exactly_once(
     assert manager.client is not None
     assert manager.tokens is not None
     # The AS revokes the whole grant (as after reuse detection or a password change).
-    async with aiohttp.ClientSession() as http:
-        step = revoke_token(manager.context.auth_server, manager.client, manager.tokens)
-        assert await run_step(step, http, policy=UrlPolicy.for_server(server.mcp_url))
+    step = revoke_token(manager.context.auth_server, manager.client, manager.tokens)
+    assert await run_step(step, http, policy=UrlPolicy.for_server(server.mcp_url))
 
     assert text_of(await client.call("echo", "again")) == "again"
     assert text_of(await client.call("echo", "and again")) == "and again"
@@ -228,26 +264,19 @@ async def test_invalid_grant_drops_the_tokens_and_logs_in_exactly_once(
 async def test_an_unavailable_as_keeps_the_old_token_while_it_is_valid(
     auth_server: AuthServerFactory,
     closing: list[OAuthCredentials | BridgeClient | TokenManager],
+    http: aiohttp.ClientSession,
 ) -> None:
     server = auth_server(token_status=503)
     policy = UrlPolicy.for_server(server.mcp_url)
-    async with aiohttp.ClientSession() as http:
-        context: AuthorizationContext = await run_step(
-            discover(server.mcp_url, None, policy), http, policy=policy
-        )
+    context = await discovered(server.mcp_url, http)
     vault = MemoryVault()
     now = time.time()
-    client = ClientRegistration(context.issuer, "client-1", RegistrationMethod.DCR, "none")
     # Inside the refresh margin (a fifth of 100 s) but still valid for 15 s.
     tokens = TokenSet(
         "old-access", context.issuer, context.resource, refresh_token="r", expires_at=now + 15
     )
-    async with vault.transaction() as txn:
-        txn.put(SERVERS, server.mcp_url, context.to_json())
-        txn.put(CLIENTS, context.issuer, client.to_json())
-        record = {**tokens.to_json(), "received_at": now - 85}
-        txn.put(TOKENS, tokens_key(context.issuer, context.resource), record)
-    manager = TokenManager(server.mcp_url, vault, policy=policy)
+    await store_past_login(vault, server.mcp_url, context, tokens, received_at=now - 85)
+    manager = TokenManager(server.mcp_url, vault, policy=policy, http=lambda: http)
     closing.append(manager)
 
     assert (await manager.fresh_tokens()).access_token == "old-access"
@@ -261,10 +290,8 @@ async def test_an_unavailable_as_keeps_the_old_token_while_it_is_valid(
     expired = TokenSet(
         "old-access", context.issuer, context.resource, refresh_token="r", expires_at=now - 1
     )
-    async with vault.transaction() as txn:
-        record = {**expired.to_json(), "received_at": now - 101}
-        txn.put(TOKENS, tokens_key(context.issuer, context.resource), record)
-    later = TokenManager(server.mcp_url, vault, policy=policy)
+    await store_past_login(vault, server.mcp_url, context, expired, received_at=now - 101)
+    later = TokenManager(server.mcp_url, vault, policy=policy, http=lambda: http)
     closing.append(later)
     with pytest.raises(AuthServerUnavailable):
         await later.fresh_tokens()
@@ -361,18 +388,16 @@ async def test_headers_with_a_valid_token_touch_neither_vault_nor_network(
 async def test_stored_tokens_for_another_resource_are_never_used(
     auth_server: AuthServerFactory,
     closing: list[OAuthCredentials | BridgeClient | TokenManager],
+    http: aiohttp.ClientSession,
 ) -> None:
     server = auth_server()
     policy = UrlPolicy.for_server(server.mcp_url)
-    async with aiohttp.ClientSession() as http:
-        context = await run_step(discover(server.mcp_url, None, policy), http, policy=policy)
+    context = await discovered(server.mcp_url, http)
     vault = MemoryVault()
     other = TokenSet("for-elsewhere", context.issuer, "https://other.example/mcp")
-    async with vault.transaction() as txn:
-        txn.put(SERVERS, server.mcp_url, context.to_json())
-        # Filed under this server's key by mistake (or malice): A29 says never send it here.
-        txn.put(TOKENS, tokens_key(context.issuer, context.resource), other.to_json())
-    manager = TokenManager(server.mcp_url, vault, policy=policy)
+    # Filed under this server's key by mistake (or malice): A29 says never send it here.
+    await store_past_login(vault, server.mcp_url, context, other, with_client=False)
+    manager = TokenManager(server.mcp_url, vault, policy=policy, http=lambda: http)
     closing.append(manager)
     await manager.load()
     assert manager.context is not None
@@ -382,21 +407,19 @@ async def test_stored_tokens_for_another_resource_are_never_used(
 async def test_headers_say_retry_later_when_the_as_is_down_and_the_token_expired(
     auth_server: AuthServerFactory,
     closing: list[OAuthCredentials | BridgeClient | TokenManager],
+    http: aiohttp.ClientSession,
 ) -> None:
     server = auth_server(token_status=503)
-    policy = UrlPolicy.for_server(server.mcp_url)
-    async with aiohttp.ClientSession() as http:
-        context = await run_step(discover(server.mcp_url, None, policy), http, policy=policy)
+    context = await discovered(server.mcp_url, http)
     vault = MemoryVault()
-    now = time.time()
-    client = ClientRegistration(context.issuer, "client-1", RegistrationMethod.DCR, "none")
     expired = TokenSet(
-        "old-access", context.issuer, context.resource, refresh_token="r", expires_at=now - 1
+        "old-access",
+        context.issuer,
+        context.resource,
+        refresh_token="r",
+        expires_at=time.time() - 1,
     )
-    async with vault.transaction() as txn:
-        txn.put(SERVERS, server.mcp_url, context.to_json())
-        txn.put(CLIENTS, context.issuer, client.to_json())
-        txn.put(TOKENS, tokens_key(context.issuer, context.resource), expired.to_json())
+    await store_past_login(vault, server.mcp_url, context, expired)
     credentials = OAuthCredentials(server.mcp_url, settings_for(), vault, interactive=True)
     closing.append(credentials)
 

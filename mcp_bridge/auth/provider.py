@@ -64,7 +64,8 @@ class OAuthCredentials:
     """A CredentialProvider for the OAuth-protected MCP server at `mcp_url`.
 
     Lifecycle: construct, use, `aclose()` (cancels a running login and the background
-    refresh, closes the HTTP session it made)."""
+    refresh, closes the HTTP session it made). Its one session, given or made on first
+    use, serves the token manager and every login."""
 
     def __init__(
         self,
@@ -89,7 +90,9 @@ class OAuthCredentials:
         self._notify = notify
         self._pasted_urls = pasted_urls
         self._clock = clock
-        self.manager = TokenManager(mcp_url, vault, policy=self._policy, http=http, clock=clock)
+        self.manager = TokenManager(
+            mcp_url, vault, policy=self._policy, http=self._session, clock=clock
+        )
         self.brake = LoginBrake()
         self._login_task: asyncio.Task[LoginResult] | None = None
         self._step_ups: Counter[tuple[str, frozenset[str]]] = Counter()
@@ -234,6 +237,7 @@ class OAuthCredentials:
         return result
 
     def _session(self) -> aiohttp.ClientSession:
+        """The session for every request to the AS, made on first use (inside the loop)."""
         if self._http is None:
             self._http = client_session()
         return self._http

@@ -3,14 +3,15 @@ refresh step and time; not browsers or logins (login.py), nor HTTP headers (prov
 
 Theory of operation
 
-    manager = TokenManager(mcp_url, vault, policy=policy)
+    manager = TokenManager(mcp_url, vault, policy=policy, http=provider_session)
     tokens = manager.usable_tokens()          # per request: no lock, no I/O, no await
     tokens = await manager.fresh_tokens()     # when that was None: load, refresh if needed
     await manager.save_login(login)           # after a browser login
     manager.start_background()                # refresh ahead of expiry while idle
-    await manager.aclose()                    # cancels the timer, closes its HTTP session
+    await manager.aclose()                    # cancels the timer and any refresh
 
-Its vault records (servers, clients, tokens) are laid out in auth_records.py.
+Its vault records (servers, clients, tokens) are laid out in auth_records.py. Its HTTP
+session belongs to its owner (the provider), which makes it on first use and closes it.
 
 Refresh rules (anchors.md §1.6, keyring.md §4):
 - ahead of expiry: MARGIN_S before `expires_at`, or a fifth of the lifetime for short tokens;
@@ -33,7 +34,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from mcp_bridge.auth.auth_records import (
     CLIENTS,
@@ -62,19 +63,22 @@ from mcp_bridge.auth.registration import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.token_endpoint import TokenSet, refresh_tokens, revoke_token
 from mcp_bridge.auth.urlpolicy import UrlPolicy, canonical_resource
 from mcp_bridge.errors import BridgeError
-from mcp_bridge.http_client import client_session
 from mcp_bridge.store.base import CredentialVault, VaultTransaction
 
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["MARGIN_S", "LoginResult", "TokenManager", "refresh_margin_s"]
+__all__ = ["MARGIN_S", "LoginResult", "SessionSource", "TokenManager", "refresh_margin_s"]
 
 log = logging.getLogger(__name__)
 
 MARGIN_S = 60.0  # refresh this long before expiry...
 SHORT_TOKEN_FRACTION = 0.2  # ...or this share of the lifetime, whichever is shorter
 MAX_BACKOFF_S = 300.0
+
+# The owner's HTTP session, asked for only when a refresh or revocation is sent: the owner
+# may be built outside an event loop, where no aiohttp session can be made yet.
+SessionSource: TypeAlias = "Callable[[], aiohttp.ClientSession]"
 
 
 def refresh_margin_s(tokens: TokenSet, received_at: float | None) -> float:
@@ -105,15 +109,14 @@ class TokenManager:
         vault: CredentialVault,
         *,
         policy: UrlPolicy,
-        http: aiohttp.ClientSession | None = None,
+        http: SessionSource,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.mcp_url = mcp_url
         self.server_key = canonical_resource(mcp_url)
         self._vault = vault
         self._policy = policy
-        self._http = http
-        self._owns_http = http is None
+        self._session = http
         self._clock = clock
         self.context: AuthorizationContext | None = None
         self.client: ClientRegistration | None = None
@@ -323,11 +326,6 @@ class TokenManager:
             f"{what} for {self.mcp_url}", next_step=f"Run `mcp-bridge login {self.mcp_url}`"
         )
 
-    def _session(self) -> aiohttp.ClientSession:
-        if self._http is None:
-            self._http = client_session()
-        return self._http
-
     # -- background refresh -------------------------------------------------------------
 
     def start_background(self) -> None:
@@ -359,15 +357,12 @@ class TokenManager:
                 self._retry_at = self._clock() + MAX_BACKOFF_S
 
     async def aclose(self) -> None:
-        """Stop the background task and any refresh, and close our HTTP session."""
+        """Stop the background task and any refresh (the session is the owner's to close)."""
         tasks = [t for t in (self._background, self._refreshing) if t is not None and not t.done()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._background = self._refreshing = None
-        if self._owns_http and self._http is not None:
-            await self._http.close()
-            self._http = None
 
 
 def _renewed_elsewhere(record: StoredTokens, known: TokenSet | None, now: float) -> bool:

@@ -22,6 +22,7 @@ from mcp_bridge.auth.settings import OAuthSettings
 from mcp_bridge.demo import headless_browser
 from mcp_bridge.demo.auth_modes import ADMIN_SCOPE, BASE_SCOPE
 from mcp_bridge.protocol import Era
+from mcp_bridge.remote.endpoint import ConnectOptions
 from mcp_bridge.remote.streamable import StreamableHttpTransport
 from mcp_bridge.store.memory import MemoryVault
 from tests.fixtures.auth_server import AuthServer, AuthServerFactory
@@ -49,7 +50,7 @@ class BridgeClient:
 
     def __init__(self, server: AuthServer, credentials: OAuthCredentials) -> None:
         self.transport = StreamableHttpTransport(
-            server.mcp_url, Era.LEGACY, credentials=credentials
+            server.mcp_url, Era.LEGACY, ConnectOptions(credentials=credentials)
         )
         self.inbox = Inbox()
         self._ids = itertools.count(1)

@@ -67,7 +67,7 @@ async def inbox() -> Inbox:
 async def started(
     server: FaultServer, inbox: Inbox, era: Era = Era.MODERN, **kwargs: Any
 ) -> StreamableHttpTransport:
-    transport = StreamableHttpTransport(server.url, era, **kwargs)
+    transport = StreamableHttpTransport(server.url, era, ConnectOptions(**kwargs))
     await transport.start(inbox.deliver)
     return transport
 

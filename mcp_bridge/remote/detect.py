@@ -10,15 +10,13 @@ cached on disk.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from mcp_bridge.errors import RemoteError
 from mcp_bridge.jsonrpc import UNSUPPORTED_PROTOCOL_VERSION, JsonObject
 from mcp_bridge.protocol import LATEST_MODERN_VERSION, Era, TransportKind
-from mcp_bridge.remote.base import CredentialProvider, Deliver, RemoteTransport
-from mcp_bridge.remote.endpoint import READ_TIMEOUT_S
+from mcp_bridge.remote.base import Deliver, RemoteTransport
+from mcp_bridge.remote.endpoint import ConnectOptions
 from mcp_bridge.remote.era_probe import (
     ProbeAnswer,
     ProbeVerdict,
@@ -31,8 +29,7 @@ from mcp_bridge.remote.legacy_sse import LegacySseTransport
 from mcp_bridge.remote.response_body import RemoteSilent
 from mcp_bridge.remote.streamable import StreamableHttpTransport
 
-if TYPE_CHECKING:
-    import aiohttp
+__all__ = ["DISCOVER_TIMEOUT_S", "ConnectOptions", "RemoteConnection", "connect"]
 
 log = logging.getLogger(__name__)
 
@@ -58,16 +55,6 @@ class RemoteConnection:
     tried: tuple[str, ...] = field(default=())
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectOptions:
-    """How to reach the remote, besides its URL; shared by every transport."""
-
-    credentials: CredentialProvider | None = None
-    static_headers: Mapping[str, str] = field(default_factory=dict)
-    http: aiohttp.ClientSession | None = None  # shared session; by default each makes its own
-    read_timeout_s: float = READ_TIMEOUT_S  # a request silent this long fails
-
-
 async def connect(
     url: str,
     kind: TransportKind,
@@ -89,7 +76,7 @@ async def connect(
     if kind is TransportKind.SSE:
         return await _connect_sse(url, deliver, initialize, opts, tried=())
     tried: list[str] = []
-    modern = _streamable(url, Era.MODERN, opts)
+    modern = StreamableHttpTransport(url, Era.MODERN, opts)
     await modern.start(deliver)
     try:
         verdict, answer = await _discover(modern, initialize)
@@ -108,7 +95,7 @@ async def connect(
     if verdict is ProbeVerdict.ERROR:
         raise _refused(url, answer) or _failed(url, tried)
     if verdict is ProbeVerdict.LEGACY_STREAMABLE or kind is TransportKind.STREAMABLE_HTTP:
-        legacy = _streamable(url, Era.LEGACY, opts)
+        legacy = StreamableHttpTransport(url, Era.LEGACY, opts)
         await legacy.start(deliver)
         if initialize is None:
             # Nothing to probe with: the bridge's first legacy message will be the handshake.
@@ -162,13 +149,7 @@ async def _connect_sse(
     *,
     tried: tuple[str, ...],
 ) -> RemoteConnection:
-    transport = LegacySseTransport(
-        url,
-        credentials=opts.credentials,
-        static_headers=opts.static_headers,
-        http=opts.http,
-        read_timeout_s=opts.read_timeout_s,
-    )
+    transport = LegacySseTransport(url, opts)
     try:
         await transport.start(deliver)
     except RemoteError as exc:
@@ -181,17 +162,6 @@ async def _connect_sse(
         TransportKind.SSE,
         initialize_sent=initialize is not None,
         tried=(*tried, "GET: HTTP+SSE endpoint"),
-    )
-
-
-def _streamable(url: str, era: Era, opts: ConnectOptions) -> StreamableHttpTransport:
-    return StreamableHttpTransport(
-        url,
-        era,
-        credentials=opts.credentials,
-        static_headers=opts.static_headers,
-        http=opts.http,
-        read_timeout_s=opts.read_timeout_s,
     )
 
 

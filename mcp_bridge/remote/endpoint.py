@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mcp_bridge.errors import BridgeError
@@ -73,25 +73,30 @@ def provider_failures_as_request_failures() -> Iterator[None]:
 READ_TIMEOUT_S = 300.0
 
 
-class HttpEndpoint:
-    """Requests to one remote URL. `http`: a shared aiohttp session (closed by its owner);
-    without one, start() makes one and close() closes it."""
+@dataclass(frozen=True, slots=True)
+class ConnectOptions:
+    """How to reach the remote, besides its URL; the same for every transport.
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        credentials: CredentialProvider | None = None,
-        static_headers: Mapping[str, str] | None = None,
-        http: aiohttp.ClientSession | None = None,
-        read_timeout_s: float = READ_TIMEOUT_S,
-    ) -> None:
+    `static_headers` (from `--header`) go on every request; `credentials` adds its headers
+    to every request and is told about 401/403; `http` is a shared session (closed by its
+    owner), and without one each endpoint makes its own in start() and closes it."""
+
+    credentials: CredentialProvider | None = None
+    static_headers: Mapping[str, str] = field(default_factory=dict)
+    http: aiohttp.ClientSession | None = None
+    read_timeout_s: float = READ_TIMEOUT_S  # a request silent this long fails
+
+
+class HttpEndpoint:
+    """Requests to one remote URL, reached as `options` say."""
+
+    def __init__(self, url: str, options: ConnectOptions) -> None:
         self.url = url
-        self.read_timeout_s = read_timeout_s
-        self.credentials: CredentialProvider = credentials or NoCredentials()
-        self._static_headers = dict(static_headers or {})
-        self._http = http
-        self._owns_http = http is None
+        self.read_timeout_s = options.read_timeout_s
+        self.credentials: CredentialProvider = options.credentials or NoCredentials()
+        self._static_headers = dict(options.static_headers)
+        self._http = options.http
+        self._owns_http = options.http is None
         self._backoff = ReconnectBackoff()
 
     def start(self) -> None:

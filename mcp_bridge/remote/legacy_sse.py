@@ -21,8 +21,8 @@ from mcp_bridge import jsonrpc
 from mcp_bridge.errors import RemoteError
 from mcp_bridge.jsonrpc import JsonObject, Kind, RequestId
 from mcp_bridge.protocol import Era
-from mcp_bridge.remote.base import CredentialProvider, Deliver
-from mcp_bridge.remote.endpoint import READ_TIMEOUT_S, HttpEndpoint
+from mcp_bridge.remote.base import Deliver
+from mcp_bridge.remote.endpoint import ConnectOptions, HttpEndpoint
 from mcp_bridge.remote.headers import ACCEPT_BOTH, ACCEPT_SSE, JSON_BODY
 from mcp_bridge.remote.legacy_session import LegacySession
 from mcp_bridge.remote.response_body import (
@@ -53,25 +53,11 @@ class LegacySseTransport:
 
     era = Era.LEGACY
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        credentials: CredentialProvider | None = None,
-        static_headers: Mapping[str, str] | None = None,
-        http: aiohttp.ClientSession | None = None,
-        read_timeout_s: float = READ_TIMEOUT_S,
-    ) -> None:
+    def __init__(self, url: str, options: ConnectOptions | None = None) -> None:
         self.url = url
         self.endpoint: str | None = None
         self.session = LegacySession()
-        self._http = HttpEndpoint(
-            url,
-            credentials=credentials,
-            static_headers=static_headers,
-            http=http,
-            read_timeout_s=read_timeout_s,
-        )
+        self._http = HttpEndpoint(url, options or ConnectOptions())
         self._deliver: Deliver | None = None
         self._pending: set[RequestId] = set()
         self._reader: asyncio.Task[None] | None = None

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 from mcp_bridge import jsonrpc
 from mcp_bridge.jsonrpc import JsonObject, Kind, RequestId
 from mcp_bridge.protocol import HEADER_SESSION_ID, Era
-from mcp_bridge.remote.base import CredentialProvider, Deliver
-from mcp_bridge.remote.endpoint import READ_TIMEOUT_S, HttpEndpoint
+from mcp_bridge.remote.base import Deliver
+from mcp_bridge.remote.endpoint import ConnectOptions, HttpEndpoint
 from mcp_bridge.remote.era_probe import ProbeAnswer
 from mcp_bridge.remote.headers import (
     ACCEPT_BOTH,
@@ -65,33 +65,14 @@ DELETE_TIMEOUT_S = 5.0
 
 
 class StreamableHttpTransport:
-    """A RemoteTransport for one Streamable HTTP endpoint, in the era detection chose.
+    """A RemoteTransport for one Streamable HTTP endpoint, in the era detection chose,
+    reached as `options` say (by default: no credentials, its own session)."""
 
-    `http`: a shared aiohttp session (closed by its owner); by default the transport makes
-    one in start() and closes it in aclose(). `static_headers` (from `--header`) go on every
-    request; `credentials` adds its headers to every request and is told about 401/403.
-    """
-
-    def __init__(
-        self,
-        url: str,
-        era: Era,
-        *,
-        credentials: CredentialProvider | None = None,
-        static_headers: Mapping[str, str] | None = None,
-        http: aiohttp.ClientSession | None = None,
-        read_timeout_s: float = READ_TIMEOUT_S,
-    ) -> None:
+    def __init__(self, url: str, era: Era, options: ConnectOptions | None = None) -> None:
         self.url = url
         self.era = era
         self.session = LegacySession()
-        self._http = HttpEndpoint(
-            url,
-            credentials=credentials,
-            static_headers=static_headers,
-            http=http,
-            read_timeout_s=read_timeout_s,
-        )
+        self._http = HttpEndpoint(url, options or ConnectOptions())
         self._deliver: Deliver | None = None
         self._inflight: dict[RequestId, asyncio.Task[None]] = {}
         self._listener: asyncio.Task[None] | None = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mcp_bridge.auth.loopback import DEFAULT_CALLBACK_TIMEOUT_S, CallbackHost
-from mcp_bridge.auth.registration import PreRegisteredClient
+from mcp_bridge.auth.registration import PreRegisteredClient, check_cimd_url
 
 __all__ = ["DEFAULT_LOGIN_WAIT_S", "OAuthSettings"]
 
@@ -36,6 +36,12 @@ class OAuthSettings:
     device: bool = False  # RFC 8628 device grant instead of the loopback redirect
     timeout_s: float = DEFAULT_CALLBACK_TIMEOUT_S  # how long a login waits for the browser
     login_wait_s: float = DEFAULT_LOGIN_WAIT_S  # how long a request waits for a login
+
+    def __post_init__(self) -> None:
+        # Refuse a bad CIMD URL where the flag is read, before any request: obtain_client
+        # checks it only when an AS advertises CIMD, so it could go unnoticed until then.
+        if self.client_metadata_url is not None:
+            check_cimd_url(self.client_metadata_url)
 
     def pre_registered(self) -> PreRegisteredClient | None:
         if self.client_id is None:

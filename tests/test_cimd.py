@@ -1,0 +1,237 @@
+"""Client ID Metadata Documents end to end (issue 4, spec §3.4, A8-A10): `mcp-bridge run`
+and `mcp-bridge login` as child processes, against the fixture AS in `cimd` mode, which
+fetches the client's document over real https (a throwaway CA) from the test process.
+
+The bridge never fetches its own document: the AS does. So `cimd_fetches` in /stats and
+the document server's hit count together show who used the client id, and
+`last.authorize.client_id` shows which client id the login used."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mcp_bridge.demo.auth_modes import PreRegisteredClient
+from tests.fixtures.auth_server import AuthServer, AuthServerFactory
+from tests.fixtures.bridge_process import BridgeProcess, running_bridge
+from tests.fixtures.tls_server import DocumentServer, TlsFiles, make_ca_and_leaf, serving_documents
+from tests.test_run_oauth import echo, oauth_env, text_of
+
+DOCUMENT_PATH = "/oauth/mcp-bridge.json"
+CLI_TIMEOUT_S = 120.0
+
+
+def client_document(url: str, **changes: Any) -> dict[str, Any]:
+    """The document a project would publish: loopback redirect URIs without a port, which
+    the AS matches at any port (RFC 8252 §7.3), since the callback port is ephemeral."""
+    doc: dict[str, Any] = {
+        "client_id": url,
+        "client_name": "mcp-bridge (tests)",
+        "redirect_uris": ["http://127.0.0.1/callback", "http://localhost/callback"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+    }
+    doc.update(changes)
+    return doc
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    return make_ca_and_leaf(tmp_path_factory.mktemp("cimd-tls"))
+
+
+@pytest.fixture
+def documents(tls_files: TlsFiles) -> Iterator[DocumentServer]:
+    with serving_documents(tls_files) as server:
+        yield server
+
+
+@pytest.fixture
+def document_url(documents: DocumentServer) -> str:
+    url = documents.url(DOCUMENT_PATH)
+    return documents.put_json(DOCUMENT_PATH, client_document(url))
+
+
+@pytest.fixture
+def cimd_server(auth_server: AuthServerFactory, tls_files: TlsFiles) -> AuthServer:
+    return auth_server(cimd=True, cimd_ca_file=str(tls_files.ca_cert))
+
+
+async def whoami(bridge: BridgeProcess) -> dict[str, Any]:
+    response = await bridge.request("tools/call", {"name": "whoami", "arguments": {}})
+    answer: dict[str, Any] = json.loads(text_of(response))
+    return answer
+
+
+async def mcp_bridge_cli(home: Path, *argv: str, env: dict[str, str]) -> tuple[int, str]:
+    """Run `python -m mcp_bridge ARGV` to the end; its exit code and stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "mcp_bridge",
+        *argv,
+        env={**os.environ, "MCP_BRIDGE_HOME": str(home), "HOME": str(home), **env},
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), CLI_TIMEOUT_S)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert out == b"", "login and argument errors print nothing on stdout"
+    assert process.returncode is not None
+    return process.returncode, err.decode(errors="replace")
+
+
+async def test_run_logs_in_with_the_document_url_as_its_client_id(
+    cimd_server: AuthServer, documents: DocumentServer, document_url: str, bridge_home: Path
+) -> None:
+    args = (cimd_server.mcp_url, "--client-metadata-url", document_url)
+    async with running_bridge(bridge_home, *args, env=oauth_env()) as bridge:
+        assert "result" in await bridge.initialize()
+        assert text_of(await echo(bridge, "via cimd")) == "via cimd"
+        assert (await whoami(bridge))["client_id"] == document_url
+        assert await bridge.close_stdin_and_wait() == 0
+    stats = cimd_server.stats()
+    counts = {k: stats[k] for k in ("registrations", "cimd_fetches", "authorizations")}
+    assert counts == {"registrations": 0, "cimd_fetches": 1, "authorizations": 1}
+    assert stats["last"]["authorize"]["client_id"] == document_url
+    assert stats["last"]["token_request"]["client_id"] == document_url
+    # The redirect URI had the listener's ephemeral port; the document lists none.
+    assert stats["last"]["authorize"]["redirect_uri"].startswith("http://127.0.0.1:")
+    assert documents.hits == {DOCUMENT_PATH: 1}  # the AS fetched it once; the bridge never
+
+    # A second process uses the stored login: no new fetch, no new authorization.
+    async with running_bridge(bridge_home, *args, env=oauth_env()) as bridge:
+        assert "result" in await bridge.initialize()
+        assert text_of(await echo(bridge, "again")) == "again"
+        assert await bridge.close_stdin_and_wait() == 0
+    stats = cimd_server.stats()
+    assert (stats["registrations"], stats["authorizations"]) == (0, 1)
+
+
+async def test_without_a_document_url_the_bridge_falls_back_to_dynamic_registration(
+    cimd_server: AuthServer, documents: DocumentServer, document_url: str, bridge_home: Path
+) -> None:
+    async with running_bridge(bridge_home, cimd_server.mcp_url, env=oauth_env()) as bridge:
+        assert "result" in await bridge.initialize()
+        assert text_of(await echo(bridge, "via dcr")) == "via dcr"
+        client_id = (await whoami(bridge))["client_id"]
+    stats = cimd_server.stats()
+    counts = {k: stats[k] for k in ("registrations", "cimd_fetches", "authorizations")}
+    assert counts == {"registrations": 1, "cimd_fetches": 0, "authorizations": 1}
+    assert client_id == stats["last"]["authorize"]["client_id"] != document_url
+    assert documents.hits == {}
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://127.0.0.1:9/oauth/client.json", "not https"),
+        ("https://127.0.0.1:9", "no path"),
+        ("https://127.0.0.1:9/", "no path"),
+        ("https://127.0.0.1:9/oauth/client.json#frag", "a fragment"),
+        ("https://me@127.0.0.1:9/oauth/client.json", "user info"),
+        ("https://127.0.0.1:9/oauth/../client.json", "a dot segment"),
+    ],
+)
+async def test_an_unusable_document_url_is_refused_before_any_request(
+    auth_server: AuthServerFactory, bridge_home: Path, url: str, why: str
+) -> None:
+    server = auth_server()
+    async with running_bridge(
+        bridge_home, server.mcp_url, "--client-metadata-url", url, env=oauth_env()
+    ) as bridge:
+        # It exits on the flag alone: nothing was written to its stdin.
+        assert await bridge.close_stdin_and_wait() == 2, why
+        assert bridge.process.stderr is not None
+        said = (await bridge.process.stderr.read()).decode()
+    assert "client metadata document URL" in said, said
+    assert "Use an https URL with a path" in said
+    stats = server.stats()
+    assert (stats["authorize_requests"], stats["registrations"]) == (0, 0)
+
+
+async def test_login_command_uses_the_document_url(
+    cimd_server: AuthServer, documents: DocumentServer, document_url: str, bridge_home: Path
+) -> None:
+    argv = ("login", cimd_server.mcp_url, "--client-metadata-url", document_url)
+    code, said = await mcp_bridge_cli(bridge_home, *argv, env=oauth_env())
+    assert code == 0, said
+    assert f"logged in to {cimd_server.mcp_url}" in said
+    stats = cimd_server.stats()
+    counts = {k: stats[k] for k in ("registrations", "cimd_fetches", "authorizations")}
+    assert counts == {"registrations": 0, "cimd_fetches": 1, "authorizations": 1}
+    assert stats["last"]["authorize"]["client_id"] == document_url
+
+    # `run` then uses that login without signing in again.
+    async with running_bridge(bridge_home, cimd_server.mcp_url, env=oauth_env()) as bridge:
+        assert "result" in await bridge.initialize()
+        assert (await whoami(bridge))["client_id"] == document_url
+    assert cimd_server.stats()["authorizations"] == 1
+
+
+async def test_a_document_naming_another_client_id_is_refused_and_no_code_is_issued(
+    cimd_server: AuthServer, documents: DocumentServer, bridge_home: Path, tmp_path: Path
+) -> None:
+    url = documents.url(DOCUMENT_PATH)
+    documents.put_json(DOCUMENT_PATH, client_document("https://impostor.example/client.json"))
+    record = tmp_path / "browser.json"
+    env = {**oauth_env(), "BROWSER_RECORD": str(record)}
+    argv = ("login", cimd_server.mcp_url, "--client-metadata-url", url, "--login-timeout", "8")
+    code, said = await mcp_bridge_cli(bridge_home, *argv, env=env)
+    assert code == 1, said
+    # The AS does not redirect to a client it cannot identify: the login waits, then ends.
+    assert "No sign-in arrived within 8 s" in said, said
+    stats = cimd_server.stats()
+    assert (stats["cimd_rejections"], stats["authorizations"], stats["token_requests"]) == (
+        1,
+        0,
+        0,
+    )
+    assert "is not its URL" in stats["last"]["cimd"]["refused"]
+    # RFC 6749 §4.1.2.1: an unknown client is told off in the browser, never redirected.
+    page = json.loads(record.read_text())
+    assert page["status"] == 400
+    assert "not found" in page["page"]
+
+
+async def test_run_with_a_pre_registered_public_client_id(
+    auth_server: AuthServerFactory, bridge_home: Path
+) -> None:
+    client = PreRegisteredClient("desktop-app", "http://127.0.0.1/callback")
+    server = auth_server(pre_registered=(client,))
+    args = (server.mcp_url, "--client-id", "desktop-app")
+    async with running_bridge(bridge_home, *args, env=oauth_env()) as bridge:
+        assert "result" in await bridge.initialize()
+        assert text_of(await echo(bridge, "pre-registered")) == "pre-registered"
+        assert (await whoami(bridge))["client_id"] == "desktop-app"
+    stats = server.stats()
+    assert (stats["registrations"], stats["authorizations"]) == (0, 1)
+    assert stats["last"]["token_request"]["client_id"] == "desktop-app"
+
+
+async def test_run_with_a_pre_registered_confidential_client_and_its_secret(
+    auth_server: AuthServerFactory, bridge_home: Path
+) -> None:
+    secret = "made-up-secret-for-the-fixture"
+    client = PreRegisteredClient("desktop-app", "http://127.0.0.1/callback", secret)
+    server = auth_server(pre_registered=(client,))
+    env = {**oauth_env(), "MCP_BRIDGE_CLIENT_SECRET": secret}
+    args = (server.mcp_url, "--client-id", "desktop-app")
+    async with running_bridge(bridge_home, *args, env=env) as bridge:
+        assert "result" in await bridge.initialize()
+        assert (await whoami(bridge))["client_id"] == "desktop-app"
+    stats = server.stats()
+    assert (stats["registrations"], stats["token_exchanges"]) == (0, 1)

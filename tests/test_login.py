@@ -83,7 +83,7 @@ async def test_each_hostile_mode_is_refused_with_no_token_spent(
         settings_for(),
         NoClients(),
         policy=UrlPolicy.for_server(server.mcp_url),
-        http=http,
+        http=lambda: http,
         notify=lambda text: None,
     )
     with pytest.raises(AuthError) as refused:
@@ -119,7 +119,7 @@ async def test_a_pasted_redirect_url_completes_the_login(
         settings_for(open_browser=False),
         NoClients(),
         policy=UrlPolicy.for_server(server.mcp_url),
-        http=http,
+        http=lambda: http,
         notify=notify,
         pasted_urls=lines,
     )

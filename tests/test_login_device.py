@@ -144,7 +144,7 @@ async def device_login(state: DeviceAs, shown: list[str]) -> Any:
             settings_for(device=True, open_browser=False),
             NoClients(),
             policy=UrlPolicy.for_server(state.mcp_url),
-            http=http,
+            http=lambda: http,
             notify=shown.append,
         )
         return await flow.run_device()

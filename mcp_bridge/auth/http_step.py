@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, TypeAlias, TypeVar
 from urllib.parse import parse_qsl, urlencode, urljoin
@@ -38,6 +38,7 @@ __all__ = [
     "MAX_REDIRECTS",
     "HttpRequest",
     "HttpResponse",
+    "SessionSource",
     "Step",
     "run_step",
 ]
@@ -150,6 +151,11 @@ def _find_header(headers: tuple[tuple[str, str], ...], name: str) -> str | None:
 
 # A procedure over HTTP: yields requests, is sent responses, returns T.
 Step: TypeAlias = Generator[HttpRequest, HttpResponse, T]
+
+# The session of whoever owns the auth machinery (OAuthCredentials), asked for only when a
+# step runs: the owner may be built outside an event loop, where no aiohttp session can be
+# made yet. Callers use it and never close it; the owner does.
+SessionSource: TypeAlias = "Callable[[], aiohttp.ClientSession]"
 
 
 async def run_step(

@@ -42,7 +42,7 @@ from mcp_bridge.auth.device_grant import (
 )
 from mcp_bridge.auth.discovery import AuthorizationContext, discover
 from mcp_bridge.auth.errors import AuthError, CallbackRejected, sanitize_remote_text
-from mcp_bridge.auth.http_step import run_step
+from mcp_bridge.auth.http_step import SessionSource, run_step
 from mcp_bridge.auth.loopback import CALLBACK_PATH, CallbackWait, LoopbackListener
 from mcp_bridge.auth.registration import (
     ClientMetadata,
@@ -160,7 +160,8 @@ class LoginBrake:
 
 
 class BrowserLogin:
-    """One server's browser login (the authorization-code grant with PKCE)."""
+    """One server's login: the browser (authorization-code grant with PKCE, `run`) or the
+    device grant (`run_device`). Holds no state between runs, so one serves every login."""
 
     def __init__(
         self,
@@ -169,7 +170,7 @@ class BrowserLogin:
         clients: ClientStore,
         *,
         policy: UrlPolicy,
-        http: aiohttp.ClientSession,
+        http: SessionSource,
         notify: Notify = notify_on_stderr,
         pasted_urls: PastedUrls | None = None,
         clock: Callable[[], float] = time.time,
@@ -178,7 +179,7 @@ class BrowserLogin:
         self.settings = settings
         self._clients = clients
         self._policy = policy
-        self._http = http
+        self._session = http
         self._notify = notify
         self._pasted_urls = pasted_urls
         self._clock = clock
@@ -187,7 +188,7 @@ class BrowserLogin:
         self, challenge: BearerChallenge | None, *, preferred_issuer: str | None = None
     ) -> AuthorizationContext:
         step = discover(self.mcp_url, challenge, self._policy, preferred_issuer=preferred_issuer)
-        return await run_step(step, self._http, policy=self._policy)
+        return await run_step(step, self._session(), policy=self._policy)
 
     def scopes_for(
         self, context: AuthorizationContext, previous: tuple[str, ...]
@@ -232,7 +233,7 @@ class BrowserLogin:
         finally:
             await listener.aclose()
         step = exchange_code(context.auth_server, client, pending, code, now=self._clock())
-        tokens = await run_step(step, self._http, policy=self._policy)
+        tokens = await run_step(step, self._session(), policy=self._policy)
         log.info("logged in to %s at %s (scopes: %s)", self.mcp_url, context.issuer, scopes)
         return LoginResult(context, client, tokens)
 
@@ -260,7 +261,7 @@ class BrowserLogin:
         step = request_device_code(
             metadata, client, scopes=scopes, resource=context.resource, now=self._clock()
         )
-        device = await run_step(step, self._http, policy=self._policy)
+        device = await run_step(step, self._session(), policy=self._policy)
         where = sanitize_remote_text(device.verification_uri, max_chars=500)
         self._notify(
             f"mcp-bridge: to sign in to {self.mcp_url}, open {where} on any device "
@@ -291,7 +292,7 @@ class BrowserLogin:
                         scopes=scopes,
                         now=self._clock(),
                     )
-                    result = await run_step(poll, self._http, policy=self._policy)
+                    result = await run_step(poll, self._session(), policy=self._policy)
                     if result is DevicePoll.SLOW_DOWN:
                         interval_s += SLOW_DOWN_STEP_S
                     elif isinstance(result, TokenSet):
@@ -322,7 +323,7 @@ class BrowserLogin:
             client_metadata_url=self.settings.client_metadata_url,
             now=self._clock(),
         )
-        client = await run_step(step, self._http, policy=self._policy)
+        client = await run_step(step, self._session(), policy=self._policy)
         if client != stored:
             await self._clients.save_client(client, scopes)
         return client

@@ -87,11 +87,18 @@ class OAuthCredentials:
         self._policy = UrlPolicy.for_server(mcp_url, allow_http=settings.allow_http)
         self._http = http
         self._owns_http = http is None
-        self._notify = notify
-        self._pasted_urls = pasted_urls
-        self._clock = clock
         self.manager = TokenManager(
             mcp_url, vault, policy=self._policy, http=self._session, clock=clock
+        )
+        self._flow = BrowserLogin(
+            mcp_url,
+            settings,
+            self.manager,
+            policy=self._policy,
+            http=self._session,
+            notify=notify,
+            pasted_urls=pasted_urls,
+            clock=clock,
         )
         self.brake = LoginBrake()
         self._login_task: asyncio.Task[LoginResult] | None = None
@@ -212,18 +219,8 @@ class OAuthCredentials:
         self, challenge: BearerChallenge | None, previous_scopes: tuple[str, ...]
     ) -> LoginResult:
         with _as_auth_errors():
-            flow = BrowserLogin(
-                self.mcp_url,
-                self.settings,
-                self.manager,
-                policy=self._policy,
-                http=self._session(),
-                notify=self._notify,
-                pasted_urls=self._pasted_urls,
-                clock=self._clock,
-            )
             context = self.manager.context
-            run = flow.run_device if self.settings.device else flow.run
+            run = self._flow.run_device if self.settings.device else self._flow.run
             result = await run(
                 challenge,
                 previous_scopes=previous_scopes,

@@ -34,7 +34,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeAlias
 
 from mcp_bridge.auth.auth_records import (
     CLIENTS,
@@ -58,27 +57,20 @@ from mcp_bridge.auth.errors import (
     ClientRejected,
     LoginRequired,
 )
-from mcp_bridge.auth.http_step import run_step
+from mcp_bridge.auth.http_step import SessionSource, run_step
 from mcp_bridge.auth.registration import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.token_endpoint import TokenSet, refresh_tokens, revoke_token
 from mcp_bridge.auth.urlpolicy import UrlPolicy, canonical_resource
 from mcp_bridge.errors import BridgeError
 from mcp_bridge.store.base import CredentialVault, VaultTransaction
 
-if TYPE_CHECKING:
-    import aiohttp
-
-__all__ = ["MARGIN_S", "LoginResult", "SessionSource", "TokenManager", "refresh_margin_s"]
+__all__ = ["MARGIN_S", "LoginResult", "TokenManager", "refresh_margin_s"]
 
 log = logging.getLogger(__name__)
 
 MARGIN_S = 60.0  # refresh this long before expiry...
 SHORT_TOKEN_FRACTION = 0.2  # ...or this share of the lifetime, whichever is shorter
 MAX_BACKOFF_S = 300.0
-
-# The owner's HTTP session, asked for only when a refresh or revocation is sent: the owner
-# may be built outside an event loop, where no aiohttp session can be made yet.
-SessionSource: TypeAlias = "Callable[[], aiohttp.ClientSession]"
 
 
 def refresh_margin_s(tokens: TokenSet, received_at: float | None) -> float:

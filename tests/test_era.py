@@ -11,92 +11,25 @@ from mcp_bridge.bridge.connector import choose_translator
 from mcp_bridge.bridge.era import ModernRemoteTranslator, Outgoing
 from mcp_bridge.bridge.session import Passthrough, RemoteLink
 from mcp_bridge.errors import RemoteError
-from mcp_bridge.jsonrpc import JsonObject, RequestId
 from mcp_bridge.protocol import Era
-
-V = "2026-07-28"
-META_VERSION = "io.modelcontextprotocol/protocolVersion"
-META_CAPS = "io.modelcontextprotocol/clientCapabilities"
-META_INFO = "io.modelcontextprotocol/clientInfo"
-META_LOG = "io.modelcontextprotocol/logLevel"
-META_SUB = "io.modelcontextprotocol/subscriptionId"
-
-SERVER_INFO = {"name": "weather", "version": "2.0"}
-DISCOVER: JsonObject = {
-    "resultType": "complete",
-    "supportedVersions": [V],
-    "capabilities": {
-        "tools": {"listChanged": True},
-        "prompts": {"listChanged": False},
-        "resources": {"subscribe": True},
-        "logging": {},
-    },
-    "instructions": "Ask about the weather.",
-    "ttlMs": 60000,
-    "cacheScope": "public",
-    "_meta": {"io.modelcontextprotocol/serverInfo": SERVER_INFO},
-}
-CLIENT_INFO = {"name": "claude-ai", "version": "0.1"}
-CLIENT_CAPS: JsonObject = {
-    "elicitation": {"form": {}},
-    "sampling": {},
-    "roots": {"listChanged": True},
-    "tasks": {"requests": {}},
-    "experimental": {"x": {}},
-}
-
-
-def request(request_id: RequestId, method: str, params: JsonObject | None = None) -> JsonObject:
-    message: JsonObject = {"jsonrpc": "2.0", "id": request_id, "method": method}
-    if params is not None:
-        message["params"] = params
-    return message
-
-
-def notification(method: str, params: JsonObject | None = None) -> JsonObject:
-    message: JsonObject = {"jsonrpc": "2.0", "method": method}
-    if params is not None:
-        message["params"] = params
-    return message
-
-
-def result(request_id: RequestId, body: JsonObject) -> JsonObject:
-    return {"jsonrpc": "2.0", "id": request_id, "result": body}
-
-
-def error(request_id: RequestId, code: int, message: str = "nope") -> JsonObject:
-    return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
-
-
-def initialize(version: str = "2025-06-18", caps: JsonObject | None = None) -> JsonObject:
-    return request(
-        0,
-        "initialize",
-        {
-            "protocolVersion": version,
-            "capabilities": CLIENT_CAPS if caps is None else caps,
-            "clientInfo": CLIENT_INFO,
-        },
-    )
-
-
-def legacy_session(caps: JsonObject | None = None, discover: JsonObject = DISCOVER) -> Any:
-    """A translator after initialize + initialized; returns it with the listen request."""
-    translator = ModernRemoteTranslator(discover)
-    translator.from_local(initialize(caps=caps))
-    opened = translator.from_local(notification("notifications/initialized"))
-    return translator, opened
-
-
-def only_remote(out: Outgoing) -> JsonObject:
-    assert len(out.to_remote) == 1, out
-    return out.to_remote[0].message
-
-
-def only_local(out: Outgoing) -> JsonObject:
-    assert len(out.to_local) == 1, out
-    return out.to_local[0]
-
+from tests.fixtures.era_messages import (
+    CLIENT_INFO,
+    DISCOVER,
+    META_CAPS,
+    META_INFO,
+    META_LOG,
+    META_VERSION,
+    SERVER_INFO,
+    V,
+    error,
+    initialize,
+    legacy_session,
+    notification,
+    only_local,
+    only_remote,
+    request,
+    result,
+)
 
 # -- handshake and local answers ---------------------------------------------------------
 

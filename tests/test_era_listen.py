@@ -7,7 +7,7 @@ from typing import Any
 
 from mcp_bridge.bridge.era import ModernRemoteTranslator, Outgoing
 from mcp_bridge.bridge.listen import MAX_REOPENS
-from tests.test_era import (
+from tests.fixtures.era_messages import (
     DISCOVER,
     META_SUB,
     V,

@@ -7,7 +7,7 @@ from typing import Any
 
 from mcp_bridge.bridge.era import Outgoing
 from mcp_bridge.bridge.mrtr import MAX_ROUNDS
-from tests.test_era import (
+from tests.fixtures.era_messages import (
     error,
     legacy_session,
     notification,

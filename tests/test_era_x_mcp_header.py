@@ -14,7 +14,14 @@ from mcp_bridge.bridge.x_mcp_header import (
     mcp_param_headers,
     param_headers_of,
 )
-from tests.test_era import error, legacy_session, only_local, only_remote, request, result
+from tests.fixtures.era_messages import (
+    error,
+    legacy_session,
+    only_local,
+    only_remote,
+    request,
+    result,
+)
 
 
 def schema(**properties: Any) -> dict[str, Any]:

@@ -15,19 +15,18 @@ import pytest
 
 from mcp_bridge.auth.errors import AuthError
 from mcp_bridge.auth.login import BrowserLogin, LoginBrake
-from mcp_bridge.auth.provider import OAuthCredentials
 from mcp_bridge.auth.urlpolicy import UrlPolicy
 from mcp_bridge.paths import bridge_paths
 from mcp_bridge.store.memory import MemoryVault
 from tests.fixtures.auth_server import AuthServerFactory, TsAuthServer
-from tests.test_oauth_e2e import (
+from tests.fixtures.oauth_client import (
     CHROMIUM_SCRIPT,
-    BridgeClient,
+    OAuthPeers,
+    file_vault,
     settings_for,
     text_of,
     use_follower,
 )
-from tests.test_token_manager import file_vault
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -39,11 +38,9 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 @pytest.fixture
-async def closing() -> AsyncIterator[list[OAuthCredentials | BridgeClient]]:
-    made: list[OAuthCredentials | BridgeClient] = []
-    yield made
-    for thing in reversed(made):
-        await thing.aclose()
+async def oauth() -> AsyncIterator[OAuthPeers]:
+    async with OAuthPeers() as peers:
+        yield peers
 
 
 class NoClients:
@@ -153,18 +150,15 @@ async def test_no_token_on_disk_outside_the_vault_nor_in_the_log(
     auth_server: AuthServerFactory,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
-    closing: list[OAuthCredentials | BridgeClient],
+    oauth: OAuthPeers,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     server = auth_server()
     use_follower(monkeypatch)
     monkeypatch.setenv("MCP_BRIDGE_HOME", str(tmp_path))
-    credentials = OAuthCredentials(
-        server.mcp_url, settings_for(), file_vault(tmp_path), interactive=True
-    )
-    client = BridgeClient(server, credentials)
-    closing += [credentials, client]
+    credentials = oauth.credentials(server.mcp_url, file_vault(tmp_path), interactive=True)
+    client = oauth.client(credentials)
     assert "result" in await client.start()
     assert text_of(await client.call("echo")) == "hi"
     tokens = credentials.manager.tokens
@@ -194,14 +188,11 @@ def files_holding(home: Path, secrets: list[bytes]) -> dict[str, int]:
 async def test_the_typescript_sdk_demo_oauth_server_end_to_end(
     ts_auth_server: TsAuthServer,
     monkeypatch: pytest.MonkeyPatch,
-    closing: list[OAuthCredentials | BridgeClient],
+    oauth: OAuthPeers,
 ) -> None:
     use_follower(monkeypatch)
-    credentials = OAuthCredentials(
-        ts_auth_server.mcp_url, settings_for(), MemoryVault(), interactive=True
-    )
-    client = BridgeClient(ts_auth_server, credentials)  # type: ignore[arg-type]  # has mcp_url
-    closing += [credentials, client]
+    credentials = oauth.credentials(ts_auth_server.mcp_url, MemoryVault(), interactive=True)
+    client = oauth.client(credentials)
     assert "result" in await client.start()
     reply = await client.call("greet", arguments={"name": "bridge"})
     assert "bridge" in text_of(reply)
@@ -216,13 +207,12 @@ async def test_the_typescript_sdk_demo_oauth_server_end_to_end(
 async def test_one_login_through_headless_chromium(
     auth_server: AuthServerFactory,
     monkeypatch: pytest.MonkeyPatch,
-    closing: list[OAuthCredentials | BridgeClient],
+    oauth: OAuthPeers,
 ) -> None:
     server = auth_server(consent="page", consent_autosubmit=True)
     use_follower(monkeypatch, CHROMIUM_SCRIPT)
-    credentials = OAuthCredentials(server.mcp_url, settings_for(), MemoryVault(), interactive=True)
-    client = BridgeClient(server, credentials)
-    closing += [credentials, client]
+    credentials = oauth.credentials(server.mcp_url, MemoryVault(), interactive=True)
+    client = oauth.client(credentials)
     assert "result" in await client.start()
     assert text_of(await client.call("echo", "from chromium")) == "from chromium"
     stats = server.stats()

@@ -26,7 +26,7 @@ from mcp_bridge.auth.login import BrowserLogin
 from mcp_bridge.auth.metadata import AuthServerMetadata
 from mcp_bridge.auth.registration import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.urlpolicy import UrlPolicy
-from tests.test_oauth_e2e import settings_for
+from tests.fixtures.oauth_client import settings_for
 
 
 @dataclass

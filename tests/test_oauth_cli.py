@@ -15,7 +15,7 @@ from mcp_bridge.auth.settings import OAuthSettings
 from mcp_bridge.cli import auth_commands
 from mcp_bridge.errors import ConfigError
 from tests.fixtures.auth_server import AuthServerFactory
-from tests.test_oauth_e2e import use_follower
+from tests.fixtures.oauth_client import use_follower
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,106 +1,42 @@
 """OAuthCredentials end to end: the bridge's Streamable HTTP transport, our provider, the
 fixture AS + protected MCPServer (tests/fixtures/auth_server.py), and the fast redirect
 follower as the browser. Counters from the AS's /stats say what was spent.
-
-Also holds the helpers the other tests/test_oauth_*.py, test_login*.py and
-test_token_manager*.py modules import (`BridgeClient`, `use_follower`, `settings_for`)."""
+"""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from mcp_bridge.auth.errors import AuthError, LoginRequired
-from mcp_bridge.auth.provider import OAuthCredentials
-from mcp_bridge.auth.settings import OAuthSettings
-from mcp_bridge.demo import headless_browser
 from mcp_bridge.demo.auth_modes import ADMIN_SCOPE, BASE_SCOPE
-from mcp_bridge.protocol import Era
-from mcp_bridge.remote.endpoint import ConnectOptions
-from mcp_bridge.remote.streamable import StreamableHttpTransport
 from mcp_bridge.store.memory import MemoryVault
-from tests.fixtures.auth_server import AuthServer, AuthServerFactory
-from tests.fixtures.mcp_servers import INITIALIZED, Inbox, call_tool, initialize_request
-
-BROWSERS_DIR = Path(__file__).parent / "browsers"
-FOLLOWER = Path(headless_browser.__file__)  # a $BROWSER that follows redirects
-CHROMIUM_SCRIPT = BROWSERS_DIR / "headless_chromium.py"
-WAIT_S = 120.0  # a login on a loaded 2-core machine: uvicorn, a browser process, the AS
-
-
-def use_follower(monkeypatch: pytest.MonkeyPatch, script: Path = FOLLOWER) -> None:
-    monkeypatch.setenv("BROWSER", str(script))
-
-
-def settings_for(**overrides: Any) -> OAuthSettings:
-    """Settings for the fixture: generous waits, the defaults otherwise."""
-    values: dict[str, Any] = {"timeout_s": WAIT_S, "login_wait_s": WAIT_S}
-    values.update(overrides)
-    return OAuthSettings(**values)
-
-
-class BridgeClient:
-    """A legacy MCP client over the bridge's own transport, with `credentials`."""
-
-    def __init__(self, server: AuthServer, credentials: OAuthCredentials) -> None:
-        self.transport = StreamableHttpTransport(
-            server.mcp_url, Era.LEGACY, ConnectOptions(credentials=credentials)
-        )
-        self.inbox = Inbox()
-        self._ids = itertools.count(1)
-
-    async def start(self) -> dict[str, Any]:
-        await self.transport.start(self.inbox.deliver)
-        await self.transport.send(initialize_request("init"))
-        reply = await self.inbox.response("init", WAIT_S)
-        if "result" in reply:
-            await self.transport.send(INITIALIZED)
-        return reply
-
-    async def call(
-        self, tool: str, text: str = "hi", *, arguments: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        request_id = next(self._ids)
-        await self.transport.send(call_tool(request_id, tool, arguments or {"text": text}))
-        return await self.inbox.response(request_id, WAIT_S)
-
-    async def aclose(self) -> None:
-        await self.transport.aclose()
-
-
-def text_of(reply: dict[str, Any]) -> str:
-    assert "result" in reply, reply
-    return str(reply["result"]["content"][0]["text"])
+from tests.fixtures.auth_server import AuthServerFactory
+from tests.fixtures.mcp_servers import initialize_request
+from tests.fixtures.oauth_client import OAuthPeers, text_of, use_follower
 
 
 @pytest.fixture
-async def providers() -> AsyncIterator[list[OAuthCredentials | BridgeClient]]:
-    """Providers and clients a test made; closed at the end even when it fails."""
-    made: list[OAuthCredentials | BridgeClient] = []
-    yield made
-    for thing in reversed(made):
-        await thing.aclose()
+async def oauth() -> AsyncIterator[OAuthPeers]:
+    async with OAuthPeers() as peers:
+        yield peers
 
 
 async def test_first_call_logs_in_once_through_the_browser_then_calls_the_tool(
     auth_server: AuthServerFactory,
     monkeypatch: pytest.MonkeyPatch,
-    providers: list[OAuthCredentials | BridgeClient],
+    oauth: OAuthPeers,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     server = auth_server()
     use_follower(monkeypatch)
     vault = MemoryVault()
-    credentials = OAuthCredentials(server.mcp_url, settings_for(), vault, interactive=True)
-    client = BridgeClient(server, credentials)
-    providers += [credentials, client]
+    credentials = oauth.credentials(server.mcp_url, vault, interactive=True)
+    client = oauth.client(credentials)
 
     reply = await client.start()  # no token yet: 401 -> discovery, DCR, browser, token
     assert "result" in reply, reply
@@ -121,11 +57,10 @@ async def test_first_call_logs_in_once_through_the_browser_then_calls_the_tool(
 
 
 async def test_without_interaction_a_call_fails_fast_naming_the_login_command(
-    auth_server: AuthServerFactory, providers: list[OAuthCredentials | BridgeClient]
+    auth_server: AuthServerFactory, oauth: OAuthPeers
 ) -> None:
     server = auth_server()
-    credentials = OAuthCredentials(server.mcp_url, settings_for(), MemoryVault(), interactive=False)
-    providers.append(credentials)
+    credentials = oauth.credentials(server.mcp_url, MemoryVault(), interactive=False)
     with pytest.raises(LoginRequired) as refused:
         await credentials.on_unauthorized(None)
     assert f"mcp-bridge login {server.mcp_url}" in str(refused.value)
@@ -136,13 +71,12 @@ async def test_without_interaction_a_call_fails_fast_naming_the_login_command(
 async def test_step_up_logs_in_once_with_the_union_and_the_call_succeeds(
     auth_server: AuthServerFactory,
     monkeypatch: pytest.MonkeyPatch,
-    providers: list[OAuthCredentials | BridgeClient],
+    oauth: OAuthPeers,
 ) -> None:
     server = auth_server()
     use_follower(monkeypatch)
-    credentials = OAuthCredentials(server.mcp_url, settings_for(), MemoryVault(), interactive=True)
-    client = BridgeClient(server, credentials)
-    providers += [credentials, client]
+    credentials = oauth.credentials(server.mcp_url, MemoryVault(), interactive=True)
+    client = oauth.client(credentials)
     assert "result" in await client.start()
     assert text_of(await client.call("echo")) == "hi"
 
@@ -160,12 +94,11 @@ async def test_step_up_logs_in_once_with_the_union_and_the_call_succeeds(
 async def test_step_up_is_bounded_when_the_server_keeps_refusing(
     auth_server: AuthServerFactory,
     monkeypatch: pytest.MonkeyPatch,
-    providers: list[OAuthCredentials | BridgeClient],
+    oauth: OAuthPeers,
 ) -> None:
     server = auth_server()
     use_follower(monkeypatch)
-    credentials = OAuthCredentials(server.mcp_url, settings_for(), MemoryVault(), interactive=True)
-    providers.append(credentials)
+    credentials = oauth.credentials(server.mcp_url, MemoryVault(), interactive=True)
     await credentials.login()
     # A server that answers 403 insufficient_scope whatever the AS granted: two step-up
     # logins, then a clear error instead of a browser loop.
@@ -186,14 +119,13 @@ async def test_step_up_is_bounded_when_the_server_keeps_refusing(
 async def test_a_step_up_without_interaction_names_the_scopes_to_log_in_with(
     auth_server: AuthServerFactory,
     monkeypatch: pytest.MonkeyPatch,
-    providers: list[OAuthCredentials | BridgeClient],
+    oauth: OAuthPeers,
 ) -> None:
     server = auth_server()
     use_follower(monkeypatch)
     vault = MemoryVault()
-    interactive = OAuthCredentials(server.mcp_url, settings_for(), vault, interactive=True)
-    scripted = OAuthCredentials(server.mcp_url, settings_for(), vault, interactive=False)
-    providers += [interactive, scripted]
+    interactive = oauth.credentials(server.mcp_url, vault, interactive=True)
+    scripted = oauth.credentials(server.mcp_url, vault, interactive=False)
     await interactive.login()
     challenge = f'Bearer error="insufficient_scope", scope="{ADMIN_SCOPE}"'
     with pytest.raises(LoginRequired) as refused:
@@ -205,12 +137,11 @@ async def test_a_step_up_without_interaction_names_the_scopes_to_log_in_with(
 async def test_a_refused_login_raises_auth_error_and_never_kills_the_provider(
     auth_server: AuthServerFactory,
     monkeypatch: pytest.MonkeyPatch,
-    providers: list[OAuthCredentials | BridgeClient],
+    oauth: OAuthPeers,
 ) -> None:
     server = auth_server(iss="wrong")
     use_follower(monkeypatch)
-    credentials = OAuthCredentials(server.mcp_url, settings_for(), MemoryVault(), interactive=True)
-    providers.append(credentials)
+    credentials = oauth.credentials(server.mcp_url, MemoryVault(), interactive=True)
     with pytest.raises(AuthError, match="mix-up"):
         await credentials.on_unauthorized(None)
     assert server.stats()["token_exchanges"] == 0
@@ -220,12 +151,11 @@ async def test_a_refused_login_raises_auth_error_and_never_kills_the_provider(
 async def test_concurrent_first_calls_share_one_login(
     auth_server: AuthServerFactory,
     monkeypatch: pytest.MonkeyPatch,
-    providers: list[OAuthCredentials | BridgeClient],
+    oauth: OAuthPeers,
 ) -> None:
     server = auth_server()
     use_follower(monkeypatch)
-    credentials = OAuthCredentials(server.mcp_url, settings_for(), MemoryVault(), interactive=True)
-    providers.append(credentials)
+    credentials = oauth.credentials(server.mcp_url, MemoryVault(), interactive=True)
     results = await asyncio.gather(*(credentials.on_unauthorized(None) for _ in range(8)))
     assert all(results)
     stats = server.stats()
@@ -233,12 +163,11 @@ async def test_concurrent_first_calls_share_one_login(
 
 
 async def test_a_call_that_needs_a_login_gets_an_error_naming_the_command(
-    auth_server: AuthServerFactory, providers: list[OAuthCredentials | BridgeClient]
+    auth_server: AuthServerFactory, oauth: OAuthPeers
 ) -> None:
     server = auth_server()
-    credentials = OAuthCredentials(server.mcp_url, settings_for(), MemoryVault(), interactive=False)
-    client = BridgeClient(server, credentials)
-    providers += [credentials, client]
+    credentials = oauth.credentials(server.mcp_url, MemoryVault(), interactive=False)
+    client = oauth.client(credentials)
     await client.transport.start(client.inbox.deliver)
     await client.transport.send(initialize_request("init"))
     reply = await client.inbox.response("init", 10)

@@ -20,20 +20,16 @@ from mcp_bridge.auth.auth_records import CLIENTS, SERVERS, TOKENS, tokens_key
 from mcp_bridge.auth.discovery import AuthorizationContext, discover
 from mcp_bridge.auth.errors import AuthServerUnavailable
 from mcp_bridge.auth.http_step import run_step
-from mcp_bridge.auth.provider import OAuthCredentials
 from mcp_bridge.auth.registration import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.token_endpoint import TokenSet, revoke_token
-from mcp_bridge.auth.token_manager import TokenManager, refresh_margin_s
+from mcp_bridge.auth.token_manager import refresh_margin_s
 from mcp_bridge.auth.urlpolicy import UrlPolicy
 from mcp_bridge.http_client import client_session
 from mcp_bridge.jsonrpc import JsonObject
-from mcp_bridge.paths import bridge_paths
 from mcp_bridge.store.base import CredentialVault, VaultTransaction
-from mcp_bridge.store.file_vault import FileVault
-from mcp_bridge.store.key_sources import KeyFileKeySource
 from mcp_bridge.store.memory import MemoryVault
 from tests.fixtures.auth_server import AuthServerFactory
-from tests.test_oauth_e2e import BridgeClient, settings_for, text_of, use_follower
+from tests.fixtures.oauth_client import OAuthPeers, file_vault, text_of, use_follower
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +37,6 @@ log = logging.getLogger(__name__)
 # MCP_BRIDGE_REFRESH_RUN_S=10 to shorten it.
 REFRESH_RUN_S = float(os.environ.get("MCP_BRIDGE_REFRESH_RUN_S", "60"))
 TTL_S = 2.0
-
-
-def file_vault(home: Path) -> CredentialVault:
-    """A FileVault; two made for one `home` stand for two processes sharing it."""
-    paths = bridge_paths({"MCP_BRIDGE_HOME": str(home)})
-    return FileVault.at(paths, KeyFileKeySource(paths.data_dir / "vault.key"))
 
 
 @pytest.fixture
@@ -57,11 +47,9 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 @pytest.fixture
-async def closing() -> AsyncIterator[list[OAuthCredentials | BridgeClient | TokenManager]]:
-    made: list[OAuthCredentials | BridgeClient | TokenManager] = []
-    yield made
-    for thing in reversed(made):
-        await thing.aclose()
+async def oauth() -> AsyncIterator[OAuthPeers]:
+    async with OAuthPeers() as peers:
+        yield peers
 
 
 async def discovered(mcp_url: str, http: aiohttp.ClientSession) -> AuthorizationContext:
@@ -109,22 +97,18 @@ async def test_restart_refreshes_without_a_browser(
     auth_server: AuthServerFactory,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
-    closing: list[OAuthCredentials | BridgeClient | TokenManager],
+    oauth: OAuthPeers,
 ) -> None:
     server = auth_server(access_ttl_s=TTL_S)
     use_follower(monkeypatch)
-    first = OAuthCredentials(server.mcp_url, settings_for(), file_vault(tmp_path), interactive=True)
-    closing.append(first)
+    first = oauth.credentials(server.mcp_url, file_vault(tmp_path), interactive=True)
     await first.login()
     await first.aclose()
     await wait_until_expired(first.manager.tokens)
 
     # "After a restart": a new provider on the same vault, which may not open a browser.
-    second = OAuthCredentials(
-        server.mcp_url, settings_for(), file_vault(tmp_path), interactive=False
-    )
-    client = BridgeClient(server, second)
-    closing += [second, client]
+    second = oauth.credentials(server.mcp_url, file_vault(tmp_path), interactive=False)
+    client = oauth.client(second)
     assert "result" in await client.start()
     assert text_of(await client.call("echo", "after restart")) == "after restart"
     stats = server.stats()
@@ -135,13 +119,12 @@ async def test_restart_refreshes_without_a_browser(
 async def test_a_run_of_calls_with_two_second_tokens_never_logs_in_again(
     auth_server: AuthServerFactory,
     monkeypatch: pytest.MonkeyPatch,
-    closing: list[OAuthCredentials | BridgeClient | TokenManager],
+    oauth: OAuthPeers,
 ) -> None:
     server = auth_server(access_ttl_s=TTL_S)
     use_follower(monkeypatch)
-    credentials = OAuthCredentials(server.mcp_url, settings_for(), MemoryVault(), interactive=True)
-    client = BridgeClient(server, credentials)
-    closing += [credentials, client]
+    credentials = oauth.credentials(server.mcp_url, MemoryVault(), interactive=True)
+    client = oauth.client(credentials)
     assert "result" in await client.start()
 
     calls = failures = 0
@@ -172,19 +155,17 @@ async def test_a_run_of_calls_with_two_second_tokens_never_logs_in_again(
 async def test_concurrent_calls_at_expiry_spend_one_refresh(
     auth_server: AuthServerFactory,
     monkeypatch: pytest.MonkeyPatch,
-    closing: list[OAuthCredentials | BridgeClient | TokenManager],
+    oauth: OAuthPeers,
 ) -> None:
     server = auth_server(access_ttl_s=TTL_S)
     use_follower(monkeypatch)
-    credentials = OAuthCredentials(
+    credentials = oauth.credentials(
         server.mcp_url,
-        settings_for(),
         MemoryVault(),
         interactive=True,
         background_refresh=False,  # so the callers, not the timer, meet the expiry
     )
-    client = BridgeClient(server, credentials)
-    closing += [credentials, client]
+    client = oauth.client(credentials)
     assert "result" in await client.start()
     await wait_until_expired(credentials.manager.tokens)
 
@@ -201,24 +182,20 @@ async def test_two_processes_sharing_a_vault_spend_the_refresh_token_once(
     auth_server: AuthServerFactory,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
-    closing: list[OAuthCredentials | BridgeClient | TokenManager],
+    oauth: OAuthPeers,
     http: aiohttp.ClientSession,
 ) -> None:
     server = auth_server(access_ttl_s=TTL_S)
     use_follower(monkeypatch)
-    login = OAuthCredentials(
+    login = oauth.credentials(
         server.mcp_url,
-        settings_for(),
         file_vault(tmp_path),
         interactive=True,
         background_refresh=False,  # only the two managers below may refresh
     )
-    closing.append(login)
     await login.login()
-    policy = UrlPolicy.for_server(server.mcp_url)
-    one = TokenManager(server.mcp_url, file_vault(tmp_path), policy=policy, http=lambda: http)
-    two = TokenManager(server.mcp_url, file_vault(tmp_path), policy=policy, http=lambda: http)
-    closing += [one, two]
+    one = oauth.token_manager(server.mcp_url, file_vault(tmp_path), http)
+    two = oauth.token_manager(server.mcp_url, file_vault(tmp_path), http)
     await asyncio.gather(one.load(), two.load())
     await wait_until_expired(one.tokens)
 
@@ -234,15 +211,14 @@ async def test_two_processes_sharing_a_vault_spend_the_refresh_token_once(
 async def test_invalid_grant_drops_the_tokens_and_logs_in_exactly_once(
     auth_server: AuthServerFactory,
     monkeypatch: pytest.MonkeyPatch,
-    closing: list[OAuthCredentials | BridgeClient | TokenManager],
+    oauth: OAuthPeers,
     http: aiohttp.ClientSession,
 ) -> None:
     server = auth_server()
     use_follower(monkeypatch)
     vault = MemoryVault()
-    credentials = OAuthCredentials(server.mcp_url, settings_for(), vault, interactive=True)
-    client = BridgeClient(server, credentials)
-    closing += [credentials, client]
+    credentials = oauth.credentials(server.mcp_url, vault, interactive=True)
+    client = oauth.client(credentials)
     assert "result" in await client.start()
     manager = credentials.manager
     assert manager.context is not None
@@ -263,11 +239,10 @@ async def test_invalid_grant_drops_the_tokens_and_logs_in_exactly_once(
 
 async def test_an_unavailable_as_keeps_the_old_token_while_it_is_valid(
     auth_server: AuthServerFactory,
-    closing: list[OAuthCredentials | BridgeClient | TokenManager],
+    oauth: OAuthPeers,
     http: aiohttp.ClientSession,
 ) -> None:
     server = auth_server(token_status=503)
-    policy = UrlPolicy.for_server(server.mcp_url)
     context = await discovered(server.mcp_url, http)
     vault = MemoryVault()
     now = time.time()
@@ -276,8 +251,7 @@ async def test_an_unavailable_as_keeps_the_old_token_while_it_is_valid(
         "old-access", context.issuer, context.resource, refresh_token="r", expires_at=now + 15
     )
     await store_past_login(vault, server.mcp_url, context, tokens, received_at=now - 85)
-    manager = TokenManager(server.mcp_url, vault, policy=policy, http=lambda: http)
-    closing.append(manager)
+    manager = oauth.token_manager(server.mcp_url, vault, http)
 
     assert (await manager.fresh_tokens()).access_token == "old-access"
     assert (await manager.fresh_tokens()).access_token == "old-access"  # backoff: no retry yet
@@ -291,8 +265,7 @@ async def test_an_unavailable_as_keeps_the_old_token_while_it_is_valid(
         "old-access", context.issuer, context.resource, refresh_token="r", expires_at=now - 1
     )
     await store_past_login(vault, server.mcp_url, context, expired, received_at=now - 101)
-    later = TokenManager(server.mcp_url, vault, policy=policy, http=lambda: http)
-    closing.append(later)
+    later = oauth.token_manager(server.mcp_url, vault, http)
     with pytest.raises(AuthServerUnavailable):
         await later.fresh_tokens()
     requests = server.stats()["token_requests"]
@@ -304,14 +277,13 @@ async def test_an_unavailable_as_keeps_the_old_token_while_it_is_valid(
 async def test_a_client_the_as_forgot_is_registered_again_once(
     auth_server: AuthServerFactory,
     monkeypatch: pytest.MonkeyPatch,
-    closing: list[OAuthCredentials | BridgeClient | TokenManager],
+    oauth: OAuthPeers,
 ) -> None:
     server = auth_server()
     use_follower(monkeypatch)
     vault = MemoryVault()
-    credentials = OAuthCredentials(server.mcp_url, settings_for(), vault, interactive=True)
-    client = BridgeClient(server, credentials)
-    closing += [credentials, client]
+    credentials = oauth.credentials(server.mcp_url, vault, interactive=True)
+    client = oauth.client(credentials)
     assert "result" in await client.start()
     server.reset()  # the AS forgets every client and token: refresh gets invalid_client
 
@@ -325,12 +297,11 @@ async def test_a_client_the_as_forgot_is_registered_again_once(
 async def test_the_background_timer_refreshes_while_idle(
     auth_server: AuthServerFactory,
     monkeypatch: pytest.MonkeyPatch,
-    closing: list[OAuthCredentials | BridgeClient | TokenManager],
+    oauth: OAuthPeers,
 ) -> None:
     server = auth_server(access_ttl_s=TTL_S)
     use_follower(monkeypatch)
-    credentials = OAuthCredentials(server.mcp_url, settings_for(), MemoryVault(), interactive=True)
-    closing.append(credentials)
+    credentials = oauth.credentials(server.mcp_url, MemoryVault(), interactive=True)
     await credentials.login()
     first = credentials.manager.tokens
     await wait_until_expired(first)  # nobody calls meanwhile
@@ -364,13 +335,12 @@ class CountingVault:
 async def test_headers_with_a_valid_token_touch_neither_vault_nor_network(
     auth_server: AuthServerFactory,
     monkeypatch: pytest.MonkeyPatch,
-    closing: list[OAuthCredentials | BridgeClient | TokenManager],
+    oauth: OAuthPeers,
 ) -> None:
     server = auth_server()
     use_follower(monkeypatch)
     vault = CountingVault()
-    credentials = OAuthCredentials(server.mcp_url, settings_for(), vault, interactive=True)
-    closing.append(credentials)
+    credentials = oauth.credentials(server.mcp_url, vault, interactive=True)
     await credentials.login()
     first = await credentials.headers()
     transactions, requests = vault.transactions, server.stats()["token_requests"]
@@ -387,18 +357,16 @@ async def test_headers_with_a_valid_token_touch_neither_vault_nor_network(
 
 async def test_stored_tokens_for_another_resource_are_never_used(
     auth_server: AuthServerFactory,
-    closing: list[OAuthCredentials | BridgeClient | TokenManager],
+    oauth: OAuthPeers,
     http: aiohttp.ClientSession,
 ) -> None:
     server = auth_server()
-    policy = UrlPolicy.for_server(server.mcp_url)
     context = await discovered(server.mcp_url, http)
     vault = MemoryVault()
     other = TokenSet("for-elsewhere", context.issuer, "https://other.example/mcp")
     # Filed under this server's key by mistake (or malice): A29 says never send it here.
     await store_past_login(vault, server.mcp_url, context, other, with_client=False)
-    manager = TokenManager(server.mcp_url, vault, policy=policy, http=lambda: http)
-    closing.append(manager)
+    manager = oauth.token_manager(server.mcp_url, vault, http)
     await manager.load()
     assert manager.context is not None
     assert manager.tokens is None
@@ -406,7 +374,7 @@ async def test_stored_tokens_for_another_resource_are_never_used(
 
 async def test_headers_say_retry_later_when_the_as_is_down_and_the_token_expired(
     auth_server: AuthServerFactory,
-    closing: list[OAuthCredentials | BridgeClient | TokenManager],
+    oauth: OAuthPeers,
     http: aiohttp.ClientSession,
 ) -> None:
     server = auth_server(token_status=503)
@@ -420,8 +388,7 @@ async def test_headers_say_retry_later_when_the_as_is_down_and_the_token_expired
         expires_at=time.time() - 1,
     )
     await store_past_login(vault, server.mcp_url, context, expired)
-    credentials = OAuthCredentials(server.mcp_url, settings_for(), vault, interactive=True)
-    closing.append(credentials)
+    credentials = oauth.credentials(server.mcp_url, vault, interactive=True)
 
     with pytest.raises(AuthServerUnavailable) as refused:
         await credentials.headers()

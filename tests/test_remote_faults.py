@@ -4,6 +4,7 @@ sets: 5xx, malformed bodies, streams that break off, auth challenges, priming ev
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -64,12 +65,17 @@ async def inbox() -> Inbox:
     return Inbox()
 
 
+@contextlib.asynccontextmanager
 async def started(
-    server: FaultServer, inbox: Inbox, era: Era = Era.MODERN, **kwargs: Any
-) -> StreamableHttpTransport:
-    transport = StreamableHttpTransport(server.url, era, ConnectOptions(**kwargs))
+    server: FaultServer, inbox: Inbox, era: Era = Era.MODERN, **options: Any
+) -> AsyncIterator[StreamableHttpTransport]:
+    """A transport to `server` delivering to `inbox`, closed when the block ends."""
+    transport = StreamableHttpTransport(server.url, era, ConnectOptions(**options))
     await transport.start(inbox.deliver)
-    return transport
+    try:
+        yield transport
+    finally:
+        await transport.aclose()
 
 
 def ok(body: dict[str, Any], result: dict[str, Any] | None = None) -> web.Response:
@@ -100,8 +106,7 @@ async def test_5xx_is_an_error_response_and_the_transport_recovers(
         return web.Response(status=503, text="down for maintenance")
 
     fault_server.handler = fail_once
-    transport = await started(fault_server, inbox)
-    try:
+    async with started(fault_server, inbox) as transport:
         await transport.send(LIST)
         error = (await inbox.response(1))["error"]
         assert error["code"] == jsonrpc.REMOTE_UNAVAILABLE
@@ -109,8 +114,6 @@ async def test_5xx_is_an_error_response_and_the_transport_recovers(
         assert "503" in error["message"]
         await transport.send(jsonrpc.request(2, "tools/list"))
         assert (await inbox.response(2))["result"] == {"ok": True}
-    finally:
-        await transport.aclose()
 
 
 @pytest.mark.parametrize("payload", [b"{oops", b'"a string"'])
@@ -121,14 +124,11 @@ async def test_malformed_json_body_is_an_internal_error(
         return web.Response(body=payload, content_type="application/json")
 
     fault_server.handler = garbage
-    transport = await started(fault_server, inbox)
-    try:
+    async with started(fault_server, inbox) as transport:
         await transport.send(LIST)
         error = (await inbox.response(1))["error"]
         assert error["code"] == jsonrpc.INTERNAL_ERROR
         assert fault_server.url in error["message"]
-    finally:
-        await transport.aclose()
 
 
 @pytest.mark.parametrize("era", [Era.MODERN, Era.LEGACY])
@@ -144,15 +144,12 @@ async def test_stream_dropped_before_the_response(
         return response
 
     fault_server.handler = drop
-    transport = await started(fault_server, inbox, era)
-    try:
+    async with started(fault_server, inbox, era) as transport:
         await transport.send(LIST)
         error = (await inbox.response(1))["error"]
         assert error["code"] == jsonrpc.REMOTE_UNAVAILABLE
         assert "without the response" in error["message"]
         assert inbox.messages[0] == progress  # what came before the drop was delivered
-    finally:
-        await transport.aclose()
 
 
 @pytest.mark.parametrize("stall", ["before the headers", "mid-body"])
@@ -168,14 +165,11 @@ async def test_a_server_that_goes_silent_gives_an_error(
         return ok(body)
 
     fault_server.handler = stuck
-    transport = await started(fault_server, inbox, read_timeout_s=0.2)
-    try:
+    async with started(fault_server, inbox, read_timeout_s=0.2) as transport:
         await transport.send(LIST)
         error = (await inbox.response(1))["error"]
         assert error["code"] == jsonrpc.REMOTE_UNAVAILABLE
         assert fault_server.url in error["message"]
-    finally:
-        await transport.aclose()
 
 
 async def test_json_body_cut_short_is_an_error(fault_server: FaultServer, inbox: Inbox) -> None:
@@ -190,14 +184,11 @@ async def test_json_body_cut_short_is_an_error(fault_server: FaultServer, inbox:
         return response
 
     fault_server.handler = cut
-    transport = await started(fault_server, inbox)
-    try:
+    async with started(fault_server, inbox) as transport:
         await transport.send(LIST)
         error = (await inbox.response(1))["error"]
         assert error["code"] == jsonrpc.REMOTE_UNAVAILABLE
         assert "broke off" in error["message"]
-    finally:
-        await transport.aclose()
 
 
 async def test_http_error_with_jsonrpc_body_is_rekeyed(
@@ -208,13 +199,10 @@ async def test_http_error_with_jsonrpc_body_is_rekeyed(
         return web.json_response(error, status=400)
 
     fault_server.handler = refuse
-    transport = await started(fault_server, inbox)
-    try:
+    async with started(fault_server, inbox) as transport:
         await transport.send(jsonrpc.request("abc", "tools/list"))
         reply = await inbox.response("abc")
         assert reply["error"] == {"code": jsonrpc.INVALID_PARAMS, "message": "missing _meta"}
-    finally:
-        await transport.aclose()
 
 
 async def test_202_to_a_request_is_an_error(fault_server: FaultServer, inbox: Inbox) -> None:
@@ -222,12 +210,9 @@ async def test_202_to_a_request_is_an_error(fault_server: FaultServer, inbox: In
         return web.Response(status=202)
 
     fault_server.handler = accepted
-    transport = await started(fault_server, inbox)
-    try:
+    async with started(fault_server, inbox) as transport:
         await transport.send(LIST)
         assert (await inbox.response(1))["error"]["code"] == jsonrpc.INTERNAL_ERROR
-    finally:
-        await transport.aclose()
 
 
 async def test_batch_response_delivers_each_element(
@@ -238,13 +223,10 @@ async def test_batch_response_delivers_each_element(
         return web.json_response([log, jsonrpc.result_response(body["id"], {})])
 
     fault_server.handler = batch
-    transport = await started(fault_server, inbox, Era.LEGACY)
-    try:
+    async with started(fault_server, inbox, Era.LEGACY) as transport:
         await transport.send(LIST)
         await inbox.response(1)
         assert [m.get("method") for m in inbox.messages] == ["notifications/message", None]
-    finally:
-        await transport.aclose()
 
 
 @dataclass
@@ -284,17 +266,14 @@ async def test_auth_challenge_is_retried_once_with_new_headers(
 
     fault_server.handler = guarded
     credentials = ScriptedCredentials()
-    transport = await started(
+    async with started(
         fault_server, inbox, credentials=credentials, static_headers={"X-Team": "blue"}
-    )
-    try:
+    ) as transport:
         await transport.send(LIST)
         assert "result" in await inbox.response(1)
         assert credentials.challenges == [(status, challenge)]
         assert [h["Authorization"] for _, h, _ in fault_server.seen] == ["Bearer old", good_token]
         assert {h["X-Team"] for _, h, _ in fault_server.seen} == {"blue"}
-    finally:
-        await transport.aclose()
 
 
 async def test_auth_refused_for_good_is_an_error_not_a_loop(
@@ -305,14 +284,11 @@ async def test_auth_refused_for_good_is_an_error_not_a_loop(
 
     fault_server.handler = never
     credentials = ScriptedCredentials(recover=True)
-    transport = await started(fault_server, inbox, credentials=credentials)
-    try:
+    async with started(fault_server, inbox, credentials=credentials) as transport:
         await transport.send(LIST)
         error = (await inbox.response(1))["error"]
         assert "401" in error["message"]
         assert len(fault_server.seen) == 2  # the original and the one retry
-    finally:
-        await transport.aclose()
 
 
 async def test_priming_event_then_close_resumes_with_last_event_id(
@@ -336,8 +312,7 @@ async def test_priming_event_then_close_resumes_with_last_event_id(
         return web.Response(status=405)  # the plain GET stream: none offered
 
     fault_server.handler = primed
-    transport = await started(fault_server, inbox, Era.LEGACY)
-    try:
+    async with started(fault_server, inbox, Era.LEGACY) as transport:
         await transport.send(initialize_request(0))
         await inbox.response(0)
         await transport.send(INITIALIZED)
@@ -347,8 +322,6 @@ async def test_priming_event_then_close_resumes_with_last_event_id(
         assert resumes[0]["Mcp-Session-Id"] == "s-1"
         assert resumes[0]["MCP-Protocol-Version"] == "2025-11-25"
         assert all(h.get("Mcp-Session-Id") == "s-1" for m, h, b in fault_server.seen[1:])
-    finally:
-        await transport.aclose()
 
 
 async def test_legacy_get_stream_delivers_server_messages(
@@ -370,14 +343,11 @@ async def test_legacy_get_stream_delivers_server_messages(
         return web.Response(status=200)  # DELETE
 
     fault_server.handler = with_get
-    transport = await started(fault_server, inbox, Era.LEGACY)
-    try:
+    async with started(fault_server, inbox, Era.LEGACY) as transport:
         await transport.send(initialize_request(0))
         await inbox.response(0)
         await transport.send(INITIALIZED)
         assert await inbox.wait_for(lambda m: m.get("method") == pushed["method"]) == pushed
-    finally:
-        await transport.aclose()
     assert [m for m, _, _ in fault_server.seen][-1] == "DELETE"
 
 
@@ -401,8 +371,7 @@ async def test_many_requests_losing_the_session_replay_the_handshake_once(
         return ok(body)
 
     fault_server.handler = forgetful
-    transport = await started(fault_server, inbox, Era.LEGACY)
-    try:
+    async with started(fault_server, inbox, Era.LEGACY) as transport:
         await transport.send(initialize_request(0))
         await inbox.response(0)
         await transport.send(INITIALIZED)
@@ -415,8 +384,6 @@ async def test_many_requests_losing_the_session_replay_the_handshake_once(
         assert len(initializes) == 2  # the client's own, and one replay for all eight
         assert transport.session.session_id == "s-2"
         assert len([m for m in inbox.messages if m.get("id") == 0]) == 1
-    finally:
-        await transport.aclose()
 
 
 async def test_connect_names_an_authorization_refusal(fault_server: FaultServer) -> None:

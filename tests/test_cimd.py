@@ -24,6 +24,9 @@ from tests.fixtures.bridge_process import BridgeProcess, running_bridge
 from tests.fixtures.tls_server import DocumentServer, TlsFiles, make_ca_and_leaf, serving_documents
 from tests.test_run_oauth import echo, oauth_env, text_of
 
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_BROWSER = Path(__file__).parent / "browsers" / "headless_chromium.py"
+
 DOCUMENT_PATH = "/oauth/mcp-bridge.json"
 CLI_TIMEOUT_S = 120.0
 
@@ -133,6 +136,44 @@ async def test_without_a_document_url_the_bridge_falls_back_to_dynamic_registrat
     assert counts == {"registrations": 1, "cimd_fetches": 0, "authorizations": 1}
     assert client_id == stats["last"]["authorize"]["client_id"] != document_url
     assert documents.hits == {}
+
+
+async def test_a_document_url_is_not_used_where_the_as_does_not_advertise_cimd(
+    auth_server: AuthServerFactory, documents: DocumentServer, document_url: str, bridge_home: Path
+) -> None:
+    server = auth_server()  # no client_id_metadata_document_supported: DCR it is (§3.4)
+    args = (server.mcp_url, "--client-metadata-url", document_url)
+    async with running_bridge(bridge_home, *args, env=oauth_env()) as bridge:
+        assert "result" in await bridge.initialize()
+        assert (await whoami(bridge))["client_id"] != document_url
+    stats = server.stats()
+    assert (stats["registrations"], stats["cimd_fetches"], stats["authorizations"]) == (1, 0, 1)
+    assert documents.hits == {}
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")
+async def test_run_with_a_document_url_through_headless_chromium_and_a_consent_page(
+    auth_server: AuthServerFactory,
+    tls_files: TlsFiles,
+    documents: DocumentServer,
+    document_url: str,
+    bridge_home: Path,
+    tmp_path: Path,
+) -> None:
+    server = auth_server(
+        cimd=True, cimd_ca_file=str(tls_files.ca_cert), consent="page", consent_autosubmit=True
+    )
+    record = tmp_path / "chromium.json"
+    env = {**oauth_env(), "BROWSER": str(CHROMIUM_BROWSER), "BROWSER_RECORD": str(record)}
+    args = (server.mcp_url, "--client-metadata-url", document_url)
+    async with running_bridge(bridge_home, *args, env=env) as bridge:
+        assert "result" in await bridge.initialize()
+        assert (await whoami(bridge))["client_id"] == document_url
+    stats = server.stats()
+    counts = {k: stats[k] for k in ("registrations", "cimd_fetches", "consent_pages")}
+    assert counts == {"registrations": 0, "cimd_fetches": 1, "consent_pages": 1}
+    assert "Signed in" in json.loads(record.read_text())["page"]
 
 
 @pytest.mark.parametrize(

@@ -154,7 +154,8 @@ def fetch_document(url: str, ca_file: str | None) -> Fetched:
     try:
         with opener.open(request, timeout=FETCH_TIMEOUT_S) as response:
             body: bytes = response.read(MAX_DOCUMENT_BYTES + 1)
-            headers = {name: value for name, value in response.headers.items()}
+            # response.headers matches names case-insensitively; a plain dict would not.
+            headers = {"Cache-Control": response.headers.get("Cache-Control", "")}
     except urllib.error.HTTPError as exc:
         raise DocumentRefused(url, f"fetching it answered HTTP {exc.code}") from exc
     except (OSError, ValueError) as exc:

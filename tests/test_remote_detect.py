@@ -3,8 +3,6 @@ HTTP+SSE transport against server-everything's `sse` mode."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from mcp_bridge import jsonrpc
@@ -21,12 +19,8 @@ from tests.fixtures.mcp_servers import (
     free_port,
     initialize_request,
     modern_meta,
+    text_of,
 )
-
-
-def text_of(reply: dict[str, Any]) -> str:
-    assert "result" in reply, reply
-    return str(reply["result"]["content"][0]["text"])
 
 
 async def test_auto_picks_modern_for_the_sdk_server(sdk_stateful: ServerProcess) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import aiohttp
 import pytest
@@ -13,7 +12,7 @@ import pytest
 from mcp_bridge import jsonrpc
 from mcp_bridge.protocol import Era
 from mcp_bridge.remote.streamable import StreamableHttpTransport
-from tests.fixtures.mcp_servers import Inbox, ServerProcess, call_tool, modern_meta
+from tests.fixtures.mcp_servers import Inbox, ServerProcess, call_tool, modern_meta, text_of
 
 
 @pytest.fixture(params=["sdk_stateful", "sdk_stateless"])
@@ -29,11 +28,6 @@ async def modern(sdk_server: ServerProcess) -> AsyncIterator[tuple[StreamableHtt
     await transport.start(inbox.deliver)
     yield transport, inbox
     await transport.aclose()
-
-
-def text_of(reply: dict[str, Any]) -> str:
-    assert "result" in reply, reply
-    return str(reply["result"]["content"][0]["text"])
 
 
 async def test_discover(modern: tuple[StreamableHttpTransport, Inbox]) -> None:

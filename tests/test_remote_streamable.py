@@ -21,6 +21,7 @@ from tests.fixtures.mcp_servers import (
     ServerProcess,
     call_tool,
     initialize_request,
+    text_of,
 )
 
 
@@ -49,11 +50,6 @@ async def closing() -> AsyncIterator[list[StreamableHttpTransport]]:
     yield transports
     for transport in transports:
         await transport.aclose()
-
-
-def text_of(reply: dict[str, Any]) -> str:
-    assert "result" in reply, reply
-    return str(reply["result"]["content"][0]["text"])
 
 
 @pytest.mark.peers

@@ -12,15 +12,11 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.bridge_process import Message, running_bridge
-from tests.fixtures.mcp_servers import ServerProcess
+from tests.fixtures.mcp_servers import ServerProcess, text_of
 
 pytestmark = pytest.mark.peers
 
 ALL_CAPABILITIES: Message = {"sampling": {}, "elicitation": {"form": {}}, "roots": {}}
-
-
-def text_of(response: Message) -> str:
-    return " ".join(part.get("text", "") for part in response["result"]["content"])
 
 
 async def test_tools_list_and_call(everything_streamable: ServerProcess, bridge_home: Path) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.bridge_process import BridgeProcess, Message, running_bridge
-from tests.fixtures.mcp_servers import ServerProcess, free_port
+from tests.fixtures.mcp_servers import ServerProcess, free_port, text_of
 from tests.fixtures.tls_server import TlsFiles, make_ca_and_leaf
 
 START_TIMEOUT_S = 30.0
@@ -101,10 +101,6 @@ def _wait_listening(port: int) -> None:
                 return
         time.sleep(0.05)
     raise RuntimeError(f"nothing listened on port {port}")
-
-
-def text_of(response: Message) -> str:
-    return " ".join(part.get("text", "") for part in response["result"]["content"])
 
 
 async def echo(bridge: BridgeProcess, text: str) -> Message:

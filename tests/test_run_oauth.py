@@ -16,6 +16,7 @@ from mcp_bridge.paths import bridge_paths
 from mcp_bridge.store.selection import open_vault
 from tests.fixtures.auth_server import AuthServerFactory, TsAuthServer
 from tests.fixtures.bridge_process import BridgeProcess, Message, running_bridge
+from tests.fixtures.mcp_servers import text_of
 
 SECRET_FIELDS = ("access_token", "refresh_token")
 FOLLOWER = Path(headless_browser.__file__)  # a $BROWSER that follows redirects
@@ -24,10 +25,6 @@ FOLLOWER = Path(headless_browser.__file__)  # a $BROWSER that follows redirects
 def oauth_env() -> dict[str, str]:
     # The key-file vault: these tests are about the OAuth flow; the keyring has its own.
     return {"BROWSER": str(FOLLOWER), "MCP_BRIDGE_VAULT": "keyfile"}
-
-
-def text_of(response: Message) -> str:
-    return " ".join(part.get("text", "") for part in response["result"]["content"])
 
 
 async def echo(bridge: BridgeProcess, text: str) -> Message:

@@ -48,6 +48,7 @@ from mcp_bridge.auth.scopes import initial_scopes, with_offline_access
 from mcp_bridge.auth.token_endpoint import TokenSet, exchange_code, refresh_tokens, revoke_token
 from mcp_bridge.auth.urlpolicy import UrlPolicy
 from mcp_bridge.http_client import client_session
+from tests.fixtures.mcp_servers import initialize_request
 
 
 @dataclass
@@ -214,16 +215,7 @@ async def sdk_servers() -> AsyncIterator[Deployment]:
         rs_sock.close()
 
 
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "test", "version": "0"},
-    },
-}
+INITIALIZE = initialize_request(1)
 MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
 
 

@@ -37,6 +37,7 @@ from tests.fixtures.auth_server_client import (
     call_tool,
     text_of,
 )
+from tests.fixtures.mcp_servers import initialize_request
 
 
 @pytest.fixture
@@ -465,16 +466,7 @@ async def test_the_sdk_client_logs_in_and_refuses_a_wrong_iss(
         redirect_handler=redirect_handler,
         callback_handler=callback_handler,
     )
-    initialize = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "sdk-client", "version": "0"},
-        },
-    }
+    initialize = initialize_request(1)
     async with httpx2.AsyncClient(auth=provider, timeout=60) as client:
         if iss_mode == "wrong":
             with pytest.raises(OAuthFlowError, match="iss"):

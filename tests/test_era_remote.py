@@ -27,23 +27,11 @@ from mcp_bridge.bridge.era import ModernRemoteTranslator, Outgoing, RemoteSend
 from mcp_bridge.jsonrpc import JsonObject, RequestId
 from mcp_bridge.remote.headers import ACCEPT_BOTH, modern_request_headers
 from mcp_bridge.remote.sse import SseParser
+from tests.fixtures.mcp_servers import initialize_request, modern_meta
 
 WAIT_S = 30.0  # generous: a loaded 2-core machine
-MODERN_META = {
-    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-    "io.modelcontextprotocol/clientCapabilities": {},
-    "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "0"},
-}
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 0,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {"elicitation": {}},
-        "clientInfo": {"name": "legacy-desktop", "version": "1.0"},
-    },
-}
+MODERN_META = modern_meta()
+INITIALIZE = initialize_request(0, {"elicitation": {}}, version="2025-06-18")
 
 
 class Confirm(BaseModel):

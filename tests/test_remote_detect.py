@@ -3,12 +3,15 @@ HTTP+SSE transport against server-everything's `sse` mode."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 import pytest
 
 from mcp_bridge import jsonrpc
 from mcp_bridge.errors import RemoteError
 from mcp_bridge.protocol import Era, TransportKind
-from mcp_bridge.remote.detect import connect
+from mcp_bridge.remote.detect import RemoteConnection, connect
 from mcp_bridge.remote.legacy_sse import LegacySseTransport
 from mcp_bridge.remote.streamable import StreamableHttpTransport
 from tests.fixtures.mcp_servers import (
@@ -23,12 +26,31 @@ from tests.fixtures.mcp_servers import (
 )
 
 
-async def test_auto_picks_modern_for_the_sdk_server(sdk_stateful: ServerProcess) -> None:
-    inbox = Inbox()
+@contextlib.asynccontextmanager
+async def auto_connected(url: str, inbox: Inbox) -> AsyncIterator[RemoteConnection]:
+    """connect() with detection, opening with the client's initialize; closed at the end."""
     connection = await connect(
-        sdk_stateful.url, TransportKind.AUTO, inbox.deliver, initialize=initialize_request(0)
+        url, TransportKind.AUTO, inbox.deliver, initialize=initialize_request(0)
     )
     try:
+        yield connection
+    finally:
+        await connection.transport.aclose()
+
+
+@contextlib.asynccontextmanager
+async def sse_started(url: str, inbox: Inbox) -> AsyncIterator[LegacySseTransport]:
+    transport = LegacySseTransport(url)
+    await transport.start(inbox.deliver)
+    try:
+        yield transport
+    finally:
+        await transport.aclose()
+
+
+async def test_auto_picks_modern_for_the_sdk_server(sdk_stateful: ServerProcess) -> None:
+    inbox = Inbox()
+    async with auto_connected(sdk_stateful.url, inbox) as connection:
         assert connection.era is Era.MODERN
         assert connection.kind is TransportKind.STREAMABLE_HTTP
         assert connection.discover_result is not None
@@ -37,8 +59,6 @@ async def test_auto_picks_modern_for_the_sdk_server(sdk_stateful: ServerProcess)
         assert inbox.messages == []  # the discover answer is the bridge's, not the client's
         await connection.transport.send(call_tool(1, "echo", {"text": "modern"}, **modern_meta()))
         assert text_of(await inbox.response(1)) == "modern"
-    finally:
-        await connection.transport.aclose()
 
 
 @pytest.mark.peers
@@ -46,13 +66,7 @@ async def test_auto_picks_legacy_streamable_for_everything(
     everything_streamable: ServerProcess,
 ) -> None:
     inbox = Inbox()
-    connection = await connect(
-        everything_streamable.url,
-        TransportKind.AUTO,
-        inbox.deliver,
-        initialize=initialize_request(0),
-    )
-    try:
+    async with auto_connected(everything_streamable.url, inbox) as connection:
         assert connection.era is Era.LEGACY
         assert connection.kind is TransportKind.STREAMABLE_HTTP
         assert connection.initialize_sent
@@ -64,31 +78,22 @@ async def test_auto_picks_legacy_streamable_for_everything(
         await transport.send(INITIALIZED)
         await transport.send(call_tool(1, "echo", {"message": "after detection"}))
         assert "after detection" in text_of(await inbox.response(1))
-    finally:
-        await connection.transport.aclose()
 
 
 @pytest.mark.peers
 async def test_auto_picks_sse_for_everything_sse(everything_sse: ServerProcess) -> None:
     inbox = Inbox()
-    connection = await connect(
-        everything_sse.url, TransportKind.AUTO, inbox.deliver, initialize=initialize_request(0)
-    )
-    try:
+    async with auto_connected(everything_sse.url, inbox) as connection:
         assert connection.era is Era.LEGACY
         assert connection.kind is TransportKind.SSE
         assert connection.initialize_sent
         assert "result" in await inbox.response(0)
-    finally:
-        await connection.transport.aclose()
 
 
 @pytest.mark.peers
 async def test_sse_transport_list_call_and_progress(everything_sse: ServerProcess) -> None:
     inbox = Inbox()
-    transport = LegacySseTransport(everything_sse.url)
-    await transport.start(inbox.deliver)
-    try:
+    async with sse_started(everything_sse.url, inbox) as transport:
         assert transport.endpoint is not None
         assert transport.endpoint.startswith(everything_sse.url.removesuffix("/sse"))
         await transport.send(initialize_request("init"))
@@ -104,16 +109,12 @@ async def test_sse_transport_list_call_and_progress(everything_sse: ServerProces
         )
         assert "result" in await inbox.response(3)
         assert len(inbox.with_method("notifications/progress")) == 3
-    finally:
-        await transport.aclose()
 
 
 @pytest.mark.peers
 async def test_sse_transport_sampling_round_trip(everything_sse: ServerProcess) -> None:
     inbox = Inbox()
-    transport = LegacySseTransport(everything_sse.url)
-    await transport.start(inbox.deliver)
-    try:
+    async with sse_started(everything_sse.url, inbox) as transport:
         await transport.send(initialize_request("init", {"sampling": {}}))
         await inbox.response("init")
         await transport.send(INITIALIZED)
@@ -126,8 +127,6 @@ async def test_sse_transport_sampling_round_trip(everything_sse: ServerProcess) 
         }
         await transport.send(jsonrpc.result_response(asked["id"], answer))
         assert "sampled-over-sse" in text_of(await inbox.response("s"))
-    finally:
-        await transport.aclose()
 
 
 @pytest.mark.peers
@@ -135,9 +134,7 @@ async def test_sse_server_restart_fails_pending_then_reconnects(
     own_everything_sse: ServerProcess,
 ) -> None:
     inbox = Inbox()
-    transport = LegacySseTransport(own_everything_sse.url)
-    await transport.start(inbox.deliver)
-    try:
+    async with sse_started(own_everything_sse.url, inbox) as transport:
         await transport.send(initialize_request("init"))
         await inbox.response("init")
         await transport.send(INITIALIZED)
@@ -151,16 +148,11 @@ async def test_sse_server_restart_fails_pending_then_reconnects(
         await transport.send(call_tool("again", "echo", {"message": "reconnected"}))
         assert "reconnected" in text_of(await inbox.response("again"))
         assert len([m for m in inbox.messages if m.get("id") == "init"]) == 1
-    finally:
-        await transport.aclose()
 
 
 async def test_auto_picks_sse_for_the_sdk_http_sse_server(sdk_http_sse: ServerProcess) -> None:
     inbox = Inbox()
-    connection = await connect(
-        sdk_http_sse.url, TransportKind.AUTO, inbox.deliver, initialize=initialize_request(0)
-    )
-    try:
+    async with auto_connected(sdk_http_sse.url, inbox) as connection:
         assert connection.kind is TransportKind.SSE
         assert "result" in await inbox.response(0)
         transport = connection.transport
@@ -171,8 +163,6 @@ async def test_auto_picks_sse_for_the_sdk_http_sse_server(sdk_http_sse: ServerPr
         await transport.send(call_tool(1, "count", {"steps": 2}, progressToken="p"))
         assert text_of(await inbox.response(1)) == "counted 2"
         assert len(inbox.with_method("notifications/progress")) == 2
-    finally:
-        await connection.transport.aclose()
 
 
 async def test_streamable_only_refuses_a_closed_port() -> None:

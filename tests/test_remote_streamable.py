@@ -7,7 +7,7 @@ import asyncio
 import json
 import tracemalloc
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import pytest
@@ -30,34 +30,40 @@ async def inbox() -> Inbox:
     return Inbox()
 
 
-async def open_legacy(
-    server: ServerProcess, inbox: Inbox, capabilities: dict[str, Any] | None = None
-) -> StreamableHttpTransport:
-    """A started transport that has done the handshake, as a legacy client would."""
-    transport = StreamableHttpTransport(server.url, Era.LEGACY)
-    await transport.start(inbox.deliver)
-    await transport.send(initialize_request("init", capabilities))
-    reply = await inbox.response("init")
-    assert "result" in reply, reply
-    await transport.send(INITIALIZED)
-    return transport
+class OpenLegacy(Protocol):
+    async def __call__(
+        self, server: ServerProcess, capabilities: dict[str, Any] | None = None
+    ) -> StreamableHttpTransport: ...
 
 
 @pytest.fixture
-async def closing() -> AsyncIterator[list[StreamableHttpTransport]]:
-    """Transports the test opened; closed at the end even when the test fails."""
-    transports: list[StreamableHttpTransport] = []
-    yield transports
-    for transport in transports:
+async def open_legacy(inbox: Inbox) -> AsyncIterator[OpenLegacy]:
+    """Opens a started transport that has done the handshake, as a legacy client would,
+    delivering to `inbox`; every one is closed at the end, even when the test fails."""
+    opened: list[StreamableHttpTransport] = []
+
+    async def open_one(
+        server: ServerProcess, capabilities: dict[str, Any] | None = None
+    ) -> StreamableHttpTransport:
+        transport = StreamableHttpTransport(server.url, Era.LEGACY)
+        opened.append(transport)
+        await transport.start(inbox.deliver)
+        await transport.send(initialize_request("init", capabilities))
+        reply = await inbox.response("init")
+        assert "result" in reply, reply
+        await transport.send(INITIALIZED)
+        return transport
+
+    yield open_one
+    for transport in opened:
         await transport.aclose()
 
 
 @pytest.mark.peers
 async def test_everything_handshake_list_and_call(
-    everything_streamable: ServerProcess, inbox: Inbox, closing: list[StreamableHttpTransport]
+    everything_streamable: ServerProcess, inbox: Inbox, open_legacy: OpenLegacy
 ) -> None:
-    transport = await open_legacy(everything_streamable, inbox)
-    closing.append(transport)
+    transport = await open_legacy(everything_streamable)
     assert transport.session.session_id is not None
     # The version comes from the initialize RESULT and goes on every later request.
     assert transport.session.protocol_version == "2025-11-25"
@@ -72,10 +78,9 @@ async def test_everything_handshake_list_and_call(
 
 @pytest.mark.peers
 async def test_everything_progress_streams_before_the_result(
-    everything_streamable: ServerProcess, inbox: Inbox, closing: list[StreamableHttpTransport]
+    everything_streamable: ServerProcess, inbox: Inbox, open_legacy: OpenLegacy
 ) -> None:
-    transport = await open_legacy(everything_streamable, inbox)
-    closing.append(transport)
+    transport = await open_legacy(everything_streamable)
     request = call_tool(
         "long", "trigger-long-running-operation", {"duration": 0.3, "steps": 3}, progressToken="p"
     )
@@ -108,14 +113,13 @@ ELICITATION_ANSWER = {"action": "accept", "content": {"name": "answered-by-test"
 async def test_everything_server_to_client_request_round_trips(
     everything_streamable: ServerProcess,
     inbox: Inbox,
-    closing: list[StreamableHttpTransport],
+    open_legacy: OpenLegacy,
     capability: str,
     tool: str,
     server_method: str,
     answer: dict[str, Any],
 ) -> None:
-    transport = await open_legacy(everything_streamable, inbox, {capability: {}})
-    closing.append(transport)
+    transport = await open_legacy(everything_streamable, {capability: {}})
     await transport.send(call_tool("t", tool, {"prompt": "hi"}))
     server_request = await inbox.wait_for(lambda m: m.get("method") == server_method)
     # We play the client: answer the server's request; the transport POSTs it back, and the
@@ -127,10 +131,9 @@ async def test_everything_server_to_client_request_round_trips(
 
 @pytest.mark.peers
 async def test_everything_get_stream_carries_server_initiated_messages(
-    everything_streamable: ServerProcess, inbox: Inbox, closing: list[StreamableHttpTransport]
+    everything_streamable: ServerProcess, inbox: Inbox, open_legacy: OpenLegacy
 ) -> None:
-    transport = await open_legacy(everything_streamable, inbox)
-    closing.append(transport)
+    transport = await open_legacy(everything_streamable)
     # Simulated logging is tied to no request: the server sends it on the GET stream the
     # transport opened after notifications/initialized, one now and one every 5 s. The second
     # comes long after the tool call's own stream closed, so only the GET stream can carry it.
@@ -145,10 +148,9 @@ async def test_everything_get_stream_carries_server_initiated_messages(
 
 @pytest.mark.peers
 async def test_everything_restart_replays_the_handshake(
-    own_everything_streamable: ServerProcess, inbox: Inbox, closing: list[StreamableHttpTransport]
+    own_everything_streamable: ServerProcess, inbox: Inbox, open_legacy: OpenLegacy
 ) -> None:
-    transport = await open_legacy(own_everything_streamable, inbox)
-    closing.append(transport)
+    transport = await open_legacy(own_everything_streamable)
     old_session = transport.session.session_id
     own_everything_streamable.restart()
 
@@ -160,10 +162,9 @@ async def test_everything_restart_replays_the_handshake(
 
 
 async def test_sdk_restart_replays_the_handshake(
-    own_sdk_stateful: ServerProcess, inbox: Inbox, closing: list[StreamableHttpTransport]
+    own_sdk_stateful: ServerProcess, inbox: Inbox, open_legacy: OpenLegacy
 ) -> None:
-    transport = await open_legacy(own_sdk_stateful, inbox)
-    closing.append(transport)
+    transport = await open_legacy(own_sdk_stateful)
     await transport.send(call_tool(1, "echo", {"text": "before"}))
     assert text_of(await inbox.response(1)) == "before"
     old_session = transport.session.session_id
@@ -176,10 +177,9 @@ async def test_sdk_restart_replays_the_handshake(
 
 
 async def test_killed_server_gives_errors_then_works_after_restart(
-    own_sdk_stateful: ServerProcess, inbox: Inbox, closing: list[StreamableHttpTransport]
+    own_sdk_stateful: ServerProcess, inbox: Inbox, open_legacy: OpenLegacy
 ) -> None:
-    transport = await open_legacy(own_sdk_stateful, inbox)
-    closing.append(transport)
+    transport = await open_legacy(own_sdk_stateful)
     own_sdk_stateful.stop()
 
     for request_id in ("down-1", "down-2"):
@@ -193,8 +193,10 @@ async def test_killed_server_gives_errors_then_works_after_restart(
     assert text_of(await inbox.response("up")) == "back"
 
 
-async def test_close_deletes_the_session(sdk_stateful: ServerProcess, inbox: Inbox) -> None:
-    transport = await open_legacy(sdk_stateful, inbox)
+async def test_close_deletes_the_session(
+    sdk_stateful: ServerProcess, open_legacy: OpenLegacy
+) -> None:
+    transport = await open_legacy(sdk_stateful)
     session_id = transport.session.session_id
     assert session_id is not None
     await transport.aclose()
@@ -213,10 +215,9 @@ async def test_close_deletes_the_session(sdk_stateful: ServerProcess, inbox: Inb
 
 
 async def test_sixteen_calls_run_concurrently(
-    sdk_stateful: ServerProcess, inbox: Inbox, closing: list[StreamableHttpTransport]
+    sdk_stateful: ServerProcess, inbox: Inbox, open_legacy: OpenLegacy
 ) -> None:
-    transport = await open_legacy(sdk_stateful, inbox)
-    closing.append(transport)
+    transport = await open_legacy(sdk_stateful)
     # `gather` answers only when all 16 calls are inside the tool at once: a transport that
     # serialized them (a lock across a request) would never see a single answer.
     for n in range(16):
@@ -230,11 +231,10 @@ async def test_twenty_megabyte_result_passes_in_memory_proportional_to_it(
     server_name: str,
     request: pytest.FixtureRequest,
     inbox: Inbox,
-    closing: list[StreamableHttpTransport],
+    open_legacy: OpenLegacy,
 ) -> None:
     server: ServerProcess = request.getfixturevalue(server_name)
-    transport = await open_legacy(server, inbox)
-    closing.append(transport)
+    transport = await open_legacy(server)
     size = 20_000_000
     tracemalloc.start()
     try:
@@ -251,10 +251,9 @@ async def test_twenty_megabyte_result_passes_in_memory_proportional_to_it(
 
 
 async def test_stateless_json_server_has_no_session(
-    sdk_stateless: ServerProcess, inbox: Inbox, closing: list[StreamableHttpTransport]
+    sdk_stateless: ServerProcess, inbox: Inbox, open_legacy: OpenLegacy
 ) -> None:
-    transport = await open_legacy(sdk_stateless, inbox)
-    closing.append(transport)
+    transport = await open_legacy(sdk_stateless)
     assert transport.session.session_id is None
     await transport.send(call_tool(1, "echo", {"text": "json"}))
     assert text_of(await inbox.response(1)) == "json"

@@ -21,8 +21,9 @@ import pytest
 from mcp_bridge.demo.auth_modes import PreRegisteredClient
 from tests.fixtures.auth_server import AuthServer, AuthServerFactory
 from tests.fixtures.bridge_process import BridgeProcess, running_bridge
+from tests.fixtures.mcp_servers import text_of
 from tests.fixtures.tls_server import DocumentServer, TlsFiles, make_ca_and_leaf, serving_documents
-from tests.test_run_oauth import echo, oauth_env, text_of
+from tests.test_run_oauth import echo, oauth_env
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_BROWSER = Path(__file__).parent / "browsers" / "headless_chromium.py"
@@ -111,6 +112,7 @@ async def test_run_logs_in_with_the_document_url_as_its_client_id(
     assert counts == {"registrations": 0, "cimd_fetches": 1, "authorizations": 1}
     assert stats["last"]["authorize"]["client_id"] == document_url
     assert stats["last"]["token_request"]["client_id"] == document_url
+    assert stats["last"]["token_request"]["client_auth"] == "none"  # CIMD: no shared secret
     # The redirect URI had the listener's ephemeral port; the document lists none.
     assert stats["last"]["authorize"]["redirect_uri"].startswith("http://127.0.0.1:")
     assert documents.hits == {DOCUMENT_PATH: 1}  # the AS fetched it once; the bridge never
@@ -261,6 +263,7 @@ async def test_run_with_a_pre_registered_public_client_id(
     stats = server.stats()
     assert (stats["registrations"], stats["authorizations"]) == (0, 1)
     assert stats["last"]["token_request"]["client_id"] == "desktop-app"
+    assert stats["last"]["token_request"]["client_auth"] == "none"
 
 
 async def test_run_with_a_pre_registered_confidential_client_and_its_secret(
@@ -276,3 +279,4 @@ async def test_run_with_a_pre_registered_confidential_client_and_its_secret(
         assert (await whoami(bridge))["client_id"] == "desktop-app"
     stats = server.stats()
     assert (stats["registrations"], stats["token_exchanges"]) == (0, 1)
+    assert stats["last"]["token_request"]["client_auth"] == "basic"  # the AS offers Basic

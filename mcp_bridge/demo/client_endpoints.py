@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse
 from mcp_bridge.demo.asgi import ASGIApp, Receive, Scope, Send, read_body, replay
 from mcp_bridge.demo.auth_provider import FixtureProvider
 
-__all__ = ["client_endpoints_edge", "with_basic_client_id"]
+__all__ = ["client_auth", "client_endpoints_edge", "with_basic_client_id"]
 
 
 def client_endpoints_edge(app: ASGIApp, provider: FixtureProvider) -> ASGIApp:
@@ -56,7 +56,7 @@ def client_endpoints_edge(app: ASGIApp, provider: FixtureProvider) -> ASGIApp:
         provider.last["token_request"] = {
             name: form.get(name)
             for name in ("grant_type", "client_id", "resource", "scope", "redirect_uri")
-        } | {"has_code_verifier": "code_verifier" in form}
+        } | {"has_code_verifier": "code_verifier" in form, "client_auth": client_auth(form, scope)}
         if provider.modes.token_delay_s:
             await asyncio.sleep(provider.modes.token_delay_s)
         if provider.modes.token_status is not None:
@@ -69,6 +69,15 @@ def client_endpoints_edge(app: ASGIApp, provider: FixtureProvider) -> ASGIApp:
         await app(scope, replay(with_basic_client_id(body, scope), receive), send)
 
     return edge
+
+
+def client_auth(form: dict[str, str], scope: Scope) -> str:
+    """How the client authenticated (RFC 6749 §2.3.1), never with what: "basic" (an HTTP
+    Basic header), "post" (client_secret in the form) or "none" (a public client)."""
+    authorization = dict(scope["headers"]).get(b"authorization", b"")
+    if authorization.lower().startswith(b"basic "):
+        return "basic"
+    return "post" if "client_secret" in form else "none"
 
 
 def with_basic_client_id(body: bytes, scope: Scope) -> bytes:

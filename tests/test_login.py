@@ -27,6 +27,7 @@ from tests.fixtures.oauth_client import (
     text_of,
     use_follower,
 )
+from tests.fixtures.vault_checks import assert_no_token_in_files
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -164,24 +165,11 @@ async def test_no_token_on_disk_outside_the_vault_nor_in_the_log(
     tokens = credentials.manager.tokens
     assert tokens is not None
     assert tokens.refresh_token is not None
-    secrets = [tokens.access_token.encode(), tokens.refresh_token.encode()]
+    secrets = [tokens.access_token, tokens.refresh_token]
 
-    holding = files_holding(tmp_path, secrets)
-    assert holding == {}, holding
-    assert not any(secret.decode() in caplog.text for secret in secrets)
-
-
-def files_holding(home: Path, secrets: list[bytes]) -> dict[str, int]:
-    """Files under `home` that contain any of `secrets` (after checking the vault exists)."""
-    files = [path for path in home.rglob("*") if path.is_file()]
-    assert bridge_paths({"MCP_BRIDGE_HOME": str(home)}).vault_file in files
-    found: dict[str, int] = {}
-    for path in files:
-        data = path.read_bytes()
-        hits = sum(secret in data for secret in secrets)
-        if hits:
-            found[str(path)] = hits
-    return found
+    assert bridge_paths({"MCP_BRIDGE_HOME": str(tmp_path)}).vault_file.is_file()
+    assert_no_token_in_files(tmp_path, secrets, at_least=1)
+    assert not any(secret in caplog.text for secret in secrets)
 
 
 @pytest.mark.peers

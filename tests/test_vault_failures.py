@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Iterable
 from pathlib import Path
 
 import keyring.backends.null
@@ -28,12 +27,7 @@ from mcp_bridge.store import (
     VaultUnreadable,
 )
 from mcp_bridge.store.vault_format import MAGIC
-
-NEXT_STEPS_WITHOUT_KEYRING = (
-    "gnome-keyring",
-    "MCP_BRIDGE_VAULT=passphrase",
-    "MCP_BRIDGE_VAULT=keyfile",
-)
+from tests.fixtures.vault_checks import assert_names_the_alternatives, assert_no_token_in_files
 
 
 def keyfile_vault(home: Path) -> FileVault:
@@ -212,11 +206,6 @@ class StuckKeyring:
         self.release.wait()
 
 
-def assert_names_the_alternatives(error: BaseException) -> None:
-    for step in NEXT_STEPS_WITHOUT_KEYRING:
-        assert step in str(error)
-
-
 @pytest.mark.parametrize(
     ("backend", "why"),
     [
@@ -301,18 +290,6 @@ async def test_a_keyring_that_never_answers_times_out(tmp_path: Path) -> None:
 
 
 # ---- secrets stay in the vault ----------------------------------------------------------
-
-
-def assert_no_token_in_files(home: Path, tokens: Iterable[str], *, at_least: int) -> None:
-    """Grep the bytes of every file under `home` for each token, raw, JSON-quoted and as
-    UTF-16 (how Windows stores credential blobs)."""
-    files = [p for p in home.rglob("*") if p.is_file()]
-    assert len(files) >= at_least
-    for path in files:
-        data = path.read_bytes()
-        for token in tokens:
-            for form in (token.encode(), json.dumps(token).encode(), token.encode("utf-16-le")):
-                assert form not in data, f"{token!r} found in {path}"
 
 
 async def test_no_token_appears_in_any_file_under_the_bridge_home(

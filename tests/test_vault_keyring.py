@@ -17,7 +17,7 @@ from mcp_bridge.store import (
 )
 from mcp_bridge.store.keyring_source import SERVICE, detect_backend, refuses_to_store
 from tests.fixtures.secret_service import SecretServiceHandle
-from tests.test_vault_failures import assert_names_the_alternatives, assert_no_token_in_files
+from tests.fixtures.vault_checks import assert_names_the_alternatives, assert_no_token_in_files
 
 pytestmark = pytest.mark.keyring
 

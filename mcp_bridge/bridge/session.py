@@ -102,6 +102,7 @@ class BridgeSession:
         # Local messages bound for the remote, in arrival order: one pump sends them, so a
         # notification never overtakes the request it follows.
         self._outbox: asyncio.Queue[JsonObject] = asyncio.Queue()
+        self._has_asked = False  # a request has been queued, so the remote is being reached
         self._listen_retry: asyncio.Task[None] | None = None
         self._listen_retry_s = LISTEN_RETRY_S[0]
 
@@ -185,17 +186,24 @@ class BridgeSession:
         if kind is Kind.REQUEST and message["method"] == "ping":
             self._reply(jsonrpc.result_response(message["id"], {}))
             return
-        if self._translator is None and kind is not Kind.REQUEST:
-            log.debug("dropping a %s that came before any request", kind.value)
-            return
+        if self._translator is None:
+            if kind is Kind.REQUEST:
+                self._has_asked = True
+            elif not self._has_asked:
+                log.debug("dropping a %s that came before any request", kind.value)
+                return
+            # else: it follows a request still connecting (an HTTP+SSE server may answer
+            # `initialize` on its stream before the POST returns): it goes out after it.
         self._outbox.put_nowait(message)
 
     async def _pump_outbox(self) -> None:
         while True:
             message = await self._outbox.get()
             try:
-                if self._translator is None and not await self._connect_for(message):
-                    continue
+                if self._translator is None and (
+                    not _is_request(message) or not await self._connect_for(message)
+                ):
+                    continue  # a notification whose request could not connect goes too
                 assert self._translator is not None
                 await self._route(self._translator.from_local(message))
             except BridgeError as exc:
@@ -209,7 +217,7 @@ class BridgeSession:
                 )
 
     def _answer_failure(self, message: JsonObject, code: int, text: str) -> None:
-        if "method" in message and "id" in message:
+        if _is_request(message):
             self._reply(jsonrpc.error_response(message["id"], code, text))
 
     async def _connect_for(self, message: JsonObject) -> bool:
@@ -291,3 +299,7 @@ class BridgeSession:
             self._channel.send(jsonrpc.encode(message))
         except ValueError as exc:  # NaN/Infinity from a remote: not valid JSON on the wire
             log.warning("dropping a message that cannot be encoded as JSON: %s", exc)
+
+
+def _is_request(message: JsonObject) -> bool:
+    return "method" in message and "id" in message

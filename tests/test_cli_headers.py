@@ -36,3 +36,12 @@ def test_control_characters_cannot_smuggle_a_second_header() -> None:
 def test_log_names_are_file_safe() -> None:
     assert log_name_for("https://mcp.example.com/v1/mcp") == "mcp.example.com-v1-mcp"
     assert log_name_for("http://127.0.0.1:8080/mcp?x=../../y") == "127.0.0.1-8080-mcp-x-..-..-y"
+
+
+PROTOCOL_HEADERS = ["Accept", "mcp-protocol-version", "Mcp-Session-Id", "Mcp-Param-Region"]
+
+
+@pytest.mark.parametrize("name", PROTOCOL_HEADERS)
+def test_headers_the_protocol_sets_cannot_be_replaced(name: str) -> None:
+    with pytest.raises(ConfigError, match="set by the MCP protocol itself"):
+        parse_headers([f"{name}: x"], {})

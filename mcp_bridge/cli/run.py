@@ -33,6 +33,22 @@ SHUTDOWN_BUDGET_S = 0.8
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # RFC 9110 token characters for a header name.
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+# Headers the transport sets from the protocol itself: a --header must not replace them
+# (spec: Accept must list both types; the MCP headers must match the body).
+_PROTOCOL_HEADERS = frozenset(
+    name.lower()
+    for name in (
+        "Accept",
+        "Content-Type",
+        "Content-Length",
+        "Host",
+        "Last-Event-ID",
+        "MCP-Protocol-Version",
+        "Mcp-Session-Id",
+        "Mcp-Method",
+        "Mcp-Name",
+    )
+)
 
 
 def register(commands: Any) -> None:  # argparse's subparsers action has no public type
@@ -55,7 +71,13 @@ def register(commands: Any) -> None:  # argparse's subparsers action has no publ
         default=TransportKind.AUTO.value,
         help="how to reach the remote (default: auto-detect)",
     )
-    run.add_argument("--log-level", choices=LEVELS, default="warning", help="stderr log level")
+    run.add_argument(
+        "--log-level",
+        choices=LEVELS,
+        default="error",
+        help="what reaches stderr (default: errors only; hosts show stderr to users, and some "
+        "flag any line as a failure); the log file has info and up",
+    )
     run.add_argument(
         "--max-message-bytes",
         type=int,
@@ -80,6 +102,11 @@ def parse_headers(specs: list[str], environ: Mapping[str, str]) -> dict[str, str
             raise ConfigError(
                 f"--header {name or spec[:20]!r} is not of the form 'Name: value'",
                 next_step="Write it as --header 'Name: value'",
+            )
+        if name.lower() in _PROTOCOL_HEADERS or name.lower().startswith("mcp-param-"):
+            raise ConfigError(
+                f"--header {name!r} is set by the MCP protocol itself",
+                next_step="Leave it out; mcp-bridge sends the right value on every request",
             )
 
         def expand(match: re.Match[str], header: str = name) -> str:

@@ -39,22 +39,6 @@ __all__ = ["ModernRemoteTranslator", "Outgoing", "RemoteSend"]
 BRIDGE_INFO: JsonObject = {"name": "mcp-bridge", "version": __version__}
 # tools/list pages read to find a tool's schema after a HeaderMismatch.
 MAX_TOOL_PAGES = 20
-# 2026-07-28 (changelog, item 9): a broken response stream loses the request and the client
-# MUST issue it again under a new id. Done once, for methods that change nothing on the
-# server; a tools/call may have had its effect already, so the client hears of the failure
-# and decides.
-REISSUABLE_METHODS = frozenset(
-    {
-        "server/discover",
-        "completion/complete",
-        "prompts/get",
-        "prompts/list",
-        "resources/list",
-        "resources/read",
-        "resources/templates/list",
-        "tools/list",
-    }
-)
 
 
 class ModernRemoteTranslator:
@@ -161,25 +145,11 @@ class ModernRemoteTranslator:
     def _on_subscribe(
         self, out: Effects, request_id: RequestId, method: str, params: object
     ) -> None:
-        uri = params.get("uri") if isinstance(params, dict) else None
-        if not isinstance(uri, str):
-            out.to_local.append(
-                jsonrpc.error_response(request_id, jsonrpc.INVALID_PARAMS, f"{method} needs a uri")
-            )
+        capabilities = self._discover.get("capabilities")
+        refusal = listen.change_subscription(self._listen, method, params, capabilities)
+        if refusal is not None:
+            self._fail(out, request_id, *refusal)
             return
-        if not listen.supports_resource_subscriptions(self._discover.get("capabilities")):
-            out.to_local.append(
-                jsonrpc.error_response(
-                    request_id,
-                    jsonrpc.METHOD_NOT_FOUND,
-                    "The remote server does not offer resource subscriptions",
-                )
-            )
-            return
-        if method == "resources/subscribe":
-            self._listen.resource_subscriptions.add(uri)
-        else:
-            self._listen.resource_subscriptions.discard(uri)
         self._reply(out, request_id, {})
         self._is_listen_due = True
         self._sync_listen(out)
@@ -237,27 +207,16 @@ class ModernRemoteTranslator:
         elif isinstance(flight, ToolsRefresh):
             self._on_tools_refresh(flight, message, out)
         elif isinstance(flight, Listen):
-            error = message.get("error")
-            code = error.get("code") if isinstance(error, dict) else None
-            self._listen.ended(is_unsupported=code == jsonrpc.METHOD_NOT_FOUND)
-            self._sync_listen(out)
-            if self._listen.is_unsupported:
-                out.warnings.append(
-                    "the remote does not serve subscriptions/listen: no list_changed or "
-                    "resource update notifications will reach the client"
-                )
-            elif self._listen.has_given_up:
-                out.warnings.append("the subscriptions/listen stream keeps ending; paused")
+            self._listen.ended(is_unsupported=listen.is_method_not_found(message))
+            self._sync_listen(out)  # re-opens it, unless it was given up
+            if (warning := self._listen.why_stopped()) is not None:
+                out.warnings.append(warning)
         # else: the answer to a request since cancelled (§1.6: ignore it)
 
     def _on_forwarded_response(self, flight: Forwarded, message: JsonObject, out: Effects) -> None:
         error = message.get("error")
         if isinstance(error, dict):
-            if (
-                error.get("code") == jsonrpc.REMOTE_UNAVAILABLE
-                and flight.method in REISSUABLE_METHODS
-                and not flight.is_reissue
-            ):
+            if flight.may_reissue(error):
                 flight.is_reissue = True
                 self._send(out, flight, flight.sent_params, fresh_id=True)
                 return

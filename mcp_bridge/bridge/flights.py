@@ -11,9 +11,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mcp_bridge.bridge.listen import SubscriptionFilter
-from mcp_bridge.jsonrpc import JsonObject, RequestId
+from mcp_bridge.jsonrpc import REMOTE_UNAVAILABLE, JsonObject, RequestId
 
 MINTED_ID_PREFIX = "mcp-bridge:"
+# 2026-07-28 (changelog, item 9): a broken response stream loses the request and the client
+# MUST issue it again under a new id. Done once, for methods that change nothing on the
+# server; a tools/call may have had its effect already, so the client hears of the failure
+# and decides.
+REISSUABLE_METHODS = frozenset(
+    {
+        "server/discover",
+        "completion/complete",
+        "prompts/get",
+        "prompts/list",
+        "resources/list",
+        "resources/read",
+        "resources/templates/list",
+        "tools/list",
+    }
+)
 
 
 @dataclass(slots=True)
@@ -28,6 +44,15 @@ class Forwarded:
     header_retry_used: bool = False
     is_reissue: bool = False  # already sent again after its stream broke
     sent_params: JsonObject = field(default_factory=dict)  # this try's, for a header retry
+
+    def may_reissue(self, error: JsonObject) -> bool:
+        """Send it again under a new id after `error`: its stream broke, it is read-only,
+        and it has not been reissued yet."""
+        return (
+            error.get("code") == REMOTE_UNAVAILABLE
+            and self.method in REISSUABLE_METHODS
+            and not self.is_reissue
+        )
 
 
 @dataclass(slots=True)

@@ -5,7 +5,7 @@ A legacy client expects `notifications/*/list_changed` whenever the server adver
 A 2026-07-28 remote sends those only on a `subscriptions/listen` stream the client opened
 with a filter (spec §1.5). The bridge keeps one such stream with the union filter, re-opens
 it when the filter changes or the stream ends, and strips the `subscriptionId` from what
-arrives on it. Pure state: era.py mints ids and builds the requests.
+arrives on it. Pure state and rules: era.py mints ids and builds the requests.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Self
 
-from mcp_bridge.jsonrpc import JsonObject, RequestId
+from mcp_bridge.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, JsonObject, RequestId
 from mcp_bridge.protocol import META_SUBSCRIPTION_ID
 
 # A stream that ends this many times with no notification in between is given up until
@@ -141,6 +141,40 @@ class ListenState:
     @property
     def has_given_up(self) -> bool:
         return self.open_id is None and (self.is_unsupported or self.idle_ends >= MAX_REOPENS)
+
+    def why_stopped(self) -> str | None:
+        """Why no stream is open any more (for the log), or None while it still runs."""
+        if self.is_unsupported:
+            return (
+                "the remote does not serve subscriptions/listen: no list_changed or "
+                "resource update notifications will reach the client"
+            )
+        if self.has_given_up:
+            return "the subscriptions/listen stream keeps ending; paused"
+        return None
+
+
+def change_subscription(
+    state: ListenState, method: str, params: object, capabilities: object
+) -> tuple[int, str] | None:
+    """Apply a legacy `resources/subscribe` or `resources/unsubscribe` to the wanted filter.
+    Returns the JSON-RPC error (code, message) to answer with when it cannot be served."""
+    uri = params.get("uri") if isinstance(params, dict) else None
+    if not isinstance(uri, str):
+        return INVALID_PARAMS, f"{method} needs a uri"
+    if not supports_resource_subscriptions(capabilities):
+        return METHOD_NOT_FOUND, "The remote server does not offer resource subscriptions"
+    if method == "resources/subscribe":
+        state.resource_subscriptions.add(uri)
+    else:
+        state.resource_subscriptions.discard(uri)
+    return None
+
+
+def is_method_not_found(response: JsonObject) -> bool:
+    """The remote answered the listen request with -32601: it has no such method."""
+    error = response.get("error")
+    return isinstance(error, dict) and error.get("code") == METHOD_NOT_FOUND
 
 
 def subscription_id_of(message: JsonObject) -> object:

@@ -9,9 +9,14 @@ Sans-I/O steps, one HTTP driver, and the pieces that touch the user:
     registration.py    pre-registered > CIMD > DCR; ClientRegistration records per issuer
     pkce.py, scopes.py, authorize.py   the authorization request and its callback checks
     token_endpoint.py  code exchange, refresh, revocation; TokenSet
+    device_grant.py    the device authorization grant (RFC 8628) for `login --device`
     http_step.py       HttpRequest/HttpResponse, Step[T], and `run_step`, the one driver
-    loopback.py, browser.py            the redirect listener and the browser opener
+    loopback.py, loopback_sockets.py   the redirect listener and the sockets it binds
+    browser.py         the browser opener
+    auth_records.py    how servers, clients and tokens are laid out in the vault
+    settings.py, errors.py             OAuthSettings (the flags); the AuthError tree
     login.py, token_manager.py, provider.py   the flows that put the steps to work
+    on_demand.py       a provider built on the first 401/403, not at start
 
 A step is a generator that yields HttpRequests and is sent HttpResponses; `run_step` does
 the HTTP with each hop checked by the UrlPolicy. The login, in order:

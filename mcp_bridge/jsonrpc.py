@@ -57,7 +57,7 @@ def kind_of(message: JsonObject) -> Kind:
             raise InvalidMessage('"method" must be a string', request_id=_usable_id(message))
         if "id" not in message:
             return Kind.NOTIFICATION
-        if not _is_valid_id(message["id"]):
+        if not is_request_id(message["id"]):
             raise InvalidMessage('"id" must be a string or an integer')
         return Kind.REQUEST
     if "id" in message and ("result" in message or "error" in message):
@@ -121,11 +121,12 @@ def notification(method: str, params: JsonObject | None = None) -> JsonObject:
     return message
 
 
-def _is_valid_id(value: object) -> bool:
+def is_request_id(value: object) -> bool:
+    """A JSON-RPC id as MCP allows it: a string or an integer (not a bool, not null)."""
     # bool is an int subclass in Python, but `true` is not a valid JSON-RPC id.
     return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
 
 def _usable_id(message: JsonObject) -> RequestId | None:
     value = message.get("id")
-    return value if _is_valid_id(value) else None
+    return value if is_request_id(value) else None

@@ -31,3 +31,18 @@ def test_batch_of_only_invalid_members_is_answered_at_once() -> None:
 
 def test_batch_of_only_notifications_gets_no_reply() -> None:
     assert BatchCollector().open([], early=[]) is None
+
+
+def test_a_request_from_the_remote_is_never_held_even_with_a_batch_id() -> None:
+    batches = BatchCollector()
+    batches.open([1], early=[])
+    sampling = {"jsonrpc": "2.0", "id": 1, "method": "sampling/createMessage", "params": {}}
+    assert batches.offer(sampling) == (False, None)
+
+
+def test_a_cancelled_member_no_longer_holds_the_batch_back() -> None:
+    batches = BatchCollector()
+    batches.open([1, 2], early=[])
+    assert batches.offer(result_response(1, {})) == (True, None)
+    assert batches.abandon(2) == [result_response(1, {})]
+    assert batches.offer(result_response(2, {})) == (False, None)  # late: goes out alone

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mcp_bridge.jsonrpc import JsonObject, RequestId
+from mcp_bridge.jsonrpc import JsonObject, RequestId, is_request_id
 
 
 @dataclass(slots=True)
@@ -38,9 +38,20 @@ class BatchCollector:
     def offer(self, response: JsonObject) -> tuple[bool, list[JsonObject] | None]:
         """(held, completed batch). `held` is False when the response is not part of a batch."""
         request_id = response.get("id")
-        if not isinstance(request_id, str | int) or request_id not in self._batch_of:
+        if "method" in response:  # a request of the remote's own, whatever its id
+            return False, None
+        if not is_request_id(request_id) or request_id not in self._batch_of:
             return False, None
         batch = self._batch_of.pop(request_id)
         batch.responses.append(response)
         batch.waiting_for.discard(request_id)
         return True, (batch.responses if not batch.waiting_for else None)
+
+    def abandon(self, request_id: object) -> list[JsonObject] | None:
+        """The client cancelled a request of a batch: stop waiting for its response (a late
+        one goes out on its own). Returns the batch if that completed it."""
+        if not is_request_id(request_id) or request_id not in self._batch_of:
+            return None
+        batch = self._batch_of.pop(request_id)
+        batch.waiting_for.discard(request_id)
+        return batch.responses if not batch.waiting_for and batch.responses else None

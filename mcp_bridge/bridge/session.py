@@ -56,6 +56,11 @@ class Passthrough:
     has_given_up_listening = False
 
     def from_local(self, message: JsonObject) -> Outgoing:
+        cancelled = _cancelled_request_id(message)
+        if cancelled is not None:
+            # Forwarded (the legacy way to cancel), and the transport stops waiting, so a
+            # late answer never reaches the client (stdio: nothing more for that id).
+            return Outgoing(to_remote=(RemoteSend(message),), cancel_remote=(cancelled,))
         return Outgoing(to_remote=(RemoteSend(message),))
 
     def from_remote(self, message: JsonObject) -> Outgoing:
@@ -186,6 +191,9 @@ class BridgeSession:
         if kind is Kind.REQUEST and message["method"] == "ping":
             self._reply(jsonrpc.result_response(message["id"], {}))
             return
+        cancelled = _cancelled_request_id(message)
+        if cancelled is not None and (complete := self._batches.abandon(cancelled)):
+            self._channel.send(jsonrpc.encode(complete))
         if self._translator is None:
             if kind is Kind.REQUEST:
                 self._has_asked = True
@@ -303,3 +311,12 @@ class BridgeSession:
 
 def _is_request(message: JsonObject) -> bool:
     return "method" in message and "id" in message
+
+
+def _cancelled_request_id(message: JsonObject) -> jsonrpc.RequestId | None:
+    """The request a `notifications/cancelled` names, if `message` is one."""
+    if message.get("method") != "notifications/cancelled" or "id" in message:
+        return None
+    params = message.get("params")
+    request_id = params.get("requestId") if isinstance(params, dict) else None
+    return request_id if jsonrpc.is_request_id(request_id) else None

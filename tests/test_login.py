@@ -14,7 +14,8 @@ import aiohttp
 import pytest
 
 from mcp_bridge.auth.errors import AuthError
-from mcp_bridge.auth.login import BrowserLogin, LoginBrake
+from mcp_bridge.auth.login import BrowserLogin
+from mcp_bridge.auth.login_brake import LoginBrake
 from mcp_bridge.auth.urlpolicy import UrlPolicy
 from mcp_bridge.paths import bridge_paths
 from mcp_bridge.store.memory import MemoryVault

@@ -15,8 +15,8 @@ Order of play (`BrowserLogin.run`), each step the spec's rule:
 6. the code exchanged for tokens only after that validation: a hostile AS (wrong iss, no
    PKCE, a javascript: endpoint...) is refused before anything is spent.
 
-`LoginBrake` is the storm brake (anchors.md §1.5): a server whose logins keep being started
-without one completing gets a clear error instead of another browser tab.
+How often a login may start is not decided here: that is the provider's storm brake
+(login_brake.py).
 """
 
 from __future__ import annotations
@@ -60,10 +60,8 @@ if TYPE_CHECKING:
     import aiohttp
 
 __all__ = [
-    "MAX_LOGINS_PER_WINDOW",
     "BrowserLogin",
     "ClientStore",
-    "LoginBrake",
     "Notify",
     "PastedUrls",
     "fetch_challenge",
@@ -72,11 +70,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MAX_LOGINS_PER_WINDOW = 3
 # The device grant needs no redirect, but registration (and the SDK's AS) wants one; a fixed
 # loopback URI keeps a device-login registration reusable (registration.is_usable).
 DEVICE_REDIRECT_URI = "http://127.0.0.1/callback"
-LOGIN_WINDOW_S = 300.0
 
 # Tells the user something they must act on (the URL to open); never given a secret.
 Notify = Callable[[str], None]
@@ -124,39 +120,6 @@ class ClientStore(Protocol):
     async def stored_client(self, issuer: str) -> StoredClient | None: ...
 
     async def save_client(self, client: ClientRegistration, scopes: tuple[str, ...]) -> None: ...
-
-
-class LoginBrake:
-    """At most `max_starts` logins started within `window_s` without one completing."""
-
-    def __init__(
-        self,
-        *,
-        max_starts: int = MAX_LOGINS_PER_WINDOW,
-        window_s: float = LOGIN_WINDOW_S,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._max_starts = max_starts
-        self._window_s = window_s
-        self._clock = clock
-        self._starts: list[float] = []
-
-    def start(self, server: str) -> None:
-        """Record a login start; AuthError when too many went unfinished recently."""
-        now = self._clock()
-        self._starts = [t for t in self._starts if now - t < self._window_s]
-        if len(self._starts) >= self._max_starts:
-            wait_s = self._window_s - (now - self._starts[0])
-            raise AuthError(
-                f"{len(self._starts)} logins to {server} were started in the last "
-                f"{self._window_s / 60:.0f} minutes and none completed; not opening another",
-                next_step=f"Run `mcp-bridge login {server}` in a terminal to see what fails, "
-                f"or wait {wait_s:.0f} s",
-            )
-        self._starts.append(now)
-
-    def completed(self) -> None:
-        self._starts.clear()
 
 
 class BrowserLogin:

@@ -34,12 +34,12 @@ from mcp_bridge.auth.challenge import BearerChallenge
 from mcp_bridge.auth.errors import AuthError, LoginRequired
 from mcp_bridge.auth.login import (
     BrowserLogin,
-    LoginBrake,
     Notify,
     PastedUrls,
     fetch_challenge,
     notify_on_stderr,
 )
+from mcp_bridge.auth.login_brake import LoginBrake
 from mcp_bridge.auth.scopes import step_up_scopes
 from mcp_bridge.auth.settings import OAuthSettings
 from mcp_bridge.auth.token_endpoint import TokenSet

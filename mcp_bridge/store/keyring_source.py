@@ -19,9 +19,10 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import os
+import stat
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -66,12 +67,33 @@ class KeyringUnusable(VaultError):
         self.why = why
 
 
+def find_session_bus(environ: MutableMapping[str, str] = os.environ) -> None:
+    """Point DBUS_SESSION_BUS_ADDRESS at the user's session bus when a host left it out.
+
+    Desktop hosts launch servers with a thin environment (HOME, PATH, USER...: hosts.md
+    §9.6), so on Linux the Secret Service looks absent. systemd-logind sessions put the bus
+    at $XDG_RUNTIME_DIR/bus, i.e. /run/user/<uid>/bus: used only when it is a socket this
+    user owns, and never over an address the environment already gives."""
+    if "DBUS_SESSION_BUS_ADDRESS" in environ or not hasattr(os, "getuid"):
+        return
+    runtime = environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
+    bus = os.path.join(runtime, "bus")
+    try:
+        status = os.stat(bus)
+    except OSError:
+        return
+    if stat.S_ISSOCK(status.st_mode) and status.st_uid == os.getuid():
+        environ["DBUS_SESSION_BUS_ADDRESS"] = f"unix:path={bus}"
+
+
 def detect_backend() -> KeyringLike:
     """The backend keyring would pick right now, without its process-wide cache.
     Raises KeyringUnusable when keyring itself refuses (e.g. a bad PYTHON_KEYRING_BACKEND)."""
     import keyring.backend
     import keyring.backends.fail
     import keyring.core
+
+    find_session_bus()
 
     try:
         chosen = keyring.core.load_env() or keyring.core.load_config() or _most_viable()

@@ -294,8 +294,12 @@ class BridgeSession:
 
     async def _reopen_listen_after(self, delay_s: float) -> None:
         await asyncio.sleep(delay_s)
-        if self._translator is not None:
+        if self._translator is None:
+            return
+        try:
             await self._route(self._translator.reopen_listen())
+        except Exception:  # nobody awaits this task: log, or the failure would vanish
+            log.exception("bridge bug while reopening the notification stream")
 
     def _reply(self, message: JsonObject) -> None:
         held, complete = self._batches.offer(message)

@@ -29,6 +29,7 @@ from tests.fixtures.era_messages import (
     only_remote,
     request,
     result,
+    stream_broke,
 )
 
 # -- handshake and local answers ---------------------------------------------------------
@@ -208,10 +209,10 @@ def test_a_request_from_the_remote_is_ignored_with_a_warning() -> None:
     assert out.warnings
 
 
-def test_remote_failed_answers_the_client_with_an_error() -> None:
+def test_a_broken_stream_answers_the_client_with_an_error() -> None:
     translator, _ = legacy_session()
     translator.from_local(request(4, "tools/call", {"name": "x", "arguments": {}}))
-    reply = only_local(translator.remote_failed(4, "the connection broke"))
+    reply = only_local(translator.from_remote(stream_broke(4, "the connection broke")))
     assert reply["id"] == 4
     assert reply["error"]["code"] == -32000
     assert "the connection broke" in reply["error"]["message"]
@@ -220,18 +221,18 @@ def test_remote_failed_answers_the_client_with_an_error() -> None:
 def test_a_read_only_request_whose_stream_broke_is_issued_once_more_under_a_new_id() -> None:
     translator, _ = legacy_session()
     first = only_remote(translator.from_local(request(4, "tools/list")))
-    again = only_remote(translator.remote_failed(first["id"], "the stream broke"))
+    again = only_remote(translator.from_remote(stream_broke(first["id"], "the stream broke")))
     assert again["id"] != first["id"]
     assert again["method"] == "tools/list"
     assert again["params"] == first["params"]
-    reply = only_local(translator.remote_failed(again["id"], "broke again"))
+    reply = only_local(translator.from_remote(stream_broke(again["id"], "broke again")))
     assert (reply["id"], reply["error"]["code"]) == (4, -32000)
 
 
 def test_a_tool_call_whose_stream_broke_is_not_run_twice() -> None:
     translator, _ = legacy_session()
     sent = only_remote(translator.from_local(request(5, "tools/call", {"name": "pay"})))
-    out = translator.remote_failed(sent["id"], "the stream broke")
+    out = translator.from_remote(stream_broke(sent["id"], "the stream broke"))
     assert out.to_remote == ()
     assert only_local(out)["id"] == 5
 

@@ -19,6 +19,7 @@ from tests.fixtures.era_messages import (
     only_remote,
     request,
     result,
+    stream_broke,
 )
 
 
@@ -126,7 +127,7 @@ def test_a_listen_that_ends_is_reopened_until_the_bound_then_on_request() -> Non
         out = translator.from_remote(result(listen_id, {"resultType": "complete"}))
         listen_id = only_remote(out)["id"]
         assert only_remote(out)["method"] == "subscriptions/listen"
-    out = translator.remote_failed(listen_id, "the stream broke")
+    out = translator.from_remote(stream_broke(listen_id, "the stream broke"))
     assert out.to_remote == ()
     assert out.to_local == ()  # the client never asked for it: nothing to answer
     assert out.warnings

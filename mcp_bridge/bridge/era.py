@@ -181,13 +181,6 @@ class ModernRemoteTranslator:
             out.warnings.append(f"the remote sent a {message['method']!r} request; ignored")
         return out.done()
 
-    def remote_failed(self, request_id: RequestId, reason: str) -> Outgoing:
-        """A request's stream ended without a response (a broken connection, a closed
-        listen stream): answer it as the remote would have with an error."""
-        return self.from_remote(
-            jsonrpc.error_response(request_id, jsonrpc.REMOTE_UNAVAILABLE, reason)
-        )
-
     def reopen_listen(self) -> Outgoing:
         """Try the listen stream again after it was given up (MAX_REOPENS idle ends, or the
         remote lacked the method). The session calls this after its own backoff."""

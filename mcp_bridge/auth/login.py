@@ -174,8 +174,7 @@ class BrowserLogin:
         context = await self.discover(challenge, preferred_issuer=preferred_issuer)
         scopes = self.scopes_for(context, previous_scopes)
         settings = self.settings
-        stored = await self._clients.stored_client(context.issuer)
-        reusable = stored.registration if stored is not None and stored.covers(scopes) else None
+        reusable = await self._reusable_client(context.issuer, scopes)
         listener = await self._listen(preferred_port=self._port_of(reusable))
         try:
             client = await self._client_for(context, listener.redirect_uri, scopes, reusable)
@@ -213,13 +212,13 @@ class BrowserLogin:
         context = await self.discover(challenge, preferred_issuer=preferred_issuer)
         scopes = self.scopes_for(context, previous_scopes)
         metadata = context.auth_server
+        # request_device_code checks this too; asking first spares a registration.
         if metadata.device_authorization_endpoint is None:
             raise AuthError(
                 f"The authorization server {metadata.issuer} offers no device login",
                 next_step="Log in without --device (the browser login)",
             )
-        stored = await self._clients.stored_client(context.issuer)
-        reusable = stored.registration if stored is not None and stored.covers(scopes) else None
+        reusable = await self._reusable_client(context.issuer, scopes)
         client = await self._client_for(context, DEVICE_REDIRECT_URI, scopes, reusable, device=True)
         step = request_device_code(
             metadata, client, scopes=scopes, resource=context.resource, now=self._clock()
@@ -266,6 +265,14 @@ class BrowserLogin:
                 f"No device sign-in within {self.settings.timeout_s:.0f} s",
                 next_step=f"Run `mcp-bridge login {self.mcp_url} --device` again",
             ) from None
+
+    async def _reusable_client(
+        self, issuer: str, scopes: tuple[str, ...]
+    ) -> ClientRegistration | None:
+        """The kept registration for `issuer`, if it was made for these scopes (an AS may
+        grant only the scopes a client registered with)."""
+        stored = await self._clients.stored_client(issuer)
+        return stored.registration if stored is not None and stored.covers(scopes) else None
 
     async def _client_for(
         self,

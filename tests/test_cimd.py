@@ -178,6 +178,44 @@ async def test_run_with_a_document_url_through_headless_chromium_and_a_consent_p
     assert "Signed in" in json.loads(record.read_text())["page"]
 
 
+async def test_a_later_process_refreshes_a_cimd_login_without_a_new_sign_in(
+    auth_server: AuthServerFactory,
+    tls_files: TlsFiles,
+    documents: DocumentServer,
+    document_url: str,
+    bridge_home: Path,
+) -> None:
+    """The grant belongs to the document's client id: a process started after `login` must
+    refresh with that id (kept in the vault), not send the user to the browser again."""
+    server = auth_server(cimd=True, cimd_ca_file=str(tls_files.ca_cert), access_ttl_s=2)
+    argv = ("login", server.mcp_url, "--client-metadata-url", document_url)
+    code, said = await mcp_bridge_cli(bridge_home, *argv, env=oauth_env())
+    assert code == 0, said
+    await asyncio.sleep(3)  # the access token has expired by now
+    async with running_bridge(bridge_home, server.mcp_url, env=oauth_env()) as bridge:
+        assert "result" in await bridge.initialize()
+        assert text_of(await echo(bridge, "refreshed")) == "refreshed"
+    stats = server.stats()
+    assert (stats["authorizations"], stats["refreshes"]) == (1, 1)
+    assert stats["last"]["token_request"]["client_id"] == document_url
+
+
+async def test_a_later_process_refreshes_a_pre_registered_login(
+    auth_server: AuthServerFactory, bridge_home: Path
+) -> None:
+    client = PreRegisteredClient("desktop-app", "http://127.0.0.1/callback")
+    server = auth_server(pre_registered=(client,), access_ttl_s=2)
+    argv = ("login", server.mcp_url, "--client-id", "desktop-app")
+    code, said = await mcp_bridge_cli(bridge_home, *argv, env=oauth_env())
+    assert code == 0, said
+    await asyncio.sleep(3)
+    async with running_bridge(bridge_home, server.mcp_url, env=oauth_env()) as bridge:
+        assert "result" in await bridge.initialize()
+        assert (await whoami(bridge))["client_id"] == "desktop-app"
+    stats = server.stats()
+    assert (stats["authorizations"], stats["refreshes"], stats["registrations"]) == (1, 1, 0)
+
+
 @pytest.mark.parametrize(
     ("url", "why"),
     [
@@ -223,6 +261,35 @@ async def test_login_command_uses_the_document_url(
         assert "result" in await bridge.initialize()
         assert (await whoami(bridge))["client_id"] == document_url
     assert cimd_server.stats()["authorizations"] == 1
+
+    # Revocation at logout authenticates as the same public client (RFC 7009 §2.1).
+    code, said = await mcp_bridge_cli(bridge_home, "logout", cimd_server.mcp_url, env=oauth_env())
+    assert code == 0, said
+    assert "revoked at the authorization server" in said
+    stats = cimd_server.stats()
+    assert (stats["revocations"], stats["cimd_fetches"]) == (1, 1)
+
+
+async def test_a_cimd_login_refreshes_its_tokens_as_the_same_client(
+    auth_server: AuthServerFactory,
+    tls_files: TlsFiles,
+    documents: DocumentServer,
+    document_url: str,
+    bridge_home: Path,
+) -> None:
+    server = auth_server(cimd=True, cimd_ca_file=str(tls_files.ca_cert), access_ttl_s=2)
+    args = (server.mcp_url, "--client-metadata-url", document_url)
+    async with running_bridge(bridge_home, *args, env=oauth_env()) as bridge:
+        assert "result" in await bridge.initialize()
+        assert text_of(await echo(bridge, "first")) == "first"
+        await asyncio.sleep(3)  # the access token has expired by now
+        assert text_of(await echo(bridge, "after expiry")) == "after expiry"
+    stats = server.stats()
+    assert stats["refreshes"] >= 1
+    assert stats["last"]["token_request"]["grant_type"] == "refresh_token"
+    assert stats["last"]["token_request"]["client_id"] == document_url
+    # One login, one fetch: the refresh found the document in the AS's cache.
+    assert (stats["authorizations"], stats["registrations"], stats["cimd_fetches"]) == (1, 0, 1)
 
 
 async def test_a_document_naming_another_client_id_is_refused_and_no_code_is_issued(

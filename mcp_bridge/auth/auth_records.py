@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from mcp_bridge.auth.discovery import AuthorizationContext
 from mcp_bridge.auth.errors import AuthError, AuthResponseInvalid
-from mcp_bridge.auth.registration import ClientRegistration, RegistrationMethod
+from mcp_bridge.auth.registration import ClientRegistration
 from mcp_bridge.auth.token_endpoint import TokenSet
 from mcp_bridge.auth.urlpolicy import UrlPolicy
 from mcp_bridge.store.base import VaultTransaction
@@ -116,10 +116,9 @@ def read_stored_client(txn: VaultTransaction, issuer: str) -> StoredClient | Non
 def put_client(
     txn: VaultTransaction, client: ClientRegistration, scopes: tuple[str, ...] | None = None
 ) -> None:
-    """Keep a dynamic registration (and the scopes it was made for, when given); the others
-    are rebuilt from the config each time."""
-    if client.method is not RegistrationMethod.DCR:
-        return
+    """Keep a client registration (and the scopes it was made for, when given). CIMD and
+    pre-registered ones too: a login obtains them afresh from the config, but a refresh in a
+    later process must send the client id its grant was issued to (RFC 6749 §6)."""
     record = client.to_json()
     if scopes is None:
         kept = txn.get(CLIENTS, client.issuer)

@@ -200,6 +200,28 @@ async def test_a_later_process_refreshes_a_cimd_login_without_a_new_sign_in(
     assert stats["last"]["token_request"]["client_id"] == document_url
 
 
+async def test_a_later_process_whose_grant_expired_signs_in_again_with_the_document(
+    auth_server: AuthServerFactory,
+    tls_files: TlsFiles,
+    documents: DocumentServer,
+    document_url: str,
+    bridge_home: Path,
+) -> None:
+    server = auth_server(
+        cimd=True, cimd_ca_file=str(tls_files.ca_cert), access_ttl_s=2, refresh_ttl_s=2
+    )
+    argv = ("login", server.mcp_url, "--client-metadata-url", document_url)
+    code, said = await mcp_bridge_cli(bridge_home, *argv, env=oauth_env())
+    assert code == 0, said
+    await asyncio.sleep(3)  # access and refresh token have both expired
+    args = (server.mcp_url, "--client-metadata-url", document_url)
+    async with running_bridge(bridge_home, *args, env=oauth_env()) as bridge:
+        assert "result" in await bridge.initialize()  # refresh refused -> a new sign-in
+        assert (await whoami(bridge))["client_id"] == document_url
+    stats = server.stats()
+    assert (stats["authorizations"], stats["registrations"], stats["cimd_fetches"]) == (2, 0, 1)
+
+
 async def test_a_later_process_refreshes_a_pre_registered_login(
     auth_server: AuthServerFactory, bridge_home: Path
 ) -> None:

@@ -134,9 +134,11 @@ class OAuthCredentials:
             await self.manager.load()
             tokens = self.manager.tokens
             if tokens is not None:
-                if tokens is not self._header_for:
+                if tokens is not self._header_for and self.manager.usable_tokens() is tokens:
                     # These tokens were never sent: the 401 is for a request that carried
                     # older ones (or none). Retry with them rather than spend a refresh.
+                    # Expired ones would only meet another 401, with no retry left: the
+                    # refresh below (or a login) must happen now.
                     return True
                 try:
                     await self.manager.refresh(rejected=tokens)

@@ -75,8 +75,11 @@ async def whoami(bridge: BridgeProcess) -> dict[str, Any]:
     return answer
 
 
-async def mcp_bridge_cli(home: Path, *argv: str, env: dict[str, str]) -> tuple[int, str]:
-    """Run `python -m mcp_bridge ARGV` to the end; its exit code and stderr."""
+async def mcp_bridge_cli(
+    home: Path, *argv: str, env: dict[str, str], stdout: bool = False
+) -> tuple[int, str]:
+    """Run `python -m mcp_bridge ARGV` to the end; its exit code and stderr (and before
+    it stdout, when `stdout`; otherwise stdout must stay empty)."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -93,9 +96,9 @@ async def mcp_bridge_cli(home: Path, *argv: str, env: dict[str, str]) -> tuple[i
         if process.returncode is None:
             process.kill()
             await process.wait()
-    assert out == b"", "login and argument errors print nothing on stdout"
+    assert stdout or out == b"", "login, logout and argument errors print nothing on stdout"
     assert process.returncode is not None
-    return process.returncode, err.decode(errors="replace")
+    return process.returncode, (out + err).decode(errors="replace")
 
 
 async def test_run_logs_in_with_the_document_url_as_its_client_id(
@@ -277,6 +280,9 @@ async def test_login_command_uses_the_document_url(
     counts = {k: stats[k] for k in ("registrations", "cimd_fetches", "authorizations")}
     assert counts == {"registrations": 0, "cimd_fetches": 1, "authorizations": 1}
     assert stats["last"]["authorize"]["client_id"] == document_url
+    code, said = await mcp_bridge_cli(bridge_home, "status", env=oauth_env(), stdout=True)
+    assert code == 0, said
+    assert f"client {document_url} (cimd)" in said
 
     # `run` then uses that login without signing in again.
     async with running_bridge(bridge_home, cimd_server.mcp_url, env=oauth_env()) as bridge:

@@ -66,6 +66,8 @@ async def test_backend_detected_without_get_keyring_cache(
     # backends viable at its first call, for the life of the process) ...
     with monkeypatch.context() as no_bus:
         no_bus.delenv("DBUS_SESSION_BUS_ADDRESS")
+        # Nor the session bus detect_backend falls back to (find_session_bus).
+        no_bus.setenv("XDG_RUNTIME_DIR", str(tmp_path / "no-session"))
         no_bus.delenv("PYTHON_KEYRING_BACKEND", raising=False)
         assert refuses_to_store(detect_backend()) is not None
     # ... must not stop a later look from finding the Secret Service.

@@ -42,6 +42,7 @@ from mcp_bridge.auth.login import (
 from mcp_bridge.auth.login_brake import LoginBrake
 from mcp_bridge.auth.scopes import step_up_scopes
 from mcp_bridge.auth.settings import OAuthSettings
+from mcp_bridge.auth.single_flight import SingleFlight
 from mcp_bridge.auth.token_endpoint import TokenSet
 from mcp_bridge.auth.token_manager import LoginResult, TokenManager
 from mcp_bridge.auth.urlpolicy import UrlPolicy
@@ -101,7 +102,7 @@ class OAuthCredentials:
             clock=clock,
         )
         self.brake = LoginBrake()
-        self._login_task: asyncio.Task[LoginResult] | None = None
+        self._logins: SingleFlight[LoginResult] = SingleFlight()
         self._step_ups: Counter[tuple[str, frozenset[str]]] = Counter()
         self._header_for: TokenSet | None = None
         self._header: Mapping[str, str] = _NO_HEADERS
@@ -209,13 +210,9 @@ class OAuthCredentials:
     def _start_login(
         self, challenge: BearerChallenge | None, previous_scopes: tuple[str, ...]
     ) -> asyncio.Task[LoginResult]:
-        task = self._login_task
-        if task is None or task.done():
-            self.brake.start(self.mcp_url)
-            task = asyncio.create_task(self._run_login(challenge, previous_scopes))
-            task.add_done_callback(_retrieve_exception)
-            self._login_task = task
-        return task
+        if not self._logins.is_running:
+            self.brake.start(self.mcp_url)  # joining a running login starts nothing new
+        return self._logins.join(lambda: self._run_login(challenge, previous_scopes))
 
     async def _run_login(
         self, challenge: BearerChallenge | None, previous_scopes: tuple[str, ...]
@@ -242,10 +239,7 @@ class OAuthCredentials:
         return self._http
 
     async def aclose(self) -> None:
-        task = self._login_task
-        if task is not None and not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await self._logins.cancel()
         await self.manager.aclose()
         if self._owns_http and self._http is not None:
             await self._http.close()
@@ -262,8 +256,3 @@ def _as_auth_errors() -> Iterator[None]:
         raise
     except BridgeError as exc:
         raise AuthError(exc.what, next_step=exc.next_step) from exc
-
-
-def _retrieve_exception(task: asyncio.Task[LoginResult]) -> None:
-    if not task.cancelled():
-        task.exception()

@@ -59,6 +59,7 @@ from mcp_bridge.auth.errors import (
 )
 from mcp_bridge.auth.http_step import SessionSource, run_step
 from mcp_bridge.auth.registration import ClientRegistration, RegistrationMethod
+from mcp_bridge.auth.single_flight import SingleFlight
 from mcp_bridge.auth.token_endpoint import TokenSet, refresh_tokens, revoke_token
 from mcp_bridge.auth.urlpolicy import UrlPolicy, canonical_resource
 from mcp_bridge.errors import BridgeError
@@ -116,7 +117,7 @@ class TokenManager:
         self._margin_s = MARGIN_S
         self._loaded = False
         self._load_lock = asyncio.Lock()
-        self._refreshing: asyncio.Task[TokenSet] | None = None
+        self._refreshes: SingleFlight[TokenSet] = SingleFlight()
         self._changed = asyncio.Event()
         self._background: asyncio.Task[None] | None = None
         self._failures = 0
@@ -252,12 +253,7 @@ class TokenManager:
         """Renew the access token (single-flight: concurrent callers share one refresh).
         `rejected`: the tokens the resource just refused with a 401, so they are not
         adopted again. Raises LoginRequired, ClientRejected, AuthServerUnavailable."""
-        task = self._refreshing
-        if task is None or task.done():
-            task = asyncio.create_task(self._refresh_once(rejected))
-            task.add_done_callback(_retrieve_exception)
-            self._refreshing = task
-        return await asyncio.shield(task)
+        return await asyncio.shield(self._refreshes.join(lambda: self._refresh_once(rejected)))
 
     async def _refresh_once(self, rejected: TokenSet | None) -> TokenSet:
         await self.load()
@@ -350,11 +346,11 @@ class TokenManager:
 
     async def aclose(self) -> None:
         """Stop the background task and any refresh (the session is the owner's to close)."""
-        tasks = [t for t in (self._background, self._refreshing) if t is not None and not t.done()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._background = self._refreshing = None
+        background, self._background = self._background, None
+        if background is not None and not background.done():
+            background.cancel()
+            await asyncio.gather(background, return_exceptions=True)
+        await self._refreshes.cancel()
 
 
 def _renewed_elsewhere(record: StoredTokens, known: TokenSet | None, now: float) -> bool:
@@ -363,10 +359,3 @@ def _renewed_elsewhere(record: StoredTokens, known: TokenSet | None, now: float)
     is_other = known is None or stored.access_token != known.access_token
     margin_s = refresh_margin_s(stored, record.received_at)
     return is_other and not stored.is_expired(now, margin_s=margin_s)
-
-
-def _retrieve_exception(task: asyncio.Task[TokenSet]) -> None:
-    # Every caller may have been cancelled; the shared task's error is then nobody's, and
-    # asyncio would log it as "never retrieved".
-    if not task.cancelled():
-        task.exception()

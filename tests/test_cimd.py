@@ -129,6 +129,24 @@ async def test_run_logs_in_with_the_document_url_as_its_client_id(
     assert (stats["registrations"], stats["authorizations"]) == (0, 1)
 
 
+async def test_the_localhost_callback_matches_the_documents_localhost_redirect_uri(
+    cimd_server: AuthServer, document_url: str, bridge_home: Path
+) -> None:
+    args = (
+        cimd_server.mcp_url,
+        "--client-metadata-url",
+        document_url,
+        "--callback-host",
+        "localhost",
+    )
+    async with running_bridge(bridge_home, *args, env=oauth_env()) as bridge:
+        assert "result" in await bridge.initialize()
+        assert (await whoami(bridge))["client_id"] == document_url
+    stats = cimd_server.stats()
+    assert stats["last"]["authorize"]["redirect_uri"].startswith("http://localhost:")
+    assert (stats["registrations"], stats["authorizations"]) == (0, 1)
+
+
 async def test_without_a_document_url_the_bridge_falls_back_to_dynamic_registration(
     cimd_server: AuthServer, documents: DocumentServer, document_url: str, bridge_home: Path
 ) -> None:

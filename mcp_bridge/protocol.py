@@ -28,6 +28,10 @@ HEADER_METHOD = "Mcp-Method"
 HEADER_NAME = "Mcp-Name"
 HEADER_PARAM_PREFIX = "Mcp-Param-"
 
+# 2026-07-28 §subscriptions: a request whose SSE answer stays open, idle, until the client
+# closes it; it must not be read under a silence timeout.
+SUBSCRIPTIONS_LISTEN = "subscriptions/listen"
+
 # Methods whose Mcp-Name header comes from a parameter (2026-07-28 streamable-http).
 NAME_PARAM_OF_METHOD: dict[str, str] = {
     "tools/call": "name",

@@ -32,7 +32,7 @@ from mcp_bridge.bridge.flights import Flights, Forwarded, Listen, ToolsRefresh, 
 from mcp_bridge.bridge.outgoing import NO_HEADERS, Effects, Outgoing, RemoteSend
 from mcp_bridge.bridge.x_mcp_header import ToolHeaders, UnsafeInteger
 from mcp_bridge.jsonrpc import JsonObject, Kind, RequestId
-from mcp_bridge.protocol import META_PROTOCOL_VERSION
+from mcp_bridge.protocol import META_PROTOCOL_VERSION, SUBSCRIPTIONS_LISTEN
 
 __all__ = ["ModernRemoteTranslator", "Outgoing", "RemoteSend"]
 
@@ -357,7 +357,7 @@ class ModernRemoteTranslator:
             listen_id = self._flights.start(Listen(plan.open))
             self._listen.opened(listen_id, plan.open)
             out.to_remote.append(
-                RemoteSend(jsonrpc.request(listen_id, "subscriptions/listen", params))
+                RemoteSend(jsonrpc.request(listen_id, SUBSCRIPTIONS_LISTEN, params))
             )
 
     def _fail_mismatch(self, out: Effects, refresh: ToolsRefresh) -> None:

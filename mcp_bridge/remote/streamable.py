@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from mcp_bridge import jsonrpc
 from mcp_bridge.jsonrpc import JsonObject, Kind, RequestId
-from mcp_bridge.protocol import HEADER_SESSION_ID, Era
+from mcp_bridge.protocol import HEADER_SESSION_ID, SUBSCRIPTIONS_LISTEN, Era
 from mcp_bridge.remote.base import Deliver
 from mcp_bridge.remote.endpoint import ConnectOptions, HttpEndpoint
 from mcp_bridge.remote.era_probe import ProbeAnswer
@@ -161,8 +161,10 @@ class StreamableHttpTransport:
 
     async def _run_request(self, message: JsonObject, extra: Mapping[str, str] | None) -> None:
         request_id: RequestId = message["id"]
+        # A listen's answer is a stream that may carry nothing for hours: no silence limit.
+        may_idle = message.get("method") == SUBSCRIPTIONS_LISTEN
         try:
-            async with self._post(message, extra) as response:
+            async with self._post(message, extra, may_idle=may_idle) as response:
                 await self._consume_reply(message, response)
         except RequestFailed as failure:
             await self._emit(failure.response_to(request_id))
@@ -185,6 +187,7 @@ class StreamableHttpTransport:
         extra: Mapping[str, str] | None,
         *,
         silence_timeout_s: float | None = None,
+        may_idle: bool = False,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """POST `message` and yield the answer, after the retries the spec allows: once after
         the credential provider recovered from a 401 or 403, once after a lost session was
@@ -197,7 +200,7 @@ class StreamableHttpTransport:
             sent_session = session_headers.get(HEADER_SESSION_ID)
             headers = await self._http.headers(ACCEPT_BOTH, session_headers, extra, JSON_BODY)
             response = await self._http.open(
-                "POST", headers, body, silence_timeout_s=silence_timeout_s
+                "POST", headers, body, silence_timeout_s=silence_timeout_s, may_idle=may_idle
             )
             try:
                 if await auth.should_retry(response):

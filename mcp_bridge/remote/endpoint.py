@@ -10,6 +10,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+from urllib.parse import urljoin, urlsplit
 
 from mcp_bridge.errors import BridgeError
 from mcp_bridge.http_client import CONNECT_TIMEOUT_S, client_session
@@ -87,6 +88,21 @@ class ConnectOptions:
     read_timeout_s: float = READ_TIMEOUT_S  # a request silent this long fails
 
 
+MAX_REDIRECTS = 3
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+def _same_site(origin_url: str, location: str) -> bool:
+    """Same scheme, host and port; or the same host moving from http to https (the only
+    scheme change that keeps what we send as safe as before)."""
+    before, after = urlsplit(origin_url), urlsplit(location)
+    if before.hostname != after.hostname:
+        return False
+    if (before.scheme, before.port) == (after.scheme, after.port):
+        return True
+    return before.scheme == "http" and after.scheme == "https"
+
+
 class HttpEndpoint:
     """Requests to one remote URL, reached as `options` say."""
 
@@ -144,15 +160,41 @@ class HttpEndpoint:
             total=None, sock_connect=CONNECT_TIMEOUT_S, sock_read=read_timeout_s
         )
         await self._backoff.wait()
-        try:
-            response = await self._http.request(
-                method, url or self.url, headers=headers, data=body, timeout=timeout
-            )
-        except TimeoutError as exc:
-            self._backoff.failed()
-            raise silent(self.url, read_timeout_s or self.read_timeout_s) from exc
-        except connection_errors() as exc:
-            self._backoff.failed()
-            raise unreachable(self.url, exc) from exc
-        self._backoff.succeeded()
-        return response
+        target = url or self.url
+        for _ in range(MAX_REDIRECTS + 1):
+            try:
+                # Redirects are judged here, hop by hop, not followed blindly (spec §3.12:
+                # a hop may lead our --header values elsewhere).
+                response = await self._http.request(
+                    method,
+                    target,
+                    headers=headers,
+                    data=body,
+                    timeout=timeout,
+                    allow_redirects=False,
+                )
+            except TimeoutError as exc:
+                self._backoff.failed()
+                raise silent(self.url, read_timeout_s or self.read_timeout_s) from exc
+            except connection_errors() as exc:
+                self._backoff.failed()
+                raise unreachable(self.url, exc) from exc
+            self._backoff.succeeded()
+            if response.status not in REDIRECT_STATUSES:
+                return response
+            location = urljoin(target, response.headers.get("Location", ""))
+            response.release()
+            if response.status not in (307, 308) or not _same_site(target, location):
+                raise RequestFailed(
+                    f"The MCP server at {self.url} redirected ({response.status}) to "
+                    f"{location}; mcp-bridge follows only 307/308 within the same origin",
+                    code=REMOTE_UNAVAILABLE,
+                    next_step="If you trust the new address, configure it instead",
+                )
+            log.info("%s redirected to %s", target, location)
+            target = location
+        raise RequestFailed(
+            f"The MCP server at {self.url} redirected more than {MAX_REDIRECTS} times",
+            code=REMOTE_UNAVAILABLE,
+            next_step="Tell the server's owner",
+        )

@@ -65,7 +65,7 @@ async def protocol_login_ms(server: AuthServer, http: aiohttp.ClientSession) -> 
         OAuthSettings(open_browser=False),
         NoClients(),
         policy=UrlPolicy.for_server(server.mcp_url),
-        http=http,
+        http=lambda: http,
         notify=notify,
         pasted_urls=lines,
     )

@@ -69,6 +69,23 @@ async def test_first_call_logs_in_and_a_second_process_reuses_the_login(
         assert secret not in shown + err.decode()
 
 
+async def test_two_processes_meeting_the_same_401_sign_in_once(
+    auth_server: AuthServerFactory, bridge_home: Path
+) -> None:
+    """A host runs two copies of a server (Claude Desktop's two lanes): one browser login."""
+    server = auth_server()
+    async with (
+        running_bridge(bridge_home, server.mcp_url, env=oauth_env()) as first,
+        running_bridge(bridge_home, server.mcp_url, env=oauth_env()) as second,
+    ):
+        replies = await asyncio.gather(first.initialize(), second.initialize())
+        assert all("result" in reply for reply in replies), replies
+        for bridge in (first, second):
+            assert text_of(await echo(bridge, "both")) == "both"
+    stats = server.stats()
+    assert (stats["registrations"], stats["authorizations"]) == (1, 1)
+
+
 async def stored_secrets(home: Path) -> list[str]:
     """Every access and refresh token in the bridge's vault at `home`."""
     vault = open_vault("keyfile", paths=bridge_paths({"MCP_BRIDGE_HOME": str(home)}))

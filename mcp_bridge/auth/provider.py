@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections import Counter
@@ -45,10 +46,12 @@ from mcp_bridge.auth.settings import OAuthSettings
 from mcp_bridge.auth.single_flight import SingleFlight
 from mcp_bridge.auth.token_endpoint import TokenSet
 from mcp_bridge.auth.token_manager import LoginResult, TokenManager
-from mcp_bridge.auth.urlpolicy import UrlPolicy
+from mcp_bridge.auth.urlpolicy import UrlPolicy, canonical_resource
 from mcp_bridge.errors import BridgeError
 from mcp_bridge.http_client import client_session
+from mcp_bridge.paths import BridgePaths, bridge_paths
 from mcp_bridge.store.base import CredentialVault
+from mcp_bridge.store.file_lock import ProcessFileLock
 
 if TYPE_CHECKING:
     import aiohttp
@@ -58,6 +61,7 @@ __all__ = ["MAX_STEP_UPS", "OAuthCredentials"]
 log = logging.getLogger(__name__)
 
 MAX_STEP_UPS = 2
+FOLLOW_POLL_S = 0.5  # how often a process waiting on another's login looks at the vault
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
@@ -80,8 +84,13 @@ class OAuthCredentials:
         notify: Notify = notify_on_stderr,
         pasted_urls: PastedUrls | None = None,
         clock: Callable[[], float] = time.time,
+        login_grace_s: float = 0.0,
+        paths: BridgePaths | None = None,
     ) -> None:
         self.mcp_url = mcp_url
+        self._login_grace_s = login_grace_s
+        where = paths if paths is not None else bridge_paths()
+        self._login_lock_path = where.state_dir / "logins" / f"{_server_digest(mcp_url)}.lock"
         self.settings = settings
         self.interactive = interactive
         self._background_refresh = background_refresh
@@ -217,6 +226,48 @@ class OAuthCredentials:
     async def _run_login(
         self, challenge: BearerChallenge | None, previous_scopes: tuple[str, ...]
     ) -> LoginResult:
+        # One browser login per server across processes: a desktop host runs several copies
+        # of a server (two lanes, probes, other hosts; hosts.md §2.3), and each meets the
+        # same 401. The copy that takes the lock signs in; the others wait for its tokens.
+        lock = ProcessFileLock(self._login_lock_path)
+        before = self.manager.tokens
+        if not lock.try_acquire():
+            followed = await self._follow_other_login(lock, before)
+            if followed is not None:
+                return followed
+        try:
+            if self._login_grace_s:
+                # A probe copy the host kills within a second never opens a browser tab.
+                await asyncio.sleep(self._login_grace_s)
+            return await self._sign_in(challenge, previous_scopes)
+        finally:
+            lock.release()
+
+    async def _follow_other_login(
+        self, lock: ProcessFileLock, before: TokenSet | None
+    ) -> LoginResult | None:
+        """Wait for another process's login to land in the vault: its result, or None once
+        that process gave up (this one then holds `lock` and signs in itself)."""
+        deadline = time.monotonic() + self.settings.timeout_s
+        log.info("another mcp-bridge process is signing in to %s; waiting", self.mcp_url)
+        while time.monotonic() < deadline:
+            await asyncio.sleep(FOLLOW_POLL_S)
+            with _as_auth_errors():
+                await self.manager.reload()
+            tokens = self.manager.usable_tokens()
+            context, client = self.manager.context, self.manager.client
+            if tokens is not None and tokens is not before and context and client:
+                return LoginResult(context, client, tokens)
+            if lock.try_acquire():
+                return None
+        raise LoginRequired(
+            f"Another mcp-bridge process is signing in to {self.mcp_url} and has not finished",
+            next_step="Finish that sign-in in the browser, then retry",
+        )
+
+    async def _sign_in(
+        self, challenge: BearerChallenge | None, previous_scopes: tuple[str, ...]
+    ) -> LoginResult:
         with _as_auth_errors():
             context = self.manager.context
             run = self._flow.run_device if self.settings.device else self._flow.run
@@ -244,6 +295,10 @@ class OAuthCredentials:
         if self._owns_http and self._http is not None:
             await self._http.close()
             self._http = None
+
+
+def _server_digest(mcp_url: str) -> str:
+    return hashlib.sha256(canonical_resource(mcp_url).encode()).hexdigest()[:16]
 
 
 @contextlib.contextmanager

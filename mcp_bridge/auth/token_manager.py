@@ -152,6 +152,14 @@ class TokenManager:
                 self._read_all(txn)
             self._loaded = True
 
+    async def reload(self) -> None:
+        """Read this server's records again, whatever is held: another process may have
+        logged in or refreshed meanwhile."""
+        async with self._load_lock:
+            async with self._vault.transaction() as txn:
+                self._read_all(txn)
+            self._loaded = True
+
     def _read_all(self, txn: VaultTransaction) -> None:
         context = read_context(txn, self.server_key, mcp_url=self.mcp_url, policy=self._policy)
         if context is None:

@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 # stdin EOF or SIGTERM to exit: hosts escalate to SIGKILL after a short wait, so closing the
 # remote session (DELETE) gets this long at most.
 SHUTDOWN_BUDGET_S = 0.8
+# Hosts start copies they kill within about a second (Claude Desktop's era probe,
+# hosts.md §2.1): a login waits this long before it registers or opens a browser.
+LOGIN_GRACE_S = 1.5
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # RFC 9110 token characters for a header name.
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -147,8 +150,9 @@ def _oauth_credentials(url: str, oauth: OAuthSettings) -> OAuthCredentials:
     from mcp_bridge.store.selection import open_vault
 
     # Interactive: a request that meets a 401 starts the browser login itself (once, for
-    # every request waiting on it), and fails with what to do if it takes too long.
-    return OAuthCredentials(url, oauth, open_vault(), interactive=True)
+    # every request and every process waiting on it), and fails with what to do if it takes
+    # too long. The grace keeps a host's throwaway probe copy from opening a browser tab.
+    return OAuthCredentials(url, oauth, open_vault(), interactive=True, login_grace_s=LOGIN_GRACE_S)
 
 
 def _has_authorization(headers: Mapping[str, str]) -> bool:

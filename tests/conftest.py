@@ -13,4 +13,7 @@ pytest_plugins = [
     "tests.fixtures.secret_service",
     "tests.fixtures.auth_server",
     "tests.fixtures.bridge_process",
+    "tests.fixtures.oauth_client",
+    "tests.fixtures.era_server",
+    "tests.fixtures.tls_server",
 ]

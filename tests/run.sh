@@ -33,5 +33,5 @@ fi
 
 .venv/bin/ruff check mcp_bridge tests benchmarks
 .venv/bin/ruff format --check mcp_bridge tests benchmarks
-.venv/bin/mypy mcp_bridge benchmarks
+.venv/bin/mypy mcp_bridge benchmarks tests
 .venv/bin/python -m pytest "$@"

@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +19,13 @@ import pytest
 
 from mcp_bridge.demo.auth_modes import PreRegisteredClient
 from tests.fixtures.auth_server import AuthServer, AuthServerFactory
-from tests.fixtures.bridge_process import BridgeProcess, running_bridge
+from tests.fixtures.bridge_process import BridgeProcess, echo, oauth_env, running_bridge
 from tests.fixtures.mcp_servers import text_of
-from tests.fixtures.tls_server import DocumentServer, TlsFiles, make_ca_and_leaf, serving_documents
-from tests.test_run_oauth import echo, oauth_env
+from tests.fixtures.tls_server import (
+    DocumentServer,
+    TlsFiles,
+    client_document,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_BROWSER = Path(__file__).parent / "browsers" / "headless_chromium.py"
@@ -32,41 +34,10 @@ DOCUMENT_PATH = "/oauth/mcp-bridge.json"
 CLI_TIMEOUT_S = 120.0
 
 
-def client_document(url: str, **changes: Any) -> dict[str, Any]:
-    """The document a project would publish: loopback redirect URIs without a port, which
-    the AS matches at any port (RFC 8252 §7.3), since the callback port is ephemeral."""
-    doc: dict[str, Any] = {
-        "client_id": url,
-        "client_name": "mcp-bridge (tests)",
-        "redirect_uris": ["http://127.0.0.1/callback", "http://localhost/callback"],
-        "grant_types": ["authorization_code", "refresh_token"],
-        "response_types": ["code"],
-        "token_endpoint_auth_method": "none",
-    }
-    doc.update(changes)
-    return doc
-
-
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
-    return make_ca_and_leaf(tmp_path_factory.mktemp("cimd-tls"))
-
-
-@pytest.fixture
-def documents(tls_files: TlsFiles) -> Iterator[DocumentServer]:
-    with serving_documents(tls_files) as server:
-        yield server
-
-
 @pytest.fixture
 def document_url(documents: DocumentServer) -> str:
     url = documents.url(DOCUMENT_PATH)
     return documents.put_json(DOCUMENT_PATH, client_document(url))
-
-
-@pytest.fixture
-def cimd_server(auth_server: AuthServerFactory, tls_files: TlsFiles) -> AuthServer:
-    return auth_server(cimd=True, cimd_ca_file=str(tls_files.ca_cert))
 
 
 async def whoami(bridge: BridgeProcess) -> dict[str, Any]:

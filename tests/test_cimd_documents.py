@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -26,8 +25,11 @@ from mcp_bridge.demo.client_documents import (
     is_document_client_id,
 )
 from tests.fixtures.auth_server import AuthServer, AuthServerFactory
-from tests.fixtures.tls_server import DocumentServer, TlsFiles, make_ca_and_leaf, serving_documents
-from tests.test_cimd import client_document
+from tests.fixtures.tls_server import (
+    DocumentServer,
+    TlsFiles,
+    client_document,
+)
 
 URL = "https://client.example/oauth/mcp-bridge.json"
 CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"  # RFC 7636 appendix B
@@ -133,22 +135,6 @@ async def test_the_resolver_keeps_no_refused_document() -> None:
 
 
 # -- the AS resolving real https documents ------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
-    return make_ca_and_leaf(tmp_path_factory.mktemp("cimd-documents-tls"))
-
-
-@pytest.fixture
-def documents(tls_files: TlsFiles) -> Iterator[DocumentServer]:
-    with serving_documents(tls_files) as server:
-        yield server
-
-
-@pytest.fixture
-def cimd_server(auth_server: AuthServerFactory, tls_files: TlsFiles) -> AuthServer:
-    return auth_server(cimd=True, cimd_ca_file=str(tls_files.ca_cert))
 
 
 class NoRedirects(urllib.request.HTTPRedirectHandler):

@@ -10,18 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any
 
 import aiohttp
-import pytest
-import uvicorn
-from mcp.server import MCPServer
-from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.resolve import Elicit, Resolve
-from pydantic import BaseModel, Field
 
 from mcp_bridge.bridge.era import ModernRemoteTranslator, Outgoing, RemoteSend
 from mcp_bridge.jsonrpc import JsonObject, RequestId
@@ -32,55 +25,6 @@ from tests.fixtures.mcp_servers import initialize_request, modern_meta
 WAIT_S = 30.0  # generous: a loaded 2-core machine
 MODERN_META = modern_meta()
 INITIALIZE = initialize_request(0, {"elicitation": {}}, version="2025-06-18")
-
-
-class Confirm(BaseModel):
-    ok: bool
-
-
-def ask_to_confirm(region: str) -> Elicit[Confirm]:
-    return Elicit(f"Deploy to {region}?", Confirm)
-
-
-def build_server() -> MCPServer:
-    app = MCPServer("era-remote")
-
-    @app.tool()
-    def deploy(
-        region: Annotated[str, Field(json_schema_extra={"x-mcp-header": "Region"})],
-        confirm: Annotated[Confirm, Resolve(ask_to_confirm)],
-    ) -> str:
-        """Needs an Mcp-Param-Region header and asks the user first (MRTR in 2026-07-28)."""
-        return f"deployed to {region}: {confirm.ok}"
-
-    @app.tool()
-    async def touch(uri: str, ctx: Context) -> str:
-        """Announces a change to a resource and to the tool list."""
-        await ctx.notify_resource_updated(uri)
-        await ctx.notify_tools_changed()
-        return "touched"
-
-    return app
-
-
-@pytest.fixture
-async def remote_url() -> AsyncIterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        build_server().streamable_http_app(), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    async with asyncio.timeout(WAIT_S):
-        while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
-            await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        server.should_exit = True
-        await serving
 
 
 @dataclass

@@ -17,8 +17,6 @@ from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp_types import ElicitRequestParams, ElicitResult, TextContent
 
-from tests.test_era_remote import remote_url  # noqa: F401 - the fixture, shared
-
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -37,7 +35,7 @@ async def say_yes(context: Any, params: ElicitRequestParams) -> ElicitResult:
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_sdk_client_calls_an_eliciting_tool_through_mcp_bridge_run(
-    remote_url: str,  # noqa: F811 - the fixture
+    remote_url: str,
     tmp_path: Path,
     mode: str,
 ) -> None:

@@ -39,12 +39,6 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-@pytest.fixture
-async def oauth() -> AsyncIterator[OAuthPeers]:
-    async with OAuthPeers() as peers:
-        yield peers
-
-
 class NoClients:
     """A ClientStore that remembers nothing (every login registers)."""
 

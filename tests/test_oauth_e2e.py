@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -17,12 +16,6 @@ from mcp_bridge.store.memory import MemoryVault
 from tests.fixtures.auth_server import AuthServerFactory
 from tests.fixtures.mcp_servers import initialize_request
 from tests.fixtures.oauth_client import OAuthPeers, text_of, use_follower
-
-
-@pytest.fixture
-async def oauth() -> AsyncIterator[OAuthPeers]:
-    async with OAuthPeers() as peers:
-        yield peers
 
 
 async def test_first_call_logs_in_once_through_the_browser_then_calls_the_tool(

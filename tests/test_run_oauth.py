@@ -11,24 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from mcp_bridge.demo import headless_browser
 from mcp_bridge.paths import bridge_paths
 from mcp_bridge.store.selection import open_vault
 from tests.fixtures.auth_server import AuthServerFactory, TsAuthServer
-from tests.fixtures.bridge_process import BridgeProcess, Message, running_bridge
+from tests.fixtures.bridge_process import echo, oauth_env, running_bridge
 from tests.fixtures.mcp_servers import text_of
 
 SECRET_FIELDS = ("access_token", "refresh_token")
-FOLLOWER = Path(headless_browser.__file__)  # a $BROWSER that follows redirects
-
-
-def oauth_env() -> dict[str, str]:
-    # The key-file vault: these tests are about the OAuth flow; the keyring has its own.
-    return {"BROWSER": str(FOLLOWER), "MCP_BRIDGE_VAULT": "keyfile"}
-
-
-async def echo(bridge: BridgeProcess, text: str) -> Message:
-    return await bridge.request("tools/call", {"name": "echo", "arguments": {"text": text}})
 
 
 async def test_first_call_logs_in_and_a_second_process_reuses_the_login(

@@ -44,7 +44,7 @@ async def test_malformed_lines_get_errors_and_the_session_goes_on(
         await bridge.initialize()
 
         await bridge.write_line(b"{this is not json")
-        error = await bridge.next_unmatched()
+        error = await bridge.next_error()
         assert error == {
             "jsonrpc": "2.0",
             "id": None,
@@ -52,18 +52,18 @@ async def test_malformed_lines_get_errors_and_the_session_goes_on(
         }
 
         await bridge.write_line(b'{"jsonrpc":"2.0","id":"k","result":1,"method":7}')
-        assert (await bridge.next_unmatched())["error"]["code"] == INVALID_REQUEST
+        assert (await bridge.next_error())["error"]["code"] == INVALID_REQUEST
 
         await bridge.write_line(b'{"jsonrpc":"1.0","id":"old","method":"tools/list"}')
-        wrong_version = await bridge.next_unmatched()
+        wrong_version = await bridge.next_error()
         assert wrong_version["id"] == "old"
         assert wrong_version["error"]["code"] == INVALID_REQUEST
 
         await bridge.write_line(b'\xff\xfe{"jsonrpc":"2.0"}')
-        assert (await bridge.next_unmatched())["error"]["code"] == PARSE_ERROR
+        assert (await bridge.next_error())["error"]["code"] == PARSE_ERROR
 
         await bridge.write_line(b"42")
-        assert (await bridge.next_unmatched())["error"]["code"] == INVALID_REQUEST
+        assert (await bridge.next_error())["error"]["code"] == INVALID_REQUEST
 
         await bridge.write_line(b"")
         await bridge.write_line(b"   ")
@@ -78,7 +78,7 @@ async def test_oversized_line_is_refused_and_the_next_one_served(
     ) as bridge:
         await bridge.initialize()
         await bridge.write_line(b'{"jsonrpc":"2.0","id":1,"method":"x","params":"' + b"a" * 9000)
-        error = await bridge.next_unmatched()
+        error = await bridge.next_error()
         assert "--max-message-bytes" in error["error"]["message"]
         assert await echo(bridge, "after") == "after"
 

@@ -46,12 +46,6 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-@pytest.fixture
-async def oauth() -> AsyncIterator[OAuthPeers]:
-    async with OAuthPeers() as peers:
-        yield peers
-
-
 async def discovered(mcp_url: str, http: aiohttp.ClientSession) -> AuthorizationContext:
     policy = UrlPolicy.for_server(mcp_url)
     return await run_step(discover(mcp_url, None, policy), http, policy=policy)

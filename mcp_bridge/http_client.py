@@ -42,3 +42,22 @@ def client_session(*, timeout_s: float | None = None) -> aiohttp.ClientSession:
         headers={"User-Agent": USER_AGENT},
         read_bufsize=2**16,
     )
+
+
+class SessionHolder:
+    """One aiohttp session for an owner: the one it was given (the giver closes it), or
+    one made on first use, inside the running loop (closed by `aclose`)."""
+
+    def __init__(self, given: aiohttp.ClientSession | None = None) -> None:
+        self._session = given
+        self._owned = given is None
+
+    def get(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = client_session()
+        return self._session
+
+    async def aclose(self) -> None:
+        if self._owned and self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -48,7 +48,7 @@ from mcp_bridge.auth.token_endpoint import TokenSet
 from mcp_bridge.auth.token_manager import LoginResult, TokenManager
 from mcp_bridge.auth.urlpolicy import UrlPolicy, canonical_resource
 from mcp_bridge.errors import BridgeError
-from mcp_bridge.http_client import client_session
+from mcp_bridge.http_client import SessionHolder
 from mcp_bridge.paths import BridgePaths, bridge_paths
 from mcp_bridge.store.base import CredentialVault
 from mcp_bridge.store.file_lock import ProcessFileLock
@@ -95,8 +95,7 @@ class OAuthCredentials:
         self.interactive = interactive
         self._background_refresh = background_refresh
         self._policy = UrlPolicy.for_server(mcp_url, allow_http=settings.allow_http)
-        self._http = http
-        self._owns_http = http is None
+        self._http = SessionHolder(http)
         self.manager = TokenManager(
             mcp_url, vault, policy=self._policy, http=self._session, clock=clock
         )
@@ -285,16 +284,12 @@ class OAuthCredentials:
 
     def _session(self) -> aiohttp.ClientSession:
         """The session for every request to the AS, made on first use (inside the loop)."""
-        if self._http is None:
-            self._http = client_session()
-        return self._http
+        return self._http.get()
 
     async def aclose(self) -> None:
         await self._logins.cancel()
         await self.manager.aclose()
-        if self._owns_http and self._http is not None:
-            await self._http.close()
-            self._http = None
+        await self._http.aclose()
 
 
 def _server_digest(mcp_url: str) -> str:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 from mcp_bridge.errors import BridgeError
-from mcp_bridge.http_client import CONNECT_TIMEOUT_S, client_session
+from mcp_bridge.http_client import CONNECT_TIMEOUT_S, SessionHolder
 from mcp_bridge.jsonrpc import REMOTE_UNAVAILABLE
 from mcp_bridge.remote.backoff import ReconnectBackoff
 from mcp_bridge.remote.base import CredentialProvider, NoCredentials
@@ -111,17 +111,14 @@ class HttpEndpoint:
         self.read_timeout_s = options.read_timeout_s
         self.credentials: CredentialProvider = options.credentials or NoCredentials()
         self._static_headers = dict(options.static_headers)
-        self._http = options.http
-        self._owns_http = options.http is None
+        self._http = SessionHolder(options.http)
         self._backoff = ReconnectBackoff()
 
     def start(self) -> None:
-        if self._http is None:
-            self._http = client_session()
+        self._http.get()  # made here, inside the running loop, not on the first request
 
     async def close(self) -> None:
-        if self._owns_http and self._http is not None:
-            await self._http.close()
+        await self._http.aclose()
 
     def auth_retries(self) -> AuthRetries:
         return AuthRetries(self.credentials)
@@ -153,8 +150,6 @@ class HttpEndpoint:
         `silence_timeout_s` overrides it for this one request)."""
         import aiohttp
 
-        if self._http is None:
-            raise RuntimeError("HttpEndpoint.open() needs start() first")
         read_timeout_s = None if may_idle else (silence_timeout_s or self.read_timeout_s)
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=CONNECT_TIMEOUT_S, sock_read=read_timeout_s
@@ -165,7 +160,7 @@ class HttpEndpoint:
             try:
                 # Redirects are judged here, hop by hop, not followed blindly (spec §3.12:
                 # a hop may lead our --header values elsewhere).
-                response = await self._http.request(
+                response = await self._http.get().request(
                     method,
                     target,
                     headers=headers,

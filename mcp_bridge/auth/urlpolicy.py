@@ -176,7 +176,7 @@ class UrlPolicy:
                 return
             raise UrlRefused(
                 f"The {role} URL {url!r} is plain http; OAuth endpoints must use https",
-                next_step="Use https, or allow http for this server if it is a test setup",
+                next_step="Use https, or pass --allow-http if this is a test setup",
             )
         raise UrlRefused(f"The {role} URL {url!r} has scheme {scheme!r}; only https is allowed")
 

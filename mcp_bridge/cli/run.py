@@ -129,10 +129,14 @@ def parse_headers(specs: list[str], environ: Mapping[str, str]) -> dict[str, str
 
 
 def run_command(args: argparse.Namespace) -> int:
+    # Flags are checked before stdio is claimed, so a mistake shows as a plain message.
+    from mcp_bridge.auth.urlpolicy import UrlPolicy
     from mcp_bridge.bridge.connector import RemoteSettings
     from mcp_bridge.bridge.stdio import claim_stdio
 
-    # Flags are checked before stdio is claimed, so a mistake shows as a plain message.
+    # https, or http to a loopback host (--allow-http for others): the tokens and --header
+    # values this process sends must not cross a network in clear text (spec §3.12).
+    UrlPolicy.for_server(args.url, allow_http=args.allow_http)
     headers = parse_headers(args.header, os.environ)
     oauth = None if _has_authorization(headers) else oauth_settings_from(args)
     settings = RemoteSettings(

@@ -3,8 +3,6 @@ driven by hand with next()/send(): no sockets."""
 
 from __future__ import annotations
 
-from typing import TypeVar
-
 import pytest
 
 from mcp_bridge.auth.challenge import BearerChallenge
@@ -23,11 +21,10 @@ from mcp_bridge.auth.errors import (
     DiscoveryFailed,
     UrlRefused,
 )
-from mcp_bridge.auth.http_step import HttpResponse, Step
+from mcp_bridge.auth.http_step import HttpResponse
 from mcp_bridge.auth.metadata import AuthServerMetadata
 from mcp_bridge.auth.urlpolicy import UrlPolicy
-
-T = TypeVar("T")
+from tests.fixtures.http_steps import finish
 
 MCP = "https://mcp.example.com/api/mcp"
 ISSUER = "https://auth.example.com"
@@ -49,14 +46,6 @@ def as_doc(issuer: str = ISSUER, **extra: object) -> dict[str, object]:
 
 def prm_doc(resource: str = MCP, **extra: object) -> dict[str, object]:
     return {"resource": resource, "authorization_servers": [ISSUER], **extra}
-
-
-def finish(step: Step[T], response: HttpResponse) -> T:
-    """Send the last response and return what the step returned."""
-    with pytest.raises(StopIteration) as done:
-        step.send(response)
-    result: T = done.value.value
-    return result
 
 
 # --- PRM (RFC 9728), spec §3.2 ---------------------------------------------------------

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import TypeVar
 
 import pytest
 
 from mcp_bridge.auth.errors import AuthResponseInvalid, AuthServerUnavailable, RegistrationFailed
-from mcp_bridge.auth.http_step import HttpResponse, Step
+from mcp_bridge.auth.http_step import HttpResponse
 from mcp_bridge.auth.metadata import AuthServerMetadata
 from mcp_bridge.auth.registration import (
     ClientMetadata,
@@ -19,8 +18,7 @@ from mcp_bridge.auth.registration import (
     obtain_client,
 )
 from mcp_bridge.errors import ConfigError
-
-T = TypeVar("T")
+from tests.fixtures.http_steps import finish, returned_without_io
 
 ISSUER = "https://auth.example.com"
 REDIRECT = "http://127.0.0.1:33418/callback"
@@ -41,20 +39,6 @@ AS_WITH_CIMD = AuthServerMetadata(
     registration_endpoint=f"{ISSUER}/register",
     client_id_metadata_document_supported=True,
 )
-
-
-def returned_without_io(step: Step[T]) -> T:
-    with pytest.raises(StopIteration) as done:
-        next(step)
-    result: T = done.value.value
-    return result
-
-
-def finish(step: Step[T], response: HttpResponse) -> T:
-    with pytest.raises(StopIteration) as done:
-        step.send(response)
-    result: T = done.value.value
-    return result
 
 
 def dcr(**reply: object) -> tuple[dict[str, object], ClientRegistration]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import replace
-from typing import TypeVar
 
 import pytest
 
@@ -17,12 +16,11 @@ from mcp_bridge.auth.errors import (
     ClientRejected,
     LoginRequired,
 )
-from mcp_bridge.auth.http_step import HttpResponse, Step
+from mcp_bridge.auth.http_step import HttpResponse
 from mcp_bridge.auth.metadata import AuthServerMetadata
 from mcp_bridge.auth.registration import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.token_endpoint import TokenSet, exchange_code, refresh_tokens, revoke_token
-
-T = TypeVar("T")
+from tests.fixtures.http_steps import finish, returned_without_io
 
 MCP = "https://mcp.example.com/mcp"
 ISSUER = "https://auth.example.com"
@@ -54,13 +52,6 @@ TOKENS = TokenSet(
     expires_at=NOW - 5,
     scopes=("files:read",),
 )
-
-
-def finish(step: Step[T], response: HttpResponse) -> T:
-    with pytest.raises(StopIteration) as done:
-        step.send(response)
-    result: T = done.value.value
-    return result
 
 
 def token_reply(**extra: object) -> HttpResponse:
@@ -259,9 +250,7 @@ def test_revocation_revokes_the_refresh_token() -> None:
 
 def test_revocation_without_endpoint_does_nothing() -> None:
     step = revoke_token(replace(AS, revocation_endpoint=None), PUBLIC, TOKENS)
-    with pytest.raises(StopIteration) as done:
-        next(step)
-    assert done.value.value is False
+    assert returned_without_io(step) is False
 
 
 def test_revocation_of_unsupported_token_type_is_not_an_error() -> None:

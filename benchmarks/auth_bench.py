@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -27,24 +28,15 @@ from mcp_bridge.auth.login import BrowserLogin
 from mcp_bridge.auth.provider import OAuthCredentials
 from mcp_bridge.auth.settings import OAuthSettings
 from mcp_bridge.auth.urlpolicy import UrlPolicy
-from mcp_bridge.demo import headless_browser
 from mcp_bridge.demo.auth_modes import AuthServerModes
 from mcp_bridge.remote.base import NoCredentials
 from mcp_bridge.store.memory import MemoryVault
 from tests.fixtures.auth_server import AuthServer
+from tests.fixtures.oauth_client import FOLLOWER, NoClients
 
-FOLLOWER = Path(headless_browser.__file__)  # a $BROWSER that follows redirects
 HEADER_CALLS = 200_000
 
 log = logging.getLogger("auth_bench")
-
-
-class NoClients:
-    async def stored_client(self, issuer: str) -> None:
-        return None
-
-    async def save_client(self, client: object, scopes: object) -> None:
-        return None
 
 
 async def protocol_login_ms(server: AuthServer, http: aiohttp.ClientSession) -> float:
@@ -78,7 +70,10 @@ async def protocol_login_ms(server: AuthServer, http: aiohttp.ClientSession) -> 
     return (time.perf_counter() - started) * 1000
 
 
-async def browser_login_ms(server: AuthServer) -> float:
+@asynccontextmanager
+async def fresh_credentials(server: AuthServer) -> AsyncIterator[OAuthCredentials]:
+    """A provider on an empty vault that logs in through $BROWSER, with no background
+    refresh to run during a measurement; closed on the way out."""
     credentials = OAuthCredentials(
         server.mcp_url,
         OAuthSettings(),
@@ -88,23 +83,20 @@ async def browser_login_ms(server: AuthServer) -> float:
         notify=lambda text: None,
     )
     try:
-        started = time.perf_counter()
-        await credentials.login()
-        return (time.perf_counter() - started) * 1000
+        yield credentials
     finally:
         await credentials.aclose()
 
 
+async def browser_login_ms(server: AuthServer) -> float:
+    async with fresh_credentials(server) as credentials:
+        started = time.perf_counter()
+        await credentials.login()
+        return (time.perf_counter() - started) * 1000
+
+
 async def headers_ns(server: AuthServer) -> tuple[float, float]:
-    credentials = OAuthCredentials(
-        server.mcp_url,
-        OAuthSettings(),
-        MemoryVault(),
-        interactive=True,
-        background_refresh=False,
-        notify=lambda text: None,
-    )
-    try:
+    async with fresh_credentials(server) as credentials:
         await credentials.login()
         await credentials.headers()
         none = NoCredentials()
@@ -115,8 +107,6 @@ async def headers_ns(server: AuthServer) -> tuple[float, float]:
                 await provider.headers()
             results.append((time.perf_counter_ns() - started) / HEADER_CALLS)
         return results[0], results[1]
-    finally:
-        await credentials.aclose()
 
 
 def summary(name: str, values: list[float], unit: str) -> str:

@@ -22,6 +22,7 @@ from mcp_bridge.store.memory import MemoryVault
 from tests.fixtures.auth_server import AuthServerFactory, TsAuthServer
 from tests.fixtures.oauth_client import (
     CHROMIUM_SCRIPT,
+    NoClients,
     OAuthPeers,
     file_vault,
     settings_for,
@@ -37,16 +38,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
         yield session
-
-
-class NoClients:
-    """A ClientStore that remembers nothing (every login registers)."""
-
-    async def stored_client(self, issuer: str) -> None:
-        return None
-
-    async def save_client(self, client: object, scopes: object) -> None:
-        return None
 
 
 # mode -> words the refusal must contain (what happened, in the user's terms)

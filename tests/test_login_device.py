@@ -26,7 +26,7 @@ from mcp_bridge.auth.login import BrowserLogin
 from mcp_bridge.auth.metadata import AuthServerMetadata
 from mcp_bridge.auth.registration import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.urlpolicy import UrlPolicy
-from tests.fixtures.oauth_client import settings_for
+from tests.fixtures.oauth_client import NoClients, settings_for
 
 
 @dataclass
@@ -127,14 +127,6 @@ async def device_as() -> AsyncIterator[DeviceAsFactory]:
     yield make
     for runner in runners:
         await runner.cleanup()
-
-
-class NoClients:
-    async def stored_client(self, issuer: str) -> None:
-        return None
-
-    async def save_client(self, client: object, scopes: object) -> None:
-        return None
 
 
 async def device_login(state: DeviceAs, shown: list[str]) -> Any:

@@ -145,8 +145,7 @@ async def test_no_token_on_disk_outside_the_vault_nor_in_the_log(
     use_follower(monkeypatch)
     monkeypatch.setenv("MCP_BRIDGE_HOME", str(tmp_path))
     credentials = oauth.credentials(server.mcp_url, file_vault(tmp_path), interactive=True)
-    client = oauth.client(credentials)
-    assert "result" in await client.start()
+    client = await oauth.started_client(credentials)
     assert text_of(await client.call("echo")) == "hi"
     tokens = credentials.manager.tokens
     assert tokens is not None
@@ -166,8 +165,7 @@ async def test_the_typescript_sdk_demo_oauth_server_end_to_end(
 ) -> None:
     use_follower(monkeypatch)
     credentials = oauth.credentials(ts_auth_server.mcp_url, MemoryVault(), interactive=True)
-    client = oauth.client(credentials)
-    assert "result" in await client.start()
+    client = await oauth.started_client(credentials)
     reply = await client.call("greet", arguments={"name": "bridge"})
     assert "bridge" in text_of(reply)
     assert credentials.login_count == 1
@@ -186,8 +184,7 @@ async def test_one_login_through_headless_chromium(
     server = auth_server(consent="page", consent_autosubmit=True)
     use_follower(monkeypatch, CHROMIUM_SCRIPT)
     credentials = oauth.credentials(server.mcp_url, MemoryVault(), interactive=True)
-    client = oauth.client(credentials)
-    assert "result" in await client.start()
+    client = await oauth.started_client(credentials)
     assert text_of(await client.call("echo", "from chromium")) == "from chromium"
     stats = server.stats()
     assert (stats["consent_pages"], stats["authorizations"]) == (1, 1)

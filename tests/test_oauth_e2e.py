@@ -69,8 +69,7 @@ async def test_step_up_logs_in_once_with_the_union_and_the_call_succeeds(
     server = auth_server()
     use_follower(monkeypatch)
     credentials = oauth.credentials(server.mcp_url, MemoryVault(), interactive=True)
-    client = oauth.client(credentials)
-    assert "result" in await client.start()
+    client = await oauth.started_client(credentials)
     assert text_of(await client.call("echo")) == "hi"
 
     assert text_of(await client.call("admin_echo", "root")) == "admin: root"

@@ -103,7 +103,7 @@ async def test_restart_refreshes_without_a_browser(
     # "After a restart": a new provider on the same vault, which may not open a browser.
     second = oauth.credentials(server.mcp_url, file_vault(tmp_path), interactive=False)
     client = oauth.client(second)
-    assert "result" in await client.start()
+    assert "result" in await client.start()  # refreshed, no browser
     assert text_of(await client.call("echo", "after restart")) == "after restart"
     stats = server.stats()
     assert stats["authorizations"] == 1
@@ -118,8 +118,7 @@ async def test_a_run_of_calls_with_two_second_tokens_never_logs_in_again(
     server = auth_server(access_ttl_s=TTL_S)
     use_follower(monkeypatch)
     credentials = oauth.credentials(server.mcp_url, MemoryVault(), interactive=True)
-    client = oauth.client(credentials)
-    assert "result" in await client.start()
+    client = await oauth.started_client(credentials)
 
     calls = failures = 0
     deadline = time.monotonic() + REFRESH_RUN_S
@@ -159,8 +158,7 @@ async def test_concurrent_calls_at_expiry_spend_one_refresh(
         interactive=True,
         background_refresh=False,  # so the callers, not the timer, meet the expiry
     )
-    client = oauth.client(credentials)
-    assert "result" in await client.start()
+    client = await oauth.started_client(credentials)
     await wait_until_expired(credentials.manager.tokens)
 
     replies = await asyncio.gather(*(client.call("echo", str(n)) for n in range(16)))
@@ -212,8 +210,7 @@ async def test_invalid_grant_drops_the_tokens_and_logs_in_exactly_once(
     use_follower(monkeypatch)
     vault = MemoryVault()
     credentials = oauth.credentials(server.mcp_url, vault, interactive=True)
-    client = oauth.client(credentials)
-    assert "result" in await client.start()
+    client = await oauth.started_client(credentials)
     manager = credentials.manager
     assert manager.context is not None
     assert manager.client is not None
@@ -277,8 +274,7 @@ async def test_a_client_the_as_forgot_is_registered_again_once(
     use_follower(monkeypatch)
     vault = MemoryVault()
     credentials = oauth.credentials(server.mcp_url, vault, interactive=True)
-    client = oauth.client(credentials)
-    assert "result" in await client.start()
+    client = await oauth.started_client(credentials)
     server.reset()  # the AS forgets every client and token: refresh gets invalid_client
 
     assert text_of(await client.call("echo", "back")) == "back"

@@ -5,7 +5,6 @@ hostile mode made observable."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -38,13 +37,6 @@ from tests.fixtures.auth_server_client import (
     text_of,
 )
 from tests.fixtures.mcp_servers import initialize_request
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-        yield session
-
 
 # -- the well-behaved server --------------------------------------------------------------
 

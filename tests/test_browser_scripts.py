@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -26,12 +25,6 @@ CHROMIUM_SCRIPT = BROWSERS_DIR / "headless_chromium.py"
 CHROMIUM = Path("/usr/bin/chromium")
 PROFILE_PREFIX = "mcp-bridge-chromium-"
 STATE = "browser-test-state"
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-        yield session
 
 
 async def log_in_through_browser(

@@ -34,12 +34,6 @@ from tests.fixtures.vault_checks import assert_no_token_in_files
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-        yield session
-
-
 # mode -> words the refusal must contain (what happened, in the user's terms)
 HOSTILE_MODES: list[tuple[dict[str, Any], str]] = [
     ({"iss": "wrong"}, "mix-up"),

@@ -15,14 +15,10 @@ from mcp_bridge.auth.authorize import PendingAuthorization, validate_callback
 from mcp_bridge.auth.browser import open_in_browser
 from mcp_bridge.auth.errors import CallbackRejected
 from mcp_bridge.auth.loopback import CallbackQuery, LoopbackListener
-from mcp_bridge.demo import headless_browser
 from tests.fixtures.auth_server import AuthServer, AuthServerFactory
 from tests.fixtures.auth_server_client import TinyClient
+from tests.fixtures.oauth_client import CHROMIUM_SCRIPT, FOLLOWER, needs_chromium
 
-BROWSERS_DIR = Path(__file__).parent / "browsers"
-FOLLOWER = Path(headless_browser.__file__)  # a $BROWSER that follows redirects
-CHROMIUM_SCRIPT = BROWSERS_DIR / "headless_chromium.py"
-CHROMIUM = Path("/usr/bin/chromium")
 PROFILE_PREFIX = "mcp-bridge-chromium-"
 STATE = "browser-test-state"
 
@@ -103,7 +99,7 @@ def chromium_processes_of_ours() -> list[int]:
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")
+@needs_chromium
 async def test_headless_chromium_submits_consent_and_lands_on_the_listener(
     auth_server: AuthServerFactory,
     http: aiohttp.ClientSession,
@@ -123,7 +119,7 @@ async def test_headless_chromium_submits_consent_and_lands_on_the_listener(
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")
+@needs_chromium
 async def test_headless_chromium_autosubmit_by_query_flag(
     auth_server: AuthServerFactory,
     http: aiohttp.ClientSession,

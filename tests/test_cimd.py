@@ -21,13 +21,13 @@ from mcp_bridge.demo.auth_modes import PreRegisteredClient
 from tests.fixtures.auth_server import AuthServer, AuthServerFactory
 from tests.fixtures.bridge_process import BridgeProcess, echo, oauth_env, running_bridge
 from tests.fixtures.mcp_servers import text_of
+from tests.fixtures.oauth_client import needs_chromium
 from tests.fixtures.tls_server import (
     DocumentServer,
     TlsFiles,
     client_document,
 )
 
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_BROWSER = Path(__file__).parent / "browsers" / "headless_chromium.py"
 
 DOCUMENT_PATH = "/oauth/mcp-bridge.json"
@@ -146,7 +146,7 @@ async def test_a_document_url_is_not_used_where_the_as_does_not_advertise_cimd(
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")
+@needs_chromium
 async def test_run_with_a_document_url_through_headless_chromium_and_a_consent_page(
     auth_server: AuthServerFactory,
     tls_files: TlsFiles,

@@ -25,14 +25,12 @@ from tests.fixtures.oauth_client import (
     NoClients,
     OAuthPeers,
     file_vault,
+    needs_chromium,
     settings_for,
     text_of,
     use_follower,
 )
 from tests.fixtures.vault_checks import assert_no_token_in_files
-
-CHROMIUM = Path("/usr/bin/chromium")
-
 
 # mode -> words the refusal must contain (what happened, in the user's terms)
 HOSTILE_MODES: list[tuple[dict[str, Any], str]] = [
@@ -169,7 +167,7 @@ async def test_the_typescript_sdk_demo_oauth_server_end_to_end(
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")
+@needs_chromium
 async def test_one_login_through_headless_chromium(
     auth_server: AuthServerFactory,
     monkeypatch: pytest.MonkeyPatch,

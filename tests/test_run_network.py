@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.bridge_process import BridgeProcess, Message, running_bridge
+from tests.fixtures.bridge_process import echo, running_bridge
 from tests.fixtures.mcp_servers import ServerProcess, free_port, text_of
 from tests.fixtures.tls_server import TlsFiles, make_ca_and_leaf
 
@@ -101,10 +101,6 @@ def _wait_listening(port: int) -> None:
                 return
         time.sleep(0.05)
     raise RuntimeError(f"nothing listened on port {port}")
-
-
-async def echo(bridge: BridgeProcess, text: str) -> Message:
-    return await bridge.request("tools/call", {"name": "echo", "arguments": {"text": text}})
 
 
 async def test_https_with_a_ca_the_system_trusts(tls_server: TlsServer, bridge_home: Path) -> None:

@@ -11,16 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.bridge_process import BridgeProcess, running_bridge
-from tests.fixtures.mcp_servers import ServerProcess
+from tests.fixtures.bridge_process import echo, running_bridge
+from tests.fixtures.mcp_servers import ServerProcess, text_of
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
-
-
-async def echo(bridge: BridgeProcess, text: str) -> str:
-    response = await bridge.request("tools/call", {"name": "echo", "arguments": {"text": text}})
-    return " ".join(part["text"] for part in response["result"]["content"])
 
 
 @pytest.mark.parametrize("server", ["sdk_stateful", "sdk_stateless"])
@@ -33,7 +28,7 @@ async def test_sdk_server_modes_relay_calls(
         assert init["result"]["protocolVersion"] == "2025-11-25"
         tools = await bridge.request("tools/list")
         assert "echo" in {tool["name"] for tool in tools["result"]["tools"]}
-        assert await echo(bridge, "over the bridge") == "over the bridge"
+        assert text_of(await echo(bridge, "over the bridge")) == "over the bridge"
         assert await bridge.close_stdin_and_wait() == 0
 
 
@@ -67,7 +62,7 @@ async def test_malformed_lines_get_errors_and_the_session_goes_on(
 
         await bridge.write_line(b"")
         await bridge.write_line(b"   ")
-        assert await echo(bridge, "still here") == "still here"
+        assert text_of(await echo(bridge, "still here")) == "still here"
 
 
 async def test_oversized_line_is_refused_and_the_next_one_served(
@@ -80,7 +75,7 @@ async def test_oversized_line_is_refused_and_the_next_one_served(
         await bridge.write_line(b'{"jsonrpc":"2.0","id":1,"method":"x","params":"' + b"a" * 9000)
         error = await bridge.next_error()
         assert "--max-message-bytes" in error["error"]["message"]
-        assert await echo(bridge, "after") == "after"
+        assert text_of(await echo(bridge, "after")) == "after"
 
 
 async def test_batch_from_an_old_client_is_answered_with_one_array(
@@ -132,7 +127,7 @@ async def test_unreachable_remote_answers_every_request_with_an_error(bridge_hom
 async def test_sigterm_exits_cleanly(sdk_stateful: ServerProcess, bridge_home: Path) -> None:
     async with running_bridge(bridge_home, sdk_stateful.url) as bridge:
         await bridge.initialize()
-        assert await echo(bridge, "x") == "x"
+        assert text_of(await echo(bridge, "x")) == "x"
         assert await bridge.terminate_and_wait() == 0
 
 
@@ -141,7 +136,7 @@ async def test_stderr_stays_quiet_on_a_healthy_session(
 ) -> None:
     async with running_bridge(bridge_home, sdk_stateful.url) as bridge:
         await bridge.initialize()
-        assert await echo(bridge, "quiet") == "quiet"
+        assert text_of(await echo(bridge, "quiet")) == "quiet"
         assert await bridge.close_stdin_and_wait() == 0
         assert bridge.process.stderr is not None
         stderr = await asyncio.wait_for(bridge.process.stderr.read(), 5)

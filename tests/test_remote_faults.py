@@ -60,11 +60,6 @@ async def fault_server() -> AsyncIterator[FaultServer]:
     await runner.cleanup()
 
 
-@pytest.fixture
-async def inbox() -> Inbox:
-    return Inbox()
-
-
 @contextlib.asynccontextmanager
 async def started(
     server: FaultServer, inbox: Inbox, era: Era = Era.MODERN, **options: Any

@@ -25,11 +25,6 @@ from tests.fixtures.mcp_servers import (
 )
 
 
-@pytest.fixture
-async def inbox() -> Inbox:
-    return Inbox()
-
-
 class OpenLegacy(Protocol):
     async def __call__(
         self, server: ServerProcess, capabilities: dict[str, Any] | None = None

@@ -24,13 +24,12 @@ from tests.fixtures.oauth_client import (
     CHROMIUM_SCRIPT,
     NoClients,
     OAuthPeers,
-    file_vault,
     needs_chromium,
     settings_for,
     text_of,
     use_follower,
 )
-from tests.fixtures.vault_checks import assert_no_token_in_files
+from tests.fixtures.vault_checks import assert_no_token_in_files, keyfile_vault
 
 # mode -> words the refusal must contain (what happened, in the user's terms)
 HOSTILE_MODES: list[tuple[dict[str, Any], str]] = [
@@ -136,7 +135,7 @@ async def test_no_token_on_disk_outside_the_vault_nor_in_the_log(
     server = auth_server()
     use_follower(monkeypatch)
     monkeypatch.setenv("MCP_BRIDGE_HOME", str(tmp_path))
-    credentials = oauth.credentials(server.mcp_url, file_vault(tmp_path), interactive=True)
+    credentials = oauth.credentials(server.mcp_url, keyfile_vault(tmp_path), interactive=True)
     client = await oauth.started_client(credentials)
     assert text_of(await client.call("echo")) == "hi"
     tokens = credentials.manager.tokens

@@ -29,7 +29,8 @@ from mcp_bridge.jsonrpc import JsonObject
 from mcp_bridge.store.base import CredentialVault, VaultTransaction
 from mcp_bridge.store.memory import MemoryVault
 from tests.fixtures.auth_server import AuthServerFactory
-from tests.fixtures.oauth_client import OAuthPeers, file_vault, text_of, use_follower
+from tests.fixtures.oauth_client import OAuthPeers, text_of, use_follower
+from tests.fixtures.vault_checks import keyfile_vault
 
 log = logging.getLogger(__name__)
 
@@ -95,13 +96,13 @@ async def test_restart_refreshes_without_a_browser(
 ) -> None:
     server = auth_server(access_ttl_s=TTL_S)
     use_follower(monkeypatch)
-    first = oauth.credentials(server.mcp_url, file_vault(tmp_path), interactive=True)
+    first = oauth.credentials(server.mcp_url, keyfile_vault(tmp_path), interactive=True)
     await first.login()
     await first.aclose()
     await wait_until_expired(first.manager.tokens)
 
     # "After a restart": a new provider on the same vault, which may not open a browser.
-    second = oauth.credentials(server.mcp_url, file_vault(tmp_path), interactive=False)
+    second = oauth.credentials(server.mcp_url, keyfile_vault(tmp_path), interactive=False)
     client = oauth.client(second)
     assert "result" in await client.start()  # refreshed, no browser
     assert text_of(await client.call("echo", "after restart")) == "after restart"
@@ -181,13 +182,13 @@ async def test_two_processes_sharing_a_vault_spend_the_refresh_token_once(
     use_follower(monkeypatch)
     login = oauth.credentials(
         server.mcp_url,
-        file_vault(tmp_path),
+        keyfile_vault(tmp_path),
         interactive=True,
         background_refresh=False,  # only the two managers below may refresh
     )
     await login.login()
-    one = oauth.token_manager(server.mcp_url, file_vault(tmp_path), http)
-    two = oauth.token_manager(server.mcp_url, file_vault(tmp_path), http)
+    one = oauth.token_manager(server.mcp_url, keyfile_vault(tmp_path), http)
+    two = oauth.token_manager(server.mcp_url, keyfile_vault(tmp_path), http)
     await asyncio.gather(one.load(), two.load())
     await wait_until_expired(one.tokens)
 

@@ -23,13 +23,9 @@ from mcp_bridge.store import (
     open_vault,
 )
 from mcp_bridge.store.selection import choose_kind, keyring_item_name
+from tests.fixtures.vault_checks import keyfile_vault
 
 VaultFactory = Callable[[Path], CredentialVault]
-
-
-def _keyfile_vault(home: Path) -> CredentialVault:
-    paths = bridge_paths({"MCP_BRIDGE_HOME": str(home)})
-    return FileVault.at(paths, KeyFileKeySource(paths.data_dir / "vault.key"))
 
 
 def _passphrase_vault(home: Path) -> CredentialVault:
@@ -50,7 +46,7 @@ def _memory_vault(home: Path) -> CredentialVault:
 def make_vault(request: pytest.FixtureRequest) -> VaultFactory:
     factories: dict[str, VaultFactory] = {
         "memory": _memory_vault,
-        "keyfile": _keyfile_vault,
+        "keyfile": keyfile_vault,
         "passphrase": _passphrase_vault,
     }
     return factories[request.param]
@@ -152,7 +148,7 @@ async def test_concurrent_tasks_never_lose_an_update(
 
 async def test_two_vault_objects_on_one_file_exclude_each_other(tmp_path: Path) -> None:
     # Two objects means two asyncio locks: only the file lock keeps them apart.
-    first, second = _keyfile_vault(tmp_path), _keyfile_vault(tmp_path)
+    first, second = keyfile_vault(tmp_path), keyfile_vault(tmp_path)
 
     async def increment(vault: CredentialVault) -> None:
         async with vault.transaction() as txn:
@@ -165,7 +161,7 @@ async def test_two_vault_objects_on_one_file_exclude_each_other(tmp_path: Path) 
 
 
 async def test_cancelling_a_transaction_discards_it_and_releases_the_lock(tmp_path: Path) -> None:
-    vault = _keyfile_vault(tmp_path)
+    vault = keyfile_vault(tmp_path)
     inside = asyncio.Event()
 
     async def slow_refresh() -> None:
@@ -185,7 +181,7 @@ async def test_cancelling_a_transaction_discards_it_and_releases_the_lock(tmp_pa
 
 def test_vault_files_are_owner_only(tmp_path: Path) -> None:
     async def write() -> None:
-        async with _keyfile_vault(tmp_path).transaction() as txn:
+        async with keyfile_vault(tmp_path).transaction() as txn:
             txn.put("tokens", "k", {"v": 1})
 
     asyncio.run(write())

@@ -20,19 +20,17 @@ from mcp_bridge.jsonrpc import JsonObject
 from mcp_bridge.paths import bridge_paths
 from mcp_bridge.store import (
     FileVault,
-    KeyFileKeySource,
     KeyringKeySource,
     KeyringUnusable,
     PassphraseKeySource,
     VaultUnreadable,
 )
 from mcp_bridge.store.vault_format import MAGIC
-from tests.fixtures.vault_checks import assert_names_the_alternatives, assert_no_token_in_files
-
-
-def keyfile_vault(home: Path) -> FileVault:
-    paths = bridge_paths({"MCP_BRIDGE_HOME": str(home)})
-    return FileVault.at(paths, KeyFileKeySource(paths.data_dir / "vault.key"))
+from tests.fixtures.vault_checks import (
+    assert_names_the_alternatives,
+    assert_no_token_in_files,
+    keyfile_vault,
+)
 
 
 def passphrase_vault(home: Path, passphrase: str) -> FileVault:

@@ -25,10 +25,6 @@ class BridgePaths:
     runtime_dir: Path
 
     @property
-    def config_file(self) -> Path:
-        return self.config_dir / "servers.toml"
-
-    @property
     def vault_file(self) -> Path:
         return self.data_dir / "vault.bin"
 

@@ -83,10 +83,6 @@ class ProcessFileLock:
         self.path = path
         self._fd: int | None = None
 
-    @property
-    def is_held(self) -> bool:
-        return self._fd is not None
-
     def try_acquire(self) -> bool:
         """Take the lock if it is free right now; never blocks."""
         if self._fd is not None:

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from mcp_bridge.bridge.stdio import OversizedLine, StdioChannel, Wire
+from mcp_bridge.bridge.channel import OversizedLine
+from mcp_bridge.bridge.stdio import StdioChannel, Wire
 
 
 @dataclass

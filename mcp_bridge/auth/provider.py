@@ -99,22 +99,33 @@ class OAuthCredentials:
         self.manager = TokenManager(
             mcp_url, vault, policy=self._policy, http=self._session, clock=clock
         )
-        self._flow = BrowserLogin(
-            mcp_url,
-            settings,
-            self.manager,
-            policy=self._policy,
-            http=self._session,
-            notify=notify,
-            pasted_urls=pasted_urls,
-            clock=clock,
-        )
+        self._notify, self._pasted_urls, self._clock = notify, pasted_urls, clock
+        self._flow = self._browser_login(settings)
         self.brake = LoginBrake()
         self._logins: SingleFlight[LoginResult] = SingleFlight()
         self._step_ups: Counter[tuple[str, frozenset[str]]] = Counter()
         self._header_for: TokenSet | None = None
         self._header: Mapping[str, str] = _NO_HEADERS
         self.login_count = 0
+
+    def _browser_login(self, settings: OAuthSettings) -> BrowserLogin:
+        return BrowserLogin(
+            self.mcp_url,
+            settings,
+            self.manager,
+            policy=self._policy,
+            http=self._session,
+            notify=self._notify,
+            pasted_urls=self._pasted_urls,
+            clock=self._clock,
+        )
+
+    def use_settings(self, settings: OAuthSettings) -> None:
+        """Sign in with `settings` from now on; the tokens held are kept. (A daemon resumes
+        stored logins with default settings and learns a server's flags from the first
+        client that names them.) The URL policy stays the one built at start."""
+        self.settings = settings
+        self._flow = self._browser_login(settings)
 
     # -- CredentialProvider -------------------------------------------------------------
 

@@ -1,15 +1,19 @@
-"""From `mcp-bridge run` settings to a started remote link and the translator to use."""
+"""From a remote's settings to a started remote link and the translator to use."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from mcp_bridge.bridge.session import Passthrough, RemoteLink, Translator
 from mcp_bridge.jsonrpc import JsonObject
 from mcp_bridge.protocol import Era, TransportKind
 from mcp_bridge.remote.base import CredentialProvider, Deliver
 from mcp_bridge.remote.detect import ConnectOptions, connect
+
+if TYPE_CHECKING:
+    import aiohttp
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +22,7 @@ class RemoteSettings:
     transport: TransportKind = TransportKind.AUTO
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)  # may hold secrets
     credentials: CredentialProvider | None = None
+    http: aiohttp.ClientSession | None = None  # shared, closed by its owner
 
 
 async def open_remote(settings: RemoteSettings, first: JsonObject, deliver: Deliver) -> RemoteLink:
@@ -29,7 +34,9 @@ async def open_remote(settings: RemoteSettings, first: JsonObject, deliver: Deli
         settings.transport,
         deliver,
         initialize=opening,
-        options=ConnectOptions(credentials=settings.credentials, static_headers=settings.headers),
+        options=ConnectOptions(
+            credentials=settings.credentials, static_headers=settings.headers, http=settings.http
+        ),
     )
     return RemoteLink(
         transport=connection.transport,

@@ -1,4 +1,4 @@
-"""One bridge session: one local stdio client <-> one remote MCP server.
+"""One bridge session: one local client (a LineChannel) <-> one remote MCP server.
 
 The session is the message pump and nothing more: it reads local lines, answers what must
 be answered locally (malformed input, `ping`), connects to the remote on the first message
@@ -18,8 +18,8 @@ from typing import Protocol
 
 from mcp_bridge import jsonrpc
 from mcp_bridge.bridge.batch import BatchCollector
+from mcp_bridge.bridge.channel import LineChannel, OversizedLine
 from mcp_bridge.bridge.outgoing import Outgoing, RemoteSend
-from mcp_bridge.bridge.stdio import OversizedLine, StdioChannel
 from mcp_bridge.errors import BridgeError
 from mcp_bridge.jsonrpc import JsonObject, Kind
 from mcp_bridge.protocol import Era
@@ -89,7 +89,7 @@ TranslatorFactory = Callable[[JsonObject, RemoteLink], Translator]
 class BridgeSession:
     def __init__(
         self,
-        channel: StdioChannel,
+        channel: LineChannel,
         connect: Connector,
         make_translator: TranslatorFactory,
         *,

@@ -20,16 +20,11 @@ import threading
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from mcp_bridge.bridge.channel import OversizedLine
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class OversizedLine:
-    """A line longer than the limit; its bytes were discarded up to the next newline."""
-
-    size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +48,7 @@ def claim_stdio() -> Wire:
 
 
 class StdioChannel:
-    """Lines in from `reader`, lines out to `writer`, for an asyncio program.
+    """A LineChannel (channel.py): lines in from `reader`, lines out to `writer`.
 
     `receive()` returns one line without its newline, an OversizedLine, or None at end of
     input. `send()` queues bytes (one message, no newline) and never blocks the loop.

@@ -1,5 +1,4 @@
-"""`mcp-bridge login URL`, `logout URL` and `token URL`, and the OAuth flags `run` shares
-(`add_oauth_arguments`, `oauth_settings_from`).
+"""`mcp-bridge login URL`, `logout URL` and `token URL`.
 
 `token` is the one place a token is ever printed, on stdout, and only because the user
 asked for it (for `curl -H "Authorization: Bearer $(mcp-bridge token URL)"`). Everything
@@ -10,15 +9,13 @@ by preference: a secret in argv is visible to every user of the machine (`ps`).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
-import threading
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from mcp_bridge.errors import ConfigError
+from mcp_bridge.cli.oauth_flags import add_oauth_arguments, oauth_flags
 
 if TYPE_CHECKING:
     from mcp_bridge.auth.provider import OAuthCredentials
@@ -26,9 +23,6 @@ if TYPE_CHECKING:
     from mcp_bridge.store.base import CredentialVault
 
 log = logging.getLogger(__name__)
-
-CLIENT_SECRET_ENV = "MCP_BRIDGE_CLIENT_SECRET"
-CALLBACK_HOSTS = ("127.0.0.1", "localhost")
 
 
 def register(commands: Any) -> None:  # argparse's subparsers action has no public type
@@ -67,107 +61,13 @@ def register(commands: Any) -> None:  # argparse's subparsers action has no publ
     token.set_defaults(handler=token_command)
 
 
-def add_oauth_arguments(parser: argparse.ArgumentParser) -> None:
-    """The OAuth flags, for `login` and `run`."""
-    group = parser.add_argument_group("OAuth")
-    group.add_argument("--client-id", help="a client id registered with the authorization server")
-    group.add_argument(
-        "--client-secret",
-        help=f"its secret; better set {CLIENT_SECRET_ENV} (argv is visible to other users)",
-    )
-    group.add_argument(
-        "--client-metadata-url",
-        metavar="URL",
-        help="an https client id metadata document to use as the client id (CIMD)",
-    )
-    group.add_argument(
-        "--scope",
-        action="append",
-        default=[],
-        help="scope(s) to ask for instead of the server's choice (repeatable, or space-separated)",
-    )
-    group.add_argument(
-        "--authorize-param",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="an extra authorization request parameter, e.g. prompt=consent (repeatable)",
-    )
-    group.add_argument(
-        "--callback-port", type=int, default=0, help="fixed port for the login callback"
-    )
-    group.add_argument(
-        "--callback-host",
-        choices=CALLBACK_HOSTS,
-        default="127.0.0.1",
-        help="host name in the redirect URI (some servers accept only localhost)",
-    )
-    group.add_argument(
-        "--allow-http",
-        action="store_true",
-        help="allow plain-http authorization servers off loopback (development only)",
-    )
-    group.add_argument(
-        "--no-browser", action="store_true", help="print the sign-in URL instead of opening it"
-    )
-    group.add_argument(
-        "--device",
-        action="store_true",
-        help="log in with a code typed on any device (RFC 8628), e.g. over SSH",
-    )
-    group.add_argument(
-        "--login-timeout",
-        type=float,
-        default=300.0,
-        metavar="SECONDS",
-        help="how long to wait for the browser sign-in (default 300)",
-    )
-
-
 def oauth_settings_from(
     args: argparse.Namespace, environ: Mapping[str, str] | None = None
 ) -> OAuthSettings:
-    """OAuthSettings from parsed `add_oauth_arguments` flags; ConfigError for bad values."""
-    from mcp_bridge.auth.loopback import CallbackHost
+    """OAuthSettings from parsed OAuth flags; ConfigError for bad values."""
     from mcp_bridge.auth.settings import OAuthSettings
 
-    env = os.environ if environ is None else environ
-    params: list[tuple[str, str]] = []
-    for spec in args.authorize_param:
-        key, equals, value = spec.partition("=")
-        if not equals or not key.strip():
-            raise ConfigError(
-                f"--authorize-param {spec!r} is not of the form KEY=VALUE",
-                next_step="Write it as --authorize-param prompt=consent",
-            )
-        params.append((key.strip(), value))
-    if not 0 <= args.callback_port <= 65535:
-        raise ConfigError(
-            f"--callback-port {args.callback_port} is not a port number",
-            next_step="Use 1-65535, or leave it out for any free port",
-        )
-    if args.login_timeout <= 0:
-        raise ConfigError("--login-timeout must be positive")
-    scopes = tuple(dict.fromkeys(scope for spec in args.scope for scope in spec.split()))
-    secret = args.client_secret or env.get(CLIENT_SECRET_ENV) or None
-    if secret is not None and args.client_id is None:
-        raise ConfigError(
-            "A client secret was given without --client-id",
-            next_step="Pass the client id it belongs to with --client-id",
-        )
-    return OAuthSettings(
-        client_id=args.client_id,
-        client_secret=secret,
-        client_metadata_url=args.client_metadata_url,
-        scopes=scopes,
-        authorize_params=tuple(params),
-        callback_port=args.callback_port,
-        callback_host=CallbackHost(args.callback_host),
-        allow_http=args.allow_http,
-        open_browser=not args.no_browser,
-        device=args.device,
-        timeout_s=args.login_timeout,
-    )
+    return OAuthSettings.from_flags(oauth_flags(args, os.environ if environ is None else environ))
 
 
 def _say(text: str) -> None:
@@ -199,6 +99,9 @@ async def _stdin_lines() -> AsyncIterator[str]:
     """Lines typed into the terminal. The read happens in a daemon thread: a blocking read
     cannot be cancelled, and a daemon thread does not hold up the exit once the login ends
     (asyncio.to_thread's executor would be waited for at shutdown)."""
+    import asyncio
+    import threading
+
     loop = asyncio.get_running_loop()
     lines: asyncio.Queue[str | None] = asyncio.Queue()
 
@@ -213,6 +116,8 @@ async def _stdin_lines() -> AsyncIterator[str]:
 
 
 def login_command(args: argparse.Namespace) -> int:
+    import asyncio
+
     settings = oauth_settings_from(args)
     return asyncio.run(_login(args.url, settings, paste=sys.stdin.isatty()))
 
@@ -234,6 +139,8 @@ async def _login(url: str, settings: OAuthSettings, *, paste: bool) -> int:
 
 
 def logout_command(args: argparse.Namespace) -> int:
+    import asyncio
+
     from mcp_bridge.auth.settings import OAuthSettings
 
     settings = OAuthSettings(allow_http=args.allow_http)
@@ -258,6 +165,8 @@ async def _logout(url: str, settings: OAuthSettings, *, revoke: bool) -> int:
 
 
 def token_command(args: argparse.Namespace) -> int:
+    import asyncio
+
     from mcp_bridge.auth.settings import OAuthSettings
 
     settings = OAuthSettings(allow_http=args.allow_http)

@@ -1,38 +1,35 @@
-"""`mcp-bridge run URL`: the stdio command a desktop client launches."""
+"""`mcp-bridge run URL`: the stdio command a desktop client launches.
+
+Standard library only up to the point where the mode is known, so the command starts
+fast: the flags become a server profile (a JSON object: what the daemon's shim hands over
+its socket), and `--no-daemon` serves it in this process through the engine.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import dataclasses
 import logging
 import os
 import re
-import signal
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from mcp_bridge.cli.auth_commands import add_oauth_arguments, oauth_settings_from
 from mcp_bridge.cli.log_setup import LEVELS, configure_logging, log_name_for
+from mcp_bridge.cli.oauth_flags import add_oauth_arguments, oauth_flags
 from mcp_bridge.errors import ConfigError
-from mcp_bridge.paths import bridge_paths
+from mcp_bridge.paths import BridgePaths, bridge_paths
 from mcp_bridge.protocol import TransportKind
 
 if TYPE_CHECKING:
-    from mcp_bridge.auth.provider import OAuthCredentials
-    from mcp_bridge.auth.settings import OAuthSettings
-    from mcp_bridge.bridge.connector import RemoteSettings
     from mcp_bridge.bridge.stdio import Wire
+    from mcp_bridge.engine.profile import ServerProfile
 
 log = logging.getLogger(__name__)
 
-# stdin EOF or SIGTERM to exit: hosts escalate to SIGKILL after a short wait, so closing the
-# remote session (DELETE) gets this long at most.
-SHUTDOWN_BUDGET_S = 0.8
-# Hosts start copies they kill within about a second (Claude Desktop's era probe,
-# hosts.md §2.1): a login waits this long before it registers or opens a browser.
-LOGIN_GRACE_S = 1.5
+# In this process, a host's throw-away probe copy (killed within about a second: Claude
+# Desktop's era probe) would take a login it started, and its callback listener, with
+# it: a login waits this long before it registers or opens a browser.
+IN_PROCESS_LOGIN_GRACE_S = 1.5
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # RFC 9110 token characters for a header name.
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -87,6 +84,12 @@ def register(commands: Any) -> None:  # argparse's subparsers action has no publ
         default=64 * 1024 * 1024,
         help="largest stdin message accepted (default 64 MiB)",
     )
+    run.add_argument(
+        "--no-daemon",
+        action="store_true",
+        help="serve in this process instead of through the per-user daemon "
+        "(containers, debugging; logins and refreshes are then this process's own)",
+    )
     add_oauth_arguments(run)
     run.set_defaults(handler=run_command)
 
@@ -128,76 +131,62 @@ def parse_headers(specs: list[str], environ: Mapping[str, str]) -> dict[str, str
     return headers
 
 
+def profile_json(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, object]:
+    """The server profile `run`'s flags describe, as the JSON object
+    `engine.profile.ServerProfile.from_json` reads. `${VAR}` in headers is expanded here,
+    from the environment the host launched us with. Raises ConfigError for a bad header."""
+    headers = parse_headers(args.header, environ)
+    return {
+        "url": args.url,
+        "transport": args.transport,
+        "headers": headers,
+        # A static `Authorization` header means the user manages credentials: no OAuth.
+        "oauth": None if _has_authorization(headers) else oauth_flags(args, environ),
+        "max_message_bytes": args.max_message_bytes,
+        "allow_http": args.allow_http,
+    }
+
+
 def run_command(args: argparse.Namespace) -> int:
     # Flags are checked before stdio is claimed, so a mistake shows as a plain message.
-    from mcp_bridge.auth.urlpolicy import UrlPolicy
-    from mcp_bridge.bridge.connector import RemoteSettings
+    from mcp_bridge.engine.profile import ServerProfile
+
+    profile = ServerProfile.from_json(profile_json(args, os.environ))
     from mcp_bridge.bridge.stdio import claim_stdio
 
-    # https, or http to a loopback host (--allow-http for others): the tokens and --header
-    # values this process sends must not cross a network in clear text (spec §3.12).
-    UrlPolicy.for_server(args.url, allow_http=args.allow_http)
-    headers = parse_headers(args.header, os.environ)
-    oauth = None if _has_authorization(headers) else oauth_settings_from(args)
-    settings = RemoteSettings(
-        url=args.url, transport=TransportKind(args.transport), headers=headers
-    )
     wire = claim_stdio()
     paths = bridge_paths()
     configure_logging(stderr_level=args.log_level, log_file=paths.log_file(log_name_for(args.url)))
-    asyncio.run(_serve(wire, settings, oauth, max_line_bytes=args.max_message_bytes))
+    import asyncio
+
+    asyncio.run(_serve_in_process(wire, profile, paths))
     return 0
 
 
-def _oauth_credentials(url: str, oauth: OAuthSettings) -> OAuthCredentials:
-    from mcp_bridge.auth.provider import OAuthCredentials
-    from mcp_bridge.store.selection import open_vault
-
-    # Interactive: a request that meets a 401 starts the browser login itself (once, for
-    # every request and every process waiting on it), and fails with what to do if it takes
-    # too long. The grace keeps a host's throwaway probe copy from opening a browser tab.
-    return OAuthCredentials(url, oauth, open_vault(), interactive=True, login_grace_s=LOGIN_GRACE_S)
-
-
 def _has_authorization(headers: Mapping[str, str]) -> bool:
-    """A static `Authorization` header means the user manages credentials: no OAuth."""
     return any(name.lower() == "authorization" for name in headers)
 
 
-async def _serve(
-    wire: Wire, settings: RemoteSettings, oauth: OAuthSettings | None, *, max_line_bytes: int
-) -> None:
-    from mcp_bridge.bridge.connector import choose_translator, open_remote
-    from mcp_bridge.bridge.session import BridgeSession
+async def _serve_in_process(wire: Wire, profile: ServerProfile, paths: BridgePaths) -> None:
+    """Serve the process's stdio through the engine until stdin ends or SIGTERM."""
+    import asyncio
+    import contextlib
+    import signal
+
     from mcp_bridge.bridge.stdio import StdioChannel
+    from mcp_bridge.engine.registry import CredentialRegistry
+    from mcp_bridge.engine.session import open_session
 
-    credentials = None
-    if oauth is not None:
-        from mcp_bridge.auth.on_demand import OnDemandCredentials
-
-        credentials = OnDemandCredentials(lambda: _oauth_credentials(settings.url, oauth))
-        settings = dataclasses.replace(settings, credentials=credentials)
     main = asyncio.current_task()
     assert main is not None
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows loops
         loop.add_signal_handler(signal.SIGTERM, main.cancel)
-    channel = StdioChannel(wire, max_line_bytes=max_line_bytes)
-    session = BridgeSession(
-        channel,
-        lambda first, deliver: open_remote(settings, first, deliver),
-        choose_translator,
-        remote_url=settings.url,
-    )
-    try:
-        await session.run()
-    except asyncio.CancelledError:
-        main.uncancel()  # we asked for this cancellation; let the clean-up below run
-        log.info("terminated by signal")
-    finally:
-        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-            async with asyncio.timeout(SHUTDOWN_BUDGET_S):
-                await session.aclose()
-                await channel.aclose()
-                if credentials is not None:
-                    await credentials.aclose()
+    channel = StdioChannel(wire, max_line_bytes=profile.max_message_bytes)
+    registry = CredentialRegistry(paths, login_grace_s=IN_PROCESS_LOGIN_GRACE_S)
+    async with registry, open_session(channel, profile, registry) as session:
+        try:
+            await session.run()
+        except asyncio.CancelledError:
+            main.uncancel()  # we asked for this cancellation; let the clean-up run
+            log.info("terminated by signal")

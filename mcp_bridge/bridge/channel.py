@@ -1,0 +1,35 @@
+"""The local side of a bridge session as the session sees it: a channel of lines.
+
+`BridgeSession` takes any LineChannel: the process's own stdio (`stdio.StdioChannel`, for
+`run --no-daemon`) or a shim's connection to the daemon (`daemon/socket_channel.py`). A line
+is one JSON-RPC message without its newline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = ["LineChannel", "OversizedLine"]
+
+
+@dataclass(frozen=True, slots=True)
+class OversizedLine:
+    """A line longer than the limit; its bytes were discarded up to the next newline."""
+
+    size: int
+
+
+class LineChannel(Protocol):
+    """Lines in from the local client, lines out to it.
+
+    `receive()` returns one line, an OversizedLine, or None once the client is gone.
+    `send()` queues one message (no newline) and never blocks the event loop; `aclose()`
+    flushes what is queued and releases the channel.
+    """
+
+    async def receive(self) -> bytes | OversizedLine | None: ...
+
+    def send(self, line: bytes) -> None: ...
+
+    async def aclose(self) -> None: ...

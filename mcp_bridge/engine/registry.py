@@ -1,0 +1,205 @@
+"""CredentialRegistry: what every session of one process shares per remote server, keyed
+by canonical resource (RFC 8707): one OAuth provider (its token manager, login
+single-flight, storm brake and step-up counts) and one aiohttp session.
+
+In the daemon this is what makes "one login and one refresh per server" true by
+construction: every shim's session for a server asks the same provider. `run --no-daemon`
+uses a registry of its own, and the vault's file lock coordinates it with other processes.
+
+Knows profiles, auth providers and the vault; not sockets, stdio or JSON-RPC.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+
+from mcp_bridge.auth.on_demand import OnDemandCredentials
+from mcp_bridge.auth.settings import OAuthSettings
+from mcp_bridge.engine.profile import ServerProfile
+from mcp_bridge.errors import BridgeError
+from mcp_bridge.http_client import SessionHolder
+from mcp_bridge.paths import BridgePaths
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from mcp_bridge.auth.provider import OAuthCredentials
+    from mcp_bridge.store.base import CredentialVault
+
+__all__ = ["CredentialRegistry", "ServerState"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class ServerState:
+    """The shared state of one remote server."""
+
+    resource: str
+    url: str
+    settings: OAuthSettings
+    http: SessionHolder = field(default_factory=SessionHolder)
+    oauth: OAuthCredentials | None = None  # built on the first challenge or stored login
+    credentials: OnDemandCredentials | None = None
+    # What the vault said last time it was asked whether it holds a login for this
+    # server, and the vault file's modification time then (asked again when it changes).
+    stored_login_seen: tuple[float, bool] | None = None
+
+
+class CredentialRegistry:
+    """Per-server shared state for the sessions of one process. Use as an async context
+    manager: leaving it cancels logins and refresh timers and closes every HTTP session.
+
+    `interactive`: a request that needs a login may start one in the browser (False: it
+    fails naming `mcp-bridge login`). `login_grace_s`: how long a login waits before it
+    opens a browser; the in-process mode sets it, because a host's throw-away probe copy
+    that is killed within a second would take its login (and callback listener) with it.
+    """
+
+    def __init__(
+        self,
+        paths: BridgePaths,
+        *,
+        open_vault: Callable[[], CredentialVault] | None = None,
+        interactive: bool = True,
+        login_grace_s: float = 0.0,
+    ) -> None:
+        self._paths = paths
+        self._open_vault = open_vault
+        self._vault: CredentialVault | None = None
+        self._interactive = interactive
+        self._login_grace_s = login_grace_s
+        self._servers: dict[str, ServerState] = {}
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def servers(self) -> list[ServerState]:
+        return list(self._servers.values())
+
+    def state_for(self, profile: ServerProfile) -> ServerState:
+        """The shared state of `profile`'s server, made on first use. The first profile
+        that names OAuth settings for a server sets them; a later, different one is
+        logged (one login configuration per server)."""
+        resource = profile.resource
+        state = self._servers.get(resource)
+        if state is None:
+            state = ServerState(resource, profile.url, profile.oauth or OAuthSettings())
+            self._servers[resource] = state
+        elif profile.oauth is not None and profile.oauth != state.settings:
+            if state.oauth is None and state.credentials is None:
+                state.settings = profile.oauth
+            elif state.settings == OAuthSettings():
+                # Resumed from the vault with defaults: the first client naming the
+                # server's flags is the better source for its next login.
+                state.settings = profile.oauth
+                if state.oauth is not None:
+                    state.oauth.use_settings(profile.oauth)
+            else:
+                log.info("%s: keeping the OAuth settings it was first used with", resource)
+        return state
+
+    def http_for(self, profile: ServerProfile) -> aiohttp.ClientSession:
+        """The server's one HTTP session (made inside the running loop, on first use)."""
+        return self.state_for(profile).http.get()
+
+    def credentials_for(self, profile: ServerProfile) -> OnDemandCredentials | None:
+        """The server's credential provider; None when the profile carries its own
+        `Authorization` header (no OAuth)."""
+        if profile.oauth is None:
+            return None
+        state = self.state_for(profile)
+        if state.credentials is None:
+            state.credentials = OnDemandCredentials(
+                lambda: self._oauth(state), lambda: self._has_stored_login(state)
+            )
+        return state.credentials
+
+    async def resume_stored_logins(self) -> int:
+        """Start background refresh for every login in the vault (the daemon does this at
+        start, so tokens stay fresh whether or not a client is connected). Returns how
+        many logins were found."""
+        from mcp_bridge.auth.auth_records import SERVERS
+
+        async with self._opened_vault().transaction() as txn:
+            resources = txn.keys(SERVERS)
+        for resource in resources:
+            profile = ServerProfile(url=resource)
+            state = self.state_for(profile)
+            credentials = self.credentials_for(profile)
+            assert credentials is not None
+            oauth = self._oauth(state)
+            with contextlib.suppress(BridgeError):
+                await oauth.manager.load()
+            oauth.manager.start_background()
+        return len(resources)
+
+    async def aclose(self) -> None:
+        states, self._servers = list(self._servers.values()), {}
+        for state in states:
+            if state.credentials is not None:
+                await state.credentials.aclose()
+            elif state.oauth is not None:
+                await state.oauth.aclose()
+            await state.http.aclose()
+
+    # -- building ---------------------------------------------------------------------
+
+    def _opened_vault(self) -> CredentialVault:
+        if self._vault is None:
+            if self._open_vault is not None:
+                self._vault = self._open_vault()
+            else:
+                from mcp_bridge.store.selection import open_vault
+
+                self._vault = open_vault(paths=self._paths)
+        return self._vault
+
+    def _oauth(self, state: ServerState) -> OAuthCredentials:
+        if state.oauth is None:
+            from mcp_bridge.auth.provider import OAuthCredentials
+
+            state.oauth = OAuthCredentials(
+                state.url,
+                state.settings,
+                self._opened_vault(),
+                interactive=self._interactive,
+                http=state.http.get(),
+                login_grace_s=self._login_grace_s,
+                paths=self._paths,
+            )
+        return state.oauth
+
+    async def _has_stored_login(self, state: ServerState) -> bool:
+        try:
+            mtime = self._paths.vault_file.stat().st_mtime
+        except OSError:
+            return False  # no vault, no login: the common case costs one stat
+        seen = state.stored_login_seen
+        if seen is not None and seen[0] == mtime:
+            return seen[1]
+        from mcp_bridge.auth.auth_records import SERVERS
+
+        try:
+            found = await self._opened_vault().get(SERVERS, state.resource) is not None
+        except BridgeError as exc:
+            # A locked keyring: the request goes out without a token, and the server's
+            # 401 (if it sends one) reaches the provider, which reports this properly.
+            log.warning("cannot look for a stored login for %s: %s", state.resource, exc)
+            found = False
+        state.stored_login_seen = (mtime, found)
+        return found

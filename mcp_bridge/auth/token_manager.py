@@ -22,8 +22,10 @@ Refresh rules (anchors.md §1.6, keyring.md §4):
   refresh token is not spent twice (a rotating AS would revoke the family);
 - invalid_grant: the tokens are deleted (LoginRequired, one new login, never a loop);
   invalid_client: the dynamic registration is deleted too, so the next login registers again;
-- 5xx / 429 / temporarily_unavailable: the old token is used while it is still valid, and the
-  next attempt waits (exponential backoff, or the AS's Retry-After).
+- 5xx / 429 / temporarily_unavailable, and refusals that leave the grant alive (invalid_scope,
+  a malformed reply): the old token is used while it is still valid, and the next attempt
+  waits (exponential backoff, or the AS's Retry-After), on the request path and in the
+  background alike.
 """
 
 from __future__ import annotations
@@ -65,13 +67,14 @@ from mcp_bridge.auth.urlpolicy import UrlPolicy, canonical_resource
 from mcp_bridge.errors import BridgeError
 from mcp_bridge.store.base import CredentialVault, VaultTransaction
 
-__all__ = ["MARGIN_S", "LoginResult", "TokenManager", "refresh_margin_s"]
+__all__ = ["MARGIN_S", "MAX_BACKOFF_S", "LoginResult", "TokenManager", "refresh_margin_s"]
 
 log = logging.getLogger(__name__)
 
 MARGIN_S = 60.0  # refresh this long before expiry...
 SHORT_TOKEN_FRACTION = 0.2  # ...or this share of the lifetime, whichever is shorter
 MAX_BACKOFF_S = 300.0
+_MAX_BACKOFF_EXPONENT = 16  # 2.0**1024 raises OverflowError; 2**16 s is past the cap anyway
 
 
 def refresh_margin_s(tokens: TokenSet, received_at: float | None) -> float:
@@ -122,6 +125,7 @@ class TokenManager:
         self._background: asyncio.Task[None] | None = None
         self._failures = 0
         self._retry_at = 0.0
+        self._last_failure: AuthError | None = None  # why _retry_at was pushed back
         self.refresh_count = 0  # refreshes this manager spent a refresh token on
 
     # -- the fast path ----------------------------------------------------------------
@@ -201,7 +205,7 @@ class TokenManager:
             put_tokens(txn, login.tokens, received_at)
         self.context, self.client = login.context, login.client
         self._loaded = True
-        self._failures, self._retry_at = 0, 0.0
+        self._failures, self._retry_at, self._last_failure = 0, 0.0, None
         self._adopt(login.tokens, received_at)
 
     async def forget(self, *, revoke: bool = True) -> bool:
@@ -240,22 +244,42 @@ class TokenManager:
         now = self._clock()
         if tokens.is_expired(now, margin_s=self._margin_s):
             if now < self._retry_at:
+                # A refresh failed a moment ago and kept the tokens: the AS was down, or it
+                # refused (invalid_scope, a malformed reply) and would most likely refuse
+                # again. Either way asking once per request would hammer it, so the request
+                # path waits out the same backoff as the background loop.
                 if not tokens.is_expired(now):
-                    return tokens  # the AS was down a moment ago; the old token still works
-                # Expired, and the AS failed a moment ago: do not hammer it once per call.
-                raise AuthServerUnavailable(
-                    f"The authorization server of {self.mcp_url} failed to renew access; "
-                    f"the next try is in {self._retry_at - now:.0f} s",
-                    next_step="Retry shortly",
-                    retry_after_s=self._retry_at - now,
-                )
+                    return tokens
+                raise self._backing_off(now)
             try:
                 return await self.refresh()
-            except AuthServerUnavailable:
+            except LoginRequired:
+                raise  # the grant is dead and the tokens are gone: only a login helps
+            except AuthError:
+                # Down or refused, the renewal was only ahead of time: the access token still
+                # works, and failing this request would gain nothing. Once it expires, the
+                # reason reaches the caller.
                 if not tokens.is_expired(self._clock()):
                     return tokens
                 raise
         return tokens
+
+    def _backing_off(self, now: float) -> AuthError:
+        """The error for a call that finds the token expired while the refresh backs off."""
+        wait_s = self._retry_at - now
+        last = self._last_failure
+        if last is None or isinstance(last, AuthServerUnavailable):
+            return AuthServerUnavailable(
+                f"The authorization server of {self.mcp_url} failed to renew access; "
+                f"the next try is in {wait_s:.0f} s",
+                next_step="Retry shortly",
+                retry_after_s=wait_s,
+            )
+        # A refusal is not an outage: keep its kind and its next step (not "retry shortly"),
+        # or the caller would wait for something that does not pass by itself.
+        return type(last)(
+            f"{last.what}; the next try is in {wait_s:.0f} s", next_step=last.next_step
+        )
 
     async def refresh(self, *, rejected: TokenSet | None = None) -> TokenSet:
         """Renew the access token (single-flight: concurrent callers share one refresh).
@@ -293,13 +317,12 @@ class TokenManager:
                 if isinstance(exc, ClientRejected) and client.method is RegistrationMethod.DCR:
                     txn.delete(CLIENTS, context.issuer)  # the next login registers once more
                 failure = exc
-            except AuthServerUnavailable as exc:
-                self._failures += 1
-                delay = exc.retry_after_s or min(MAX_BACKOFF_S, 2.0**self._failures)
-                self._retry_at = self._clock() + delay
-                log.warning(
-                    "refresh for %s failed, retrying in %.0f s: %s", self.mcp_url, delay, exc
-                )
+            except AuthError as exc:
+                # Down (5xx, 429, a timeout) or refused without killing the grant
+                # (invalid_scope, a malformed 200): the tokens are kept, so they are due at
+                # once again, and without a pause the background loop would ask in a tight
+                # loop and every request would ask too.
+                self._back_off(exc)
                 raise
             else:
                 received_at = self._clock()
@@ -312,10 +335,23 @@ class TokenManager:
             raise self._login_required(failure.what) from failure
         assert fresh is not None
         self.refresh_count += 1
-        self._failures, self._retry_at = 0, 0.0
+        self._failures, self._retry_at, self._last_failure = 0, 0.0, None
         self._adopt(fresh, received_at)
         log.debug("refreshed the access token for %s", self.mcp_url)
         return fresh
+
+    def _back_off(self, failure: AuthError) -> None:
+        """Push the next refresh back: 2, 4, 8 ... s up to MAX_BACKOFF_S over consecutive
+        failures, or as long as the AS's Retry-After asks."""
+        self._failures += 1
+        retry_after_s = (
+            failure.retry_after_s if isinstance(failure, AuthServerUnavailable) else None
+        )
+        exponent = min(self._failures, _MAX_BACKOFF_EXPONENT)
+        delay = retry_after_s or min(MAX_BACKOFF_S, 2.0**exponent)
+        self._retry_at = self._clock() + delay
+        self._last_failure = failure
+        log.warning("refresh for %s failed, retrying in %.0f s: %s", self.mcp_url, delay, failure)
 
     def _login_required(self, what: str) -> LoginRequired:
         return LoginRequired(
@@ -334,6 +370,7 @@ class TokenManager:
         while True:
             tokens = self._tokens
             self._changed.clear()
+            due: float | None = None
             delay: float | None = None
             if tokens is not None and tokens.expires_at is not None and tokens.refresh_token:
                 due = max(tokens.expires_at - self._margin_s, self._retry_at)
@@ -342,12 +379,16 @@ class TokenManager:
                 async with asyncio.timeout(delay):
                     await self._changed.wait()
                 continue  # tokens changed (login, refresh, logout): recompute
+            if due is not None and self._clock() < due:
+                # The timer ran on the event loop's clock, the deadline is on self._clock
+                # (the wall clock, or a test's): wait for the one the tokens are judged by.
+                continue
             try:
                 await self.refresh()
-            except AuthServerUnavailable:
-                pass  # _retry_at was pushed back; the loop waits for it
             except AuthError as exc:
-                log.info("background refresh for %s stopped: %s", self.mcp_url, exc)
+                # Either the grant is dead and the tokens are gone (nothing is due until a
+                # login), or _retry_at was pushed back: the next turn waits for it.
+                log.info("background refresh for %s failed: %s", self.mcp_url, exc)
             except BridgeError as exc:  # the vault (a locked keyring): try again later
                 log.warning("background refresh for %s failed: %s", self.mcp_url, exc)
                 self._retry_at = self._clock() + MAX_BACKOFF_S

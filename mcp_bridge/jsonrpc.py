@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import enum
 import json
-from typing import Any, TypeAlias
+import math
+import re
+import sys
+from typing import Any, NoReturn, TypeAlias
 
 # A decoded JSON object. `Any` at this seam: values are whatever the peer sent.
 JsonObject: TypeAlias = dict[str, Any]
 RequestId: TypeAlias = str | int
+
+# json.loads nests as deep as the recursion limit allows (~1000); `encode`, called deeper in
+# the stack, may not get as far. Decode refuses deeper lines so that all it returns encodes;
+# no MCP message comes close.
+MAX_DEPTH = 256
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -71,20 +79,98 @@ def kind_of(message: JsonObject) -> Kind:
 def decode(data: bytes | str) -> JsonObject | list[Any]:
     """Decode one line of JSON-RPC: an object, or a batch (a list) from an old peer.
 
-    Raises InvalidMessage with code -32700 for input that is not UTF-8 JSON, and -32600
-    for JSON that is neither an object nor a non-empty list.
+    Raises InvalidMessage with code -32700 for input that is not UTF-8 JSON or holds what
+    `encode` could not write back (NaN, Infinity, a float that overflows, an integer past
+    CPython's int-string limit, a lone surrogate), and -32600 for JSON that is neither an
+    object nor a non-empty list. Nothing else escapes: a stdin line must never end the bridge.
     """
     try:
-        value = json.loads(data)
-    except UnicodeDecodeError as exc:
+        # A str holding a lone surrogate fails here: it has no UTF-8 form to send on.
+        raw = data.encode("utf-8") if isinstance(data, str) else data
+        # Strict UTF-8 (a BOM tolerated) rather than json.loads on bytes, which would guess
+        # UTF-16 or UTF-32 and let UTF-8-encoded surrogates through (it decodes surrogatepass).
+        text = raw.decode("utf-8-sig")
+        value = _DECODER.decode(text)
+    except InvalidMessage:
+        raise
+    except UnicodeError as exc:
         raise InvalidMessage("the line is not valid UTF-8", code=PARSE_ERROR) from exc
     except (json.JSONDecodeError, RecursionError) as exc:
         raise InvalidMessage(f"the line is not valid JSON ({exc})", code=PARSE_ERROR) from exc
+    except ValueError as exc:  # a limit inside json or int() this module does not foresee
+        raise InvalidMessage(f"the line cannot be decoded ({exc})", code=PARSE_ERROR) from exc
+    # Nesting can only pass MAX_DEPTH if the line has that many brackets (counted in C).
+    if text.count("[") + text.count("{") > MAX_DEPTH and _depth_over_max(value):
+        raise InvalidMessage(
+            f"the line nests arrays and objects more than {MAX_DEPTH} deep", code=PARSE_ERROR
+        )
+    if _SURROGATE_ESCAPE.search(text):  # after the depth check: it encodes the whole value
+        _refuse_lone_surrogates(value)
     if isinstance(value, dict):
         return value
     if isinstance(value, list) and value:
         return value
     raise InvalidMessage("a JSON-RPC message must be an object or a non-empty batch")
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise InvalidMessage(f"the line holds {name}, which is not JSON", code=PARSE_ERROR)
+
+
+def _finite_float(literal: str) -> float:
+    value = float(literal)
+    if math.isinf(value):  # 1e400: valid JSON, but json.dumps would write Infinity back
+        raise InvalidMessage(
+            f"the line holds a number too large for a double ({literal[:24]})",
+            code=PARSE_ERROR,
+        )
+    return value
+
+
+def _bounded_int(literal: str) -> int:
+    try:
+        return int(literal)
+    except ValueError as exc:  # CPython's int-string conversion limit (4300 digits)
+        raise InvalidMessage(
+            f"the line holds an integer of {len(literal.lstrip('-'))} digits; "
+            f"the limit is {sys.get_int_max_str_digits()}",
+            code=PARSE_ERROR,
+        ) from exc
+
+
+def _refuse_lone_surrogates(value: JsonObject | list[Any]) -> None:
+    """A lone surrogate (an unpaired \\ud800 escape) is not Unicode: `encode` could not
+    write it as UTF-8. Only run when the text can hold one: it costs a whole encode."""
+    try:
+        encode(value)
+    except UnicodeEncodeError as exc:
+        raise InvalidMessage(
+            "the line holds a lone UTF-16 surrogate (\\ud800-\\udfff without its pair), "
+            "which is not Unicode text",
+            code=PARSE_ERROR,
+        ) from exc
+
+
+def _depth_over_max(value: object) -> bool:
+    """Walked with a list, not recursion: the point is to stay clear of the recursion limit."""
+    pending: list[tuple[JsonObject | list[Any], int]] = []
+    if isinstance(value, dict | list):
+        pending.append((value, 1))
+    while pending:
+        item, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+_DECODER = json.JSONDecoder(
+    parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_bounded_int
+)
+# An escape that may be half of a surrogate pair; a false hit (`\\\\ud800`, a proper pair)
+# only costs the check above. Raw surrogates cannot get past the strict UTF-8 decode.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def encode(message: JsonObject | list[Any]) -> bytes:

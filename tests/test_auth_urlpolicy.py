@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
+import yarl
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from mcp_bridge.auth.errors import UrlRefused
-from mcp_bridge.auth.urlpolicy import NetworkZone, UrlPolicy, canonical_resource, network_zone
+from mcp_bridge.auth.urlpolicy import (
+    NetworkZone,
+    UrlPolicy,
+    canonical_resource,
+    network_zone,
+    normalized_host,
+)
 
 PUBLIC = UrlPolicy.for_server("https://mcp.example.com/mcp")
 
@@ -156,3 +167,91 @@ def test_browser_allows_https_and_loopback_http() -> None:
 )
 def test_canonical_resource_uri_follows_rfc8707(given: str, canonical: str) -> None:
     assert canonical_resource(given) == canonical
+
+
+# Hosts that read as names but that IDNA (UTS #46: NFKC, case folding, the ideographic full
+# stops as label separators) turns into addresses: aiohttp, through yarl, connects there.
+DISGUISED_HOSTS = [
+    ("１２７.０.０.１", "127.0.0.1", NetworkZone.LOOPBACK),  # fullwidth digits
+    ("10。0。0。1", "10.0.0.1", NetworkZone.PRIVATE),  # U+3002 ideographic full stop
+    ("10．0．0．1", "10.0.0.1", NetworkZone.PRIVATE),  # U+FF0E fullwidth full stop
+    ("10｡0｡0｡1", "10.0.0.1", NetworkZone.PRIVATE),  # U+FF61 halfwidth ideographic stop
+    ("１６９.２５４.１６９.２５４", "169.254.169.254", NetworkZone.LINK_LOCAL),
+    ("ｌｏｃａｌｈｏｓｔ", "localhost", NetworkZone.LOOPBACK),
+    ("ⅻ.ＬＯＣＡＬＨＯＳＴ", "xii.localhost", NetworkZone.LOOPBACK),  # roman numeral, too
+    ("０ｘ７ｆ.１", "0x7f.1", NetworkZone.LOOPBACK),  # and then inet_aton's forms
+    ("::ｆｆｆｆ:127.0.0.1", "::ffff:127.0.0.1", NetworkZone.LOOPBACK),
+]
+
+
+@pytest.mark.parametrize(("host", "connects_to", "zone"), DISGUISED_HOSTS)
+def test_hosts_are_judged_after_the_normalisation_yarl_applies(
+    host: str, connects_to: str, zone: NetworkZone
+) -> None:
+    bracketed = f"[{host}]" if ":" in host else host
+    assert yarl.URL(f"https://{bracketed}/token").raw_host == connects_to
+    assert normalized_host(host) == connects_to
+    assert network_zone(host) is zone
+
+
+@pytest.mark.parametrize(("host", "zone"), [(host, zone) for host, _, zone in DISGUISED_HOSTS])
+def test_disguised_internal_hosts_are_refused_for_a_public_server(
+    host: str, zone: NetworkZone
+) -> None:
+    bracketed = f"[{host}]" if ":" in host else host
+    # urlsplit itself refuses the IPv6 one: ipaddress reads no fullwidth hex.
+    with pytest.raises(UrlRefused, match=f"{zone.value} network|cannot be parsed"):
+        PUBLIC.check_fetch(f"https://{bracketed}/token", role="token_endpoint")
+
+
+def test_names_that_stay_names_keep_their_idna_form() -> None:
+    assert normalized_host("Bücher.Example") == yarl.URL("https://Bücher.Example/").raw_host
+    assert network_zone("bücher.example") is NetworkZone.PUBLIC
+
+
+def test_characters_idna_ignores_are_ignored_here_too() -> None:
+    # A browser (UTS #46) drops U+034F; yarl refuses the host. Either way it is loopback.
+    assert network_zone("127\u034f.0.0.1") is NetworkZone.LOOPBACK
+
+
+def test_a_host_in_characters_newer_than_our_unicode_tables_is_refused() -> None:
+    # U+1CCF0 OUTLINED DIGIT ZERO (Unicode 16): yarl's idna maps it to "0", this Python's
+    # unicodedata may not know it, so the policy cannot tell where it goes.
+    host = "\U0001ccf0"
+    if unicodedata.category(host) != "Cn":
+        pytest.skip("this Python's Unicode tables know U+1CCF0")
+    assert network_zone(host) is NetworkZone.FORBIDDEN
+    with pytest.raises(UrlRefused, match="Unicode tables"):
+        PUBLIC.check_fetch(f"https://{host}/token", role="token")
+
+
+# Every character NFKC folds into what an address or `localhost` is spelt with, the ASCII
+# ones, and a few that stay what they are or that IDNA drops.
+_SPELLS = set("0123456789abcdefxlochst.:")
+_HOST_CHARS = st.sampled_from(
+    sorted(_SPELLS)
+    + [
+        chr(cp)
+        for cp in range(0x80, 0x30000)
+        if (folded := unicodedata.normalize("NFKC", chr(cp)).lower()) and set(folded) <= _SPELLS
+    ]
+    + ["\u3002", "\uff61", "\U0001ccf0", "é", "ß", "\u034f", "\u00ad", "\u200b", "-", "_"]
+)
+
+
+@settings(max_examples=1000)
+@given(st.text(_HOST_CHARS, min_size=1, max_size=24) | st.text(min_size=1, max_size=12))
+@example("１２７.０.０.１")
+@example("10。0。0。1")
+@example("\U0001ccf0")
+def test_the_policy_judges_the_host_yarl_would_connect_to(host: str) -> None:
+    url = f"https://{host}/token"
+    try:
+        connects_to = yarl.URL(url).raw_host  # what aiohttp hands the resolver
+    except ValueError:
+        return  # yarl refuses the URL: aiohttp never connects anywhere
+    try:
+        PUBLIC.check_fetch(url, role="token")
+    except UrlRefused:
+        return  # refused: nothing to connect to
+    assert network_zone(connects_to or "") is NetworkZone.PUBLIC

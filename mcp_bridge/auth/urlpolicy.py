@@ -8,11 +8,15 @@ is sent, and the authorization URL passes `check_browser` before a browser sees 
 Theory of operation
 - Scheme: `https` always; `http` only to a loopback host (RFC 8252 §8.3 development use,
   spec §3.12) or with the explicit `allow_http` opt-in.
-- Network zone of the host: literal IPs are parsed with `ipaddress` (and the libc
-  `inet_aton` forms such as `2130706433` or `0x7f.1`, which a resolver would also accept);
-  `localhost` and `*.localhost` are loopback (RFC 6761 §6.3). A URL into loopback, private
-  or link-local space is refused unless the MCP server itself lives in that same zone, or
-  `allow_private` is set. Unspecified/multicast/reserved addresses are always refused.
+- Network zone of the host: judged on the host the HTTP client will connect to, after the
+  IDNA mapping (NFKC, lowercase, the ideographic full stops as dots) that yarl (so aiohttp)
+  and browsers apply: `１２７.０.０.１` and `10。0。0。1` are addresses, not names. Literal
+  IPs are parsed with `ipaddress` (and the libc `inet_aton` forms such as `2130706433` or
+  `0x7f.1`, which a resolver would also accept); `localhost` and `*.localhost` are
+  loopback (RFC 6761 §6.3). A URL into loopback, private or link-local space is refused
+  unless the MCP server itself lives in that same zone, or `allow_private` is set.
+  Unspecified/multicast/reserved addresses are always refused, and so are hosts spelt with
+  code points this Python's Unicode tables do not know.
 - Hostnames are not resolved. A check at policy time would not bind the later connection
   (DNS rebinding makes it a TOCTOU), and pinning the connected peer would refuse the
   legitimate intranet authorization servers desktop users run under internal names. We
@@ -24,6 +28,8 @@ from __future__ import annotations
 import enum
 import ipaddress
 import socket
+import stringprep
+import unicodedata
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
@@ -35,6 +41,7 @@ __all__ = [
     "canonical_resource",
     "check_browser_url",
     "network_zone",
+    "normalized_host",
 ]
 
 _BROWSER_FORBIDDEN_SCHEMES = frozenset({"javascript", "data", "file", "vbscript", "blob"})
@@ -42,6 +49,9 @@ _BROWSER_FORBIDDEN_SCHEMES = frozenset({"javascript", "data", "file", "vbscript"
 MAX_BROWSER_URL_CHARS = 16_384
 BACKSLASH = chr(92)
 _TELL_OWNER = "Tell the MCP server's owner; mcp-bridge will not open such a URL"
+# What IDNA reads as a label separator besides "." (RFC 3490 §3.1, UTS #46 §2.3): ideographic
+# full stop, fullwidth full stop, halfwidth ideographic full stop.
+_IDNA_DOTS = str.maketrans(dict.fromkeys("\u3002\uff0e\uff61", "."))
 
 
 class NetworkZone(enum.Enum):
@@ -49,7 +59,7 @@ class NetworkZone(enum.Enum):
     LOOPBACK = "loopback"  # 127.0.0.0/8, ::1, localhost
     PRIVATE = "private"  # 10/8, 172.16/12, 192.168/16, fc00::/7, 100.64/10 ...
     LINK_LOCAL = "link-local"  # 169.254/16 (cloud metadata lives here), fe80::/10
-    FORBIDDEN = "forbidden"  # unspecified, multicast, reserved: never a server
+    FORBIDDEN = "forbidden"  # unspecified, multicast, reserved, unreadable: never a server
 
 
 def _literal_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -69,9 +79,39 @@ def _literal_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | No
     return address
 
 
+def normalized_host(host: str) -> str:
+    """The host an IDNA-aware client (yarl, so aiohttp; a browser) connects to for `host`.
+
+    Stdlib only, to keep this module light: what UTS #46 maps away (stringprep table B.1)
+    goes, then NFKC with the current Unicode tables (IDNA 2003's nameprep uses Unicode 3.2,
+    which misses digits yarl's `idna` knows), lowercase, and the IDNA dots become ".". Labels
+    still not ASCII get their xn-- form; none of those can spell an address or `localhost`,
+    so when the stdlib codec refuses one the mapped text is as good for judging the zone."""
+    if host.isascii():
+        return host.lower()
+    kept = "".join(ch for ch in host if not stringprep.in_table_b1(ch))
+    mapped = unicodedata.normalize("NFKC", kept).lower().translate(_IDNA_DOTS)
+    if mapped.isascii():
+        return mapped
+    try:
+        return mapped.encode("idna").decode("ascii")
+    except UnicodeError:
+        return mapped
+
+
+def _unreadable(host: str) -> bool:
+    """Code points this Python's Unicode tables do not assign. yarl's `idna`, with newer
+    tables, may map them to digits (U+1CCF0 OUTLINED DIGIT ZERO is "0" since Unicode 16), so
+    the host it connects to is unknowable here."""
+    return not host.isascii() and any(unicodedata.category(ch) == "Cn" for ch in host)
+
+
 def network_zone(host: str) -> NetworkZone:
-    """The zone of a URL's host (as `urlsplit(...).hostname` gives it: lowercase, no [])."""
-    host = host.lower().rstrip(".")
+    """The zone of a URL's host (as `urlsplit(...).hostname` gives it: no []), judged after
+    the normalisation the HTTP client applies before it connects (`normalized_host`)."""
+    if _unreadable(host):
+        return NetworkZone.FORBIDDEN
+    host = normalized_host(host).rstrip(".")
     if host == "localhost" or host.endswith(".localhost"):
         return NetworkZone.LOOPBACK
     address = _literal_ip(host)
@@ -150,7 +190,11 @@ class UrlPolicy:
             raise UrlRefused(f"The {role} URL {url!r} carries credentials; refusing it")
         zone = network_zone(parts.hostname or "")
         if zone is NetworkZone.FORBIDDEN:
-            raise UrlRefused(f"The {role} URL {url!r} points at a non-routable address")
+            raise UrlRefused(
+                f"The {role} URL {url!r} points at a non-routable address, or at a host "
+                "named with characters newer than this Python's Unicode tables",
+                next_step="Tell the MCP server's owner; mcp-bridge will not fetch such a URL",
+            )
         if (
             zone is not NetworkZone.PUBLIC
             and zone is not self.server_zone

@@ -43,6 +43,16 @@ class CorruptVault(Exception):
     """The bytes are not a vault this version can read, or they were altered."""
 
 
+# The most a header may ask of scrypt. It is read before anything in the file can be
+# checked, so these bound what a crafted file costs us: what mcp-bridge writes (n = 2**17,
+# r = 8, p = 1; 128 MiB) plus a margin for a stronger default later, and never more than
+# 1 GiB of memory (scrypt needs 128 * r * n bytes) or 4 sequential passes of it.
+MAX_SCRYPT_LOG2_N = 20
+MAX_SCRYPT_R = 16
+MAX_SCRYPT_P = 4
+MAX_SCRYPT_MEMORY_BYTES = 2**30
+
+
 @dataclass(frozen=True, slots=True)
 class ScryptParams:
     """RFC 7914 parameters for deriving the data key from a passphrase."""
@@ -52,13 +62,14 @@ class ScryptParams:
     r: int = 8
     p: int = 1
 
-    # Bounds for a header we did not write: a hostile n or r would exhaust memory.
     def is_sane(self) -> bool:
+        """Within the caps above, and not weaker than any version of mcp-bridge wrote."""
         return (
             16 <= len(self.salt) <= 64
-            and 10 <= self.log2_n <= 22
-            and 1 <= self.r <= 32
-            and (1 <= self.p <= 16)
+            and 10 <= self.log2_n <= MAX_SCRYPT_LOG2_N
+            and 1 <= self.r <= MAX_SCRYPT_R
+            and 1 <= self.p <= MAX_SCRYPT_P
+            and 128 * self.r * 2**self.log2_n <= MAX_SCRYPT_MEMORY_BYTES
         )
 
     @classmethod
@@ -105,7 +116,11 @@ class VaultHeader:
                     p=int(kdf_doc["p"]),
                 )
                 if not kdf.is_sane():
-                    raise CorruptVault("the key derivation parameters are out of range")
+                    raise CorruptVault(
+                        f"the key derivation parameters in its header (scrypt n=2**{kdf.log2_n},"
+                        f" r={kdf.r}, p={kdf.p}) are out of range: the header is damaged or "
+                        "hostile"
+                    )
             source = doc["source"]
             if not isinstance(source, str):
                 raise CorruptVault("the header names no key source")

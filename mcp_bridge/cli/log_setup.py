@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import re
 import sys
 from pathlib import Path
@@ -29,9 +30,11 @@ def configure_logging(*, stderr_level: str = "warning", log_file: Path | None = 
     if log_file is not None:
         try:
             log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _create_private(log_file)
             to_file = logging.handlers.RotatingFileHandler(
                 log_file, maxBytes=5 * 1024 * 1024, backupCount=2, encoding="utf-8"
             )
+            to_file.rotator = _rotate_private
         except OSError as exc:
             logging.getLogger(__name__).warning("cannot write the log file %s: %s", log_file, exc)
         else:
@@ -42,6 +45,23 @@ def configure_logging(*, stderr_level: str = "warning", log_file: Path | None = 
     # aiohttp logs every access and connection hiccup at INFO; the transport reports
     # what matters itself.
     logging.getLogger("aiohttp").setLevel(logging.WARNING)
+
+
+def _create_private(path: Path) -> None:
+    """Create `path` 0600 unless it exists, then make it 0600 in any case (an older version
+    left it to the umask). The log names servers, URLs and errors: nobody else's business.
+    The handler then opens the file as it is: appending keeps the mode."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    os.chmod(path, 0o600)
+
+
+def _rotate_private(source: str, dest: str) -> None:
+    """The handler's rollover step: the rename keeps the 0600 mode in the rotated copy, and
+    the fresh file the handler opens next must exist 0600 before it does (it would create
+    it under the umask). Older copies are only renamed, so they keep their 0600."""
+    if os.path.exists(source):
+        os.rename(source, dest)
+    _create_private(Path(source))
 
 
 def log_name_for(url_or_name: str) -> str:

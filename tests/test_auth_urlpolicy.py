@@ -221,7 +221,7 @@ def test_a_host_in_characters_newer_than_our_unicode_tables_is_refused() -> None
     if unicodedata.category(host) != "Cn":
         pytest.skip("this Python's Unicode tables know U+1CCF0")
     assert network_zone(host) is NetworkZone.FORBIDDEN
-    with pytest.raises(UrlRefused, match="Unicode tables"):
+    with pytest.raises(UrlRefused):  # as an unprintable character, even before the zone
         PUBLIC.check_fetch(f"https://{host}/token", role="token")
 
 

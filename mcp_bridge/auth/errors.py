@@ -39,13 +39,32 @@ REMOTE_TEXT_MAX_CHARS = 200
 
 def sanitize_remote_text(text: object, *, max_chars: int = REMOTE_TEXT_MAX_CHARS) -> str:
     """Server-supplied text made safe to show: printable ASCII only (RFC 6749 §5.2 limits
-    `error_description` to %x20-21 / %x23-5B / %x5D-7E anyway), one line, length-capped."""
+    `error_description` to %x20-21 / %x23-5B / %x5D-7E anyway), one line, length-capped.
+
+    A control character (C0, DEL, C1: what a terminal acts on, such as ESC or a newline)
+    becomes a space, so a multi-line text stays readable on one line; any other character
+    outside ASCII becomes "?" (bidi overrides and look-alike letters spoof what is shown).
+    One character out for each character in, then cut to `max_chars` with "..." when the
+    cap leaves room for it."""
     if not isinstance(text, str):
         return ""
-    cleaned = "".join(ch if " " <= ch <= "~" else "?" for ch in text)
-    if len(cleaned) > max_chars:
-        cleaned = cleaned[: max_chars - 3] + "..."
-    return cleaned
+    cleaned = "".join(_shown_as(ch) for ch in text[: max_chars + 1])
+    if len(cleaned) <= max_chars:
+        return cleaned
+    if max_chars <= len(_ELLIPSIS):
+        return cleaned[:max_chars]
+    return cleaned[: max_chars - len(_ELLIPSIS)] + _ELLIPSIS
+
+
+_ELLIPSIS = "..."
+
+
+def _shown_as(ch: str) -> str:
+    if " " <= ch <= "~":
+        return ch
+    if ch <= "\x1f" or "\x7f" <= ch <= "\x9f":
+        return " "
+    return "?"
 
 
 class UrlRefused(AuthError):

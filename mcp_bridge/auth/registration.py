@@ -298,7 +298,8 @@ def register_client(
         method = "client_secret_basic" if secret else "none"
     if method not in SUPPORTED_AUTH_METHODS or (method != "none" and secret is None):
         raise RegistrationFailed(
-            f"{metadata.issuer} registered us for token endpoint auth method {method!r}"
+            f"{metadata.issuer} registered us for token endpoint auth method "
+            f"{sanitize_remote_text(method, max_chars=60)!r}"
             + (" without a secret" if method != "none" and secret is None else "")
             + ", which this client cannot use",
             next_step="Register a client by hand and configure its client id",

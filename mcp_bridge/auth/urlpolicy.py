@@ -131,8 +131,12 @@ def network_zone(host: str) -> NetworkZone:
 def _split(url: str, role: str) -> SplitResult:
     if not isinstance(url, str) or not url:
         raise UrlRefused(f"The {role} URL is missing or not a string")
-    if any(ch <= " " or ch == "\x7f" for ch in url):
-        raise UrlRefused(f"The {role} URL contains whitespace or control characters")
+    # Not only C0 and DEL: C1 controls, bidi overrides and Unicode spaces are never in a
+    # real URL (it percent-encodes them), and a server-named URL ends up in messages.
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        raise UrlRefused(
+            f"The {role} URL contains whitespace, control or invisible formatting characters"
+        )
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a malformed port
@@ -190,11 +194,7 @@ class UrlPolicy:
             raise UrlRefused(f"The {role} URL {url!r} carries credentials; refusing it")
         zone = network_zone(parts.hostname or "")
         if zone is NetworkZone.FORBIDDEN:
-            raise UrlRefused(
-                f"The {role} URL {url!r} points at a non-routable address, or at a host "
-                "named with characters newer than this Python's Unicode tables",
-                next_step="Tell the MCP server's owner; mcp-bridge will not fetch such a URL",
-            )
+            raise UrlRefused(f"The {role} URL {url!r} points at a non-routable address")
         if (
             zone is not NetworkZone.PUBLIC
             and zone is not self.server_zone

@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from mcp_bridge.auth import token_manager
 from mcp_bridge.auth.discovery import AuthorizationContext
 from mcp_bridge.auth.errors import AuthError, AuthServerUnavailable
 from mcp_bridge.auth.metadata import AuthServerMetadata
@@ -316,3 +317,23 @@ async def test_requests_during_the_backoff_use_the_old_token_and_send_nothing(
     with pytest.raises(AuthError, match="invalid_scope"):
         await manager.fresh_tokens()
     assert state.refreshes == 3
+
+
+async def test_a_token_due_while_the_machine_slept_is_refreshed_soon_after_waking(
+    token_as: TokenAsFactory,
+    http: aiohttp.ClientSession,
+    oauth: OAuthPeers,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The loop sleeps on the event loop's clock, which stops while the machine sleeps;
+    it must look at the wall clock again within WAKE_CHECK_S of waking, with no nudge."""
+    monkeypatch.setattr(token_manager, "WAKE_CHECK_S", 0.05)
+    state = await token_as([TOKENS])
+    clock = FakeClock(START)
+    manager = await logged_in(state, oauth, http, clock)
+    manager.start_background()
+    await settle()
+    assert state.refreshes == 0
+    make_due(clock, manager)  # the wall clock jumped: the machine slept past the deadline
+    await state.arrived(1)
+    state.turns.release()

@@ -67,13 +67,24 @@ from mcp_bridge.auth.urlpolicy import UrlPolicy, canonical_resource
 from mcp_bridge.errors import BridgeError
 from mcp_bridge.store.base import CredentialVault, VaultTransaction
 
-__all__ = ["MARGIN_S", "MAX_BACKOFF_S", "LoginResult", "TokenManager", "refresh_margin_s"]
+__all__ = [
+    "MARGIN_S",
+    "MAX_BACKOFF_S",
+    "WAKE_CHECK_S",
+    "LoginResult",
+    "TokenManager",
+    "refresh_margin_s",
+]
 
 log = logging.getLogger(__name__)
 
 MARGIN_S = 60.0  # refresh this long before expiry...
 SHORT_TOKEN_FRACTION = 0.2  # ...or this share of the lifetime, whichever is shorter
 MAX_BACKOFF_S = 300.0
+# The background loop sleeps on the event loop's clock, which stops while the machine
+# sleeps; the tokens expire on the wall clock, which does not. Waking at least this often
+# to look at the wall clock refreshes a token that fell due during a sleep soon after.
+WAKE_CHECK_S = 30.0
 _MAX_BACKOFF_EXPONENT = 16  # 2.0**1024 raises OverflowError; 2**16 s is past the cap anyway
 
 
@@ -374,7 +385,7 @@ class TokenManager:
             delay: float | None = None
             if tokens is not None and tokens.expires_at is not None and tokens.refresh_token:
                 due = max(tokens.expires_at - self._margin_s, self._retry_at)
-                delay = max(due - self._clock(), 0.0)
+                delay = min(max(due - self._clock(), 0.0), WAKE_CHECK_S)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self._changed.wait()

@@ -7,11 +7,15 @@ depend on session variables being present: every location is derivable from HOME
 from __future__ import annotations
 
 import os
+import stat
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 APP_NAME = "mcp-bridge"
 HOME_ENV = "MCP_BRIDGE_HOME"
+# sun_path holds 108 bytes on Linux and 104 on macOS, the terminating NUL included.
+MAX_SOCKET_PATH_BYTES = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +38,26 @@ class BridgePaths:
 
     def log_file(self, name: str) -> Path:
         return self.log_dir / f"{name}.log"
+
+    @property
+    def daemon_lock_file(self) -> Path:
+        """Held by the shim that starts the daemon, so shims started together start one."""
+        return self.state_dir / "daemon.lock"
+
+    def daemon_socket(self) -> Path:
+        """The daemon's Unix socket: in the runtime directory, or, when that path is too
+        long for a socket address, in a private directory of ours under the temp dir.
+        Raises OSError when that directory exists but is not ours alone."""
+        preferred = self.runtime_dir / "daemon.sock"
+        if len(os.fsencode(preferred)) <= MAX_SOCKET_PATH_BYTES:
+            return preferred
+        import hashlib
+        import tempfile
+
+        digest = hashlib.sha256(os.fsencode(self.runtime_dir)).hexdigest()[:12]
+        short = Path(tempfile.gettempdir()) / f"{APP_NAME}-{os.getuid()}-{digest}"
+        private_directory(short)
+        return short / "d.sock"
 
     def ensure(self) -> BridgePaths:
         for directory in (
@@ -76,7 +100,34 @@ def bridge_paths(environ: os._Environ[str] | dict[str, str] | None = None) -> Br
 
 
 def _runtime_dir(state_dir: Path) -> Path:
+    """$XDG_RUNTIME_DIR/mcp-bridge, or the same directory found without the variable
+    (hosts leave it out, and a shim must find the daemon a full session started), or a
+    directory under our own state dir, which is private and always there."""
     xdg = os.environ.get("XDG_RUNTIME_DIR")
     if xdg and Path(xdg).is_dir():
         return Path(xdg) / APP_NAME
+    if sys.platform.startswith("linux"):
+        systemd_runtime = Path(f"/run/user/{os.getuid()}")
+        if _is_ours(systemd_runtime):
+            return systemd_runtime / APP_NAME
     return state_dir / "run"
+
+
+def private_directory(path: Path) -> Path:
+    """Create `path` as a 0700 directory, or check that the existing one is a directory
+    of ours that nobody else can enter (OSError otherwise: someone may be squatting it)."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    info = path.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise OSError(f"{path} is not a directory owned by this user")
+    if info.st_mode & 0o077:
+        path.chmod(0o700)
+    return path
+
+
+def _is_ours(path: Path) -> bool:
+    try:
+        info = path.stat()
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()

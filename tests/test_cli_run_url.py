@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.bridge_process import stop_daemon
+
 
 def run_bridge(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -41,5 +43,6 @@ def test_a_url_the_bridge_must_not_use_is_refused_up_front(
 
 def test_plain_http_off_loopback_needs_the_explicit_opt_in(tmp_path: Path) -> None:
     allowed = run_bridge(tmp_path, "--allow-http", "http://mcp.example.com/mcp")
+    stop_daemon(tmp_path)
     assert allowed.returncode == 0  # stdin was empty: nothing to relay, a clean exit
     assert allowed.stderr == ""

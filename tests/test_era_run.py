@@ -7,6 +7,7 @@ client negotiate on its own: it goes modern, and the bridge relays its MRTR unto
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from pathlib import Path
@@ -16,6 +17,8 @@ import pytest
 from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp_types import ElicitRequestParams, ElicitResult, TextContent
+
+from tests.fixtures.bridge_process import stop_daemon
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -54,3 +57,4 @@ async def test_sdk_client_calls_an_eliciting_tool_through_mcp_bridge_run(
         assert not result.is_error, result
         assert isinstance(result.content[0], TextContent)
         assert result.content[0].text == "deployed to eu-central: True"
+    await asyncio.to_thread(stop_daemon, tmp_path)

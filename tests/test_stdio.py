@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import pytest
 
 from mcp_bridge.bridge.channel import OversizedLine
-from mcp_bridge.bridge.stdio import StdioChannel, Wire
+from mcp_bridge.bridge.stdio import StdioChannel
+from mcp_bridge.process_stdio import Wire
 
 
 @dataclass

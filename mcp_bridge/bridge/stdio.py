@@ -1,9 +1,5 @@
-"""The stdio side of the bridge: newline-delimited JSON-RPC on stdin and stdout.
-
-stdout belongs to JSON-RPC alone. `claim_stdio()` makes that a property of the process
-rather than a matter of care: the protocol gets private duplicates of fds 0 and 1, fd 1 is
-pointed at stderr (a stray print, a C library or a child process such as a browser can then
-never corrupt the wire) and fd 0 at /dev/null (a child cannot eat our input).
+"""The stdio side of the bridge: newline-delimited JSON-RPC on stdin and stdout
+(claimed for the protocol by `process_stdio.claim_stdio()`).
 
 Blocking reads and writes run in two threads, so a client that is slow to read a 20 MB
 result stalls only the writer thread, never the event loop.
@@ -14,37 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import sys
 import threading
-from dataclasses import dataclass
-from typing import BinaryIO
 
 from mcp_bridge.bridge.channel import OversizedLine
+from mcp_bridge.process_stdio import Wire, discard_rest_of_line
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Wire:
-    """The two byte streams the protocol uses."""
-
-    reader: BinaryIO
-    writer: BinaryIO
-
-
-def claim_stdio() -> Wire:
-    """Take fds 0 and 1 for the protocol; see the module docstring. Call once, early."""
-    wire_in = os.fdopen(os.dup(0), "rb")
-    wire_out = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
-    sys.stdout = sys.stderr
-    return Wire(reader=wire_in, writer=wire_out)
 
 
 class StdioChannel:
@@ -96,7 +69,7 @@ class StdioChannel:
                 if not line:
                     break
                 if len(line) > limit and not line.endswith(b"\n"):
-                    self._put(OversizedLine(size=len(line) + _discard_rest_of_line(reader)))
+                    self._put(OversizedLine(size=len(line) + discard_rest_of_line(reader)))
                     continue
                 self._put(line.rstrip(b"\r\n"))
         except (OSError, ValueError) as exc:  # the host closed or broke the pipe
@@ -131,12 +104,3 @@ class StdioChannel:
                 if not self._outgoing:
                     with contextlib.suppress(RuntimeError):
                         self._loop.call_soon_threadsafe(self._drained.set)
-
-
-def _discard_rest_of_line(reader: BinaryIO) -> int:
-    discarded = 0
-    while True:
-        chunk = reader.readline(1024 * 1024)
-        discarded += len(chunk)
-        if not chunk or chunk.endswith(b"\n"):
-            return discarded

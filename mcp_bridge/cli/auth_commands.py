@@ -9,7 +9,6 @@ by preference: a secret in argv is visible to every user of the machine (`ps`).
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Mapping
@@ -21,8 +20,6 @@ if TYPE_CHECKING:
     from mcp_bridge.auth.provider import OAuthCredentials
     from mcp_bridge.auth.settings import OAuthSettings
     from mcp_bridge.store.base import CredentialVault
-
-log = logging.getLogger(__name__)
 
 
 def register(commands: Any) -> None:  # argparse's subparsers action has no public type

@@ -8,7 +8,6 @@ its socket), and `--no-daemon` serves it in this process through the engine.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import re
 from collections.abc import Mapping
@@ -21,10 +20,8 @@ from mcp_bridge.paths import BridgePaths, bridge_paths
 from mcp_bridge.protocol import TransportKind
 
 if TYPE_CHECKING:
-    from mcp_bridge.bridge.stdio import Wire
     from mcp_bridge.engine.profile import ServerProfile
-
-log = logging.getLogger(__name__)
+    from mcp_bridge.process_stdio import Wire
 
 # In this process, a host's throw-away probe copy (killed within about a second: Claude
 # Desktop's era probe) would take a login it started, and its callback listener, with
@@ -149,18 +146,37 @@ def profile_json(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[s
 
 def run_command(args: argparse.Namespace) -> int:
     # Flags are checked before stdio is claimed, so a mistake shows as a plain message.
+    doc = profile_json(args, os.environ)
+    if args.no_daemon or not _has_unix_sockets():
+        return _run_in_process(args, doc)
+    from mcp_bridge.auth.urlpolicy import UrlPolicy
+    from mcp_bridge.process_stdio import claim_stdio
+    from mcp_bridge.shim.relay import ShimRelay
+
+    UrlPolicy.for_server(args.url, allow_http=args.allow_http)
+    relay = ShimRelay.connect(doc, bridge_paths(), max_line_bytes=args.max_message_bytes)
+    return relay.run(claim_stdio())
+
+
+def _run_in_process(args: argparse.Namespace, doc: dict[str, object]) -> int:
+    import asyncio
+
     from mcp_bridge.engine.profile import ServerProfile
+    from mcp_bridge.process_stdio import claim_stdio
 
-    profile = ServerProfile.from_json(profile_json(args, os.environ))
-    from mcp_bridge.bridge.stdio import claim_stdio
-
+    profile = ServerProfile.from_json(doc)
     wire = claim_stdio()
     paths = bridge_paths()
     configure_logging(stderr_level=args.log_level, log_file=paths.log_file(log_name_for(args.url)))
-    import asyncio
-
     asyncio.run(_serve_in_process(wire, profile, paths))
     return 0
+
+
+def _has_unix_sockets() -> bool:
+    """Windows has no AF_UNIX for Python's asyncio here: it runs in-process (for now)."""
+    import socket
+
+    return hasattr(socket, "AF_UNIX")
 
 
 def _has_authorization(headers: Mapping[str, str]) -> bool:
@@ -171,6 +187,7 @@ async def _serve_in_process(wire: Wire, profile: ServerProfile, paths: BridgePat
     """Serve the process's stdio through the engine until stdin ends or SIGTERM."""
     import asyncio
     import contextlib
+    import logging
     import signal
 
     from mcp_bridge.bridge.stdio import StdioChannel
@@ -184,9 +201,9 @@ async def _serve_in_process(wire: Wire, profile: ServerProfile, paths: BridgePat
         loop.add_signal_handler(signal.SIGTERM, main.cancel)
     channel = StdioChannel(wire, max_line_bytes=profile.max_message_bytes)
     registry = CredentialRegistry(paths, login_grace_s=IN_PROCESS_LOGIN_GRACE_S)
-    async with registry, open_session(channel, profile, registry) as session:
+    async with contextlib.aclosing(registry), open_session(channel, profile, registry) as session:
         try:
             await session.run()
         except asyncio.CancelledError:
             main.uncancel()  # we asked for this cancellation; let the clean-up run
-            log.info("terminated by signal")
+            logging.getLogger(__name__).info("terminated by signal")

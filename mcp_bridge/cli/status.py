@@ -7,7 +7,6 @@ access token has left; never a token or a secret.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +28,8 @@ def register(commands: Any) -> None:  # argparse's subparsers action has no publ
 
 
 def status_command(args: argparse.Namespace) -> int:
+    import asyncio
+
     paths = bridge_paths()
     print(f"config:  {paths.config_dir}")
     print(f"logs:    {paths.log_dir}")

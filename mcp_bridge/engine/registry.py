@@ -15,8 +15,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 
 from mcp_bridge.auth.on_demand import OnDemandCredentials
 from mcp_bridge.auth.settings import OAuthSettings
@@ -52,8 +51,8 @@ class ServerState:
 
 
 class CredentialRegistry:
-    """Per-server shared state for the sessions of one process. Use as an async context
-    manager: leaving it cancels logins and refresh timers and closes every HTTP session.
+    """Per-server shared state for the sessions of one process. `aclose()` (or
+    `contextlib.aclosing`) cancels logins and refresh timers and closes every HTTP session.
 
     `interactive`: a request that needs a login may start one in the browser (False: it
     fails naming `mcp-bridge login`). `login_grace_s`: how long a login waits before it
@@ -75,17 +74,6 @@ class CredentialRegistry:
         self._interactive = interactive
         self._login_grace_s = login_grace_s
         self._servers: dict[str, ServerState] = {}
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     @property
     def servers(self) -> list[ServerState]:

@@ -1,0 +1,94 @@
+"""`mcp-bridge daemon`: run the per-user daemon in the foreground (what a service manager
+starts; `run` starts one by itself when none answers), or ask a running one for its
+`status`, or to `stop`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+from typing import Any
+
+from mcp_bridge.cli.log_setup import LEVELS
+from mcp_bridge.paths import BridgePaths, bridge_paths
+
+# systemd socket activation (sd_listen_fds(3)): the first passed descriptor is fd 3.
+SD_LISTEN_FDS_START = 3
+
+
+def register(commands: Any) -> None:  # argparse's subparsers action has no public type
+    daemon = commands.add_parser(
+        "daemon",
+        help="run the per-user daemon that owns logins and remote sessions, or control it",
+        description="Without an action, run the daemon in the foreground until it is "
+        "stopped (`run` starts one by itself when none answers). `status` and `stop` talk "
+        "to the running one.",
+    )
+    daemon.add_argument("action", nargs="?", choices=("run", "status", "stop"), default="run")
+    daemon.add_argument(
+        "--idle-exit",
+        type=float,
+        metavar="SECONDS",
+        help="exit after this long without a client (default: never)",
+    )
+    daemon.add_argument("--log-level", choices=LEVELS, default="warning")
+    daemon.set_defaults(handler=daemon_command)
+
+
+def daemon_command(args: argparse.Namespace) -> int:
+    paths = bridge_paths()
+    if args.action == "run":
+        return _run(paths, idle_exit_s=args.idle_exit, log_level=args.log_level)
+    from mcp_bridge.shim.connection import ask_daemon
+
+    reply = ask_daemon(paths, args.action)
+    reply.pop("mcp-bridge", None)
+    reply.pop("ok", None)
+    if args.action == "stop":
+        print("mcp-bridge: the daemon is stopping", file=sys.stderr)
+    else:
+        print(json.dumps(reply, indent=2))
+    return 0
+
+
+def _run(paths: BridgePaths, *, idle_exit_s: float | None, log_level: str) -> int:
+    import asyncio
+
+    from mcp_bridge.cli.log_setup import configure_logging
+
+    configure_logging(stderr_level=log_level, log_file=paths.log_file("daemon"))
+    listener, socket_path = _listening_socket(paths)
+    asyncio.run(_serve(paths, listener, socket_path, idle_exit_s))
+    return 0
+
+
+def _listening_socket(paths: BridgePaths) -> tuple[socket.socket, Any]:
+    """The socket systemd passed us (socket activation), or one we bind ourselves."""
+    if os.environ.get("LISTEN_PID") == str(os.getpid()) and os.environ.get("LISTEN_FDS"):
+        return socket.socket(fileno=SD_LISTEN_FDS_START), None
+    from mcp_bridge.daemon.server import bind_socket
+
+    path = paths.daemon_socket()
+    return bind_socket(path), path
+
+
+async def _serve(
+    paths: BridgePaths, listener: socket.socket, socket_path: Any, idle_exit_s: float | None
+) -> None:
+    import asyncio
+    import contextlib
+    import signal
+
+    from mcp_bridge.daemon.server import DaemonServer
+    from mcp_bridge.engine.registry import CredentialRegistry
+
+    registry = CredentialRegistry(paths, interactive=True)
+    server = DaemonServer(registry, idle_exit_s=idle_exit_s, socket_path=socket_path)
+    async with contextlib.aclosing(server) as daemon:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(signum, daemon.stop)
+        await daemon.serve(listener)

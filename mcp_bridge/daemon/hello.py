@@ -1,0 +1,115 @@
+"""The first line on a daemon connection, each way. Standard library only (the shim
+imports it), and pure: lines in, values out.
+
+    shim   -> daemon   {"mcp-bridge": 1, "session": {server profile}}        bridge a client
+                       {"mcp-bridge": 1, "command": "status" | "stop"}        control
+    daemon -> shim     {"mcp-bridge": 1, "ok": true, ...}                     then JSON-RPC lines
+                       {"mcp-bridge": 1, "error": "...", "next_step": "...",
+                        "config": true|false}                                 then close
+
+After an `ok` to a session hello, every line either way is one JSON-RPC message. A peer
+that speaks another version, or sends anything else first, gets an error line naming both
+versions, never silence.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "CommandHello",
+    "HelloError",
+    "SessionHello",
+    "encode",
+    "error_reply",
+    "ok_reply",
+    "parse_hello",
+    "parse_reply",
+]
+
+PROTOCOL_VERSION = 1
+_KEY = "mcp-bridge"
+COMMANDS = ("status", "stop")
+
+
+class HelloError(Exception):
+    """The other side's first line is not a hello we can accept; the text says why.
+    `is_config`: the daemon refused the server profile (a flag the user must fix)."""
+
+    def __init__(self, what: str, next_step: str = "", *, is_config: bool = False) -> None:
+        super().__init__(f"{what}. {next_step}" if next_step else what)
+        self.what = what
+        self.next_step = next_step
+        self.is_config = is_config
+
+
+@dataclass(frozen=True, slots=True)
+class SessionHello:
+    """Bridge a local client to the server this profile (ServerProfile JSON) names."""
+
+    profile: dict[str, object] = field(repr=False)  # headers and a client secret inside
+
+
+@dataclass(frozen=True, slots=True)
+class CommandHello:
+    command: str
+
+
+def encode(message: dict[str, object]) -> bytes:
+    return json.dumps({_KEY: PROTOCOL_VERSION, **message}, separators=(",", ":")).encode()
+
+
+def error_reply(what: str, next_step: str = "", *, is_config: bool = False) -> bytes:
+    return encode({"error": what, "next_step": next_step, "config": is_config})
+
+
+def ok_reply(**details: object) -> bytes:
+    return encode({"ok": True, **details})
+
+
+def parse_hello(line: bytes) -> SessionHello | CommandHello:
+    """The daemon's reading of a shim's first line. Raises HelloError."""
+    doc = _versioned(line, "The first line on the daemon socket")
+    if "session" in doc:
+        profile = doc["session"]
+        if not isinstance(profile, dict):
+            raise HelloError("The session hello carries no server profile")
+        return SessionHello(profile)
+    command = doc.get("command")
+    if command in COMMANDS:
+        assert isinstance(command, str)
+        return CommandHello(command)
+    raise HelloError(f"Unknown daemon request {command!r}", f"Use one of {', '.join(COMMANDS)}")
+
+
+def parse_reply(line: bytes) -> dict[str, object]:
+    """The shim's reading of the daemon's reply: its fields when ok. Raises HelloError
+    with the daemon's own message and next step when it refused."""
+    doc = _versioned(line, "The daemon's reply")
+    if doc.get("ok") is True:
+        return doc
+    what = doc.get("error")
+    next_step = doc.get("next_step")
+    raise HelloError(
+        what if isinstance(what, str) else "The daemon refused without a reason",
+        next_step if isinstance(next_step, str) else "",
+        is_config=doc.get("config") is True,
+    )
+
+
+def _versioned(line: bytes, role: str) -> dict[str, object]:
+    try:
+        doc = json.loads(line)
+    except (ValueError, RecursionError):
+        raise HelloError(f"{role} is not JSON: {line[:60]!r}") from None
+    if not isinstance(doc, dict) or _KEY not in doc:
+        raise HelloError(f"{role} is not an mcp-bridge hello: {line[:60]!r}")
+    version = doc[_KEY]
+    if version != PROTOCOL_VERSION:
+        raise HelloError(
+            f"{role} speaks daemon protocol {version!r}; this side speaks {PROTOCOL_VERSION}",
+            "An mcp-bridge upgrade left an old daemon running: run `mcp-bridge daemon stop`",
+        )
+    return doc

@@ -1,0 +1,248 @@
+"""The daemon: one per user. It listens on a Unix socket, lets in only its own user,
+bridges each shim's client through the engine, and keeps every stored login fresh.
+
+Theory of operation
+
+    async with contextlib.aclosing(DaemonServer(registry, idle_exit_s=...)) as daemon:
+        await daemon.serve(listening_socket)     # returns on `stop`, SIGTERM, or idle exit
+
+- One CredentialRegistry for every session: one provider per server, so one login and
+  one refresh per server however many hosts and copies connect (engine/registry.py).
+- At start, every login in the vault gets its background refresh, whether or not a client
+  ever connects (a sliding refresh-token lifetime stays alive while the daemon runs).
+- A connection's first line is a hello (hello.py). A session hello carries the server
+  profile; the daemon answers `ok`, then the connection carries JSON-RPC both ways until
+  the shim closes it. A command hello (`status`, `stop`) gets one reply.
+- An auto-started daemon exits after `idle_exit_s` without any connection; one started
+  by a service manager (`idle_exit_s=None`) runs until stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from pathlib import Path
+
+from mcp_bridge import __version__
+from mcp_bridge.daemon import hello
+from mcp_bridge.daemon.peer import peer_uid
+from mcp_bridge.daemon.socket_channel import SocketChannel
+from mcp_bridge.engine.profile import DEFAULT_MAX_MESSAGE_BYTES, ServerProfile
+from mcp_bridge.engine.registry import CredentialRegistry
+from mcp_bridge.engine.session import open_session
+from mcp_bridge.errors import BridgeError, ConfigError
+from mcp_bridge.paths import private_directory
+
+__all__ = ["HELLO_TIMEOUT_S", "DaemonServer", "bind_socket"]
+
+log = logging.getLogger(__name__)
+
+HELLO_TIMEOUT_S = 10.0  # a connection that says nothing this long is closed
+# The stream reader's buffer bound: the largest message any client may send, and a margin.
+READ_LIMIT_BYTES = DEFAULT_MAX_MESSAGE_BYTES + 64 * 1024
+
+
+def bind_socket(path: Path) -> socket.socket:
+    """A listening Unix socket at `path`, in a 0700 directory, the socket file 0600.
+    A stale file from a daemon that died is replaced; a live daemon's is not (OSError)."""
+    private_directory(path.parent)
+    if path.exists():
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(os.fspath(path))
+        except OSError:
+            path.unlink()  # nobody listens: left by a daemon that was killed
+        else:
+            raise OSError(f"another mcp-bridge daemon is listening on {path}")
+        finally:
+            probe.close()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)  # no window in which the socket file is open to others
+    try:
+        listener.bind(os.fspath(path))
+    finally:
+        os.umask(old_umask)
+    listener.listen(64)
+    return listener
+
+
+class DaemonServer:
+    """See the module docstring. The registry becomes the daemon's: `aclose()` ends every
+    session and closes the registry."""
+
+    def __init__(
+        self,
+        registry: CredentialRegistry,
+        *,
+        idle_exit_s: float | None,
+        socket_path: Path | None = None,
+    ) -> None:
+        self._registry = registry
+        self._idle_exit_s = idle_exit_s
+        self._socket_path = socket_path
+        self._connections: set[asyncio.Task[None]] = set()
+        self._sessions = 0
+        self._stop = asyncio.Event()
+        self._activity = asyncio.Event()
+        self._started_at = time.time()
+        self._background: set[asyncio.Task[None]] = set()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def serve(self, listener: socket.socket) -> None:
+        """Serve until stopped or idle; the listening socket is closed on return."""
+        resume = asyncio.create_task(self._resume_logins(), name="resume-logins")
+        self._background.add(resume)
+        resume.add_done_callback(self._background.discard)
+        server = await asyncio.start_unix_server(
+            self._on_connection, sock=listener, limit=READ_LIMIT_BYTES
+        )
+        log.info("daemon %s (pid %d) listening on %s", __version__, os.getpid(), listener)
+        try:
+            await self._until_stopped_or_idle()
+        finally:
+            server.close()
+            self._unlink_socket()
+
+    async def aclose(self) -> None:
+        tasks = [*self._connections, *self._background]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._registry.aclose()
+
+    # -- lifetime ---------------------------------------------------------------------
+
+    async def _until_stopped_or_idle(self) -> None:
+        while not self._stop.is_set():
+            self._activity.clear()
+            idle = self._idle_exit_s is not None and not self._connections
+            timeout_s = self._idle_exit_s if idle else None
+            waiters = [
+                asyncio.create_task(self._stop.wait()),
+                asyncio.create_task(self._activity.wait()),
+            ]
+            try:
+                done, _ = await asyncio.wait(
+                    waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+            if not done:
+                log.info("no connection for %.0f s: exiting", timeout_s or 0)
+                return
+
+    def _unlink_socket(self) -> None:
+        if self._socket_path is not None:
+            with contextlib.suppress(OSError):
+                self._socket_path.unlink()
+
+    async def _resume_logins(self) -> None:
+        try:
+            found = await self._registry.resume_stored_logins()
+        except BridgeError as exc:
+            log.warning("cannot resume the stored logins: %s", exc)
+            return
+        log.info("keeping %d stored login(s) fresh", found)
+
+    # -- one connection ---------------------------------------------------------------
+
+    async def _on_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        self._activity.set()
+        try:
+            await self._serve_connection(reader, writer)
+        except Exception:
+            # The edge of a connection: a bug must not take the daemon (and every other
+            # client's session) down with it. Logged with its traceback to be fixed.
+            log.exception("daemon bug while serving a connection")
+        finally:
+            self._connections.discard(task)
+            self._activity.set()
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    async def _serve_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        sock = writer.get_extra_info("socket")
+        uid = peer_uid(sock) if sock is not None else None
+        if uid is not None and uid != os.getuid():
+            log.warning("refused a connection from uid %d", uid)
+            await _say(writer, hello.error_reply("This daemon serves another user"))
+            return
+        try:
+            async with asyncio.timeout(HELLO_TIMEOUT_S):
+                first = await reader.readuntil(b"\n")
+            request = hello.parse_hello(first)
+        except TimeoutError:
+            await _say(writer, hello.error_reply("No hello within the time allowed"))
+            return
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+            return
+        except hello.HelloError as exc:
+            log.warning("refused a connection: %s", exc)
+            await _say(writer, hello.error_reply(exc.what, exc.next_step))
+            return
+        if isinstance(request, hello.CommandHello):
+            await _say(writer, self._command(request.command))
+            return
+        try:
+            profile = ServerProfile.from_json(request.profile)
+        except BridgeError as exc:
+            refusal = hello.error_reply(
+                exc.what, exc.next_step, is_config=isinstance(exc, ConfigError)
+            )
+            await _say(writer, refusal)
+            return
+        await _say(writer, hello.ok_reply(pid=os.getpid()))
+        await self._serve_session(reader, writer, profile)
+
+    async def _serve_session(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, profile: ServerProfile
+    ) -> None:
+        channel = SocketChannel(reader, writer, max_line_bytes=profile.max_message_bytes)
+        self._sessions += 1
+        log.info("session %d for %s opened", self._sessions, profile.url)
+        async with open_session(channel, profile, self._registry) as session:
+            await session.run()
+        log.info("a session for %s closed", profile.url)
+
+    def _command(self, command: str) -> bytes:
+        if command == "stop":
+            log.info("asked to stop")
+            self.stop()
+            return hello.ok_reply(stopping=True)
+        servers = [
+            {
+                "resource": state.resource,
+                "oauth": state.oauth is not None,
+                "tokens": state.oauth is not None and state.oauth.manager.tokens is not None,
+            }
+            for state in self._registry.servers
+        ]
+        return hello.ok_reply(
+            pid=os.getpid(),
+            version=__version__,
+            uptime_s=round(time.time() - self._started_at, 1),
+            connections=len(self._connections) - 1,  # not this one
+            sessions_served=self._sessions,
+            servers=servers,
+        )
+
+
+async def _say(writer: asyncio.StreamWriter, line: bytes) -> None:
+    with contextlib.suppress(ConnectionError):
+        writer.writelines((line, b"\n"))
+        await writer.drain()

@@ -1,0 +1,63 @@
+"""SocketChannel: the LineChannel (bridge/channel.py) of one shim's connection."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from mcp_bridge.bridge.channel import OversizedLine
+
+__all__ = ["SocketChannel"]
+
+log = logging.getLogger(__name__)
+
+
+class SocketChannel:
+    """Newline-delimited messages over an asyncio stream pair. The reader's own limit
+    (set where the server is started) bounds what is buffered; `max_line_bytes` is this
+    client's limit, at most that."""
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, max_line_bytes: int
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._max_line_bytes = max_line_bytes
+
+    async def receive(self) -> bytes | OversizedLine | None:
+        try:
+            line = await self._reader.readuntil(b"\n")
+        except asyncio.IncompleteReadError:
+            return None  # the shim is gone (its client closed stdin, or it was killed)
+        except asyncio.LimitOverrunError:
+            return OversizedLine(size=await self._discard_line())
+        except ConnectionError as exc:
+            log.info("shim connection broke: %s", exc)
+            return None
+        if len(line) - 1 > self._max_line_bytes:
+            return OversizedLine(size=len(line) - 1)
+        return line[:-1]
+
+    def send(self, line: bytes) -> None:
+        if self._writer.is_closing():
+            return  # the shim left; what it would have got has nowhere to go
+        self._writer.writelines((line, b"\n"))  # no `line + b"\n"`: that copies the message
+
+    async def aclose(self) -> None:
+        with contextlib.suppress(ConnectionError):
+            await self._writer.drain()
+        self._writer.close()
+        with contextlib.suppress(ConnectionError):
+            await self._writer.wait_closed()
+
+    async def _discard_line(self) -> int:
+        """Drop an over-long line up to its newline; its size."""
+        size = 0
+        while True:
+            try:
+                return size + len(await self._reader.readuntil(b"\n")) - 1
+            except asyncio.LimitOverrunError as exc:
+                size += len(await self._reader.readexactly(exc.consumed))
+            except asyncio.IncompleteReadError as exc:
+                return size + len(exc.partial)

@@ -1,0 +1,9 @@
+"""The shim: what `mcp-bridge run` is when a daemon serves it. Standard library only, so
+it answers in tens of milliseconds (hosts probe a stdio server with a ~150 ms deadline).
+
+    connection.py  find the daemon's socket, start the daemon when none answers
+    flights.py     the requests in flight and the client's handshake (pure)
+    relay.py       stdio <-> socket, and recovery when the daemon dies
+
+Nothing here may import aiohttp, mcp, keyring or cryptography (tests check the import list).
+"""

@@ -1,0 +1,157 @@
+"""Reach the daemon: connect to its socket, and start it when nobody answers.
+
+Five shims started together start one daemon: the one that takes the start lock spawns
+it, the others wait on the lock and then find it listening. The daemon is started in a
+session of its own (setsid): hosts run servers in a process group they kill as a whole,
+and the daemon must outlive the shim that happened to start it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from mcp_bridge.daemon import hello
+from mcp_bridge.errors import BridgeError
+from mcp_bridge.paths import BridgePaths
+
+__all__ = [
+    "DaemonUnavailable",
+    "ask_daemon",
+    "connect_to_daemon",
+    "read_line",
+]
+
+START_TIMEOUT_S = 15.0  # a cold daemon imports aiohttp and opens the vault: ~0.5 s
+POLL_S = 0.02
+# An auto-started daemon exits after this long without a connection.
+AUTO_IDLE_EXIT_S = 600.0
+
+
+class DaemonUnavailable(BridgeError):
+    """The daemon could not be reached or started."""
+
+
+def connect_to_daemon(paths: BridgePaths, *, start: bool = True) -> socket.socket:
+    """A connected socket to this user's daemon; with `start`, the daemon is started
+    first when none is listening. Raises DaemonUnavailable."""
+    path = _socket_path(paths)
+    sock = _try_connect(path)
+    if sock is not None or not start:
+        if sock is None:
+            raise DaemonUnavailable(
+                "No mcp-bridge daemon is running", next_step="`mcp-bridge run` starts one"
+            )
+        return sock
+    with _start_lock(paths):
+        sock = _try_connect(path)  # another shim started it while we waited for the lock
+        if sock is None:
+            sock = _start_daemon(paths, path)
+    return sock
+
+
+def ask_daemon(paths: BridgePaths, command: str) -> dict[str, object]:
+    """Send a command hello (`status`, `stop`) and return the daemon's reply."""
+    sock = connect_to_daemon(paths, start=False)
+    with sock:
+        sock.settimeout(START_TIMEOUT_S)
+        sock.sendall(hello.encode({"command": command}) + b"\n")
+        try:
+            return hello.parse_reply(read_line(sock))
+        except hello.HelloError as exc:
+            raise DaemonUnavailable(exc.what, next_step=exc.next_step) from exc
+
+
+def read_line(sock: socket.socket) -> bytes:
+    """One line from `sock`, read a byte at a time so nothing after it is consumed (the
+    hello reply is followed by JSON-RPC the relay reads through its own file object)."""
+    line = bytearray()
+    while not line.endswith(b"\n"):
+        chunk = sock.recv(1)
+        if not chunk:
+            raise DaemonUnavailable(
+                "The daemon closed the connection before answering",
+                next_step="See its log, daemon.log, in mcp-bridge's log directory",
+            )
+        line += chunk
+    return bytes(line[:-1])
+
+
+def _socket_path(paths: BridgePaths) -> Path:
+    try:
+        return paths.daemon_socket()
+    except OSError as exc:
+        raise DaemonUnavailable(
+            f"The daemon's socket directory is unsafe: {exc}",
+            next_step="Remove it, or set MCP_BRIDGE_HOME to a directory of your own",
+        ) from exc
+
+
+def _try_connect(path: Path) -> socket.socket | None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(os.fspath(path))
+    except (FileNotFoundError, ConnectionRefusedError):
+        sock.close()
+        return None
+    except OSError as exc:
+        sock.close()
+        raise DaemonUnavailable(f"Cannot connect to the daemon at {path}: {exc}") from exc
+    return sock
+
+
+@contextlib.contextmanager
+def _start_lock(paths: BridgePaths) -> Iterator[None]:
+    paths.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(paths.daemon_lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # held at most START_TIMEOUT_S by another shim
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _start_daemon(paths: BridgePaths, path: Path) -> socket.socket:
+    import subprocess  # only the shim that starts the daemon pays for it
+
+    paths.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    log_path = paths.log_file("daemon-start")
+    with open(log_path, "ab", buffering=0) as early_output:
+        os.chmod(log_path, 0o600)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mcp_bridge",
+                "daemon",
+                "--idle-exit",
+                str(AUTO_IDLE_EXIT_S),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=early_output,
+            stderr=early_output,
+            cwd="/",
+            start_new_session=True,  # setsid: out of the host's process group
+            close_fds=True,
+        )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        sock = _try_connect(path)
+        if sock is not None:
+            return sock
+        if process.poll() is not None:
+            raise DaemonUnavailable(
+                f"The mcp-bridge daemon exited at start (code {process.returncode})",
+                next_step=f"See {log_path} and {paths.log_file('daemon')}",
+            )
+        time.sleep(POLL_S)
+    raise DaemonUnavailable(
+        f"The mcp-bridge daemon did not start listening within {START_TIMEOUT_S:.0f} s",
+        next_step=f"See {paths.log_file('daemon')}",
+    )

@@ -1,0 +1,119 @@
+"""What the shim must remember to survive a daemon restart. Pure: lines in, lines out.
+
+- The client's handshake (`initialize` and `notifications/initialized`): a new daemon
+  session knows nothing of it, so it is replayed, the `initialize` under an id of ours
+  whose answer the client never sees (it already has one).
+- The requests in flight: when the daemon dies, each gets an error at once instead of
+  hanging until the host's timeout (60 s to forever).
+
+Parsing every line would cost time on large results, so only lines that can matter are
+parsed: requests from the client (small), and replies from the daemon up to a size; a
+larger reply's id is read from its first bytes, where JSON-RPC encoders put it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from mcp_bridge import jsonrpc
+
+__all__ = ["REPLAY_ID_PREFIX", "Flights"]
+
+REPLAY_ID_PREFIX = "mcp-bridge-replay-"
+_PARSE_LIMIT_BYTES = 1024 * 1024
+# `{"jsonrpc":"2.0","id":7,` or `{"id":"a",...`: the id as the first or second member.
+_LEADING_ID = re.compile(rb'^\{(?:"jsonrpc":"2\.0",)?"id":(-?\d+|"(?:[^"\\]|\\.)*")[,}]')
+
+
+class Flights:
+    """Feed it every line both ways; ask it what to do when the daemon is lost."""
+
+    def __init__(self) -> None:
+        self._in_flight: dict[str, jsonrpc.RequestId] = {}  # the id's JSON text -> the id
+        self._initialize: dict[str, object] | None = None
+        self._initialized: bytes | None = None
+        self._replays = 0
+        self._replay_ids: set[str] = set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def from_client(self, line: bytes) -> str | None:
+        """A line the client sent on its way to the daemon; the key of the request it
+        put in flight, if it is one (for `unsent`)."""
+        if len(line) > _PARSE_LIMIT_BYTES:
+            return None  # not a request we could answer for: far larger than any request
+        try:
+            message = json.loads(line)
+        except (ValueError, RecursionError):
+            return None  # the daemon answers malformed input itself
+        if not isinstance(message, dict) or "method" not in message:
+            return None
+        method, request_id = message.get("method"), message.get("id")
+        if method == "notifications/initialized":
+            self._initialized = line
+        elif isinstance(request_id, str | int) and jsonrpc.is_request_id(request_id):
+            key = json.dumps(request_id)
+            self._in_flight[key] = request_id
+            if method == "initialize":
+                self._initialize = message
+            return key
+        return None
+
+    def unsent(self, key: str | None) -> None:
+        """The request `from_client` recorded never reached a daemon: it is sent again
+        later, so it is not lost with this one."""
+        if key is not None:
+            self._in_flight.pop(key, None)
+
+    def from_daemon(self, line: bytes) -> bool:
+        """A line from the daemon; False when the client must not see it (the answer to a
+        replayed handshake)."""
+        key = self._reply_id(line)
+        if key is None:
+            return True
+        if key in self._replay_ids:
+            self._replay_ids.discard(key)
+            return False
+        self._in_flight.pop(key, None)
+        return True
+
+    def lost(self, reason: str) -> list[bytes]:
+        """Error replies for every request in flight (the daemon went away)."""
+        errors = [
+            jsonrpc.encode(jsonrpc.error_response(request_id, jsonrpc.REMOTE_UNAVAILABLE, reason))
+            for request_id in self._in_flight.values()
+        ]
+        self._in_flight.clear()
+        self._replay_ids.clear()
+        return errors
+
+    def replay(self) -> list[bytes]:
+        """The client's handshake, for a new daemon session."""
+        if self._initialize is None:
+            return []
+        self._replays += 1
+        replay_id = f"{REPLAY_ID_PREFIX}{self._replays}"
+        self._replay_ids.add(json.dumps(replay_id))
+        lines = [jsonrpc.encode({**self._initialize, "id": replay_id})]
+        if self._initialized is not None:
+            lines.append(self._initialized)
+        return lines
+
+    def _reply_id(self, line: bytes) -> str | None:
+        if not self._in_flight and not self._replay_ids:
+            return None
+        if len(line) <= _PARSE_LIMIT_BYTES:
+            try:
+                message = json.loads(line)
+            except (ValueError, RecursionError):
+                return None
+            if not isinstance(message, dict) or "method" in message or "id" not in message:
+                return None
+            return json.dumps(message["id"])
+        match = _LEADING_ID.match(line[:512])
+        if match is None:
+            return None
+        return json.dumps(json.loads(match.group(1)))

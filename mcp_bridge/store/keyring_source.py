@@ -12,6 +12,11 @@ Three defences, each from something seen on this machine (keyring.md §1-§2):
   nothing. A fixed probe name would race with a second process probing at the same time.
 - The backend is chosen fresh (env, config file, then highest priority), never through
   keyring.get_keyring(), which caches whatever it found first in the process.
+
+Backends that keep secrets in a file of their own (keyrings.alt's plaintext and encrypted
+files) are refused however they were chosen, and so is keyring's chainer when it would
+reach one: the README promises never to fall back to a file silently, and
+MCP_BRIDGE_VAULT=keyfile or passphrase are the knowing ways to use a file.
 """
 
 from __future__ import annotations
@@ -106,6 +111,7 @@ def detect_backend() -> KeyringLike:
 
 def _most_viable() -> KeyringLike:
     import keyring.backend
+    import keyring.backends.chainer
     import keyring.backends.fail
 
     # get_all_keyring() is cached for the life of the process, with the backends that were
@@ -115,6 +121,11 @@ def _most_viable() -> KeyringLike:
     keyring.backend.get_all_keyring()
     candidates: list[keyring.backend.KeyringBackend] = []
     for backend_class in keyring.backend.KeyringBackend.get_viable_backends():
+        if issubclass(backend_class, keyring.backends.chainer.ChainerBackend):
+            # It outranks every backend once two are viable, then writes to the next one
+            # when the first fails: with keyrings.alt installed, to a file. Its best member
+            # on its own is the better choice, and is judged as itself.
+            continue
         try:
             candidates.append(backend_class())
         except TypeError:  # a backend that needs constructor arguments: not for us
@@ -125,7 +136,9 @@ def _most_viable() -> KeyringLike:
 
 
 def refuses_to_store(backend: object) -> str | None:
-    """Why a backend is known not to keep secrets, or None. The probe catches the rest."""
+    """Why a backend is known not to keep secrets, or not to be chosen silently, or None.
+    The probe catches the rest."""
+    import keyring.backends.chainer
     import keyring.backends.fail
     import keyring.backends.null
 
@@ -133,7 +146,35 @@ def refuses_to_store(backend: object) -> str | None:
         return "the `null` backend is selected, which silently discards everything"
     if isinstance(backend, keyring.backends.fail.Keyring):
         return "no keyring backend is available (no Secret Service, Keychain or Credential Manager)"
+    if _keeps_secrets_in_a_file(backend):
+        return (
+            f"the selected backend {_class_name(backend)} (from keyrings.alt) keeps secrets in "
+            "a file of its own, not in an OS keyring, and mcp-bridge never falls back to a "
+            "file without being told"
+        )
+    if isinstance(backend, keyring.backends.chainer.ChainerBackend):
+        refused = [_class_name(m) for m in backend.backends if refuses_to_store(m) is not None]
+        if refused:
+            return (
+                f"the selected `chainer` backend would fall back to {', '.join(refused)} "
+                "whenever the OS keyring fails, and mcp-bridge never falls back to a file "
+                "without being told"
+            )
     return None
+
+
+# keyrings.alt's file backends (file.PlaintextKeyring, file.EncryptedKeyring,
+# Windows.EncryptedKeyring) all derive from this class. Judged by name: keyrings.alt is no
+# dependency of ours, and importing it only to test a class would register its backends.
+_FILE_BACKED = ("keyrings.alt.file_base", "FileBacked")
+
+
+def _keeps_secrets_in_a_file(backend: object) -> bool:
+    return any((cls.__module__, cls.__qualname__) == _FILE_BACKED for cls in type(backend).__mro__)
+
+
+def _class_name(backend: object) -> str:
+    return f"{type(backend).__module__}.{type(backend).__qualname__}"
 
 
 def call_with_deadline(call: Callable[[], T], *, timeout_s: float, what: str) -> T:
@@ -174,10 +215,7 @@ class KeyringKeySource:
     kind = "keyring"
 
     def describe(self) -> str:
-        if self.backend is None:
-            which = "detected on first use"
-        else:
-            which = f"{type(self.backend).__module__}.{type(self.backend).__qualname__}"
+        which = "detected on first use" if self.backend is None else _class_name(self.backend)
         return (
             f"the OS keyring ({which}), item {SERVICE!r}/{self.username!r}; protects a copied "
             "vault file, not against programs running as you"

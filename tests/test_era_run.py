@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def bridge_command(url: str, home: Path) -> StdioServerParameters:
-    # A thin environment, as hosts pass one (hosts.md §9.6), plus an isolated bridge home.
+    # A thin environment, as hosts pass one (docs/desktop-hosts.md), plus an isolated home.
     env = {"PATH": os.environ["PATH"], "HOME": str(home), "MCP_BRIDGE_HOME": str(home)}
     return StdioServerParameters(
         command=sys.executable, args=["-m", "mcp_bridge", "run", url], env=env, cwd=REPO

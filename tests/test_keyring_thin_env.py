@@ -1,5 +1,5 @@
-"""Desktop hosts launch servers without DBUS_SESSION_BUS_ADDRESS (hosts.md §9.6): the vault
-still finds the Secret Service on the user's session bus at $XDG_RUNTIME_DIR/bus."""
+"""Desktop hosts launch servers without DBUS_SESSION_BUS_ADDRESS (docs/desktop-hosts.md): the
+vault still finds the Secret Service on the user's session bus at $XDG_RUNTIME_DIR/bus."""
 
 from __future__ import annotations
 

@@ -16,8 +16,8 @@ from mcp_bridge.errors import ConfigError
 __all__ = ["DEFAULT_LOGIN_WAIT_S", "OAuthSettings"]
 
 # How long a request that triggered a browser login waits for it before failing with
-# "finish signing in, then retry" (hosts.md §9.1: the strictest hosts give a tools/call
-# 60 s; a request must answer inside that, the login itself carries on in the background).
+# "finish signing in, then retry" (the strictest hosts give a tools/call 60 s, see
+# docs/desktop-hosts.md; a request must answer inside that, the login carries on meanwhile).
 DEFAULT_LOGIN_WAIT_S = 30.0
 
 

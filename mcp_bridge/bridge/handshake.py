@@ -62,8 +62,9 @@ def modern_version_of(discover_result: JsonObject, url: str = "the remote server
 
 
 def handshake_version_for(requested: object) -> str:
-    """Echo the client's version when it is a handshake version we know (hosts disconnect on
-    a mismatch, hosts.md §9.2); otherwise offer the latest handshake version (S15)."""
+    """Echo the client's version when it is a handshake version we know (Claude Desktop and
+    older Zed disconnect when the answer names another version, docs/desktop-hosts.md);
+    otherwise offer the latest handshake version (S15)."""
     if isinstance(requested, str) and requested in HANDSHAKE_VERSIONS:
         return requested
     return LATEST_HANDSHAKE_VERSION
@@ -92,7 +93,8 @@ def initialize_result(
 
 def discover_result_for_local(discover_result: JsonObject) -> JsonObject:
     """The discover result a stdio client gets from the bridge: the remote's, with the
-    handshake versions added, because the bridge also accepts `initialize` (hosts.md §9.2)."""
+    handshake versions added, because the bridge also accepts `initialize`: Claude Code and
+    Copilot CLI send one after a successful discover (docs/desktop-hosts.md)."""
     supported = discover_result.get("supportedVersions")
     modern = [v for v in supported if v in MODERN_VERSIONS] if isinstance(supported, list) else []
     return {**discover_result, "supportedVersions": [*modern, *HANDSHAKE_VERSIONS]}

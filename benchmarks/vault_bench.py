@@ -28,7 +28,8 @@ from mcp_bridge.store import FileVault, KeyFileKeySource, KeyringKeySource
 from mcp_bridge.store.key_sources import KeySource
 from tests.fixtures.secret_service import binaries_missing, running_secret_service
 
-# A realistic per-server token set (keyring.md §3): a 2236-char JWT, a 1467-char refresh token.
+# A realistic per-server token set (docs/keyrings.md §3): a 2236-char JWT, a 1467-char refresh
+# token.
 TOKENS = {
     "access_token": "eyJ" + "a" * 2233,
     "refresh_token": "r" * 1467,

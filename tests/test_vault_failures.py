@@ -2,7 +2,7 @@
 whose message names the next step, and nothing is overwritten or lost silently.
 
 Keyring doubles here are duck-typed (KeyringLike), never KeyringBackend subclasses, which
-would register themselves globally (keyring.md §2)."""
+would register themselves as backends for the whole process (docs/keyrings.md §2)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ Theory of operation. Processes exclude each other with `fcntl.flock` (POSIX) or
 holder dies, so a SIGKILLed process never leaves the vault locked. Tasks inside one process
 exclude each other with an `asyncio.Lock` taken *first*: a file lock is owned by an open
 file, not by a task, so sharing one file-lock object between tasks would let them all in at
-once (keyring.md §4 saw three holders of one filelock.AsyncFileLock at a time).
+once (three tasks were seen holding one filelock.AsyncFileLock at a time).
 
 Acquisition polls the non-blocking lock call rather than blocking in a thread: a blocking
 `flock` cannot be cancelled, and a cancelled waiter must not end up holding the lock.

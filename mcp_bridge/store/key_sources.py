@@ -2,7 +2,7 @@
 
 The OS keyring source lives in keyring_source.py. Every source is synchronous and may block
 (a KDF, a file, a keyring): the vault calls them from a worker thread, under the vault lock,
-so two processes creating the first key cannot each make one (keyring.md §3).
+so two processes creating the first key cannot each make one (one would lose what it wrote).
 
 How a source answers for an existing vault decides what happens to the file:
 - it returns the key: the vault decrypts;
@@ -166,7 +166,8 @@ class PassphraseKeySource:
 @dataclass(frozen=True)
 class KeyFileKeySource:
     """A random key in a 0600 file next to the vault. Plaintext-equivalent: it only stops a
-    copy of the vault file alone from being read, like ~/.aws/credentials (keyring.md §2)."""
+    copy of the vault file alone from being read, like ~/.aws/credentials (docs/keyrings.md
+    §5)."""
 
     path: Path
     kind = "keyfile"

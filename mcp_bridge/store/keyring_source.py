@@ -2,9 +2,9 @@
 
 Only the 44-character key goes in the keyring: the Windows credential blob limit (2560
 bytes) is smaller than one token set, and rewriting keychain items on every refresh makes
-macOS ask again (keyring.md §3). Token rotation never touches the keyring.
+macOS ask again (docs/keyrings.md §3). Token rotation never touches the keyring.
 
-Three defences, each from something seen on this machine (keyring.md §1-§2):
+Three defences, each against a failure seen in testing or reported (docs/keyrings.md §2):
 - Every call runs in its own daemon thread with a deadline: a locked desktop keyring can
   block forever on an unlock prompt, and a stuck daemon thread does not hold up exit.
 - The backend is probed once by writing, reading back and deleting a uniquely named item:
@@ -53,7 +53,8 @@ T = TypeVar("T")
 
 class KeyringLike(Protocol):
     """The three calls we use from a keyring backend. Test doubles implement this directly:
-    subclassing keyring's KeyringBackend would register them globally (keyring.md §2)."""
+    subclassing keyring's KeyringBackend registers the subclass as a backend for the whole
+    process, and it may then be picked."""
 
     def get_password(self, service: str, username: str) -> str | None: ...
 
@@ -75,10 +76,10 @@ class KeyringUnusable(VaultError):
 def find_session_bus(environ: MutableMapping[str, str] = os.environ) -> None:
     """Point DBUS_SESSION_BUS_ADDRESS at the user's session bus when a host left it out.
 
-    Desktop hosts launch servers with a thin environment (HOME, PATH, USER...: hosts.md
-    §9.6), so on Linux the Secret Service looks absent. systemd-logind sessions put the bus
-    at $XDG_RUNTIME_DIR/bus, i.e. /run/user/<uid>/bus: used only when it is a socket this
-    user owns, and never over an address the environment already gives."""
+    Desktop hosts launch servers with a thin environment (HOME, PATH, USER...: see
+    docs/desktop-hosts.md), so on Linux the Secret Service looks absent. systemd-logind
+    sessions put the bus at $XDG_RUNTIME_DIR/bus, i.e. /run/user/<uid>/bus: used only when it
+    is a socket this user owns, and never over an address the environment already gives."""
     if "DBUS_SESSION_BUS_ADDRESS" in environ or not hasattr(os, "getuid"):
         return
     runtime = environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
@@ -104,7 +105,7 @@ def detect_backend() -> KeyringLike:
         chosen = keyring.core.load_env() or keyring.core.load_config() or _most_viable()
     except (RuntimeError, ImportError, AttributeError, ValueError) as exc:
         # load_keyring raises RuntimeError for a non-viable PYTHON_KEYRING_BACKEND, and
-        # ImportError/AttributeError for a misspelt one (keyring.md §2).
+        # ImportError/AttributeError for a misspelt one; none of them is a KeyringError.
         raise KeyringUnusable(f"keyring could not load a backend ({exc})") from exc
     return chosen
 
@@ -290,7 +291,7 @@ class KeyringKeySource:
             raise KeyringUnusable("it is locked") from exc
         except Exception as exc:
             # Backends raise anything: pywintypes.error, secretstorage and jeepney errors,
-            # OSError for a dead bus (keyring.md §2).
+            # OSError for a dead bus (docs/keyrings.md §2).
             raise KeyringUnusable(f"{what} failed: {_describe_exception(exc)}") from exc
 
 

@@ -58,7 +58,7 @@ class ScryptParams:
     """RFC 7914 parameters for deriving the data key from a passphrase."""
 
     salt: bytes = field(repr=False)
-    log2_n: int = 17  # n = 2**17, r = 8: 128 MiB and ~0.5 s here (keyring.md §2)
+    log2_n: int = 17  # n = 2**17, r = 8: 128 MiB and ~0.5 s on a 2-core test machine
     r: int = 8
     p: int = 1
 

@@ -157,7 +157,8 @@ class BrowserLogin:
         self, context: AuthorizationContext, previous: tuple[str, ...]
     ) -> tuple[str, ...]:
         if self.settings.scopes:
-            # The user's choice wins (anchors.md §1.7), plus what a step-up challenge asks.
+            # The user's choice wins, plus what a step-up challenge asks: dropping the
+            # challenged scope makes the server answer 403 again (docs/oauth-in-the-wild.md §3).
             chosen = tuple(dict.fromkeys((*self.settings.scopes, *context.challenged_scopes)))
             return with_offline_access(chosen, context.auth_server)
         return login_scopes(context, previous=previous)
@@ -301,7 +302,7 @@ class BrowserLogin:
     def _port_of(self, stored: ClientRegistration | None) -> int:
         """The callback port a kept dynamic registration was made for, so it can be used
         again: the AS matches redirect URIs exactly, and a new port means a new client each
-        login (anchors.md §1.4, §4: "DCR churn"). 0 when there is none to follow."""
+        login ("DCR churn", docs/oauth-in-the-wild.md §4). 0 when there is none to follow."""
         if stored is None or stored.method is not RegistrationMethod.DCR:
             return 0
         for uri in stored.redirect_uris:

@@ -1,5 +1,6 @@
-"""The storm brake (anchors.md §1.5): a server whose logins keep being started without one
-completing gets a clear error instead of another browser tab. Knows a clock, not logins.
+"""The storm brake: a server whose logins keep being started without one completing gets a
+clear error instead of another browser tab (users of other bridges have seen dozens of tabs,
+docs/oauth-in-the-wild.md §2). Knows a clock, not logins.
 """
 
 from __future__ import annotations

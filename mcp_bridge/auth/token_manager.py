@@ -13,7 +13,7 @@ Theory of operation
 Its vault records (servers, clients, tokens) are laid out in auth_records.py. Its HTTP
 session belongs to its owner (the provider), which makes it on first use and closes it.
 
-Refresh rules (anchors.md §1.6, keyring.md §4):
+Refresh rules (why: docs/oauth-in-the-wild.md §5 and docs/keyrings.md §4):
 - ahead of expiry: MARGIN_S before `expires_at`, or a fifth of the lifetime for short tokens;
 - single-flight in-process: one task refreshes, every caller awaits that task (shielded, so a
   cancelled caller cannot cancel it for the others); nothing else ever waits on I/O;
@@ -201,7 +201,8 @@ class TokenManager:
 
     async def save_client(self, client: ClientRegistration, scopes: tuple[str, ...]) -> None:
         """Keep a dynamic registration at once, before the login completes: a login that
-        fails later must not register yet another client next time (anchors.md §2)."""
+        fails later must not register yet another client next time (docs/oauth-in-the-wild.md
+        §4)."""
         if client.method is not RegistrationMethod.DCR:
             return
         async with self._vault.transaction() as txn:
@@ -223,7 +224,8 @@ class TokenManager:
         """Logout: revoke at the AS when it offers revocation (RFC 7009; best effort), then
         delete this server's tokens and context. The client registration is kept: it belongs
         to the issuer, which other servers may share, and re-registering at every login
-        leaves stale clients behind (anchors.md §2). True when the AS confirmed revocation."""
+        leaves stale clients behind (docs/oauth-in-the-wild.md §4). True when the AS confirmed
+        revocation."""
         await self.load()
         revoked = False
         tokens, context, client = self._tokens, self.context, self.client

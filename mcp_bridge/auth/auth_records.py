@@ -3,8 +3,8 @@ namespace, which key, which JSON, and what is refused on the way back. Knows rec
 an open VaultTransaction; not HTTP, not time, not refresh policy.
 
     "servers"  canonical MCP URL       -> AuthorizationContext.to_json(): where to refresh
-                                          after a restart without discovery (python-sdk.md
-                                          §3.4 #1/#2: the SDK sends the user to the browser)
+                                          after a restart without discovery (the SDK sends
+                                          the user to the browser: docs/sdk-gaps.md #1, #2)
     "clients"  issuer                  -> ClientRegistration (A6/A14: keyed by issuer)
     "tokens"   f"{issuer} {resource}"  -> TokenSet + "received_at" (A29: one audience)
 

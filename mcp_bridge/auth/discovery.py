@@ -68,7 +68,7 @@ class AuthorizationContext:
 
     def to_json(self) -> dict[str, object]:
         """For the vault: after a restart, refresh must reach the same token endpoint
-        without discovering again (the SDK forgets it, python-sdk.md §3.4 #2)."""
+        without discovering again (the SDK forgets it, docs/sdk-gaps.md #2)."""
         doc: dict[str, object] = {
             "resource": self.resource,
             "issuer": self.issuer,

@@ -2,7 +2,7 @@
 
 Pure apart from the OS random source. The spec makes PKCE the client's job to verify:
 an authorization server whose metadata does not list S256 is refused before any browser
-opens (the SDK skips this check, python-sdk.md §3.4 #5).
+opens (the MCP Python SDK skips this check, docs/sdk-gaps.md #5).
 """
 
 from __future__ import annotations

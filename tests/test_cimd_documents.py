@@ -1,4 +1,4 @@
-"""The fixture AS's CIMD rules (mcp_bridge/demo/client_documents.py, spec-checklist §3.4):
+"""The fixture AS's CIMD rules (mcp_bridge/demo/client_documents.py, CIMD draft-00):
 what makes a client metadata document unusable, its cache, and the AS resolving real https
 documents at /authorize (redirect URI matching, refusals, fetch counts). The bridge's side
 is in test_cimd.py; these pin the peer those tests rely on, so a lenient AS cannot make

@@ -1,5 +1,5 @@
 """Era translation, legacy stdio client <-> 2026-07-28 remote: one test per rule of the
-spec-checklist §6 table, driving the translator with dict messages (no sockets)."""
+table in bridge/era.py's docstring, driving the translator with dict messages (no sockets)."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def test_server_discover_from_the_client_is_answered_with_handshake_versions_too
     out = ModernRemoteTranslator(DISCOVER).from_local(request(1, "server/discover"))
     reply = only_local(out)["result"]
     assert reply["supportedVersions"][0] == V
-    assert "2025-11-25" in reply["supportedVersions"]  # hosts.md §9.2: initialize may follow
+    assert "2025-11-25" in reply["supportedVersions"]  # an `initialize` may follow
     assert reply["capabilities"] == DISCOVER["capabilities"]
 
 
@@ -269,7 +269,8 @@ def test_cancelling_an_unknown_request_is_ignored() -> None:
 
 
 def test_a_client_that_probes_with_discover_may_still_initialize() -> None:
-    # hosts.md §9.2: Claude Code and Copilot CLI send `initialize` after a modern discover.
+    # Claude Code and Copilot CLI send `initialize` after a modern discover (reported by their
+    # users; docs/desktop-hosts.md).
     translator = ModernRemoteTranslator(DISCOVER)
     probe = request("p", "server/discover", {"_meta": {META_VERSION: V, META_CAPS: {}}})
     assert only_local(translator.from_local(probe))["result"]["supportedVersions"][0] == V

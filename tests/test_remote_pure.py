@@ -150,7 +150,7 @@ def test_modern_headers_version_follows_meta() -> None:
     assert modern_request_headers(message)["MCP-Protocol-Version"] == "2027-01-01"
 
 
-# -- era verdicts (spec-checklist §2.2) ------------------------------------------------------
+# -- era verdicts (2026-07-28 versioning.mdx, streamable-http.mdx §Backward Compatibility) ---
 
 
 def answer(status: int, *messages: jsonrpc.JsonObject, request_id: str = "p") -> ProbeAnswer:

@@ -1,7 +1,7 @@
 """The seam between the OAuth decision steps and HTTP: the request/response vocabulary, the
 `Step` type, and `run_step`, the one driver that performs a step's requests with aiohttp.
 
-A step is a generator (the `httpx.Auth.auth_flow` pattern, style.md §3): it yields an
+A step is a generator (the pattern of httpx's `Auth.auth_flow`): it yields an
 `HttpRequest`, is sent the `HttpResponse`, and finally returns its result. Everything that
 decides lives in the steps and is tested without sockets; this module only moves bytes.
 

@@ -5,7 +5,7 @@ Pure: no sockets, clocks or logging. Knows JSON-RPC envelopes, not transports or
 Theory of operation. The caller feeds every local message to `from_local` and every remote
 message to `from_remote`, and performs the returned `Outgoing` in order. A local request
 whose `_meta` already names a protocol version comes from a 2026-07-28 client and goes up
-as it is; anything else is legacy and is translated (spec-checklist §6):
+as it is; anything else is legacy and is translated:
 
     local (legacy)                      bridge                     remote (2026-07-28)
     initialize, ping, server/discover   answered here from the discover result

@@ -1,6 +1,6 @@
 """`x-mcp-header`: tool arguments mirrored into `Mcp-Param-*` HTTP headers (2026-07-28).
 
-Spec: streamable-http.mdx "Custom Headers from Tool Parameters" (checklist §1.8). An HTTP
+Spec: 2026-07-28 streamable-http.mdx "Custom Headers from Tool Parameters". An HTTP
 client MUST drop tools whose annotations break the rules from `tools/list`, and MUST send
 `Mcp-Param-{Name}` for every annotated argument present in a `tools/call`. Pure: a schema
 or an arguments object in, a verdict or a header dict out.

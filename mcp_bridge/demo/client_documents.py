@@ -1,6 +1,7 @@
-"""The demo authorization server's side of Client ID Metadata Documents (CIMD draft-00,
-spec-checklist §3.4): a client id that is an https URL names a JSON document the AS fetches,
-checks and caches; the document says who the client is and where it may be redirected.
+"""The demo authorization server's side of Client ID Metadata Documents (CIMD draft-00, and
+2026-07-28 client-registration.mdx): a client id that is an https URL names a JSON document
+the AS fetches, checks and caches; the document says who the client is and where it may be
+redirected.
 
 `ClientDocument.from_json` is the one place a fetched document is judged (pure, no I/O);
 `DocumentResolver` adds the fetch (stdlib urllib in a thread: no redirects, no proxies, a
@@ -73,7 +74,8 @@ class ClientDocument:
 
     @classmethod
     def from_json(cls, doc: object, *, url: str) -> Self:
-        """Judge a fetched document against the rules of spec-checklist §3.4."""
+        """Judge a fetched document against CIMD's rules: its client_id is its URL, it has a
+        client_name and redirect_uris, and it carries no shared secret."""
         if not isinstance(doc, dict):
             raise DocumentRefused(url, "it is not a JSON object")
         if doc.get("client_id") != url:

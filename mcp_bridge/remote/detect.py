@@ -1,7 +1,8 @@
 """Connect to a remote MCP server: find its era and transport, and hand back a started
 transport. The decisions are era_probe's (pure); this module only sends the probes.
 
-Order for `--transport auto` (spec-checklist §2.2, practical order): POST `server/discover`
+Order for `--transport auto` (2026-07-28 versioning.mdx and streamable-http.mdx §Backward
+Compatibility; the spec leaves the order of the fallbacks open): POST `server/discover`
 at 2026-07-28 -> POST the client's `initialize` as legacy Streamable HTTP -> GET for an
 HTTP+SSE `endpoint`. Network failures are not an era verdict: they raise. Nothing is
 cached on disk.
@@ -135,7 +136,8 @@ async def _discover(
             discover_request(initialize), silence_timeout_s=DISCOVER_TIMEOUT_S
         )
     except RemoteSilent:
-        # spec-checklist §2.3: no answer to discover in time means a legacy server.
+        # No answer to discover in time means a legacy server: the spec's rule for stdio
+        # (2026-07-28 stdio.mdx §Backward Compatibility), which we apply over HTTP too.
         log.info("server/discover at %s timed out; assuming a legacy server", transport.url)
         return ProbeVerdict.LEGACY_STREAMABLE, None
     return classify_discover(answer), answer

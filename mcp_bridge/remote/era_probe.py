@@ -1,9 +1,10 @@
 """Which era and transport an HTTP MCP endpoint speaks, decided from its answers to probes.
 
 Pure: the async driver (detect.py) sends the probes and hands the answers here. The
-procedure is spec-checklist §2.2 (2026-07-28 versioning.mdx and streamable-http.mdx
-§Backward Compatibility) in the practical order: `server/discover` at 2026-07-28, then the
-client's own `initialize` over legacy Streamable HTTP, then a GET for an HTTP+SSE `endpoint`.
+procedure is the spec's (2026-07-28 versioning.mdx and streamable-http.mdx §Backward
+Compatibility), which leaves the order of its two fallbacks open; ours: `server/discover` at
+2026-07-28, then the client's own `initialize` over legacy Streamable HTTP, then a GET for an
+HTTP+SSE `endpoint`.
 """
 
 from __future__ import annotations

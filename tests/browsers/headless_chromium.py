@@ -26,8 +26,8 @@ import tempfile
 TIMEOUT_S = 90.0
 VIRTUAL_TIME_BUDGET_MS = 15_000
 
-# From docs/peers.md: without the background-networking flags Chromium floods the closed
-# network with refused connections; --no-sandbox because tests run as root.
+# Without the background-networking flags Chromium floods the closed test network with
+# refused connections (seen on the CI machine); --no-sandbox because tests run as root.
 FLAGS = (
     "--headless",
     "--no-sandbox",

@@ -12,14 +12,14 @@ import sys
 from collections.abc import Callable
 
 from mcp_bridge import __version__
-from mcp_bridge.cli import auth_commands, daemon_command, demo, run, status
+from mcp_bridge.cli import auth_commands, daemon_command, demo, run, service, status
 from mcp_bridge.errors import BridgeError, ConfigError
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 
-SUBCOMMANDS = (run, auth_commands, status, daemon_command, demo)
+SUBCOMMANDS = (run, auth_commands, status, daemon_command, service, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

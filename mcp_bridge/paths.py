@@ -40,6 +40,11 @@ class BridgePaths:
         return self.log_dir / f"{name}.log"
 
     @property
+    def answer_cache_dir(self) -> Path:
+        """The remote servers' last answers to `initialize` and `tools/list` (not secret)."""
+        return self.state_dir / "answers"
+
+    @property
     def daemon_lock_file(self) -> Path:
         """Held by the shim that starts the daemon, so shims started together start one."""
         return self.state_dir / "daemon.lock"

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,13 @@ import pytest
 
 from mcp_bridge.demo.auth_modes import PreRegisteredClient
 from tests.fixtures.auth_server import AuthServer, AuthServerFactory
-from tests.fixtures.bridge_process import BridgeProcess, echo, oauth_env, running_bridge
+from tests.fixtures.bridge_process import (
+    BridgeProcess,
+    echo,
+    mcp_bridge_cli,
+    oauth_env,
+    running_bridge,
+)
 from tests.fixtures.mcp_servers import text_of
 from tests.fixtures.oauth_client import needs_chromium
 from tests.fixtures.tls_server import (
@@ -31,7 +35,6 @@ from tests.fixtures.tls_server import (
 CHROMIUM_BROWSER = Path(__file__).parent / "browsers" / "headless_chromium.py"
 
 DOCUMENT_PATH = "/oauth/mcp-bridge.json"
-CLI_TIMEOUT_S = 120.0
 
 
 @pytest.fixture
@@ -44,32 +47,6 @@ async def whoami(bridge: BridgeProcess) -> dict[str, Any]:
     response = await bridge.request("tools/call", {"name": "whoami", "arguments": {}})
     answer: dict[str, Any] = json.loads(text_of(response))
     return answer
-
-
-async def mcp_bridge_cli(
-    home: Path, *argv: str, env: dict[str, str], stdout: bool = False
-) -> tuple[int, str]:
-    """Run `python -m mcp_bridge ARGV` to the end; its exit code and stderr (and before
-    it stdout, when `stdout`; otherwise stdout must stay empty)."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "mcp_bridge",
-        *argv,
-        env={**os.environ, "MCP_BRIDGE_HOME": str(home), "HOME": str(home), **env},
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), CLI_TIMEOUT_S)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert stdout or out == b"", "login, logout and argument errors print nothing on stdout"
-    assert process.returncode is not None
-    return process.returncode, (out + err).decode(errors="replace")
 
 
 async def test_run_logs_in_with_the_document_url_as_its_client_id(

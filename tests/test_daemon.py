@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -196,16 +197,19 @@ def _other_user() -> pwd.struct_passwd:
 
 
 def _connect_as(user: pwd.struct_passwd, path: Path) -> str:
-    script = (
-        "import socket,sys\n"
-        "s=socket.socket(socket.AF_UNIX)\n"
-        "try:\n"
-        f" s.connect({str(path)!r})\n"
-        ' s.sendall(b\'{"mcp-bridge":1,"command":"status"}\\n\')\n'
-        " print(s.recv(4096).decode())\n"
-        "except OSError as e:\n"
-        " print(type(e).__name__, e)\n"
-    )
+    script = textwrap.dedent(f"""
+        import socket
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.connect({str(path)!r})
+            try:
+                s.sendall(b'{{"mcp-bridge":1,"command":"status"}}\\n')
+            except BrokenPipeError:
+                pass  # refused at once: the daemon's answer is still there to read
+            print(s.recv(4096).decode())
+        except OSError as e:
+            print(type(e).__name__, e)
+    """)
     # A system interpreter: the other user may not enter the directory of ours (a venv
     # under /root) that sys.executable lives in.
     interpreter = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin") or "python3"

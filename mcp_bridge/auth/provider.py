@@ -5,17 +5,19 @@ What each call does:
 - `headers()`: the bearer of a valid held token, with no lock, no I/O and no await on the
   fast path. Without a usable token it loads or refreshes; without any login it returns no
   header, and the resource's 401 (with its challenge: scopes, resource_metadata) starts
-  what is needed. A process that merely starts never starts a login (hosts.md §9.3).
+  what is needed. A process that merely starts never starts a login: hosts start copies
+  they never use (docs/desktop-hosts.md, "Extra copies, probes and early kills").
 - `on_unauthorized(challenge)`: refresh (shared with concurrent callers); when no refresh
   can help, one browser login per server (single-flight, storm-braked) if `interactive`,
   else LoginRequired naming the command to run.
 - `on_forbidden(challenge)`: step-up on `insufficient_scope` (spec §3.8): a login for the
   union of the granted and the challenged scopes, at most MAX_STEP_UPS per resource and scope
-  set, then a clear error instead of a loop (anchors.md §1.7).
+  set, then a clear error instead of a loop (docs/oauth-in-the-wild.md §3).
 
 A request never waits for a browser longer than `settings.login_wait_s`: past that it fails
-with "finish signing in, then retry" while the login carries on (hosts.md §9.1; the SDK
-blocks the request for the whole login, python-sdk.md §3.4 #10). Every failure is an
+with "finish signing in, then retry" while the login carries on: the strictest hosts give
+a call 60 s (docs/desktop-hosts.md, "Deadlines"), and the SDK's client blocks the request
+for the whole login (docs/sdk-gaps.md #10). Every failure is an
 AuthError subclass; the transport turns it into a JSON-RPC error for that request only.
 """
 
@@ -237,8 +239,9 @@ class OAuthCredentials:
         self, challenge: BearerChallenge | None, previous_scopes: tuple[str, ...]
     ) -> LoginResult:
         # One browser login per server across processes: a desktop host runs several copies
-        # of a server (two lanes, probes, other hosts; hosts.md §2.3), and each meets the
+        # of a server (two lanes, probes, other hosts: docs/desktop-hosts.md), each meeting the
         # same 401. The copy that takes the lock signs in; the others wait for its tokens.
+        # (In the daemon every copy shares one provider; the lock matters for --no-daemon.)
         lock = ProcessFileLock(self._login_lock_path)
         before = self.manager.tokens
         if not lock.try_acquire():

@@ -149,13 +149,23 @@ def run_command(args: argparse.Namespace) -> int:
     doc = profile_json(args, os.environ)
     if args.no_daemon or not _has_unix_sockets():
         return _run_in_process(args, doc)
-    from mcp_bridge.auth.urlpolicy import UrlPolicy
+    from mcp_bridge.auth.urlpolicy import UrlPolicy, canonical_resource
+    from mcp_bridge.engine.answer_cache import AnswerCache
+    from mcp_bridge.engine.cached_front import CachedFront
     from mcp_bridge.process_stdio import claim_stdio
     from mcp_bridge.shim.relay import ShimRelay
 
     UrlPolicy.for_server(args.url, allow_http=args.allow_http)
-    relay = ShimRelay.connect(doc, bridge_paths(), max_line_bytes=args.max_message_bytes)
-    return relay.run(claim_stdio())
+    paths = bridge_paths()
+    cache = AnswerCache.load(paths.answer_cache_dir, canonical_resource(args.url))
+    relay = ShimRelay(
+        doc,
+        paths,
+        claim_stdio(),
+        max_line_bytes=args.max_message_bytes,
+        front=CachedFront(cache.get),
+    )
+    return relay.run()
 
 
 def _run_in_process(args: argparse.Namespace, doc: dict[str, object]) -> int:

@@ -11,14 +11,16 @@ Knows profiles, auth providers and the vault; not sockets, stdio or JSON-RPC.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mcp_bridge.auth.on_demand import OnDemandCredentials
 from mcp_bridge.auth.settings import OAuthSettings
+from mcp_bridge.engine.answer_book import AnswerBook
 from mcp_bridge.engine.profile import ServerProfile
 from mcp_bridge.errors import BridgeError
 from mcp_bridge.http_client import SessionHolder
@@ -45,6 +47,9 @@ class ServerState:
     http: SessionHolder = field(default_factory=SessionHolder)
     oauth: OAuthCredentials | None = None  # built on the first challenge or stored login
     credentials: OnDemandCredentials | None = None
+    answers: AnswerBook | None = None
+    # The one background job at a time a server may have (a recheck of its answers).
+    job: asyncio.Task[None] | None = None
     # What the vault said last time it was asked whether it holds a login for this
     # server, and the vault file's modification time then (asked again when it changes).
     stored_login_seen: tuple[float, bool] | None = None
@@ -101,6 +106,23 @@ class CredentialRegistry:
                 log.info("%s: keeping the OAuth settings it was first used with", resource)
         return state
 
+    def answers_for(self, profile: ServerProfile) -> AnswerBook:
+        """The server's cached answers, read from disk on first use."""
+        state = self.state_for(profile)
+        if state.answers is None:
+            state.answers = AnswerBook(self._paths.answer_cache_dir, state.resource)
+        return state.answers
+
+    def start_job(self, profile: ServerProfile, job: Coroutine[Any, Any, None]) -> None:
+        """Run `job` in the background for the server, unless one already runs; the
+        registry owns it (cancelled by `aclose`), and logs what it raised."""
+        state = self.state_for(profile)
+        if state.job is not None and not state.job.done():
+            job.close()
+            return
+        state.job = asyncio.create_task(job, name=f"job for {state.resource}")
+        state.job.add_done_callback(_log_failure)
+
     def http_for(self, profile: ServerProfile) -> aiohttp.ClientSession:
         """The server's one HTTP session (made inside the running loop, on first use)."""
         return self.state_for(profile).http.get()
@@ -138,6 +160,10 @@ class CredentialRegistry:
 
     async def aclose(self) -> None:
         states, self._servers = list(self._servers.values()), {}
+        jobs = [state.job for state in states if state.job is not None]
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
         for state in states:
             if state.credentials is not None:
                 await state.credentials.aclose()
@@ -191,3 +217,8 @@ class CredentialRegistry:
             found = False
         state.stored_login_seen = (mtime, found)
         return found
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.warning("%s failed: %s", task.get_name(), exc, exc_info=exc)

@@ -34,7 +34,7 @@ class Flights:
         self._initialize: dict[str, object] | None = None
         self._initialized: bytes | None = None
         self._replays = 0
-        self._replay_ids: set[str] = set()
+        self._drops: set[str] = set()  # replies the client must not see (it has them)
 
     @property
     def in_flight(self) -> int:
@@ -68,14 +68,21 @@ class Flights:
         if key is not None:
             self._in_flight.pop(key, None)
 
+    def answered_here(self, request_id: jsonrpc.RequestId) -> None:
+        """The shim answered this request itself (from the cache): the daemon's answer to
+        it, which follows, is dropped."""
+        key = json.dumps(request_id)
+        self._in_flight.pop(key, None)
+        self._drops.add(key)
+
     def from_daemon(self, line: bytes) -> bool:
         """A line from the daemon; False when the client must not see it (the answer to a
         replayed handshake)."""
         key = self._reply_id(line)
         if key is None:
             return True
-        if key in self._replay_ids:
-            self._replay_ids.discard(key)
+        if key in self._drops:
+            self._drops.discard(key)
             return False
         self._in_flight.pop(key, None)
         return True
@@ -87,7 +94,7 @@ class Flights:
             for request_id in self._in_flight.values()
         ]
         self._in_flight.clear()
-        self._replay_ids.clear()
+        self._drops.clear()
         return errors
 
     def replay(self) -> list[bytes]:
@@ -96,14 +103,14 @@ class Flights:
             return []
         self._replays += 1
         replay_id = f"{REPLAY_ID_PREFIX}{self._replays}"
-        self._replay_ids.add(json.dumps(replay_id))
+        self._drops.add(json.dumps(replay_id))
         lines = [jsonrpc.encode({**self._initialize, "id": replay_id})]
         if self._initialized is not None:
             lines.append(self._initialized)
         return lines
 
     def _reply_id(self, line: bytes) -> str | None:
-        if not self._in_flight and not self._replay_ids:
+        if not self._in_flight and not self._drops:
             return None
         if len(line) <= _PARSE_LIMIT_BYTES:
             try:

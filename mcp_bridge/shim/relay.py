@@ -1,11 +1,16 @@
 """The shim's relay: the client's stdio on one side, a daemon session on the other.
 
 Two threads, no event loop (asyncio alone costs more start-up time than the rest of the
-shim): one reads stdin and sends to the daemon, the other reads the daemon and writes
-stdout. When the daemon goes away while the client is still there (a crash, SIGKILL, an
-upgrade), the requests in flight get an error at once, the daemon is started again, the
-client's handshake is replayed to it, and the relay carries on; the client sees one
-failed call at most. The host never has to restart us: it would not (hosts.md).
+shim). The stdin thread starts at once: what the cache can answer (`initialize`,
+`server/discover`, `tools/list`, `ping`; engine/cached_front.py) is answered before the
+daemon is even reached, and every line also goes on to the daemon, whose duplicate
+answers are dropped. The main thread reaches (or starts) the daemon, then copies its
+lines to stdout.
+
+When the daemon goes away while the client is still there (a crash, SIGKILL, an upgrade),
+the requests in flight get an error at once, the daemon is started again, the client's
+handshake is replayed to it, and the relay carries on; the client sees one failed call at
+most. The host never has to restart us, and would not.
 """
 
 from __future__ import annotations
@@ -20,90 +25,87 @@ from typing import BinaryIO
 
 from mcp_bridge import jsonrpc
 from mcp_bridge.daemon import hello
-from mcp_bridge.errors import ConfigError
+from mcp_bridge.engine.cached_front import CachedFront
 from mcp_bridge.paths import BridgePaths
 from mcp_bridge.process_stdio import Wire, discard_rest_of_line
 from mcp_bridge.shim.connection import DaemonUnavailable, connect_to_daemon, read_line
 from mcp_bridge.shim.flights import Flights
 
-__all__ = ["ShimRelay"]
+__all__ = ["EXIT_CONFIG", "EXIT_NO_DAEMON", "ShimRelay"]
 
+EXIT_CONFIG = 2  # the daemon refused the server profile: a flag to fix
+EXIT_NO_DAEMON = 1
 RECONNECT_BACKOFF_S = (0.1, 5.0)
 DAEMON_LOST = "mcp-bridge's daemon stopped while this request was in flight; retry it"
 
 
 class ShimRelay:
-    """Lifecycle: `ShimRelay.connect(...)` (the daemon accepted the profile), then
-    `run(wire)` once, with the stdio claimed after the connect succeeded."""
+    """One client's relay; `run()` once. `front`: the cache-answering front for this
+    server (None: answer nothing locally)."""
 
     def __init__(
         self,
         profile: dict[str, object],
         paths: BridgePaths,
+        wire: Wire,
         *,
         max_line_bytes: int,
-        connection: tuple[socket.socket, BinaryIO],
+        front: CachedFront | None = None,
     ) -> None:
         self._profile = profile
         self._paths = paths
+        self._wire = wire
         self._max_line_bytes = max_line_bytes
+        self._front = front
         self._flights = Flights()
         self._lock = threading.Lock()  # guards the socket, the flights and stdout
         self._reconnected = threading.Condition(self._lock)
-        self._sock: socket.socket | None = connection[0]
-        self._from_daemon = connection[1]
+        self._sock: socket.socket | None = None
         self._epoch = 0  # bumped at every (re)connection
         self._stdin_done = False
-        self._wire: Wire | None = None
 
-    @classmethod
-    def connect(
-        cls, profile: dict[str, object], paths: BridgePaths, *, max_line_bytes: int
-    ) -> ShimRelay:
-        """Reach the daemon (starting it if needed) and open a session for `profile`.
-        Raises ConfigError when the daemon refuses the profile, DaemonUnavailable when
-        there is no daemon to be had."""
-        try:
-            connection = _open_session(paths, profile)
-        except hello.HelloError as exc:
-            error = ConfigError if exc.is_config else DaemonUnavailable
-            raise error(exc.what, next_step=exc.next_step) from exc
-        return cls(profile, paths, max_line_bytes=max_line_bytes, connection=connection)
-
-    def run(self, wire: Wire) -> int:
-        """Relay until the client closes stdin and the daemon has finished answering;
-        the exit code."""
-        self._wire = wire
-        self._install_sigterm_exit()
+    def run(self) -> int:
+        """Relay until the client closes stdin and the daemon has finished answering.
+        Returns the exit code: EXIT_CONFIG when the daemon refused the profile (said on
+        stderr), EXIT_NO_DAEMON when no daemon could be had."""
+        _exit_zero_on_sigterm()
         threading.Thread(target=self._pump_to_daemon, name="stdin", daemon=True).start()
-        self._pump_to_client(self._from_daemon)
+        try:
+            from_daemon = self._connect_first()
+        except hello.HelloError as exc:
+            _complain(str(exc))
+            return EXIT_CONFIG if exc.is_config else EXIT_NO_DAEMON
+        except DaemonUnavailable as exc:
+            _complain(str(exc))
+            return EXIT_NO_DAEMON
+        self._pump_to_client(from_daemon)
         return 0
-
-    def _install_sigterm_exit(self) -> None:
-        # Hosts stop servers with SIGTERM: exit with status 0 rather than die by the
-        # signal. The socket closing at exit tells the daemon, which ends the session.
-        def leave(signum: int, frame: object) -> None:
-            raise SystemExit(0)
-
-        signal.signal(signal.SIGTERM, leave)
 
     # -- connecting -------------------------------------------------------------------
 
-    def _open(self) -> tuple[socket.socket, BinaryIO]:
-        return _open_session(self._paths, self._profile)
+    def _connect_first(self) -> BinaryIO:
+        sock, from_daemon = _open_session(self._paths, self._profile)
+        self._connected(sock)
+        return from_daemon
 
-    def _reopen(self) -> BinaryIO:
-        """Connect to a (new) daemon, replay the handshake; retried until it works."""
+    def _connected(self, sock: socket.socket) -> None:
+        with self._lock:
+            for line in self._flights.replay() if self._epoch else ():
+                sock.sendall(line + b"\n")
+            self._sock = sock
+            self._epoch += 1
+            self._reconnected.notify_all()
+            if self._stdin_done:  # the client left before the daemon was reached
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_WR)
+
+    def _reconnect(self) -> BinaryIO:
+        """Connect to a (new) daemon and replay the handshake; retried until it works."""
         delay_s = RECONNECT_BACKOFF_S[0]
         while True:
             try:
-                sock, from_daemon = self._open()
-                with self._lock:
-                    for line in self._flights.replay():
-                        sock.sendall(line + b"\n")
-                    self._sock = sock
-                    self._epoch += 1
-                    self._reconnected.notify_all()
+                sock, from_daemon = _open_session(self._paths, self._profile)
+                self._connected(sock)
                 return from_daemon
             except (OSError, DaemonUnavailable, hello.HelloError) as exc:
                 _complain(f"cannot reach the daemon again ({exc}); retrying in {delay_s:.1f} s")
@@ -113,7 +115,6 @@ class ShimRelay:
     # -- client -> daemon ---------------------------------------------------------------
 
     def _pump_to_daemon(self) -> None:
-        assert self._wire is not None
         reader = self._wire.reader
         try:
             while line := reader.readline(self._max_line_bytes + 1):
@@ -130,15 +131,18 @@ class ShimRelay:
                     self._sock.shutdown(socket.SHUT_WR)  # the daemon ends the session
 
     def _send(self, line: bytes) -> None:
+        answered = self._answer_from_cache(line)
         # Recorded and sent under one lock, so the other thread's `lost()` sees the
         # request either not yet in flight or in flight and sent, never in between.
         with self._lock:
             while True:
                 key = self._flights.from_client(line)
-                sock = self._sock
-                assert sock is not None
+                if answered is not None:
+                    self._flights.answered_here(answered)
+                while self._sock is None:  # the first connection is still being made
+                    self._reconnected.wait()
                 try:
-                    sock.sendall(line + b"\n")
+                    self._sock.sendall(line + b"\n")
                     return
                 except OSError:
                     # The daemon is gone and the line never reached it: the other thread
@@ -147,6 +151,27 @@ class ShimRelay:
                     epoch = self._epoch
                     while self._epoch == epoch:
                         self._reconnected.wait()
+
+    def _answer_from_cache(self, line: bytes) -> jsonrpc.RequestId | None:
+        """Answer `line` from the cache when the front can; the id it answered."""
+        front = self._front
+        if front is None or front.is_transparent:
+            return None
+        try:
+            message = jsonrpc.decode(line)
+        except jsonrpc.InvalidMessage:
+            return None  # the daemon answers it
+        if not isinstance(message, dict):
+            front.is_transparent = True  # a batch: the daemon sorts it out
+            return None
+        step = front.from_local(message)
+        if not step.to_local:
+            return None
+        with self._lock:
+            self._write([jsonrpc.encode(answer) for answer in step.to_local])
+        request_id = message["id"]
+        assert isinstance(request_id, str | int)
+        return request_id
 
     def _refuse_oversized(self, size: int) -> None:
         error = jsonrpc.error_response(
@@ -170,9 +195,10 @@ class ShimRelay:
                 with self._lock:
                     if self._stdin_done:
                         return  # the session ended because the client left
+                    self._sock = None
                     self._write(self._flights.lost(DAEMON_LOST))
                 _complain("the daemon went away; starting it again")
-                from_daemon = self._reopen()
+                from_daemon = self._reconnect()
                 continue
             message = line.rstrip(b"\n")
             with self._lock:
@@ -180,7 +206,6 @@ class ShimRelay:
                     self._write([message])
 
     def _write(self, lines: list[bytes]) -> None:
-        assert self._wire is not None
         writer = self._wire.writer
         try:
             for line in lines:
@@ -200,6 +225,15 @@ def _open_session(paths: BridgePaths, profile: dict[str, object]) -> tuple[socke
         sock.close()
         raise
     return sock, sock.makefile("rb")
+
+
+def _exit_zero_on_sigterm() -> None:
+    # Hosts stop servers with SIGTERM: exit with status 0 rather than die by the signal.
+    # The socket closing at exit tells the daemon, which ends the session.
+    def leave(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, leave)
 
 
 def _complain(text: str) -> None:

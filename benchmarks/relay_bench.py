@@ -22,7 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,9 +102,12 @@ INITIALIZE = {
 
 
 @contextlib.asynccontextmanager
-async def piped_bridge(url: str, env: dict[str, str]) -> AsyncIterator[PipeClient]:
+async def piped_bridge(
+    url: str, env: dict[str, str], bridge: Sequence[str] = BRIDGE
+) -> AsyncIterator[PipeClient]:
+    """`bridge` (the command line before the URL) started on pipes, with a PipeClient."""
     process = await asyncio.create_subprocess_exec(
-        *BRIDGE, url, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, limit=2**27
+        *bridge, url, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, limit=2**27
     )
     client = PipeClient(process)
     try:
@@ -115,12 +118,18 @@ async def piped_bridge(url: str, env: dict[str, str]) -> AsyncIterator[PipeClien
             await process.wait()
 
 
-def peak_rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
+def proc_mb(pid: int, field: str, file: str = "status") -> float:
+    """A memory figure /proc gives in kB, in MB: `VmHWM`, `VmRSS` (status), `Pss`
+    (smaps_rollup)."""
+    with open(f"/proc/{pid}/{file}") as lines:
+        for line in lines:
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def peak_rss_mb(pid: int) -> float:
+    return proc_mb(pid, "VmHWM")
 
 
 def percentile(samples: list[float], q: float) -> float:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from mcp_bridge.daemon.server import DaemonServer, bind_socket
+from mcp_bridge.engine.registry import CredentialRegistry
 from mcp_bridge.paths import bridge_paths
 from mcp_bridge.shim.connection import ask_daemon
 from tests.fixtures.auth_server import AuthServerFactory
@@ -232,3 +234,26 @@ def _exchange(path: Path, first_line: bytes) -> dict[str, object]:
         reply = sock.makefile("rb").readline()
     decoded: dict[str, object] = json.loads(reply)
     return decoded
+
+
+async def test_a_stopping_daemon_leaves_a_socket_that_is_no_longer_its_own(
+    bridge_home: Path,
+) -> None:
+    """Another listener (systemd, a newer daemon) may own the path by the time this one
+    exits: removing that file would cut every new shim off."""
+    paths = bridge_paths({"MCP_BRIDGE_HOME": str(bridge_home)})
+    path = paths.daemon_socket()
+    registry = CredentialRegistry(paths)
+    daemon = DaemonServer(registry, idle_exit_s=None, socket_path=path)
+    serving = asyncio.create_task(daemon.serve(bind_socket(path)))
+    await asyncio.sleep(0.05)
+    path.unlink()
+    successor = socket.socket(socket.AF_UNIX)
+    successor.bind(str(path))
+    try:
+        daemon.stop()
+        await serving
+        await daemon.aclose()
+        assert path.exists()
+    finally:
+        successor.close()

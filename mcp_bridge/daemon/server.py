@@ -90,6 +90,7 @@ class DaemonServer:
         self._activity = asyncio.Event()
         self._started_at = time.time()
         self._background: set[asyncio.Task[None]] = set()
+        self._socket_identity: tuple[int, int] | None = None
 
     def stop(self) -> None:
         self._stop.set()
@@ -99,6 +100,7 @@ class DaemonServer:
         resume = asyncio.create_task(self._resume_logins(), name="resume-logins")
         self._background.add(resume)
         resume.add_done_callback(self._background.discard)
+        self._socket_identity = _identity(self._socket_path)
         server = await asyncio.start_unix_server(
             self._on_connection, sock=listener, limit=READ_LIMIT_BYTES
         )
@@ -139,9 +141,12 @@ class DaemonServer:
                 return
 
     def _unlink_socket(self) -> None:
-        if self._socket_path is not None:
+        # Only the file this daemon bound: by now another listener (systemd's socket, a
+        # newer daemon) may own the path, and removing its file would cut new shims off.
+        path, bound = self._socket_path, self._socket_identity
+        if path is not None and bound is not None and _identity(path) == bound:
             with contextlib.suppress(OSError):
-                self._socket_path.unlink()
+                path.unlink()
 
     async def _resume_logins(self) -> None:
         try:
@@ -240,6 +245,15 @@ class DaemonServer:
             sessions_served=self._sessions,
             servers=servers,
         )
+
+
+def _identity(path: Path | None) -> tuple[int, int] | None:
+    """Which file `path` is (device and inode), or None."""
+    try:
+        info = path.stat() if path is not None else None
+    except OSError:
+        return None
+    return None if info is None else (info.st_dev, info.st_ino)
 
 
 async def _say(writer: asyncio.StreamWriter, line: bytes) -> None:

@@ -2,41 +2,44 @@
 returns an exit code; a BridgeError becomes one clear line on stderr, never a traceback.
 
 Each subcommand module has `register(commands)`, which adds its parser and sets `handler`;
-the handler imports what it needs, so `mcp-bridge --help` stays fast.
+the handler imports what it needs, so `mcp-bridge --help` stays fast. `run` is what hosts
+start, often and under a deadline: it builds its own parser and imports no other module.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Callable
 
 from mcp_bridge import __version__
-from mcp_bridge.cli import auth_commands, daemon_command, demo, run, service, status
 from mcp_bridge.errors import BridgeError, ConfigError
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 
-SUBCOMMANDS = (run, auth_commands, status, daemon_command, service, demo)
+# The modules of the subcommands, in the order `--help` lists them.
+SUBCOMMANDS = ("run", "auth_commands", "status", "daemon_command", "service", "demo")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(modules: tuple[str, ...] = SUBCOMMANDS) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mcp-bridge",
         description="Connect stdio MCP clients to remote, OAuth-protected MCP servers.",
     )
     parser.add_argument("--version", action="version", version=f"mcp-bridge {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in SUBCOMMANDS:
-        module.register(commands)
+    for name in modules:
+        importlib.import_module(f"mcp_bridge.cli.{name}").register(commands)
     return parser
 
 
 def run_cli(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser(("run",) if argv[:1] == ["run"] else SUBCOMMANDS)
+    args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)

@@ -1,4 +1,5 @@
-"""Logging for the entry points: quiet stderr, a detailed per-server log file.
+"""Logging for the entry points: quiet stderr, a detailed per-server log file. (Importing
+this module imports no logging: the CLI's argument parser reads LEVELS from it.)
 
 Hosts show stderr to users (some flag every line as an error), so stderr gets warnings and
 up by default; the log file gets everything at INFO or the chosen level. Only entry points
@@ -7,8 +8,6 @@ call this; library modules just use `logging.getLogger(__name__)`.
 
 from __future__ import annotations
 
-import logging
-import logging.handlers
 import os
 import re
 import sys
@@ -19,6 +18,10 @@ _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def configure_logging(*, stderr_level: str = "warning", log_file: Path | None = None) -> None:
+    # Imported here: `run`'s shim never logs, and logging.handlers alone costs it ~8 ms.
+    import logging
+    import logging.handlers
+
     root = logging.getLogger()
     root.handlers.clear()
     stderr_numeric = getattr(logging, stderr_level.upper())

@@ -14,8 +14,8 @@ the version (a 2026-07-28 result carries fields a 2025 one does not), not on the
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
+import zlib
 from pathlib import Path
 
 from mcp_bridge.protocol import META_PROTOCOL_VERSION
@@ -34,9 +34,12 @@ _MAX_FILE_BYTES = 8 * 1024 * 1024  # a tool list larger than this is not worth a
 
 
 def cache_file(cache_dir: Path, resource: str) -> Path:
-    """Where the answers of the server whose canonical resource URI is `resource` live."""
-    digest = hashlib.sha256(resource.encode("utf-8")).hexdigest()[:24]
-    return cache_dir / f"{digest}.json"
+    """Where the answers of the server whose canonical resource URI is `resource` live.
+    Two checksums, not a cryptographic hash: hashlib would load OpenSSL into the shim
+    (~4 MB, ~2 ms), and a collision costs nothing, since the file names its resource and
+    a foreign one reads as empty."""
+    raw = resource.encode("utf-8")
+    return cache_dir / f"{zlib.crc32(raw):08x}{zlib.adler32(raw):08x}.json"
 
 
 def answer_key(message: dict[str, object], handshake_version: str | None) -> str | None:

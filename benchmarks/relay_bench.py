@@ -29,7 +29,9 @@ from typing import Any
 from mcp import Client, StdioServerParameters
 
 ROOT = Path(__file__).resolve().parent.parent
-BRIDGE = [sys.executable, "-m", "mcp_bridge", "run"]
+# The engine in this process: what this bench compares with a direct client. The daemon's
+# hop and start-up are daemon_bench.py's job (and this way no daemon is left running).
+BRIDGE = [sys.executable, "-m", "mcp_bridge", "run", "--no-daemon"]
 
 
 @contextlib.contextmanager

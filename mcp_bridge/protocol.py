@@ -28,6 +28,12 @@ HEADER_METHOD = "Mcp-Method"
 HEADER_NAME = "Mcp-Name"
 HEADER_PARAM_PREFIX = "Mcp-Param-"
 
+# The bridge's own member of a JSON-RPC error's `data`: the URL of a sign-in the request
+# waited for. A 2025-11-25 client that declared URL elicitation gets it as error -32042.
+SIGN_IN_URL_DATA = "signInUrl"
+URL_ELICITATION_REQUIRED = -32042
+URL_ELICITATION_VERSIONS = ("2025-11-25",)  # -32042 is not in 2026-07-28
+
 # 2026-07-28 §subscriptions: a request whose SSE answer stays open, idle, until the client
 # closes it; it must not be read under a silence timeout.
 SUBSCRIPTIONS_LISTEN = "subscriptions/listen"

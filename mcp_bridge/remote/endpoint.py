@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
-from mcp_bridge.errors import BridgeError
+from mcp_bridge.errors import AuthError, BridgeError
 from mcp_bridge.http_client import CONNECT_TIMEOUT_S, SessionHolder
 from mcp_bridge.jsonrpc import REMOTE_UNAVAILABLE
+from mcp_bridge.protocol import SIGN_IN_URL_DATA
 from mcp_bridge.remote.backoff import ReconnectBackoff
 from mcp_bridge.remote.base import CredentialProvider, NoCredentials
 from mcp_bridge.remote.response_body import (
@@ -65,7 +66,13 @@ def provider_failures_as_request_failures() -> Iterator[None]:
     except RequestFailed:
         raise
     except BridgeError as exc:
-        raise RequestFailed(exc.what, code=REMOTE_UNAVAILABLE, next_step=exc.next_step) from exc
+        # A sign-in the request waited for travels with the error, so a client that can
+        # open URLs is handed it (engine/front_channel.py).
+        url = exc.sign_in_url if isinstance(exc, AuthError) else None
+        data = {SIGN_IN_URL_DATA: url} if url else None
+        raise RequestFailed(
+            exc.what, code=REMOTE_UNAVAILABLE, next_step=exc.next_step, data=data
+        ) from exc
 
 
 # How long a request may go without a byte from the server (headers, body, SSE keep-alive)

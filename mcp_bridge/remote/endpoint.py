@@ -99,15 +99,30 @@ MAX_REDIRECTS = 3
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    """Scheme, host and port, the port filled in from the scheme when not written out."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:  # a Location with a port out of range or not a number
+        return parts.scheme, None, None
+    return parts.scheme, parts.hostname, port or _DEFAULT_PORTS.get(parts.scheme)
+
+
 def _same_site(origin_url: str, location: str) -> bool:
-    """Same scheme, host and port; or the same host moving from http to https (the only
-    scheme change that keeps what we send as safe as before)."""
-    before, after = urlsplit(origin_url), urlsplit(location)
-    if before.hostname != after.hostname:
+    """Whether a redirect may take our headers (`--header` credentials included) along: the
+    same origin (scheme, host, port), or the same host moving from http on its default port
+    to https on its default port, the one upgrade that keeps what we send as safe as before.
+    http -> https on other ports is another origin: another program may listen there."""
+    before, after = _origin(origin_url), _origin(location)
+    if before[1] is None or after[1] is None or before[1] != after[1]:
         return False
-    if (before.scheme, before.port) == (after.scheme, after.port):
+    if before == after:
         return True
-    return before.scheme == "http" and after.scheme == "https"
+    return before[0::2] == ("http", 80) and after[0::2] == ("https", 443)
 
 
 class HttpEndpoint:

@@ -28,7 +28,13 @@ class ConfigError(BridgeError):
 
 
 class AuthError(BridgeError):
-    """Authorization failed: discovery, registration, login or token use."""
+    """Authorization failed: discovery, registration, login or token use. `sign_in_url`:
+    where the user can finish the sign-in this error waits for (a client that can open
+    URLs is handed it; see engine/front_channel.py)."""
+
+    def __init__(self, what: str, *, next_step: str = "", sign_in_url: str | None = None) -> None:
+        super().__init__(what, next_step=next_step)
+        self.sign_in_url = sign_in_url
 
 
 class RemoteError(BridgeError):

@@ -29,6 +29,7 @@ from tests.fixtures.bridge_process import (
     BridgeProcess,
     daemons_under,
     echo,
+    mcp_bridge_cli,
     oauth_env,
     running_bridge,
     stop_daemon,
@@ -52,6 +53,10 @@ async def test_the_shim_relays_through_a_daemon_it_started(
         assert "result" in await bridge.initialize()
         assert text_of(await echo(bridge, "via the daemon")) == "via the daemon"
         assert daemons_under(bridge_home) == [daemon_pid(bridge_home)]
+        code, said = await mcp_bridge_cli(bridge_home, "status", env={}, stdout=True)
+        assert code == 0
+        assert f"daemon:  running, pid {daemon_pid(bridge_home)}" in said
+        assert "1 client(s) connected" in said
         assert await bridge.close_stdin_and_wait() == 0
     socket_dir = bridge_paths({"MCP_BRIDGE_HOME": str(bridge_home)}).daemon_socket().parent
     assert socket_dir.stat().st_mode & 0o777 == 0o700

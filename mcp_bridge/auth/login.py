@@ -144,6 +144,10 @@ class BrowserLogin:
         self._policy = policy
         self._session = http
         self._notify = notify
+        # The authorization URL of the login waiting for the browser, if one is: a request
+        # that cannot wait for it any longer hands it to the client (provider.py).
+        self.pending_url: str | None = None
+        self.url_shown = asyncio.Event()
         self._pasted_urls = pasted_urls
         self._clock = clock
 
@@ -191,9 +195,13 @@ class BrowserLogin:
             waiting = listener.expect(
                 pending.state, lambda query: validate_callback(pending, query)
             )
+            self.pending_url = request.url
+            self.url_shown.set()
             await self._show(request.url)
             code = await self._wait(waiting)
         finally:
+            self.pending_url = None
+            self.url_shown.clear()
             await listener.aclose()
         step = exchange_code(context.auth_server, client, pending, code, now=self._clock())
         tokens = await run_step(step, self._session(), policy=self._policy)

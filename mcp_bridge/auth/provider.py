@@ -63,6 +63,7 @@ __all__ = ["MAX_STEP_UPS", "OAuthCredentials"]
 log = logging.getLogger(__name__)
 
 MAX_STEP_UPS = 2
+SIGN_IN_URL_WAIT_S = 10.0  # a request past its login wait waits this much more for the URL
 FOLLOW_POLL_S = 0.5  # how often a process waiting on another's login looks at the vault
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
@@ -223,10 +224,24 @@ class OAuthCredentials:
             async with asyncio.timeout(self.settings.login_wait_s):
                 await asyncio.shield(task)
         except TimeoutError:
+            url = await self._sign_in_url(task)
+            where = f"Open {url} to sign in" if url else "Finish signing in in the browser"
             raise LoginRequired(
                 f"A browser sign-in to {self.mcp_url} is waiting for you",
-                next_step="Finish signing in in the browser, then retry",
+                next_step=f"{where} (or run `mcp-bridge login {self.mcp_url}` in a "
+                "terminal), then retry",
+                sign_in_url=url,
             ) from None
+
+    async def _sign_in_url(self, login: asyncio.Task[LoginResult]) -> str | None:
+        """The URL of the running login, waiting a little for it when the login has not
+        come that far (discovery, registration, the in-process grace): it is what the
+        client needs to be told."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(SIGN_IN_URL_WAIT_S):
+                while not login.done() and self._flow.pending_url is None:
+                    await self._flow.url_shown.wait()
+        return self._flow.pending_url
 
     def _start_login(
         self, challenge: BearerChallenge | None, previous_scopes: tuple[str, ...]

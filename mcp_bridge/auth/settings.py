@@ -69,6 +69,9 @@ class OAuthSettings:
         timeout_s = _number(flags, "login_timeout", DEFAULT_CALLBACK_TIMEOUT_S)
         if not timeout_s > 0:
             raise ConfigError("--login-timeout must be positive")
+        wait_s = _number(flags, "login_wait", DEFAULT_LOGIN_WAIT_S)
+        if not wait_s > 0:
+            raise ConfigError("--login-wait must be positive")
         client_id = _optional_string(flags, "client_id")
         secret = _optional_string(flags, "client_secret")
         if secret is not None and client_id is None:
@@ -94,6 +97,7 @@ class OAuthSettings:
             open_browser=flags.get("no_browser") is not True,
             device=flags.get("device") is True,
             timeout_s=float(timeout_s),
+            login_wait_s=float(wait_s),
         )
 
     def pre_registered(self) -> PreRegisteredClient | None:

@@ -24,6 +24,7 @@ from mcp_bridge.errors import BridgeError
 from mcp_bridge.jsonrpc import JsonObject, Kind
 from mcp_bridge.protocol import Era
 from mcp_bridge.remote.base import Deliver, RemoteTransport
+from mcp_bridge.remote.response_body import RequestFailed
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +216,7 @@ class BridgeSession:
                 assert self._translator is not None
                 await self._route(self._translator.from_local(message))
             except BridgeError as exc:
-                self._answer_failure(message, jsonrpc.REMOTE_UNAVAILABLE, str(exc))
+                self._answer_failure(message, jsonrpc.REMOTE_UNAVAILABLE, str(exc), exc)
             except Exception:
                 # The edge of the session: a bug must not cost the client its connection.
                 # Logged with its traceback (to the log file) so it gets fixed.
@@ -224,8 +225,14 @@ class BridgeSession:
                     message, jsonrpc.INTERNAL_ERROR, "mcp-bridge failed; see its log file"
                 )
 
-    def _answer_failure(self, message: JsonObject, code: int, text: str) -> None:
-        if _is_request(message):
+    def _answer_failure(
+        self, message: JsonObject, code: int, text: str, exc: BridgeError | None = None
+    ) -> None:
+        if not _is_request(message):
+            return
+        if isinstance(exc, RequestFailed):
+            self._reply(exc.response_to(message["id"]))  # its code and data, not only text
+        else:
             self._reply(jsonrpc.error_response(message["id"], code, text))
 
     async def _connect_for(self, message: JsonObject) -> bool:
@@ -240,7 +247,7 @@ class BridgeSession:
             self._next_connect_at = time.monotonic() + self._backoff_s
             self._backoff_s = min(self._backoff_s * 2, CONNECT_BACKOFF_S[1])
             log.warning("cannot connect to %s: %s", self._remote_url, exc)
-            self._answer_failure(message, jsonrpc.REMOTE_UNAVAILABLE, str(exc))
+            self._answer_failure(message, jsonrpc.REMOTE_UNAVAILABLE, str(exc), exc)
             return False
         self._backoff_s = CONNECT_BACKOFF_S[0]
         try:

@@ -25,6 +25,7 @@ _DESTS = (
     "no_browser",
     "device",
     "login_timeout",
+    "login_wait",
 )
 
 
@@ -82,6 +83,14 @@ def add_oauth_arguments(parser: argparse.ArgumentParser) -> None:
         default=300.0,
         metavar="SECONDS",
         help="how long to wait for the browser sign-in (default 300)",
+    )
+    group.add_argument(
+        "--login-wait",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long a request waits for a sign-in it started before it is answered "
+        "with the sign-in URL and 'retry' (default 30; hosts give a call about 60 s)",
     )
 
 

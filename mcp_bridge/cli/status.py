@@ -10,7 +10,7 @@ import argparse
 import time
 from typing import TYPE_CHECKING, Any
 
-from mcp_bridge.paths import bridge_paths
+from mcp_bridge.paths import BridgePaths, bridge_paths
 
 if TYPE_CHECKING:
     from mcp_bridge.auth.auth_records import StoredTokens
@@ -33,6 +33,7 @@ def status_command(args: argparse.Namespace) -> int:
     paths = bridge_paths()
     print(f"config:  {paths.config_dir}")
     print(f"logs:    {paths.log_dir}")
+    print(f"daemon:  {_describe_daemon(paths)}")
     from mcp_bridge.store.selection import open_vault
 
     vault = open_vault(paths=paths)
@@ -45,6 +46,21 @@ def status_command(args: argparse.Namespace) -> int:
     for line in logins:
         print(f"  {line}")
     return 0
+
+
+def _describe_daemon(paths: BridgePaths) -> str:
+    from mcp_bridge.shim.connection import DaemonUnavailable, ask_daemon
+
+    try:
+        reply = ask_daemon(paths, "status")
+    except DaemonUnavailable as exc:
+        return f"not running ({exc.what}; `mcp-bridge run` starts it)"
+    servers = reply.get("servers")
+    count = len(servers) if isinstance(servers, list) else 0
+    return (
+        f"running, pid {reply.get('pid')}, up {reply.get('uptime_s')} s, "
+        f"{reply.get('connections')} client(s) connected, {count} server(s) known"
+    )
 
 
 async def _stored_logins(vault: CredentialVault) -> list[str]:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from mcp_bridge import jsonrpc
 from mcp_bridge.engine.answer_cache import answer_key
 from mcp_bridge.jsonrpc import JsonObject, RequestId
+from mcp_bridge.protocol import URL_ELICITATION_VERSIONS
 
 __all__ = ["CachedFront", "FrontStep"]
 
@@ -51,12 +52,13 @@ class CachedFront:
     # The keys answered from the cache (the engine re-checks them against the remote).
     answered_keys: list[str] = field(default_factory=list)
     handshake_version: str | None = None
+    # The client speaks 2025-11-25 and declared URL-mode elicitation: a sign-in URL can
+    # be handed to it as error -32042 (the only era that has it).
+    accepts_url_elicitation: bool = False
 
     def from_local(self, message: JsonObject) -> FrontStep:
         if message.get("method") == "initialize":
-            params = message.get("params")
-            version = params.get("protocolVersion") if isinstance(params, dict) else None
-            self.handshake_version = version if isinstance(version, str) else None
+            self._saw_initialize(message.get("params"))
         if self.is_transparent:
             return FrontStep(to_remote=(message,))
         request_id = message.get("id")
@@ -72,6 +74,18 @@ class CachedFront:
         self.held.append(message)
         self.drops.add(drop_key(request_id))
         return FrontStep(to_local=(jsonrpc.result_response(request_id, answer),))
+
+    def _saw_initialize(self, params: object) -> None:
+        params = params if isinstance(params, dict) else {}
+        version = params.get("protocolVersion")
+        self.handshake_version = version if isinstance(version, str) else None
+        capabilities = params.get("capabilities")
+        elicitation = capabilities.get("elicitation") if isinstance(capabilities, dict) else None
+        self.accepts_url_elicitation = (
+            version in URL_ELICITATION_VERSIONS
+            and isinstance(elicitation, dict)
+            and isinstance(elicitation.get("url"), dict)
+        )
 
     def held_opening(self) -> JsonObject | None:
         """The `initialize` or `server/discover` the front answered and holds, if any."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import uuid
 from collections.abc import Callable
 
 from mcp_bridge import jsonrpc
@@ -18,12 +19,14 @@ from mcp_bridge.engine.answer_book import AnswerBook
 from mcp_bridge.engine.answer_cache import CACHEABLE_METHODS, answer_key
 from mcp_bridge.engine.cached_front import CachedFront, drop_key
 from mcp_bridge.jsonrpc import JsonObject
+from mcp_bridge.protocol import SIGN_IN_URL_DATA, URL_ELICITATION_REQUIRED
 
 __all__ = ["FrontChannel"]
 
 log = logging.getLogger(__name__)
 
 _CACHEABLE_MARKERS = tuple(f'"{method}"'.encode() for method in CACHEABLE_METHODS)
+_SIGN_IN_MARKER = f'"{SIGN_IN_URL_DATA}"'.encode()
 TOOLS_LIST_CHANGED: JsonObject = {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}
 
 
@@ -69,6 +72,8 @@ class FrontChannel:
         return self._ready.popleft()
 
     def send(self, line: bytes) -> None:
+        if self._front.accepts_url_elicitation and _SIGN_IN_MARKER in line:
+            line = _as_url_elicitation(line)
         if self._awaited or self._front.drops:
             try:
                 reply = jsonrpc.decode(line)
@@ -135,3 +140,37 @@ class FrontChannel:
     def _tools_changed(self) -> None:
         log.debug("telling a client its tool list changed")
         self._inner.send(jsonrpc.encode(TOOLS_LIST_CHANGED))
+
+
+def _as_url_elicitation(line: bytes) -> bytes:
+    """An error whose request waited for a sign-in, as the 2025-11-25 way to say "open this
+    URL, then retry" (error -32042, URL-mode elicitation): the client shows the URL itself
+    instead of a bare error. Any other line comes back unchanged."""
+    try:
+        reply = jsonrpc.decode(line)
+    except jsonrpc.InvalidMessage:
+        return line
+    error = reply.get("error") if isinstance(reply, dict) else None
+    data = error.get("data") if isinstance(error, dict) else None
+    url = data.get(SIGN_IN_URL_DATA) if isinstance(data, dict) else None
+    if not isinstance(url, str) or not isinstance(reply, dict) or "method" in reply:
+        return line
+    assert isinstance(error, dict)
+    message = str(error.get("message", "Sign in, then retry"))
+    elicitation = {
+        "mode": "url",
+        "elicitationId": str(uuid.uuid4()),
+        "url": url,
+        "message": message,
+    }
+    return jsonrpc.encode(
+        {
+            "jsonrpc": "2.0",
+            "id": reply.get("id"),
+            "error": {
+                "code": URL_ELICITATION_REQUIRED,
+                "message": message,
+                "data": {"elicitations": [elicitation]},
+            },
+        }
+    )

@@ -1,0 +1,65 @@
+"""A request that waited for a sign-in as long as it may hands the client the sign-in URL:
+as error -32042 (URL-mode elicitation) to a 2025-11-25 client that declared it, as the
+message text to any other. Opening that URL completes the login; the retry works."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+
+from mcp_bridge.demo import headless_browser
+from tests.fixtures.auth_server import AuthServerFactory
+from tests.fixtures.bridge_process import BridgeProcess, running_bridge
+
+NO_BROWSER = {"BROWSER": "/bin/true", "MCP_BRIDGE_VAULT": "keyfile"}  # nobody clicks
+INIT = {"protocolVersion": "2025-11-25", "clientInfo": {"name": "t", "version": "1"}}
+
+
+async def open_in_headless_browser(url: str) -> None:
+    follower = await asyncio.create_subprocess_exec(sys.executable, headless_browser.__file__, url)
+    assert await asyncio.wait_for(follower.wait(), 60) == 0
+
+
+async def initialize(bridge: BridgeProcess, capabilities: dict[str, object]) -> dict[str, object]:
+    return await bridge.request("initialize", {**INIT, "capabilities": capabilities})
+
+
+@pytest.mark.parametrize("run_flags", [(), ("--no-daemon",)], ids=["daemon", "in-process"])
+async def test_a_client_that_declared_url_elicitation_is_handed_the_sign_in(
+    auth_server: AuthServerFactory, bridge_home: Path, run_flags: tuple[str, ...]
+) -> None:
+    server = auth_server()
+    args = (*run_flags, "--login-wait", "1", server.mcp_url)
+    async with running_bridge(bridge_home, *args, env=NO_BROWSER) as bridge:
+        waited = await initialize(bridge, {"elicitation": {"url": {}}})
+        error = waited["error"]
+        assert isinstance(error, dict)
+        assert error["code"] == -32042, error
+        (elicitation,) = error["data"]["elicitations"]
+        assert elicitation["mode"] == "url"
+        assert elicitation["url"].startswith(f"{server.issuer}/authorize?")
+        assert elicitation["elicitationId"]
+        await open_in_headless_browser(elicitation["url"])
+        assert "result" in await initialize(bridge, {"elicitation": {"url": {}}})
+    assert server.stats()["authorizations"] == 1
+
+
+async def test_any_other_client_reads_the_sign_in_url_in_the_message(
+    auth_server: AuthServerFactory, bridge_home: Path
+) -> None:
+    server = auth_server()
+    args = ("--login-wait", "1", server.mcp_url)
+    async with running_bridge(bridge_home, *args, env=NO_BROWSER) as bridge:
+        waited = await initialize(bridge, {})
+        error = waited["error"]
+        assert isinstance(error, dict)
+        assert error["code"] != -32042  # it never said it could handle that
+        message = str(error["message"])
+        assert f"Open {server.issuer}/authorize?" in message
+        assert f"mcp-bridge login {server.mcp_url}" in message
+        url = message.split("Open ", 1)[1].split(" ", 1)[0]
+        await open_in_headless_browser(url)
+        assert "result" in await initialize(bridge, {})

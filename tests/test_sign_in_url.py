@@ -12,7 +12,14 @@ import pytest
 
 from mcp_bridge.demo import headless_browser
 from tests.fixtures.auth_server import AuthServerFactory
-from tests.fixtures.bridge_process import BridgeProcess, running_bridge
+from tests.fixtures.bridge_process import (
+    BridgeProcess,
+    echo,
+    mcp_bridge_cli,
+    oauth_env,
+    running_bridge,
+)
+from tests.fixtures.mcp_servers import text_of
 
 NO_BROWSER = {"BROWSER": "/bin/true", "MCP_BRIDGE_VAULT": "keyfile"}  # nobody clicks
 INIT = {"protocolVersion": "2025-11-25", "clientInfo": {"name": "t", "version": "1"}}
@@ -63,3 +70,26 @@ async def test_any_other_client_reads_the_sign_in_url_in_the_message(
         url = message.split("Open ", 1)[1].split(" ", 1)[0]
         await open_in_headless_browser(url)
         assert "result" in await initialize(bridge, {})
+
+
+async def test_a_tool_call_that_waited_for_a_sign_in_gets_a_tool_result_naming_the_url(
+    auth_server: AuthServerFactory, bridge_home: Path
+) -> None:
+    """Hosts show a tool result in the conversation; a bare JSON-RPC error reads as a
+    broken server. The handshake comes from the cache (the login is gone), so the tool
+    call is the request that needs the sign-in."""
+    server = auth_server()
+    async with running_bridge(bridge_home, server.mcp_url, env=oauth_env()) as bridge:
+        assert "result" in await bridge.initialize()
+        assert text_of(await echo(bridge, "first")) == "first"
+    assert (await mcp_bridge_cli(bridge_home, "logout", server.mcp_url, env=oauth_env()))[0] == 0
+    args = ("--login-wait", "1", server.mcp_url)
+    async with running_bridge(bridge_home, *args, env=NO_BROWSER) as bridge:
+        assert "result" in await bridge.initialize()
+        waited = await echo(bridge, "needs a login")
+        result = waited["result"]
+        assert result["isError"] is True, waited
+        text = result["content"][0]["text"]
+        assert f"Open {server.issuer}/authorize?" in text
+        await open_in_headless_browser(text.split("Open ", 1)[1].split(" ", 1)[0])
+        assert text_of(await echo(bridge, "signed in")) == "signed in"

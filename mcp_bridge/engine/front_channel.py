@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 _CACHEABLE_MARKERS = tuple(f'"{method}"'.encode() for method in CACHEABLE_METHODS)
 _SIGN_IN_MARKER = f'"{SIGN_IN_URL_DATA}"'.encode()
+_TOOL_CALL_MARKER = b'"tools/call"'
+_TOOL_CALL_PARSE_LIMIT = 64 * 1024
+_TOOL_CALLS_REMEMBERED = 1024
 TOOLS_LIST_CHANGED: JsonObject = {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}
 
 
@@ -49,6 +52,9 @@ class FrontChannel:
         self._ready: collections.deque[bytes] = collections.deque()
         self._awaited: dict[str, str] = {}  # drop_key(id) -> cache key of its answer
         self._watching = False
+        # Ids of the client's recent tools/call requests: a sign-in it waited for in vain is
+        # answered as a tool result, which hosts show in the conversation.
+        self._tool_calls: collections.OrderedDict[str, None] = collections.OrderedDict()
 
     @property
     def front(self) -> CachedFront:
@@ -72,8 +78,8 @@ class FrontChannel:
         return self._ready.popleft()
 
     def send(self, line: bytes) -> None:
-        if self._front.accepts_url_elicitation and _SIGN_IN_MARKER in line:
-            line = _as_url_elicitation(line)
+        if _SIGN_IN_MARKER in line:
+            line = self._sign_in_answer(line)
         if self._awaited or self._front.drops:
             try:
                 reply = jsonrpc.decode(line)
@@ -93,9 +99,18 @@ class FrontChannel:
     # -- local side -----------------------------------------------------------------
 
     def _may_matter(self, line: bytes) -> bool:
-        return not self._front.is_transparent or any(m in line for m in _CACHEABLE_MARKERS)
+        if not self._front.is_transparent or any(m in line for m in _CACHEABLE_MARKERS):
+            return True
+        # A tool call's id is worth a parse while small; a huge call (an upload) is not.
+        return _TOOL_CALL_MARKER in line and len(line) <= _TOOL_CALL_PARSE_LIMIT
 
     def _on_local(self, message: JsonObject, line: bytes) -> None:
+        if message.get("method") == "tools/call" and jsonrpc.is_request_id(message.get("id")):
+            request_id = message["id"]
+            assert isinstance(request_id, str | int)
+            self._tool_calls[drop_key(request_id)] = None
+            while len(self._tool_calls) > _TOOL_CALLS_REMEMBERED:
+                self._tool_calls.popitem(last=False)
         step = self._front.from_local(message)
         for answer in step.to_local:
             self._inner.send(jsonrpc.encode(answer))
@@ -137,40 +152,64 @@ class FrontChannel:
         if key is not None and "result" in reply:
             self._book.record(key, reply["result"])
 
+    def _sign_in_answer(self, line: bytes) -> bytes:
+        """An error whose request waited for a sign-in, in the form this client handles
+        best: URL-mode elicitation (-32042) when it declared it, a tool result for a tool
+        call (hosts show it in the conversation; a bare error reads as a broken server),
+        else the error as it is (its message names the URL)."""
+        try:
+            reply = jsonrpc.decode(line)
+        except jsonrpc.InvalidMessage:
+            return line
+        sign_in = _sign_in_of(reply)
+        if sign_in is None or not isinstance(reply, dict):
+            return line
+        request_id, url, message = sign_in
+        if self._front.accepts_url_elicitation:
+            return jsonrpc.encode(_url_elicitation_error(request_id, url, message))
+        if request_id is None or drop_key(request_id) not in self._tool_calls:
+            return line
+        del self._tool_calls[drop_key(request_id)]
+        result: JsonObject = {"content": [{"type": "text", "text": message}], "isError": True}
+        return jsonrpc.encode(jsonrpc.result_response(request_id, result))
+
     def _tools_changed(self) -> None:
         log.debug("telling a client its tool list changed")
         self._inner.send(jsonrpc.encode(TOOLS_LIST_CHANGED))
 
 
-def _as_url_elicitation(line: bytes) -> bytes:
-    """An error whose request waited for a sign-in, as the 2025-11-25 way to say "open this
-    URL, then retry" (error -32042, URL-mode elicitation): the client shows the URL itself
-    instead of a bare error. Any other line comes back unchanged."""
-    try:
-        reply = jsonrpc.decode(line)
-    except jsonrpc.InvalidMessage:
-        return line
-    error = reply.get("error") if isinstance(reply, dict) else None
+def _sign_in_of(reply: object) -> tuple[jsonrpc.RequestId | None, str, str] | None:
+    """(id, URL, message) of an error reply that carries a sign-in URL, else None."""
+    if not isinstance(reply, dict) or "method" in reply:
+        return None
+    error = reply.get("error")
     data = error.get("data") if isinstance(error, dict) else None
     url = data.get(SIGN_IN_URL_DATA) if isinstance(data, dict) else None
-    if not isinstance(url, str) or not isinstance(reply, dict) or "method" in reply:
-        return line
+    if not isinstance(url, str):
+        return None
     assert isinstance(error, dict)
-    message = str(error.get("message", "Sign in, then retry"))
+    request_id = reply.get("id")
+    usable_id = request_id if isinstance(request_id, str | int) else None
+    return usable_id, url, str(error.get("message", "Sign in, then retry"))
+
+
+def _url_elicitation_error(
+    request_id: jsonrpc.RequestId | None, url: str, message: str
+) -> JsonObject:
+    """The 2025-11-25 way to say "open this URL, then retry": error -32042 with one
+    URL-mode elicitation; the client shows the URL itself instead of a bare error."""
     elicitation = {
         "mode": "url",
         "elicitationId": str(uuid.uuid4()),
         "url": url,
         "message": message,
     }
-    return jsonrpc.encode(
-        {
-            "jsonrpc": "2.0",
-            "id": reply.get("id"),
-            "error": {
-                "code": URL_ELICITATION_REQUIRED,
-                "message": message,
-                "data": {"elicitations": [elicitation]},
-            },
-        }
-    )
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "error": {
+            "code": URL_ELICITATION_REQUIRED,
+            "message": message,
+            "data": {"elicitations": [elicitation]},
+        },
+    }

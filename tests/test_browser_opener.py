@@ -6,12 +6,13 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from mcp_bridge.auth.browser import open_in_browser
+from mcp_bridge.auth.browser import _LAUNCHER, open_in_browser
 from mcp_bridge.auth.errors import UrlRefused
 from mcp_bridge.auth.urlpolicy import check_browser_url
 from mcp_bridge.errors import AuthError
@@ -193,3 +194,58 @@ async def test_a_webbrowser_module_in_the_current_directory_is_not_run(
     assert await open_in_browser("https://as.example/authorize")
     assert record.exists()
     assert not (tmp_path / "HIJACKED").exists()
+
+
+def launch_recorder(record: Path) -> str:
+    """A $BROWSER script recording its own argv, its parent's argv (the launcher child that
+    runs `webbrowser`, as `ps` shows it to every local user) and what its stdin is."""
+    return (
+        "import json, os, sys\n"
+        "with open(f'/proc/{os.getppid()}/cmdline', 'rb') as cmdline:\n"
+        "    parent = cmdline.read().decode('utf-8', 'replace').split(chr(0))\n"
+        "record = {'argv': sys.argv, 'parent': parent, 'stdin': os.readlink('/proc/self/fd/0')}\n"
+        f"open({str(record)!r}, 'w').write(json.dumps(record))\n"
+    )
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs Linux /proc")
+async def test_the_url_is_in_no_argv_of_ours_only_in_the_browsers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = tmp_path / "launch.json"
+    script = write_script(tmp_path, launch_recorder(record))
+    monkeypatch.setenv("BROWSER", str(script))
+    state = "st4te-Only-In-The-Browser"
+    url = f"https://as.example/authorize?response_type=code&state={state}&x=caf\u00e9"
+    assert await open_in_browser(url) is True
+    seen = json.loads(record.read_text())
+    assert seen["argv"] == [str(script), url]  # the browser still gets the URL, whole
+    parent = " ".join(seen["parent"])
+    assert sys.executable in parent  # it is the launcher's argv that was read
+    assert "as.example" not in parent
+    assert state not in parent
+    assert seen["stdin"] == os.devnull  # the pipe the URL came on is not handed on
+
+
+@pytest.mark.parametrize(
+    ("sent", "opened"),
+    [
+        (b"https://as.example/authorize?state=s\n", True),
+        (b"https://as.ex", False),  # cut short (no newline): could name another host
+        (b"https://as.example/a\nhttps://evil.example/\n", False),
+        (b"", False),
+    ],
+    ids=["whole", "cut short", "two lines", "nothing"],
+)
+def test_the_launcher_opens_only_a_whole_url_read_from_stdin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sent: bytes, opened: bool
+) -> None:
+    record = tmp_path / "argv.json"
+    monkeypatch.setenv("BROWSER", str(write_script(tmp_path, argv_recorder(record))))
+    launcher = subprocess.run(
+        [sys.executable, "-I", "-c", _LAUNCHER], input=sent, timeout=60, check=False
+    )
+    assert (launcher.returncode == 0) is opened
+    assert record.exists() is opened
+    if opened:
+        assert json.loads(record.read_text())[1] == sent.decode().rstrip("\n")

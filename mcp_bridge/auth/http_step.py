@@ -126,7 +126,7 @@ class HttpResponse:
         """The body as JSON, or None when it is not JSON (error bodies are often HTML)."""
         try:
             doc: object = json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
+        except _UNREADABLE_JSON:
             return None
         return doc
 
@@ -134,11 +134,18 @@ class HttpResponse:
         """The body as JSON, or AuthResponseInvalid naming `what` and the URL."""
         try:
             return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except _UNREADABLE_JSON as exc:
             raise AuthResponseInvalid(
                 f"The {what} at {self.url or 'the server'} is not valid JSON",
                 next_step="Tell the server's owner",
             ) from exc
+
+
+# What json.loads raises on a body it cannot read: ValueError covers malformed JSON, bytes
+# that are no Unicode, and an integer past CPython's int-string limit (4300 digits);
+# RecursionError is arrays or objects nested past the recursion limit, which a 1 MiB body
+# can easily be. All are the server's fault and must end as the step's named error.
+_UNREADABLE_JSON = (ValueError, RecursionError)
 
 
 def _find_header(headers: tuple[tuple[str, str], ...], name: str) -> str | None:

@@ -1,0 +1,175 @@
+"""Numbers and JSON shapes an authorization server sends (issue 8): a 400-digit `expires_in`,
+NaN, a negative lifetime, a device `interval` of 0, JSON nested past the recursion limit.
+Each is clamped to a sane range or refused with an AuthError that names the field and the
+server; none ends as a traceback, a busy loop, or a token that "never expires"."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import replace
+
+import pytest
+from hypothesis import strategies as st
+
+from mcp_bridge.auth.device_grant import (
+    DeviceAuthorization,
+    poll_device_token,
+    request_device_code,
+)
+from mcp_bridge.auth.errors import (
+    AuthError,
+    AuthResponseInvalid,
+    RegistrationFailed,
+)
+from mcp_bridge.auth.http_step import HttpResponse
+from mcp_bridge.auth.metadata import AuthServerMetadata
+from mcp_bridge.auth.registration import (
+    ClientMetadata,
+    ClientRegistration,
+    register_client,
+)
+from mcp_bridge.auth.token_endpoint import (
+    TokenSet,
+    exchange_code,
+    refresh_tokens,
+)
+from mcp_bridge.auth.urlpolicy import UrlPolicy
+from tests.fixtures.http_steps import finish
+from tests.test_auth_token_endpoint import AS as TOKEN_AS
+from tests.test_auth_token_endpoint import ISSUER, MCP, NOW, PENDING, PUBLIC, REDIRECT, TOKENS
+
+AS = replace(
+    TOKEN_AS,
+    registration_endpoint=f"{ISSUER}/register",
+    device_authorization_endpoint=f"{ISSUER}/device",
+)
+
+HUGE = "1" + "0" * 399  # 400 digits: json.loads reads it, float() of it overflows
+TOO_LONG = "9" * 5000  # past CPython's int-string limit: json.loads itself raises ValueError
+DEEP = b"[" * 100_000 + b"]" * 100_000  # json.loads raises RecursionError
+
+
+def raw(body: bytes, status: int = 200, url: str = "") -> HttpResponse:
+    return HttpResponse(status, body, (("Content-Type", "application/json"),), url)
+
+
+def with_field(doc: Mapping[str, object], key: str, value_text: str) -> bytes:
+    """`doc` as JSON with `key` set to `value_text` written as is (NaN, 1e400, 400 digits)."""
+    return json.dumps({**doc, key: "@@"}).replace('"@@"', value_text).encode()
+
+
+def exchanged(response: HttpResponse) -> TokenSet:
+    step = exchange_code(AS, PUBLIC, PENDING, "code", now=NOW)
+    next(step)
+    return finish(step, response)
+
+
+TOKEN_DOC: dict[str, object] = {"access_token": "a", "token_type": "Bearer"}
+
+
+def token_with_expires_in(value_text: str) -> HttpResponse:
+    return raw(with_field(TOKEN_DOC, "expires_in", value_text), url=f"{ISSUER}/token")
+
+
+# -- the JSON itself ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body", [DEEP, b'{"a":' * 50_000 + b"1" + b"}" * 50_000, TOO_LONG.encode(), b"\xff{"]
+)
+def test_json_that_cannot_be_read_is_the_steps_named_error(body: bytes) -> None:
+    response = raw(body, url=f"{ISSUER}/token")
+    with pytest.raises(AuthResponseInvalid, match=f"token response at {ISSUER}/token"):
+        response.json(what="token response")
+    assert response.json_or_none() is None
+
+
+def test_a_deeply_nested_token_response_is_refused() -> None:
+    with pytest.raises(AuthResponseInvalid, match="not valid JSON"):
+        exchanged(raw(DEEP))
+
+
+def test_a_deeply_nested_token_error_is_still_the_token_error() -> None:
+    step = refresh_tokens(AS, PUBLIC, TOKENS, now=NOW)
+    next(step)
+    with pytest.raises(AuthError, match="HTTP 400"):
+        step.send(raw(DEEP, status=400))
+
+
+# -- token responses (RFC 6749 §5.1) --------------------------------------------------------
+
+
+# -- device authorization (RFC 8628 §3.2, §3.5) ---------------------------------------------
+
+DEVICE_DOC: dict[str, object] = {
+    "device_code": "dev",
+    "user_code": "WDJB-MJHT",
+    "verification_uri": f"{ISSUER}/activate",
+}
+
+
+def device_answer(body: bytes) -> DeviceAuthorization:
+    step = request_device_code(AS, PUBLIC, scopes=(), resource=MCP, now=NOW)
+    next(step)
+    return finish(step, raw(body, url=f"{ISSUER}/device"))
+
+
+def test_a_deeply_nested_device_answer_is_refused() -> None:
+    with pytest.raises(AuthResponseInvalid, match="device authorization response"):
+        device_answer(DEEP)
+
+
+def test_a_deeply_nested_poll_error_is_the_token_endpoint_error() -> None:
+    device = DeviceAuthorization("d", "U", f"{ISSUER}/a", None, expires_at=NOW + 60, interval_s=5)
+    step = poll_device_token(AS, PUBLIC, device, resource=MCP, scopes=(), now=NOW)
+    next(step)
+    with pytest.raises(AuthError, match="HTTP 400"):
+        step.send(raw(DEEP, status=400))
+
+
+# -- dynamic client registration (RFC 7591 §3.2.1) ------------------------------------------
+
+ME = ClientMetadata(redirect_uris=(REDIRECT,))
+SECRET_DOC: dict[str, object] = {"client_id": "c", "client_secret": "s"}
+
+
+def registered(body: bytes, status: int = 201) -> ClientRegistration:
+    step = register_client(AS, ME, now=NOW)
+    next(step)
+    return finish(step, raw(body, status=status, url=f"{ISSUER}/register"))
+
+
+def test_a_deeply_nested_registration_answer_is_refused() -> None:
+    with pytest.raises(AuthResponseInvalid, match="registration response"):
+        registered(DEEP)
+    with pytest.raises(RegistrationFailed, match="refused"):
+        registered(DEEP, status=400)
+
+
+# -- metadata (RFC 8414 §2): it has no numbers we read, only strings where numbers may be ----
+
+
+def test_numbers_where_metadata_has_strings_are_refused_by_name() -> None:
+    start = {"issuer": ISSUER, "authorization_endpoint": f"{ISSUER}/authorize"}
+    doc = json.loads(with_field(start, "token_endpoint", HUGE))
+    policy = UrlPolicy.for_server(MCP)
+    with pytest.raises(AuthResponseInvalid, match="token_endpoint"):
+        AuthServerMetadata.from_json(doc, issuer=ISSUER, policy=policy, source=ISSUER)
+
+
+# -- any token response body ----------------------------------------------------------------
+
+_JSON_NUMBER_TEXT = st.one_of(
+    st.integers().map(str),
+    st.integers(min_value=300, max_value=600).map(lambda n: "9" * n),
+    st.integers(min_value=300, max_value=600).map(lambda n: "-" + "9" * n),
+    st.floats().map(lambda f: json.dumps(f)),  # NaN, Infinity, -Infinity included
+    st.sampled_from(["1e400", "-1e400", "2e-400", "-0", "0.0", "1E+2", "0.5", TOO_LONG]),
+)
+_VALUE_TEXT = st.one_of(
+    _JSON_NUMBER_TEXT,
+    _JSON_NUMBER_TEXT.map(lambda text: json.dumps(text)),  # the same, as a string
+    st.sampled_from(["null", "true", "false", "[]", "{}", "[1]", '{"a":1}', "[" * 2000]),
+    st.text(max_size=20).map(json.dumps),
+)

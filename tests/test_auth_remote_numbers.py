@@ -5,11 +5,14 @@ server; none ends as a traceback, a busy loop, or a token that "never expires"."
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mcp_bridge.auth.device_grant import (
@@ -20,6 +23,7 @@ from mcp_bridge.auth.device_grant import (
 from mcp_bridge.auth.errors import (
     AuthError,
     AuthResponseInvalid,
+    AuthServerUnavailable,
     RegistrationFailed,
 )
 from mcp_bridge.auth.http_step import HttpResponse
@@ -30,6 +34,8 @@ from mcp_bridge.auth.registration import (
     register_client,
 )
 from mcp_bridge.auth.token_endpoint import (
+    MAX_RETRY_AFTER_S,
+    MAX_TOKEN_LIFETIME_S,
     TokenSet,
     exchange_code,
     refresh_tokens,
@@ -98,6 +104,93 @@ def test_a_deeply_nested_token_error_is_still_the_token_error() -> None:
 
 
 # -- token responses (RFC 6749 §5.1) --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value_text", "lifetime_s"),
+    [
+        ("3600", 3600.0),
+        ("1.5", 1.5),
+        ('"60"', 60.0),  # a string of digits: seen in the wild
+        (" 1e3", 1000.0),
+        (str(10**10), MAX_TOKEN_LIFETIME_S),
+        (HUGE, MAX_TOKEN_LIFETIME_S),
+        (f'"{HUGE}"', MAX_TOKEN_LIFETIME_S),
+        (f'"{TOO_LONG}"', MAX_TOKEN_LIFETIME_S),  # a string: no int-string limit in json
+        ("1e400", MAX_TOKEN_LIFETIME_S),  # Python reads it as inf
+        ("Infinity", MAX_TOKEN_LIFETIME_S),
+    ],
+)
+def test_expires_in_is_read_and_clamped_to_a_year(value_text: str, lifetime_s: float) -> None:
+    tokens = exchanged(token_with_expires_in(value_text))
+    assert tokens.expires_at == NOW + lifetime_s
+
+
+@pytest.mark.parametrize(
+    "value_text",
+    [
+        "0",
+        "-0.0",
+        "-5",
+        f"-{HUGE}",
+        "-1e400",
+        "NaN",
+        "-Infinity",
+        "true",
+        "false",
+        '"soon"',
+        '"-5"',
+        '"1.5"',
+        '"\u00b2"',  # "²".isdigit() is True, int("²") raises ValueError
+        '"\\u001b[2J3600"',
+        "[]",
+        "{}",
+        "[" * 500 + "]" * 500,
+    ],
+)
+def test_expires_in_that_is_no_lifetime_is_refused(value_text: str) -> None:
+    """Not "never expires": a negative or NaN lifetime is a broken server, not a forever token."""
+    with pytest.raises(AuthResponseInvalid, match="expires_in") as refused:
+        exchanged(token_with_expires_in(value_text))
+    assert ISSUER in refused.value.what
+    assert "\x1b" not in refused.value.what
+    assert refused.value.next_step
+
+
+@pytest.mark.parametrize(
+    "response", [raw(json.dumps(TOKEN_DOC).encode()), token_with_expires_in("null")]
+)
+def test_absent_expires_in_means_the_server_did_not_say(response: HttpResponse) -> None:
+    assert exchanged(response).expires_at is None
+
+
+@pytest.mark.parametrize(
+    ("header", "retry_after_s"),
+    [
+        ("17", 17.0),
+        ("\u00b2", None),  # isdigit() but not a number int() or float() reads
+        ("9" * 400, MAX_RETRY_AFTER_S),
+        ("-5", None),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", None),
+    ],
+)
+def test_retry_after_is_bounded(header: str, retry_after_s: float | None) -> None:
+    step = refresh_tokens(AS, PUBLIC, TOKENS, now=NOW)
+    next(step)
+    with pytest.raises(AuthServerUnavailable) as raised:
+        step.send(HttpResponse(429, b"", (("Retry-After", header),)))
+    assert raised.value.retry_after_s == retry_after_s
+
+
+@pytest.mark.parametrize(
+    "expires_at",
+    [10**400, float("nan"), float("inf"), "soon", True],
+    ids=["400 digits", "nan", "inf", "text", "bool"],
+)
+def test_a_stored_token_set_with_an_unusable_expiry_is_damaged(expires_at: object) -> None:
+    doc = {**TOKENS.to_json(), "expires_at": expires_at}
+    with pytest.raises(AuthResponseInvalid, match="damaged"):
+        TokenSet.from_json(doc)
 
 
 # -- device authorization (RFC 8628 §3.2, §3.5) ---------------------------------------------
@@ -173,3 +266,40 @@ _VALUE_TEXT = st.one_of(
     st.sampled_from(["null", "true", "false", "[]", "{}", "[1]", '{"a":1}', "[" * 2000]),
     st.text(max_size=20).map(json.dumps),
 )
+
+
+@settings(max_examples=400)
+@given(
+    expires_in=st.none() | _VALUE_TEXT,
+    extra=st.dictionaries(
+        st.sampled_from(["refresh_token", "scope", "token_type", "access_token"]),
+        _VALUE_TEXT,
+        max_size=2,
+    ),
+)
+def test_any_token_response_is_a_bounded_token_set_or_an_auth_error(
+    expires_in: str | None, extra: dict[str, str]
+) -> None:
+    parts = ['"access_token":"a"', '"token_type":"Bearer"']
+    parts += [f"{json.dumps(key)}:{value}" for key, value in extra.items()]
+    if expires_in is not None:
+        parts.append(f'"expires_in":{expires_in}')
+    body = ("{" + ",".join(parts) + "}").encode()
+    try:
+        tokens = exchanged(raw(body))
+    except AuthError:
+        return
+    absent = expires_in is None or expires_in.strip() == "null"
+    if absent:
+        assert tokens.expires_at is None
+    else:
+        assert tokens.expires_at is not None
+        assert math.isfinite(tokens.expires_at)
+        assert NOW <= tokens.expires_at <= NOW + MAX_TOKEN_LIFETIME_S
+
+
+@settings(max_examples=200)
+@given(st.binary(max_size=300) | _VALUE_TEXT.map(str.encode))
+def test_any_token_response_bytes_end_in_tokens_or_an_auth_error(body: bytes) -> None:
+    with contextlib.suppress(AuthError):
+        exchanged(raw(body))

@@ -144,10 +144,11 @@ def test_granted_scope_and_string_expires_in_are_read() -> None:
     assert tokens.expires_at == NOW + 60
 
 
-def test_nonsense_expires_in_means_unknown_expiry() -> None:
+def test_negative_expires_in_is_refused_not_read_as_never_expires() -> None:
     step = exchange_code(AS, PUBLIC, PENDING, "code", now=NOW)
     next(step)
-    assert finish(step, token_reply(expires_in=-5)).expires_at is None
+    with pytest.raises(AuthResponseInvalid, match="expires_in -5"):
+        step.send(token_reply(expires_in=-5))
 
 
 def error_reply(status: int, error: str | None = None, **headers: str) -> HttpResponse:

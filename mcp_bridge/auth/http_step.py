@@ -20,12 +20,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, TypeAlias, TypeVar
 from urllib.parse import parse_qsl, urlencode, urljoin
 
-from mcp_bridge.auth.errors import AuthResponseInvalid, AuthServerUnavailable
+from mcp_bridge.auth.errors import (
+    AuthResponseInvalid,
+    AuthServerUnavailable,
+    sanitize_remote_text,
+)
 
 if TYPE_CHECKING:
     import aiohttp
@@ -40,7 +45,11 @@ __all__ = [
     "HttpResponse",
     "SessionSource",
     "Step",
+    "clamped",
+    "json_number",
     "run_step",
+    "shown_json",
+    "stored_time",
 ]
 
 log = logging.getLogger(__name__)
@@ -146,6 +155,62 @@ class HttpResponse:
 # RecursionError is arrays or objects nested past the recursion limit, which a 1 MiB body
 # can easily be. All are the server's fault and must end as the step's named error.
 _UNREADABLE_JSON = (ValueError, RecursionError)
+
+
+def json_number(value: object) -> int | float | None:
+    """`value` as a number, if a server sent one: a JSON number, or a string of ASCII digits
+    (RFC 6749 §5.1 says `expires_in` is a number; strings are seen in the wild). None for
+    anything else, including booleans (an int to Python) and NaN (Python's json reads it).
+
+    The result may be a 400-digit int or inf (json reads `1e400` as inf): compare it, or
+    pass it to `clamped`, but never to float() unchecked, which raises OverflowError."""
+    if isinstance(value, str):
+        digits = value.strip()
+        # isdigit() is not enough: it is True for "²", which int() refuses.
+        if not digits.isascii() or not digits.isdigit():
+            return None
+        digits = digits.lstrip("0") or "0"
+        # int() refuses more than 4300 digits; anything near that long is "huge" anyway.
+        return int(digits) if len(digits) <= 300 else math.inf
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def stored_time(value: object) -> float:
+    """An epoch time read back from one of our vault records, where only finite numbers are
+    written; ValueError for anything else. Past 2**53 (inf included) float() would round or
+    overflow, so such a record is damaged too."""
+    number = None if isinstance(value, str) else json_number(value)
+    if number is None or not abs(number) <= 2**53:
+        raise ValueError("not a time")
+    return float(number)
+
+
+def shown_json(value: object) -> str:
+    """A JSON value from a server, short and safe to put in a message: text through
+    sanitize_remote_text, a 400-digit number by its length, arrays and objects by their
+    kind (repr() of one nested as deep as json.loads allows can hit the recursion limit)."""
+    if isinstance(value, dict | list):
+        return "an object" if isinstance(value, dict) else "an array"
+    if isinstance(value, str):
+        return f'"{sanitize_remote_text(value, max_chars=40)}"'
+    shown = json.dumps(value)  # JSON's spelling: true, NaN, -Infinity
+    if len(shown) > 40:
+        return f"a number of {len(shown.lstrip('-'))} digits"
+    return sanitize_remote_text(shown)
+
+
+def clamped(number: int | float, low: float, high: float) -> float:
+    """`number` brought into [low, high], compared before it is converted: float() of a
+    400-digit int raises OverflowError, and inf must not reach arithmetic on clocks."""
+    if not number > low:
+        return low
+    if not number < high:
+        return high
+    return float(number)
 
 
 def _find_header(headers: tuple[tuple[str, str], ...], name: str) -> str | None:

@@ -12,7 +12,6 @@ caller must do next:
 from __future__ import annotations
 
 import base64
-import math
 from dataclasses import dataclass, field, replace
 from typing import NoReturn
 from urllib.parse import quote_plus
@@ -26,12 +25,22 @@ from mcp_bridge.auth.errors import (
     LoginRequired,
     sanitize_remote_text,
 )
-from mcp_bridge.auth.http_step import HttpRequest, HttpResponse, Step
+from mcp_bridge.auth.http_step import (
+    HttpRequest,
+    HttpResponse,
+    Step,
+    clamped,
+    json_number,
+    shown_json,
+    stored_time,
+)
 from mcp_bridge.auth.metadata import AuthServerMetadata
 from mcp_bridge.auth.registration import ClientRegistration
 from mcp_bridge.auth.scopes import scope_param
 
 __all__ = [
+    "MAX_RETRY_AFTER_S",
+    "MAX_TOKEN_LIFETIME_S",
     "TokenSet",
     "client_authenticated_post",
     "exchange_code",
@@ -42,6 +51,8 @@ __all__ = [
 ]
 
 _MAX_TOKEN_CHARS = 64 * 1024
+MAX_TOKEN_LIFETIME_S = 365 * 24 * 3600.0  # a longer expires_in is cut to this (_expires_at)
+MAX_RETRY_AFTER_S = 3600.0  # a longer Retry-After is cut to this (_retry_after_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +107,7 @@ class TokenSet:
                 resource=_text(doc["resource"]),
                 token_type=_text(doc.get("token_type", "Bearer")),
                 refresh_token=None if refresh is None else _text(refresh),
-                expires_at=None if expires is None else float(expires),
+                expires_at=None if expires is None else stored_time(expires),
                 scopes=tuple(scopes),
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -130,10 +141,11 @@ def client_authenticated_post(
 
 
 def _retry_after_s(response: HttpResponse) -> float | None:
-    value = response.header("Retry-After")
-    if value is not None and value.strip().isdigit():
-        return float(value.strip())
-    return None
+    """Retry-After in seconds (RFC 9110 §10.2.3; its HTTP-date form is not read), at most
+    MAX_RETRY_AFTER_S: the token manager waits this long before it asks again, and a
+    server's "come back in 30 years" must not stop refreshes until a restart."""
+    seconds = json_number(response.header("Retry-After"))  # ASCII digits only, as RFC 9110
+    return None if seconds is None else clamped(seconds, 0.0, MAX_RETRY_AFTER_S)
 
 
 def raise_token_endpoint_error(response: HttpResponse, endpoint: str, what: str) -> NoReturn:
@@ -168,14 +180,23 @@ def raise_token_endpoint_error(response: HttpResponse, endpoint: str, what: str)
     )
 
 
-def _expires_at(value: object, now: float) -> float | None:
-    if isinstance(value, str) and value.strip().isdigit():  # seen in the wild; RFC says number
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int | float):
+def _expires_at(value: object, now: float, issuer: str) -> float | None:
+    """When the access token expires, from `expires_in` (RFC 6749 §5.1: its lifetime in
+    seconds, RECOMMENDED). None only when the AS did not say (absent, or null as some
+    serializers write an absent field). A lifetime past MAX_TOKEN_LIFETIME_S is cut to it:
+    a refresh a year on costs nothing, and "for ever" would keep a token the AS may revoke.
+    Zero, negative, NaN or not a number is refused, never read as "does not expire": such a
+    token would be expired on arrival, and refreshing it would repeat on every request."""
+    if value is None:
         return None
-    if not math.isfinite(value) or value < 0:
-        return None
-    return now + float(value)
+    lifetime = json_number(value)
+    if lifetime is None or not lifetime > 0:
+        raise AuthResponseInvalid(
+            f"The token response from {issuer} has expires_in {shown_json(value)}; "
+            "RFC 6749 §5.1 wants the access token's lifetime, a positive number of seconds",
+            next_step="Tell the server's owner",
+        )
+    return now + clamped(lifetime, 0.0, MAX_TOKEN_LIFETIME_S)
 
 
 def parse_token_response(
@@ -224,7 +245,7 @@ def parse_token_response(
         resource=resource,
         token_type="Bearer",
         refresh_token=refresh or None,
-        expires_at=_expires_at(doc.get("expires_in"), now),
+        expires_at=_expires_at(doc.get("expires_in"), now, issuer),
         scopes=scopes,
     )
 

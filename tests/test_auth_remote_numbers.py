@@ -16,6 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mcp_bridge.auth.device_grant import (
+    DEFAULT_INTERVAL_S,
+    MAX_EXPIRES_IN_S,
+    MAX_INTERVAL_S,
+    MIN_INTERVAL_S,
     DeviceAuthorization,
     poll_device_token,
     request_device_code,
@@ -206,6 +210,46 @@ def device_answer(body: bytes) -> DeviceAuthorization:
     step = request_device_code(AS, PUBLIC, scopes=(), resource=MCP, now=NOW)
     next(step)
     return finish(step, raw(body, url=f"{ISSUER}/device"))
+
+
+@pytest.mark.parametrize(
+    ("value_text", "interval_s"),
+    [
+        ("0", MIN_INTERVAL_S),  # would poll in a busy loop
+        ("0.001", MIN_INTERVAL_S),
+        ("-3", MIN_INTERVAL_S),
+        ("-Infinity", MIN_INTERVAL_S),
+        ("7", 7.0),
+        ('"7"', 7.0),
+        ("3600", MAX_INTERVAL_S),
+        (HUGE, MAX_INTERVAL_S),
+        ("1e400", MAX_INTERVAL_S),
+        ("null", DEFAULT_INTERVAL_S),
+        ("NaN", DEFAULT_INTERVAL_S),
+        ("true", DEFAULT_INTERVAL_S),
+        ('"often"', DEFAULT_INTERVAL_S),
+        ("[5]", DEFAULT_INTERVAL_S),
+    ],
+)
+def test_the_polling_interval_is_clamped(value_text: str, interval_s: float) -> None:
+    device = device_answer(with_field(DEVICE_DOC, "interval", value_text))
+    assert device.interval_s == interval_s
+
+
+@pytest.mark.parametrize(
+    ("value_text", "lifetime_s"),
+    [("120", 120.0), ('"120"', 120.0), (HUGE, MAX_EXPIRES_IN_S), ("1e400", MAX_EXPIRES_IN_S)],
+)
+def test_the_device_code_lifetime_is_clamped(value_text: str, lifetime_s: float) -> None:
+    device = device_answer(with_field(DEVICE_DOC, "expires_in", value_text))
+    assert device.expires_at == NOW + lifetime_s
+
+
+@pytest.mark.parametrize("value_text", ["0", "-1", f"-{HUGE}", "NaN", "true", '"soon"', "{}"])
+def test_a_device_code_that_is_expired_on_arrival_is_refused(value_text: str) -> None:
+    with pytest.raises(AuthResponseInvalid, match="expires_in") as refused:
+        device_answer(with_field(DEVICE_DOC, "expires_in", value_text))
+    assert f"{ISSUER}/device" in refused.value.what
 
 
 def test_a_deeply_nested_device_answer_is_refused() -> None:

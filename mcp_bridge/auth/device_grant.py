@@ -17,7 +17,7 @@ from mcp_bridge.auth.errors import (
     AuthResponseInvalid,
     sanitize_remote_text,
 )
-from mcp_bridge.auth.http_step import Step
+from mcp_bridge.auth.http_step import Step, clamped, json_number, shown_json
 from mcp_bridge.auth.metadata import AuthServerMetadata
 from mcp_bridge.auth.registration import ClientMetadata, ClientRegistration
 from mcp_bridge.auth.scopes import scope_param
@@ -29,7 +29,12 @@ from mcp_bridge.auth.token_endpoint import (
 )
 
 __all__ = [
+    "DEFAULT_INTERVAL_S",
     "DEVICE_CODE_GRANT",
+    "MAX_EXPIRES_IN_S",
+    "MAX_INTERVAL_S",
+    "MIN_INTERVAL_S",
+    "SLOW_DOWN_STEP_S",
     "DeviceAuthorization",
     "DeviceClientMetadata",
     "DevicePoll",
@@ -40,6 +45,13 @@ __all__ = [
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 DEFAULT_INTERVAL_S = 5.0  # RFC 8628 §3.2: when the AS does not say
 SLOW_DOWN_STEP_S = 5.0  # RFC 8628 §3.5: slow_down adds 5 s to the interval
+# The interval the AS asks for is kept within these: 0 would poll in a busy loop, and an
+# hour would outlast the device code. RFC 8628 §3.5: polling faster than asked only earns
+# slow_down, which adds to the interval.
+MIN_INTERVAL_S = 1.0
+MAX_INTERVAL_S = 60.0
+# A device code is for a person at another device now; a longer expires_in is cut to this,
+# an absent one (RFC 8628 §3.2 makes it REQUIRED) is taken as a sixth of it.
 MAX_EXPIRES_IN_S = 3600.0
 
 
@@ -104,25 +116,42 @@ def request_device_code(
             next_step="Tell the server's owner, or log in without --device",
         )
     complete = doc.get("verification_uri_complete")
-    expires_in = doc.get("expires_in")
-    interval = doc.get("interval")
     return DeviceAuthorization(
         device_code=str(texts["device_code"]),
         user_code=sanitize_remote_text(texts["user_code"], max_chars=40),
         verification_uri=str(texts["verification_uri"]),
         verification_uri_complete=complete if isinstance(complete, str) and complete else None,
-        expires_at=now
-        + (
-            min(float(expires_in), MAX_EXPIRES_IN_S)
-            if isinstance(expires_in, int | float) and expires_in > 0
-            else MAX_EXPIRES_IN_S / 6
-        ),
-        interval_s=(
-            float(interval)
-            if isinstance(interval, int | float) and interval >= 0
-            else DEFAULT_INTERVAL_S
-        ),
+        expires_at=now + _code_lifetime_s(doc.get("expires_in"), endpoint),
+        interval_s=_interval_s(doc.get("interval")),
     )
+
+
+def _code_lifetime_s(expires_in: object, endpoint: str) -> float:
+    """The device code's lifetime (RFC 8628 §3.2 `expires_in`), at most MAX_EXPIRES_IN_S.
+    Zero, negative or not a number is refused: the code would be dead before the user
+    could type it, and the login would only find that out after the first poll."""
+    if expires_in is None:
+        return MAX_EXPIRES_IN_S / 6
+    lifetime = json_number(expires_in)
+    if lifetime is None or not lifetime > 0:
+        raise AuthResponseInvalid(
+            f"The device authorization response from {endpoint} has expires_in "
+            f"{shown_json(expires_in)}; RFC 8628 §3.2 wants the device code's lifetime, "
+            "a positive number of seconds",
+            next_step="Tell the server's owner, or log in without --device",
+        )
+    return clamped(lifetime, 0.0, MAX_EXPIRES_IN_S)
+
+
+def _interval_s(interval: object) -> float:
+    """Seconds between polls (RFC 8628 §3.2 `interval`): any number is clamped to
+    [MIN_INTERVAL_S, MAX_INTERVAL_S]; absent or not a number, the RFC's default 5 s.
+    Nothing here is refused: the interval is the AS's wish, and slow_down (§3.5) tells us
+    if we poll too often."""
+    number = json_number(interval)
+    if number is None:
+        return DEFAULT_INTERVAL_S
+    return clamped(number, MIN_INTERVAL_S, MAX_INTERVAL_S)
 
 
 def poll_device_token(

@@ -33,6 +33,7 @@ from mcp_bridge.auth.errors import (
 from mcp_bridge.auth.http_step import HttpResponse
 from mcp_bridge.auth.metadata import AuthServerMetadata
 from mcp_bridge.auth.registration import (
+    MAX_SECRET_LIFETIME_S,
     ClientMetadata,
     ClientRegistration,
     register_client,
@@ -277,11 +278,47 @@ def registered(body: bytes, status: int = 201) -> ClientRegistration:
     return finish(step, raw(body, status=status, url=f"{ISSUER}/register"))
 
 
+@pytest.mark.parametrize(
+    ("value_text", "expires_at"),
+    [
+        ("0", None),  # RFC 7591 §3.2.1: 0 is "does not expire"
+        ("null", None),
+        (str(int(NOW) + 60), NOW + 60),
+        (HUGE, NOW + MAX_SECRET_LIFETIME_S),
+        ("1e400", NOW + MAX_SECRET_LIFETIME_S),
+    ],
+)
+def test_the_secret_expiry_is_read_and_clamped(value_text: str, expires_at: float | None) -> None:
+    registration = registered(with_field(SECRET_DOC, "client_secret_expires_at", value_text))
+    assert registration.client_secret_expires_at == expires_at
+
+
+@pytest.mark.parametrize("value_text", ["-1", f"-{HUGE}", "NaN", "-Infinity", "true", '"x"'])
+def test_a_secret_expiry_that_is_no_time_is_refused(value_text: str) -> None:
+    with pytest.raises(AuthResponseInvalid, match="client_secret_expires_at") as refused:
+        registered(with_field(SECRET_DOC, "client_secret_expires_at", value_text))
+    assert f"{ISSUER}/register" in refused.value.what
+
+
+def test_a_secret_expiry_without_a_secret_is_ignored() -> None:
+    registration = registered(with_field({"client_id": "c"}, "client_secret_expires_at", "-1"))
+    assert registration.client_secret_expires_at is None
+
+
 def test_a_deeply_nested_registration_answer_is_refused() -> None:
     with pytest.raises(AuthResponseInvalid, match="registration response"):
         registered(DEEP)
     with pytest.raises(RegistrationFailed, match="refused"):
         registered(DEEP, status=400)
+
+
+@pytest.mark.parametrize(
+    "expires", [10**400, math.nan, -math.inf], ids=["400 digits", "nan", "-inf"]
+)
+def test_a_stored_registration_with_an_unusable_expiry_is_damaged(expires: object) -> None:
+    doc = {**PUBLIC.to_json(), "client_secret": "s", "client_secret_expires_at": expires}
+    with pytest.raises(AuthResponseInvalid, match="damaged"):
+        ClientRegistration.from_json(doc)
 
 
 # -- metadata (RFC 8414 §2): it has no numbers we read, only strings where numbers may be ----

@@ -27,11 +27,19 @@ from mcp_bridge.auth.errors import (
     RegistrationFailed,
     sanitize_remote_text,
 )
-from mcp_bridge.auth.http_step import HttpRequest, Step
+from mcp_bridge.auth.http_step import (
+    HttpRequest,
+    Step,
+    clamped,
+    json_number,
+    shown_json,
+    stored_time,
+)
 from mcp_bridge.auth.metadata import AuthServerMetadata
 from mcp_bridge.errors import ConfigError
 
 __all__ = [
+    "MAX_SECRET_LIFETIME_S",
     "SUPPORTED_AUTH_METHODS",
     "ClientMetadata",
     "ClientRegistration",
@@ -48,6 +56,7 @@ log = logging.getLogger(__name__)
 # §2.3.1; `none` is OAuth 2.1's public client). private_key_jwt would need a key we
 # cannot keep secret on a desktop.
 SUPPORTED_AUTH_METHODS = ("none", "client_secret_basic", "client_secret_post")
+MAX_SECRET_LIFETIME_S = 365 * 24 * 3600.0  # a later client_secret_expires_at is cut to this
 
 
 class RegistrationMethod(enum.Enum):
@@ -152,7 +161,7 @@ class ClientRegistration:
                 token_endpoint_auth_method=_text(doc["token_endpoint_auth_method"]),
                 redirect_uris=tuple(_text(uri) for uri in doc.get("redirect_uris", [])),
                 client_secret=None if secret is None else _text(secret),
-                client_secret_expires_at=None if expires is None else float(expires),
+                client_secret_expires_at=None if expires is None else stored_time(expires),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise AuthResponseInvalid(
@@ -304,7 +313,6 @@ def register_client(
             + ", which this client cannot use",
             next_step="Register a client by hand and configure its client id",
         )
-    expires = doc.get("client_secret_expires_at")
     uris = doc.get("redirect_uris")
     return ClientRegistration(
         issuer=metadata.issuer,
@@ -318,9 +326,31 @@ def register_client(
         ),
         client_secret=secret,
         client_secret_expires_at=(
-            float(expires) if isinstance(expires, int | float) and expires > 0 else None
+            None
+            if secret is None  # the field only qualifies a secret
+            else _secret_expires_at(doc.get("client_secret_expires_at"), endpoint, now)
         ),
     )
+
+
+def _secret_expires_at(value: object, endpoint: str, now: float) -> float | None:
+    """RFC 7591 §3.2.1 `client_secret_expires_at`: seconds since 1970, or 0 for a secret
+    that does not expire (None here, as when the AS leaves it out). A time past
+    MAX_SECRET_LIFETIME_S from now is cut to that: registering again a year on costs a
+    login nothing. A negative time, NaN or not a number is refused rather than read as 0."""
+    if value is None:
+        return None
+    expires_at = json_number(value)
+    if expires_at is None or expires_at < 0:
+        raise AuthResponseInvalid(
+            f"The registration response from {endpoint} has client_secret_expires_at "
+            f"{shown_json(value)}; RFC 7591 §3.2.1 wants a time in seconds since 1970, "
+            "or 0 for a secret that does not expire",
+            next_step="Tell the server's owner, or configure a client id by hand",
+        )
+    if expires_at == 0:
+        return None
+    return clamped(expires_at, 0.0, now + MAX_SECRET_LIFETIME_S)
 
 
 def _registration_refused(

@@ -5,6 +5,7 @@ authorization_pending / slow_down before the tokens, or access_denied."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from aiohttp import web
 
 from mcp_bridge.auth.device_grant import (
     DEVICE_CODE_GRANT,
+    MAX_INTERVAL_S,
+    MIN_INTERVAL_S,
     DeviceAuthorization,
     poll_device_token,
     request_device_code,
@@ -230,3 +233,23 @@ def test_a_poll_ends_on_expired_or_denied(error: str, raised: type[AuthError]) -
     assert next(step).form()["grant_type"] == DEVICE_CODE_GRANT
     with pytest.raises(raised):
         step.send(HttpResponse.of_json({"error": error}, status=400))
+
+
+async def test_slow_down_stretches_the_interval_no_further_than_the_clamp(
+    device_as: DeviceAsFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An AS that answers slow_down forever adds 5 s each time (RFC 8628 §3.5): the interval
+    stops growing at MAX_INTERVAL_S. The waits are recorded, not slept."""
+    state = await device_as(["slow_down"] * 14 + ["tokens"])
+    waits: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def recorded(delay: float, *args: Any) -> Any:
+        waits.append(delay)
+        return await real_sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", recorded)
+    await device_login(state, [])
+    polls = [wait for wait in waits if wait >= MIN_INTERVAL_S]
+    assert max(polls) == MAX_INTERVAL_S
+    assert polls[-3:] == [MAX_INTERVAL_S] * 3

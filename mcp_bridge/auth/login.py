@@ -34,6 +34,7 @@ from mcp_bridge.auth.authorize import build_authorization_request, validate_call
 from mcp_bridge.auth.browser import open_in_browser
 from mcp_bridge.auth.challenge import BearerChallenge
 from mcp_bridge.auth.device_grant import (
+    MAX_INTERVAL_S,
     SLOW_DOWN_STEP_S,
     DeviceClientMetadata,
     DevicePoll,
@@ -265,7 +266,9 @@ class BrowserLogin:
                     )
                     result = await run_step(poll, self._session(), policy=self._policy)
                     if result is DevicePoll.SLOW_DOWN:
-                        interval_s += SLOW_DOWN_STEP_S
+                        # RFC 8628 §3.5 adds 5 s per slow_down; an AS that says it forever
+                        # must not stretch the polling past the clamp of the interval.
+                        interval_s = min(interval_s + SLOW_DOWN_STEP_S, MAX_INTERVAL_S)
                     elif isinstance(result, TokenSet):
                         log.info("logged in to %s at %s (device)", self.mcp_url, context.issuer)
                         return LoginResult(context, client, result)

@@ -10,6 +10,7 @@ import asyncio
 import importlib.util
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from mcp_bridge.cli.app import run_cli
@@ -18,6 +19,26 @@ from tests.fixtures.bridge_process import echo, oauth_env, running_bridge
 from tests.fixtures.mcp_servers import text_of
 
 ACCESS_TTL_S = 2.0  # short-lived access tokens, for the refresh test
+TOOL_CALL = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "tools/call",
+    "params": {
+        "name": "echo",
+        "arguments": {"text": "anyone?"},
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
+            "io.modelcontextprotocol/clientCapabilities": {},
+        },
+    },
+}
+ANONYMOUS = {
+    "Accept": "application/json, text/event-stream",
+    "MCP-Protocol-Version": "2026-07-28",
+    "Mcp-Method": "tools/call",
+    "Mcp-Name": "echo",
+}
 
 needs_daemon = pytest.mark.skipif(
     importlib.util.find_spec("mcp_bridge.daemon") is None,
@@ -39,19 +60,27 @@ async def log_in(server: AuthServer, home: Path, monkeypatch: pytest.MonkeyPatch
     assert (stats["registrations"], stats["authorizations"]) == (1, 1)
 
 
-async def test_without_a_login_the_optional_auth_server_answers_tools_unauthorized(
-    auth_server: AuthServerFactory, bridge_home: Path
+@pytest.mark.parametrize("run_flags", [(), ("--no-daemon",)], ids=["daemon", "in-process"])
+async def test_without_a_login_the_bridge_signs_in_because_the_metadata_asks_for_it(
+    auth_server: AuthServerFactory,
+    bridge_home: Path,
+    run_flags: tuple[str, ...],
+    http: aiohttp.ClientSession,
 ) -> None:
+    """The server never answers 401; its resource metadata naming an authorization server
+    is the only sign that it wants OAuth: a request with no login starts one."""
     server = auth_server(auth_required=False)
-    args = ("--no-daemon", server.mcp_url)
+    # The peer really answers "Unauthorized", with a 200.
+    async with http.post(server.mcp_url, json=TOOL_CALL, headers=ANONYMOUS) as response:
+        assert response.status == 200
+        assert "Unauthorized" in await response.text()
+    args = (*run_flags, server.mcp_url)
     async with running_bridge(bridge_home, *args, env=oauth_env()) as bridge:
         assert "result" in await bridge.initialize()
-        refused = await echo(bridge, "anyone there?")
-        assert refused["result"]["isError"] is True, refused
-        assert text_of(refused) == "Unauthorized"
+        assert text_of(await echo(bridge, "anyone there?")) == "anyone there?"
         assert await bridge.close_stdin_and_wait() == 0
-    stats = server.stats()  # nothing challenged the bridge: it never tried to sign in
-    assert (stats["registrations"], stats["authorize_requests"]) == (0, 0)
+    stats = server.stats()
+    assert (stats["registrations"], stats["authorizations"], stats["unauthorized"]) == (1, 1, 0)
 
 
 @pytest.mark.parametrize(

@@ -237,15 +237,19 @@ async def run_step(
     policy: UrlPolicy,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    follow_redirects: bool = True,
 ) -> T:
     """Run `step` to completion over `session` (from `mcp_bridge.http_client.client_session`)
     and return its result. Raises what the step raises, UrlRefused for a URL or redirect hop
     the policy refuses, AuthServerUnavailable for network failures and timeouts, and
-    AuthResponseInvalid for an oversized body or a redirect loop. Always closes the step."""
+    AuthResponseInvalid for an oversized body or a redirect loop. Always closes the step.
+    `follow_redirects=False`: a redirect is handed to the step as the answer it is."""
     try:
         request = next(step)
         while True:
-            response = await _send(request, session, policy, timeout_s, max_body_bytes)
+            response = await _send(
+                request, session, policy, timeout_s, max_body_bytes, follow_redirects
+            )
             request = step.send(response)
     except StopIteration as done:
         result: T = done.value
@@ -260,6 +264,7 @@ async def _send(
     policy: UrlPolicy,
     timeout_s: float,
     max_body_bytes: int,
+    follow_redirects: bool,
 ) -> HttpResponse:
     import aiohttp  # deferred: importing the step vocabulary must not cost aiohttp
 
@@ -275,7 +280,8 @@ async def _send(
                     allow_redirects=False,
                 ) as raw:
                     location = raw.headers.get("Location")
-                    if raw.status in _REDIRECT_STATUSES and location and request.method == "GET":
+                    follow = follow_redirects and request.method == "GET"
+                    if raw.status in _REDIRECT_STATUSES and location and follow:
                         next_url = urljoin(url, location)
                         log.debug(
                             "%s %s -> %d, redirect to %s", request.method, url, raw.status, next_url

@@ -2,10 +2,11 @@
 
 Most servers a bridge fronts need no authorization, or answer the first unauthorized
 request with a 401. So the OAuth machinery (the token manager, its timers) is built when
-the server first challenges with a 401 or 403, or as soon as the vault is seen to hold a
-login for it: a stored login is used from the first request, also for servers that publish
-protected-resource metadata but never answer 401 (they answer tools with "Unauthorized").
-A server that never asks, and has no login, costs one cheap check per request.
+the server first challenges with a 401 or 403, or as soon as `wants_provider()` says so:
+the vault holds a login for the server (used from the first request), or the server's
+protected-resource metadata names an authorization server although it never answers 401
+(it answers tools with "Unauthorized"). A server that never asks, and has no login, costs
+one cheap check per request.
 """
 
 from __future__ import annotations
@@ -16,16 +17,18 @@ from typing import Protocol
 
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
-# True when the vault holds a login for this server; called before requests while no
-# provider is built, so it must be cheap when nothing changed (the registry checks the
-# vault file's modification time before reading it).
-StoredLoginCheck = Callable[[], Awaitable[bool]]
+# True when the provider should be built before any challenge; called before requests while
+# none is built, so it must be cheap when nothing changed (the registry checks the vault
+# file's modification time before reading it, and the metadata once).
+ProviderCheck = Callable[[], Awaitable[bool]]
 
 
 class ClosableProvider(Protocol):
     """remote.base.CredentialProvider (not imported: auth sits below remote), plus aclose."""
 
     async def headers(self) -> Mapping[str, str]: ...
+
+    async def stored_headers(self) -> Mapping[str, str]: ...
 
     async def on_unauthorized(self, www_authenticate: str | None) -> bool: ...
 
@@ -34,21 +37,21 @@ class ClosableProvider(Protocol):
     async def aclose(self) -> None: ...
 
 
-async def _no_stored_login() -> bool:
+async def _never() -> bool:
     return False
 
 
 class OnDemandCredentials:
     """A CredentialProvider that builds the real one (`make()`) when first challenged, or
-    when `has_stored_login()` says the vault holds a login for the server."""
+    when `wants_provider()` says so (see the module docstring)."""
 
     def __init__(
         self,
         make: Callable[[], ClosableProvider],
-        has_stored_login: StoredLoginCheck = _no_stored_login,
+        wants_provider: ProviderCheck = _never,
     ) -> None:
         self._make = make
-        self._has_stored_login = has_stored_login
+        self._wants_provider = wants_provider
         self._provider: ClosableProvider | None = None
 
     @property
@@ -56,12 +59,15 @@ class OnDemandCredentials:
         return self._provider is not None
 
     async def headers(self) -> Mapping[str, str]:
-        if self._provider is None:
-            if not await self._has_stored_login():
-                return _NO_HEADERS
-            self._built()
-        assert self._provider is not None
-        return await self._provider.headers()
+        if self._provider is None and not await self._wants_provider():
+            return _NO_HEADERS
+        return await self._built().headers()
+
+    async def stored_headers(self) -> Mapping[str, str]:
+        """Like `headers()`, but never starts a login (see OAuthCredentials)."""
+        if self._provider is None and not await self._wants_provider():
+            return _NO_HEADERS
+        return await self._built().stored_headers()
 
     async def on_unauthorized(self, www_authenticate: str | None) -> bool:
         return await self._built().on_unauthorized(www_authenticate)

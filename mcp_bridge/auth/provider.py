@@ -110,6 +110,11 @@ class OAuthCredentials:
         self._header_for: TokenSet | None = None
         self._header: Mapping[str, str] = _NO_HEADERS
         self.login_count = 0
+        # The server never answers 401 but names an authorization server in its resource
+        # metadata (it answers "Unauthorized" inside tool results instead): a request with
+        # no login starts one itself. Set by the engine once it has seen that metadata.
+        self.sign_in_unasked = False
+        self._challenged = False  # the server answered 401 or 403: it asks the usual way
 
     def _browser_login(self, settings: OAuthSettings) -> BrowserLogin:
         return BrowserLogin(
@@ -133,6 +138,23 @@ class OAuthCredentials:
     # -- CredentialProvider -------------------------------------------------------------
 
     async def headers(self) -> Mapping[str, str]:
+        """The bearer header; for a server that never challenges (`sign_in_unasked`), a
+        request with no login to use starts one, as a 401 would."""
+        try:
+            unasked = self.sign_in_unasked and self.interactive and not self._challenged
+            return await self._headers(may_sign_in=unasked)
+        except _NoLogin:
+            return _NO_HEADERS
+
+    async def stored_headers(self) -> Mapping[str, str]:
+        """The bearer header of a login already held (refreshed if needed); never starts a
+        login (the engine's own background requests use this)."""
+        try:
+            return await self._headers(may_sign_in=False)
+        except _NoLogin:
+            return _NO_HEADERS
+
+    async def _headers(self, *, may_sign_in: bool) -> Mapping[str, str]:
         tokens = self.manager.usable_tokens()
         if tokens is None:
             with _as_auth_errors():
@@ -143,7 +165,12 @@ class OAuthCredentials:
                     # with the challenge that says what to ask for. (An AS that is down
                     # raises instead: the request is answered "retry shortly".)
                     log.debug("no usable token for %s: %s", self.mcp_url, exc.what)
-                    return _NO_HEADERS
+                    if not may_sign_in:
+                        raise _NoLogin from exc
+                    await self._login(None)
+                    tokens = self.manager.usable_tokens()
+                    if tokens is None:
+                        raise _NoLogin from exc
             if self._background_refresh:
                 self.manager.start_background()
         if tokens is not self._header_for:
@@ -152,6 +179,7 @@ class OAuthCredentials:
         return self._header
 
     async def on_unauthorized(self, www_authenticate: str | None) -> bool:
+        self._challenged = True
         challenge = BearerChallenge.from_header(www_authenticate)
         with _as_auth_errors():
             await self.manager.load()
@@ -319,6 +347,29 @@ class OAuthCredentials:
         await self._logins.cancel()
         await self.manager.aclose()
         await self._http.aclose()
+
+
+class _NoLogin(Exception):
+    """Internal: no login to take a header from."""
+
+
+async def names_an_auth_server(
+    mcp_url: str, http: aiohttp.ClientSession, policy: UrlPolicy
+) -> bool:
+    """True when the server's protected-resource metadata (RFC 9728) names an
+    authorization server: it wants OAuth even if it never answers 401. False on any
+    failure: a missing or broken document is no reason to sign in. Nobody asked for this
+    fetch, so it follows no redirect (a server may send every path elsewhere)."""
+    from mcp_bridge.auth.discovery import find_resource_metadata
+    from mcp_bridge.auth.http_step import run_step
+
+    try:
+        step = find_resource_metadata(mcp_url, None, policy)
+        metadata = await run_step(step, http, policy=policy, follow_redirects=False)
+    except BridgeError as exc:
+        log.debug("no usable resource metadata for %s: %s", mcp_url, exc)
+        return False
+    return metadata is not None and bool(metadata.authorization_servers)
 
 
 def _server_digest(mcp_url: str) -> str:

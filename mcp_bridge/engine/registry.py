@@ -53,6 +53,10 @@ class ServerState:
     # What the vault said last time it was asked whether it holds a login for this
     # server, and the vault file's modification time then (asked again when it changes).
     stored_login_seen: tuple[float, bool] | None = None
+    # Whether the server's resource metadata names an authorization server (asked once,
+    # by the first request that finds no login), and the request for it.
+    names_auth_server: bool | None = None
+    metadata_probe: asyncio.Task[bool] | None = None
 
 
 class CredentialRegistry:
@@ -135,7 +139,7 @@ class CredentialRegistry:
         state = self.state_for(profile)
         if state.credentials is None:
             state.credentials = OnDemandCredentials(
-                lambda: self._oauth(state), lambda: self._has_stored_login(state)
+                lambda: self._oauth(state), lambda: self._wants_provider(state)
             )
         return state.credentials
 
@@ -160,7 +164,8 @@ class CredentialRegistry:
 
     async def aclose(self) -> None:
         states, self._servers = list(self._servers.values()), {}
-        jobs = [state.job for state in states if state.job is not None]
+        jobs: list[asyncio.Task[Any]] = [s.job for s in states if s.job is not None]
+        jobs += [s.metadata_probe for s in states if s.metadata_probe is not None]
         for job in jobs:
             job.cancel()
         await asyncio.gather(*jobs, return_exceptions=True)
@@ -196,7 +201,45 @@ class CredentialRegistry:
                 login_grace_s=self._login_grace_s,
                 paths=self._paths,
             )
+            state.oauth.sign_in_unasked = state.names_auth_server is True
         return state.oauth
+
+    async def _wants_provider(self, state: ServerState) -> bool:
+        """Build the provider before any challenge: a login is stored, or the server wants
+        OAuth without ever answering 401 (its metadata names an authorization server)."""
+        if await self._has_stored_login(state):
+            return True
+        if state.names_auth_server is None:
+            # Asked in the background: this request goes out without a token, and a server
+            # that wants OAuth the usual way answers it with a 401, whose challenge (its
+            # scopes) the login then follows.
+            self._probe_metadata(state)
+            return False
+        return state.names_auth_server
+
+    def _probe_metadata(self, state: ServerState) -> None:
+        if state.metadata_probe is not None:
+            return
+        from mcp_bridge.auth.provider import names_an_auth_server
+        from mcp_bridge.auth.urlpolicy import UrlPolicy
+
+        policy = UrlPolicy.for_server(state.url, allow_http=state.settings.allow_http)
+        probe = asyncio.create_task(names_an_auth_server(state.url, state.http.get(), policy))
+        state.metadata_probe = probe
+
+        def learned(task: asyncio.Task[bool]) -> None:
+            found = not task.cancelled() and task.exception() is None and task.result()
+            state.names_auth_server = found
+            if found:
+                log.info(
+                    "%s names an authorization server; if it never asks for a token, a "
+                    "request with no login will start one",
+                    state.resource,
+                )
+                if state.oauth is not None:
+                    state.oauth.sign_in_unasked = True
+
+        probe.add_done_callback(learned)
 
     async def _has_stored_login(self, state: ServerState) -> bool:
         try:

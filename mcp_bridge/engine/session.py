@@ -17,6 +17,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 
 from mcp_bridge import jsonrpc
+from mcp_bridge.auth.on_demand import OnDemandCredentials
 from mcp_bridge.bridge.channel import LineChannel, OversizedLine
 from mcp_bridge.bridge.connector import RemoteSettings, choose_translator, open_remote
 from mcp_bridge.bridge.session import BridgeSession
@@ -60,9 +61,10 @@ async def open_session(
         book,
         on_cache_answer=lambda opening: _recheck_soon(profile, registry, opening),
     )
-    credentials: CredentialProvider | None = registry.credentials_for(profile)
-    if credentials is not None and is_recheck:
-        credentials = _WithoutLogin(credentials)
+    shared = registry.credentials_for(profile)
+    credentials: CredentialProvider | None = shared
+    if shared is not None and is_recheck:
+        credentials = _WithoutLogin(shared)
     settings = RemoteSettings(
         url=profile.url,
         transport=profile.transport,
@@ -171,11 +173,11 @@ class _WithoutLogin:
     """A CredentialProvider that sends the shared provider's token but never starts a
     login or a step-up: a recheck is no reason to open a browser."""
 
-    def __init__(self, inner: CredentialProvider) -> None:
+    def __init__(self, inner: OnDemandCredentials) -> None:
         self._inner = inner
 
     async def headers(self) -> Mapping[str, str]:
-        return await self._inner.headers()
+        return await self._inner.stored_headers()
 
     async def on_unauthorized(self, www_authenticate: str | None) -> bool:
         return False

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 __all__ = ["Wire", "claim_stdio", "discard_rest_of_line"]
 
 
-@dataclass(frozen=True, slots=True)
-class Wire:
+class Wire(NamedTuple):
     """The two byte streams the protocol uses."""
 
     reader: BinaryIO

@@ -13,7 +13,6 @@ from mcp_bridge.store import (
     KeyringKeySource,
     KeyringLike,
     KeyringUnusable,
-    VaultUnreadable,
 )
 from mcp_bridge.store.keyring_source import SERVICE, detect_backend, refuses_to_store
 from tests.fixtures.secret_service import SecretServiceHandle
@@ -77,23 +76,6 @@ async def test_backend_detected_without_get_keyring_cache(
         txn.put("tokens", "k", {"v": 1})
     assert isinstance(vault.key_source, KeyringKeySource)
     assert type(vault.key_source.backend).__module__ == "keyring.backends.SecretService"
-
-
-async def test_a_key_gone_from_the_keyring_moves_the_vault_aside(
-    secret_service: SecretServiceHandle, tmp_path: Path, key_name: str
-) -> None:
-    async with keyring_vault(tmp_path, key_name).transaction() as txn:
-        txn.put("tokens", "k", {"v": 1})
-    real_backend().delete_password(SERVICE, key_name)  # the user reset their keychain
-
-    with pytest.raises(VaultUnreadable, match="no longer in the OS keyring") as caught:
-        await keyring_vault(tmp_path, key_name).get("tokens", "k")
-    assert "Log in again" in str(caught.value)
-    assert len(list((tmp_path / "data").glob("vault.bin.unreadable-*"))) == 1
-    # logging in again works: a new key, a new vault
-    async with keyring_vault(tmp_path, key_name).transaction() as txn:
-        txn.put("tokens", "k", {"v": 2})
-    assert await keyring_vault(tmp_path, key_name).get("tokens", "k") == {"v": 2}
 
 
 async def test_a_locked_collection_is_refused_with_the_next_step(

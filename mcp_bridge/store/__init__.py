@@ -2,7 +2,7 @@
 credential in one AES-GCM file, atomic writes under a cross-process lock."""
 
 from mcp_bridge.store.base import CredentialVault, VaultTransaction, delete_matching
-from mcp_bridge.store.file_vault import FileVault, VaultUnreadable
+from mcp_bridge.store.file_vault import FileVault, VaultKeyNotFound, VaultUnreadable
 from mcp_bridge.store.key_sources import KeyFileKeySource, KeySource, PassphraseKeySource
 from mcp_bridge.store.keyring_source import KeyringKeySource, KeyringLike, KeyringUnusable
 from mcp_bridge.store.memory import MemoryVault
@@ -18,6 +18,7 @@ __all__ = [
     "KeyringUnusable",
     "MemoryVault",
     "PassphraseKeySource",
+    "VaultKeyNotFound",
     "VaultKind",
     "VaultTransaction",
     "VaultUnreadable",

@@ -10,14 +10,19 @@ Blocking work (file I/O, the KDF, the keyring) runs in a worker thread. Once sta
 always waited for, even if the caller is cancelled: the lock is never released while a
 thread may still be writing.
 
-A file that cannot be read is moved aside (`vault.bin.unreadable-<ts>`), never overwritten,
-and the caller gets a VaultError asking for a new login; the next transaction starts empty.
+A file that is damaged, fails its integrity check, or whose key is gone for good (KeyLost) is
+moved aside (`vault.bin.unreadable-<ts>`), never overwritten, and the caller gets a VaultError
+asking for a new login; the next transaction starts empty. A file whose key this process
+does not find (KeyNotFound: a keyring answering "no such item") stays where it is, byte for
+byte, and no new key is made: the key may be in another keyring backend or session, and
+moving the file aside there would lose every login (docs/keyrings.md §6).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -30,10 +35,11 @@ from mcp_bridge.paths import BridgePaths
 from mcp_bridge.store.atomic_file import move_aside, write_atomically
 from mcp_bridge.store.base import VaultTransaction
 from mcp_bridge.store.file_lock import DEFAULT_LOCK_TIMEOUT_S, AsyncVaultLock
-from mcp_bridge.store.key_sources import KeyLost, KeySource
+from mcp_bridge.store.key_sources import KeyLost, KeyNotFound, KeySource
 from mcp_bridge.store.transaction import RecordsTransaction
 from mcp_bridge.store.vault_format import (
     CorruptVault,
+    KeyHolder,
     Records,
     VaultHeader,
     decrypt,
@@ -59,6 +65,18 @@ class VaultUnreadable(VaultError):
         )
         self.reason = reason
         self.moved_to = moved_to
+
+
+class VaultKeyNotFound(VaultError):
+    """The vault exists but this process does not find its key; the file was left as it is."""
+
+    def __init__(self, vault_file: Path, reason: str, next_step: str) -> None:
+        super().__init__(
+            f"The credential vault {vault_file} was left as it is: {reason}",
+            next_step=f"{next_step}. If that key is gone for good (the keyring was reset), "
+            f"move {vault_file} away and log in again",
+        )
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +113,14 @@ class FileVault:
         return cls(paths.vault_file, paths.vault_lock_file, key_source)
 
     def describe(self) -> str:
-        return (
-            f"an encrypted file, {self.vault_file}; its key comes from {self.key_source.describe()}"
-        )
+        text = f"an encrypted file, {self.vault_file}; its key comes from "
+        text += self.key_source.describe()
+        if (holder := self._recorded_holder()) is not None:
+            text += (
+                f"; the file says its key is in the item {holder.item()} of the keyring "
+                f"backend {holder.backend}"
+            )
+        return text
 
     async def get(self, namespace: str, key: str) -> JsonObject | None:
         async with self.transaction() as txn:
@@ -153,6 +176,9 @@ class FileVault:
             key = self._key_for(header)
         except KeyLost as exc:
             raise self._set_aside(exc.reason) from exc
+        except KeyNotFound as exc:
+            log.warning("vault key not found, vault left as it is: %s", exc.reason)
+            raise VaultKeyNotFound(self.vault_file, exc.reason, exc.next_step) from exc
         try:
             records = decrypt(blob, key)
         except CorruptVault as exc:
@@ -173,6 +199,11 @@ class FileVault:
             self._known_key = (key, header.key_check)
         else:
             key, header = opened.key, opened.header
+            holder = self.key_source.holder()
+            if holder is not None and holder != header.holder:
+                # A file from before the header recorded it, or a key also reachable from
+                # another backend: the header names where this write's key was found.
+                header = dataclasses.replace(header, holder=holder)
         try:
             write_atomically(self.vault_file, encrypt(records, header, key))
         except OSError as exc:
@@ -181,6 +212,15 @@ class FileVault:
                 "the previous version is intact",
                 next_step="Free disk space or fix the directory's permissions, then retry",
             ) from exc
+
+    def _recorded_holder(self) -> KeyHolder | None:
+        """Where the file's header says its key is, for describe(); None if it says nothing or
+        cannot be read. No lock: an atomic replace shows the old file or the new one."""
+        try:
+            header, _ = read_header(self.vault_file.read_bytes())
+        except (OSError, CorruptVault):
+            return None
+        return header.holder
 
     def _set_aside(self, reason: str) -> VaultUnreadable:
         moved_to = move_aside(self.vault_file, UNREADABLE_LABEL)

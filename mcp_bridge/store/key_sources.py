@@ -6,8 +6,11 @@ so two processes creating the first key cannot each make one (one would lose wha
 
 How a source answers for an existing vault decides what happens to the file:
 - it returns the key: the vault decrypts;
-- it raises KeyLost: the key that wrote the file is gone for good (keychain reset, key file
-  deleted); the vault moves the file aside and asks for a new login;
+- it raises KeyLost: the key that wrote the file is gone for good (key file deleted); the
+  vault moves the file aside and asks for a new login;
+- it raises KeyNotFound: the key is not where this process looks, but may be elsewhere (an
+  OS keyring answering "no such item": another backend, another session, a flaky read); the
+  file is left alone and no new key is made, and the message says where the key should be;
 - it raises VaultError: the key may come back (wrong passphrase, locked keyring); the file is
   left alone and the message says what to fix.
 """
@@ -30,6 +33,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from mcp_bridge.errors import VaultError
 from mcp_bridge.store.vault_format import (
     KEY_BYTES,
+    KeyHolder,
     ScryptParams,
     VaultHeader,
     key_check,
@@ -49,6 +53,17 @@ class KeyLost(Exception):
         self.reason = reason
 
 
+class KeyNotFound(Exception):
+    """This process does not find the key that wrote the vault, but it may exist elsewhere.
+    `reason` says where the vault's key is and what this process sees instead; `next_step`
+    how to reach it. The vault wraps both in a VaultError naming the file."""
+
+    def __init__(self, reason: str, next_step: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.next_step = next_step
+
+
 class KeySource(Protocol):
     """A place the data key lives. `kind` is written into the vault header."""
 
@@ -64,7 +79,13 @@ class KeySource(Protocol):
         ...
 
     def open_key(self, header: VaultHeader) -> bytes:
-        """The key for an existing vault with this header. Raises KeyLost or VaultError."""
+        """The key for an existing vault with this header. Raises KeyLost, KeyNotFound or
+        VaultError."""
+        ...
+
+    def holder(self) -> KeyHolder | None:
+        """Where the key this source last read or stored lives, for the vault header; None
+        when there is nothing to record (a passphrase, a key file beside the vault)."""
         ...
 
 
@@ -148,6 +169,9 @@ class PassphraseKeySource:
             )
         return key
 
+    def holder(self) -> KeyHolder | None:
+        return None
+
     def _derive(self, params: ScryptParams, *, confirm: bool) -> bytes:
         if self.passphrase is None:
             self.passphrase = self.prompt(confirm)
@@ -192,6 +216,9 @@ class KeyFileKeySource:
         if not key_matches(header, key):
             raise KeyLost(f"its key file {self.path} holds a different key")
         return key
+
+    def holder(self) -> KeyHolder | None:
+        return None
 
     def _read(self) -> bytes | None:
         try:

@@ -13,6 +13,12 @@ Three defences, each against a failure seen in testing or reported (docs/keyring
 - The backend is chosen fresh (env, config file, then highest priority), never through
   keyring.get_keyring(), which caches whatever it found first in the process.
 
+The vault header records which backend and item hold the key. An existing vault whose key
+this process does not find (absent, or another key in the item) is never taken for lost: a
+keyring that answers "no such item" may be another backend or another session than the one
+holding the key, or may have missed one read. Taking it for lost moved the vault aside, and
+two environments with different backends then did it to each other (docs/keyrings.md §6).
+
 Backends that keep secrets in a file of their own (keyrings.alt's plaintext and encrypted
 files) are refused however they were chosen, and so is keyring's chainer when it would
 reach one: the README promises never to fall back to a file silently, and
@@ -32,8 +38,14 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from mcp_bridge.errors import VaultError
-from mcp_bridge.store.key_sources import PASSPHRASE_ENV, KeyLost, decode_key, encode_key
-from mcp_bridge.store.vault_format import KEY_BYTES, VaultHeader, key_check, key_matches
+from mcp_bridge.store.key_sources import PASSPHRASE_ENV, KeyNotFound, decode_key, encode_key
+from mcp_bridge.store.vault_format import (
+    KEY_BYTES,
+    KeyHolder,
+    VaultHeader,
+    key_check,
+    key_matches,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +59,13 @@ NEXT_STEP_NO_KEYRING = (
     f"opt in to a passphrase with MCP_BRIDGE_VAULT=passphrase and {PASSPHRASE_ENV} set, or to a "
     "plaintext-equivalent key file with MCP_BRIDGE_VAULT=keyfile"
 )
+NEXT_STEP_KEY_ELSEWHERE = (
+    "Start or unlock the keyring that holds the vault's key, or run mcp-bridge where it is "
+    "reachable (such as the desktop session that stored it); `mcp-bridge status` shows where "
+    "the vault's key is"
+)
+# Backends reached over the D-Bus session bus: without one, this process cannot see them.
+_DBUS_BACKENDS = ("SecretService", "libsecret", "kwallet")
 
 T = TypeVar("T")
 
@@ -64,13 +83,25 @@ class KeyringLike(Protocol):
 
 
 class KeyringUnusable(VaultError):
-    """The OS keyring is missing, locked, stuck, or only pretends to store secrets."""
+    """The OS keyring is missing, locked, stuck, or only pretends to store secrets.
+    `vault_key`: for an existing vault, where its key is (`seen`: what this process sees
+    instead), so the message points there before the alternatives, which would start anew."""
 
-    def __init__(self, why: str) -> None:
-        super().__init__(
-            f"The OS keyring cannot hold the vault key: {why}", next_step=NEXT_STEP_NO_KEYRING
-        )
+    def __init__(self, why: str, *, vault_key: KeyHolder | None = None, seen: str = "") -> None:
+        if vault_key is None:
+            what = f"The OS keyring cannot hold the vault key: {why}"
+            next_step = NEXT_STEP_NO_KEYRING
+        else:
+            what = (
+                f"The OS keyring cannot be used: {why}. The vault's key is in the item "
+                f"{vault_key.item()} of the keyring backend {vault_key.backend}; {seen}"
+            )
+            # The usual alternatives start a new vault: this one needs its key.
+            otherwise = NEXT_STEP_NO_KEYRING[0].lower() + NEXT_STEP_NO_KEYRING[1:]
+            next_step = f"{NEXT_STEP_KEY_ELSEWHERE}. Otherwise, for a new vault: {otherwise}"
+        super().__init__(what, next_step=next_step)
         self.why = why
+        self.vault_key = vault_key
 
 
 def find_session_bus(environ: MutableMapping[str, str] = os.environ) -> None:
@@ -223,21 +254,58 @@ class KeyringKeySource:
         )
 
     def new_key(self) -> tuple[bytes, VaultHeader]:
+        """Only ever called for a vault file that does not exist: for an existing one a key
+        missing here is never replaced (open_key)."""
         key = self._read_key()
         if key is None:
             key = os.urandom(KEY_BYTES)
             self._call(
                 lambda b: b.set_password(SERVICE, self.username, encode_key(key)), "storing the key"
             )
-        return key, VaultHeader(self.kind, key_check(key))
+        return key, VaultHeader(self.kind, key_check(key), holder=self.holder())
 
     def open_key(self, header: VaultHeader) -> bytes:
-        key = self._read_key()
+        try:
+            key = self._read_key()
+        except KeyringUnusable as exc:
+            if header.holder is None:
+                raise
+            raise KeyringUnusable(
+                exc.why, vault_key=header.holder, seen=self._seen(header.holder)
+            ) from exc
         if key is None:
-            raise KeyLost("its key is no longer in the OS keyring (was the keyring reset?)")
+            raise self._not_here(header, "has no key")
         if not key_matches(header, key):
-            raise KeyLost("the OS keyring holds a different key than the one that wrote it")
+            raise self._not_here(header, "holds a different key")
         return key
+
+    def holder(self) -> KeyHolder | None:
+        if self.backend is None:  # nothing read or stored yet
+            return None
+        return KeyHolder(_class_name(self.backend), SERVICE, self.username)
+
+    def _not_here(self, header: VaultHeader, found: str) -> KeyNotFound:
+        """The error for a key that is not in this process's keyring: where it should be,
+        what this process sees instead, and why they might differ."""
+        item = f"{SERVICE!r}/{self.username!r}"
+        if header.holder is None:
+            where = "it does not say where its key is (an older mcp-bridge wrote it), and"
+        else:
+            where = (
+                f"its key is in the item {header.holder.item()} of the keyring backend "
+                f"{header.holder.backend}, but"
+            )
+        return KeyNotFound(
+            f"{where} {self._seen(header.holder)}, whose item {item} {found}",
+            next_step=NEXT_STEP_KEY_ELSEWHERE,
+        )
+
+    def _seen(self, recorded: KeyHolder | None) -> str:
+        if self.backend is None:  # keyring could not load one (a bad PYTHON_KEYRING_BACKEND)
+            return "this process found no keyring backend"
+        here = KeyHolder(_class_name(self.backend), SERVICE, self.username)
+        hint = "" if recorded is None else _why_not_the_recorded_one(recorded, here)
+        return f"this process sees the keyring backend {here.backend}{hint}"
 
     def probe(self) -> None:
         """Prove the backend stores secrets: write, read back and delete a unique item."""
@@ -293,6 +361,23 @@ class KeyringKeySource:
             # Backends raise anything: pywintypes.error, secretstorage and jeepney errors,
             # OSError for a dead bus (docs/keyrings.md §2).
             raise KeyringUnusable(f"{what} failed: {_describe_exception(exc)}") from exc
+
+
+def _why_not_the_recorded_one(recorded: KeyHolder, here: KeyHolder) -> str:
+    """A guess, in parentheses, at why this process does not see the keyring item the vault
+    header records; the usual causes, cheapest to check first."""
+    if (recorded.service, recorded.username) != (here.service, here.username):
+        return " (and looks for another item: its name follows the vault's path; was it moved?)"
+    if recorded.backend == here.backend:
+        return (
+            " (the same backend: another instance of it, in another D-Bus session or for "
+            "another user, or one that missed a read?)"
+        )
+    if any(name in recorded.backend for name in _DBUS_BACKENDS) and (
+        "DBUS_SESSION_BUS_ADDRESS" not in os.environ
+    ):
+        return " (no D-Bus session?)"
+    return " (PYTHON_KEYRING_BACKEND, keyringrc.cfg or the installed keyring packages differ?)"
 
 
 def _describe_exception(exc: BaseException) -> str:

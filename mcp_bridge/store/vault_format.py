@@ -10,6 +10,15 @@ key check value (an HMAC of a constant under the data key). The check value lets
 tell "this is the wrong key" (a wrong passphrase, a replaced keyring item) from "the file is
 damaged", which need different advice. It reveals nothing a GCM tag does not already: both
 let an attacker test a key guess, at the cost of the KDF.
+
+For a keyring vault the header also records where its key is (`key_holder`: the keyring
+backend class and the item's service and username), so a process that does not find the key
+can say where it is instead of taking the vault for lost (docs/keyrings.md §6).
+
+Versions: `format` is the major version; a reader refuses any other, so it changes only for
+a change old readers must not misread. `format_minor` counts additions old readers ignore
+safely: 1 adds `key_holder`. Raising `format` for it would have made every older mcp-bridge
+sharing the file take it for damaged and move it aside.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ import json
 import os
 import struct
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeGuard
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -31,6 +40,7 @@ MAGIC = b"MCPBVLT\x01"
 KEY_BYTES = 32  # AES-256
 NONCE_BYTES = 12  # NIST SP 800-38D §8.2: 96-bit random nonces
 FORMAT_VERSION = 1
+FORMAT_MINOR = 1  # what this version writes; absent means 0
 _LENGTH = struct.Struct(">I")
 _MAX_HEADER_BYTES = 4096
 _KEY_CHECK_LABEL = b"mcp-bridge vault key check v1"
@@ -77,18 +87,69 @@ class ScryptParams:
         return cls(salt=os.urandom(16), log2_n=log2_n)
 
 
+# The most a key holder field may hold: a class path or an item name, printed in messages.
+_MAX_HOLDER_FIELD = 200
+
+
+@dataclass(frozen=True, slots=True)
+class KeyHolder:
+    """Where a keyring vault's key was when the file was last written."""
+
+    backend: str  # module and class, e.g. keyring.backends.SecretService.Keyring
+    service: str
+    username: str
+
+    def item(self) -> str:
+        return f"{self.service!r}/{self.username!r}"
+
+    def to_doc(self) -> dict[str, str]:
+        return {"backend": self.backend, "service": self.service, "username": self.username}
+
+    def is_recordable(self) -> bool:
+        """Whether from_doc would read it back. A header is written only with a holder that
+        is: one its reader refused would make the file look damaged and be moved aside."""
+        return all(_holder_field_ok(text) for text in self.to_doc().values())
+
+    @classmethod
+    def from_doc(cls, doc: object) -> KeyHolder:
+        if not isinstance(doc, dict):
+            raise CorruptVault("the key holder in its header is damaged")
+        values: list[str] = []
+        for name in ("backend", "service", "username"):
+            text = doc.get(name)
+            if not _holder_field_ok(text):
+                raise CorruptVault(f"the key holder's {name} in its header is damaged")
+            values.append(text)
+        return cls(*values)
+
+
+def _holder_field_ok(text: object) -> TypeGuard[str]:
+    # Read before anything in the file is authenticated, and printed in messages: only short
+    # printable ASCII, so a crafted header cannot write escapes to a terminal.
+    return (
+        isinstance(text, str)
+        and 0 < len(text) <= _MAX_HOLDER_FIELD
+        and text.isascii()
+        and text.isprintable()
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class VaultHeader:
     source: str  # the KeySource.kind that wrote the file
     key_check: bytes = field(repr=False)
     kdf: ScryptParams | None = None
+    holder: KeyHolder | None = None  # keyring vaults; None in files from before format_minor 1
 
     def to_bytes(self) -> bytes:
         doc: dict[str, object] = {
             "format": FORMAT_VERSION,
+            "format_minor": FORMAT_MINOR,
             "source": self.source,
             "key_check": _b64(self.key_check),
         }
+        if self.holder is not None and self.holder.is_recordable():
+            doc["key_holder"] = self.holder.to_doc()
         if self.kdf is not None:
             doc["kdf"] = {
                 "name": "scrypt",
@@ -124,7 +185,9 @@ class VaultHeader:
             source = doc["source"]
             if not isinstance(source, str):
                 raise CorruptVault("the header names no key source")
-            return cls(source=source, key_check=_unb64(doc["key_check"]), kdf=kdf)
+            holder_doc = doc.get("key_holder")
+            holder = None if holder_doc is None else KeyHolder.from_doc(holder_doc)
+            return cls(source=source, key_check=_unb64(doc["key_check"]), kdf=kdf, holder=holder)
         except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise CorruptVault(f"the header is damaged ({type(exc).__name__})") from exc
 

@@ -8,7 +8,13 @@ import time
 from pathlib import Path
 
 from tests.fixtures.auth_server import AuthServerFactory
-from tests.fixtures.bridge_process import BridgeProcess, echo, oauth_env, running_bridge
+from tests.fixtures.bridge_process import (
+    BridgeProcess,
+    echo,
+    mcp_bridge_cli,
+    oauth_env,
+    running_bridge,
+)
 from tests.fixtures.mcp_servers import text_of
 from tests.test_daemon import bridges_of
 
@@ -74,3 +80,19 @@ async def keep_calling(bridge: BridgeProcess, seconds: float) -> list[dict[str, 
         replies.append(await echo(bridge, "soak"))
         await asyncio.sleep(0.05)
     return replies
+
+
+async def test_a_dead_grant_shows_in_status_and_the_next_call_signs_in_again(
+    auth_server: AuthServerFactory, bridge_home: Path
+) -> None:
+    server = auth_server(access_ttl_s=ACCESS_TTL_S)
+    async with running_bridge(bridge_home, server.mcp_url, env=oauth_env()) as bridge:
+        assert "result" in await bridge.initialize()
+        assert text_of(await echo(bridge, "signed in")) == "signed in"
+        server.reset()  # the AS forgets every grant: the next refresh meets invalid_grant
+        await asyncio.sleep(2 * ACCESS_TTL_S)  # the daemon's refresh-ahead finds out
+        code, said = await mcp_bridge_cli(bridge_home, "status", env=oauth_env(), stdout=True)
+        assert code == 0
+        assert "no tokens: log in again" in said
+        assert text_of(await echo(bridge, "again")) == "again"  # one new sign-in
+    assert server.stats()["authorizations"] == 1  # counted since the reset

@@ -138,6 +138,9 @@ class TokenManager:
         self._retry_at = 0.0
         self._last_failure: AuthError | None = None  # why _retry_at was pushed back
         self.refresh_count = 0  # refreshes this manager spent a refresh token on
+        # Told (with the reason) when a refresh finds the grant dead and the tokens are
+        # dropped: the daemon tells the clients connected to the server.
+        self.on_login_lost: Callable[[str], None] | None = None
 
     # -- the fast path ----------------------------------------------------------------
 
@@ -345,6 +348,8 @@ class TokenManager:
             if isinstance(failure, ClientRejected):
                 self.client = None
             self._adopt(None, None)
+            if self.on_login_lost is not None:
+                self.on_login_lost(failure.what)
             raise self._login_required(failure.what) from failure
         assert fresh is not None
         self.refresh_count += 1

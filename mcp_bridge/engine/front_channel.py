@@ -31,6 +31,7 @@ _TOOL_CALL_MARKER = b'"tools/call"'
 _TOOL_CALL_PARSE_LIMIT = 64 * 1024
 _TOOL_CALLS_REMEMBERED = 1024
 TOOLS_LIST_CHANGED: JsonObject = {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}
+LOGGER = "mcp-bridge"
 
 
 class FrontChannel:
@@ -55,6 +56,9 @@ class FrontChannel:
         # Ids of the client's recent tools/call requests: a sign-in it waited for in vain is
         # answered as a tool result, which hosts show in the conversation.
         self._tool_calls: collections.OrderedDict[str, None] = collections.OrderedDict()
+        # The client was told (in its initialize answer) that the server logs: it may then
+        # be sent notifications/message, and hears from the bridge that a login ended.
+        self._may_log = False
 
     @property
     def front(self) -> CachedFront:
@@ -114,6 +118,9 @@ class FrontChannel:
         step = self._front.from_local(message)
         for answer in step.to_local:
             self._inner.send(jsonrpc.encode(answer))
+            key = answer_key(message, self._front.handshake_version)
+            if key is not None:
+                self._note_initialize_result(key, answer.get("result"))
         if step.to_local and message is self._front.held_opening():
             self._on_cache_answer(message)
         if step.to_local and self._front.answered_keys and not self._watching:
@@ -151,6 +158,7 @@ class FrontChannel:
         key = self._awaited.pop(drop_key(request_id), None)
         if key is not None and "result" in reply:
             self._book.record(key, reply["result"])
+            self._note_initialize_result(key, reply["result"])
 
     def _sign_in_answer(self, line: bytes) -> bytes:
         """An error whose request waited for a sign-in, in the form this client handles
@@ -172,6 +180,24 @@ class FrontChannel:
         del self._tool_calls[drop_key(request_id)]
         result: JsonObject = {"content": [{"type": "text", "text": message}], "isError": True}
         return jsonrpc.encode(jsonrpc.result_response(request_id, result))
+
+    def login_lost(self, server: str, what: str) -> None:
+        """The server's grant is dead (the authorization server refused the refresh): say
+        so, where the protocol lets us (a 2025 client whose server declared logging)."""
+        if not self._may_log:
+            return
+        text = (
+            f"The sign-in to {server} has ended ({what}). The next request signs in again "
+            f"in the browser; or run `mcp-bridge login {server}`."
+        )
+        params: JsonObject = {"level": "warning", "logger": LOGGER, "data": text}
+        note = {"jsonrpc": "2.0", "method": "notifications/message", "params": params}
+        self._inner.send(jsonrpc.encode(note))
+
+    def _note_initialize_result(self, key: str, result: object) -> None:
+        if key.startswith("initialize@") and isinstance(result, dict):
+            capabilities = result.get("capabilities")
+            self._may_log = isinstance(capabilities, dict) and "logging" in capabilities
 
     def _tools_changed(self) -> None:
         log.debug("telling a client its tool list changed")

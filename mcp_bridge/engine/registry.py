@@ -57,6 +57,8 @@ class ServerState:
     # by the first request that finds no login), and the request for it.
     names_auth_server: bool | None = None
     metadata_probe: asyncio.Task[bool] | None = None
+    # Told when a refresh finds the server's grant dead (the sessions tell their clients).
+    login_watchers: set[Callable[[str], None]] = field(default_factory=set)
 
 
 class CredentialRegistry:
@@ -202,6 +204,7 @@ class CredentialRegistry:
                 paths=self._paths,
             )
             state.oauth.sign_in_unasked = state.names_auth_server is True
+            state.oauth.manager.on_login_lost = lambda what: _tell(state.login_watchers, what)
         return state.oauth
 
     async def _wants_provider(self, state: ServerState) -> bool:
@@ -260,6 +263,11 @@ class CredentialRegistry:
             found = False
         state.stored_login_seen = (mtime, found)
         return found
+
+
+def _tell(watchers: set[Callable[[str], None]], what: str) -> None:
+    for watcher in list(watchers):
+        watcher(what)
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -78,9 +78,16 @@ async def open_session(
         choose_translator,
         remote_url=profile.url,
     )
+    login_watchers = registry.state_for(profile).login_watchers
+
+    def login_lost(what: str) -> None:
+        local.login_lost(profile.url, what)
+
+    login_watchers.add(login_lost)
     try:
         yield session
     finally:
+        login_watchers.discard(login_lost)
         try:
             async with asyncio.timeout(SHUTDOWN_BUDGET_S):
                 await session.aclose()

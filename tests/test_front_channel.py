@@ -1,0 +1,77 @@
+"""FrontChannel with an in-memory client: what it answers, rewrites and tells the client."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mcp_bridge import jsonrpc
+from mcp_bridge.bridge.channel import OversizedLine
+from mcp_bridge.engine.answer_book import AnswerBook
+from mcp_bridge.engine.cached_front import CachedFront
+from mcp_bridge.engine.front_channel import FrontChannel
+from mcp_bridge.jsonrpc import JsonObject
+
+RESOURCE = "https://mcp.example/mcp"
+
+
+class MemoryClient:
+    """A LineChannel whose client has sent `lines`; what it is sent lands in `received`."""
+
+    def __init__(self, *messages: JsonObject) -> None:
+        self._lines = [jsonrpc.encode(message) for message in messages]
+        self.received: list[JsonObject] = []
+
+    async def receive(self) -> bytes | OversizedLine | None:
+        return self._lines.pop(0) if self._lines else None
+
+    def send(self, line: bytes) -> None:
+        self.received.append(json.loads(line))
+
+    async def aclose(self) -> None:
+        return None
+
+
+def initialize(capabilities: JsonObject | None = None) -> JsonObject:
+    params = {"protocolVersion": "2025-11-25", "capabilities": capabilities or {}}
+    return {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params}
+
+
+async def channel_with_cached_init(
+    tmp_path: Path, server_capabilities: JsonObject, client: MemoryClient
+) -> FrontChannel:
+    book = AnswerBook(tmp_path, RESOURCE)
+    result = {"protocolVersion": "2025-11-25", "capabilities": server_capabilities}
+    book.record("initialize@2025-11-25", result)
+    channel = FrontChannel(client, CachedFront(book.get), book, on_cache_answer=lambda m: None)
+    assert await channel.receive() is None  # the initialize was answered from the cache
+    assert client.received[0]["result"] == result
+    return channel
+
+
+@pytest.mark.parametrize(("capabilities", "told"), [({"logging": {}}, True), ({}, False)])
+async def test_a_lost_login_is_told_where_the_server_declared_logging(
+    tmp_path: Path, capabilities: JsonObject, told: bool
+) -> None:
+    client = MemoryClient(initialize())
+    channel = await channel_with_cached_init(tmp_path, capabilities, client)
+    channel.login_lost(RESOURCE, "the refresh token was revoked")
+    notes = [m for m in client.received if m.get("method") == "notifications/message"]
+    assert bool(notes) is told
+    if told:
+        assert notes[0]["params"]["level"] == "warning"
+        assert f"mcp-bridge login {RESOURCE}" in notes[0]["params"]["data"]
+
+
+async def test_a_sign_in_error_becomes_url_elicitation_for_a_client_that_declared_it(
+    tmp_path: Path,
+) -> None:
+    client = MemoryClient(initialize({"elicitation": {"url": {}}}))
+    channel = await channel_with_cached_init(tmp_path, {}, client)
+    error = jsonrpc.error_response(5, -32000, "Open it", {"signInUrl": "https://as/authorize"})
+    channel.send(jsonrpc.encode(error))
+    sent = client.received[-1]
+    assert sent["error"]["code"] == -32042
+    assert sent["error"]["data"]["elicitations"][0]["url"] == "https://as/authorize"

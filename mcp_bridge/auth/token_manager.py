@@ -138,6 +138,7 @@ class TokenManager:
         self._retry_at = 0.0
         self._last_failure: AuthError | None = None  # why _retry_at was pushed back
         self.refresh_count = 0  # refreshes this manager spent a refresh token on
+        self.last_refresh_at: float | None = None  # when the last one succeeded (clock)
         # Told (with the reason) when a refresh finds the grant dead and the tokens are
         # dropped: the daemon tells the clients connected to the server.
         self.on_login_lost: Callable[[str], None] | None = None
@@ -151,6 +152,11 @@ class TokenManager:
         if tokens is not None and not tokens.is_expired(self._clock(), margin_s=self._margin_s):
             return tokens
         return None
+
+    @property
+    def last_failure(self) -> str | None:
+        """Why the last refresh failed, while its back-off lasts (for status)."""
+        return self._last_failure.what if self._last_failure is not None else None
 
     @property
     def tokens(self) -> TokenSet | None:
@@ -353,6 +359,7 @@ class TokenManager:
             raise self._login_required(failure.what) from failure
         assert fresh is not None
         self.refresh_count += 1
+        self.last_refresh_at = received_at
         self._failures, self._retry_at, self._last_failure = 0, 0.0, None
         self._adopt(fresh, received_at)
         log.debug("refreshed the access token for %s", self.mcp_url)

@@ -32,7 +32,7 @@ from mcp_bridge.daemon import hello
 from mcp_bridge.daemon.peer import peer_uid
 from mcp_bridge.daemon.socket_channel import SocketChannel
 from mcp_bridge.engine.profile import DEFAULT_MAX_MESSAGE_BYTES, ServerProfile
-from mcp_bridge.engine.registry import CredentialRegistry
+from mcp_bridge.engine.registry import CredentialRegistry, ServerState
 from mcp_bridge.engine.session import open_session
 from mcp_bridge.errors import BridgeError, ConfigError
 from mcp_bridge.paths import private_directory
@@ -229,14 +229,7 @@ class DaemonServer:
             log.info("asked to stop")
             self.stop()
             return hello.ok_reply(stopping=True)
-        servers = [
-            {
-                "resource": state.resource,
-                "oauth": state.oauth is not None,
-                "tokens": state.oauth is not None and state.oauth.manager.tokens is not None,
-            }
-            for state in self._registry.servers
-        ]
+        servers = [_server_status(state) for state in self._registry.servers]
         return hello.ok_reply(
             pid=os.getpid(),
             version=__version__,
@@ -245,6 +238,20 @@ class DaemonServer:
             sessions_served=self._sessions,
             servers=servers,
         )
+
+
+def _server_status(state: ServerState) -> dict[str, object]:
+    """What `status` shows of one server: never a token."""
+    manager = state.oauth.manager if state.oauth is not None else None
+    last_at = manager.last_refresh_at if manager is not None else None
+    return {
+        "resource": state.resource,
+        "oauth": manager is not None,
+        "tokens": manager is not None and manager.tokens is not None,
+        "refreshes": manager.refresh_count if manager is not None else 0,
+        "last_refresh_s_ago": None if last_at is None else round(time.time() - last_at),
+        "last_failure": manager.last_failure if manager is not None else None,
+    }
 
 
 def _identity(path: Path | None) -> tuple[int, int] | None:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from mcp_bridge.auth.discovery import AuthorizationContext
+from mcp_bridge.auth.discovery import AuthorizationContext, AuthServerQuirks
 from mcp_bridge.auth.errors import AuthorizationDenied, CallbackRejected, sanitize_remote_text
 from mcp_bridge.auth.pkce import PkcePair, require_s256
 from mcp_bridge.auth.registration import ClientRegistration
@@ -62,6 +62,8 @@ class PendingAuthorization:
     redirect_uri: str
     resource: str
     scopes: tuple[str, ...]
+    # What the issuer is known to need (auth_records.py): the code exchange starts with it.
+    quirks: AuthServerQuirks = field(default_factory=AuthServerQuirks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +81,12 @@ def build_authorization_request(
     policy: UrlPolicy,
     extra_params: Mapping[str, str] | None = None,
     pkce: PkcePair | None = None,
+    quirks: AuthServerQuirks | None = None,
 ) -> AuthorizationRequest:
-    """The URL to open and the record to keep. Raises AuthError when the AS does not
-    support S256 (A16), ConfigError when an extra parameter would override ours, and
-    UrlRefused when the resulting URL is not one to open in a browser (A34)."""
+    """The URL to open and the record to keep. `quirks`: what the vault remembers of this
+    issuer (StoredClient.quirks), carried to the code exchange. Raises AuthError when the
+    AS does not support S256 (A16), ConfigError when an extra parameter would override
+    ours, and UrlRefused when the resulting URL is not one to open in a browser (A34)."""
     metadata = context.auth_server
     require_s256(metadata)
     _check_redirect_uri(redirect_uri)
@@ -122,6 +126,7 @@ def build_authorization_request(
         redirect_uri=redirect_uri,
         resource=context.resource,
         scopes=scopes,
+        quirks=quirks or AuthServerQuirks(),
     )
     return AuthorizationRequest(url, pending)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import urlsplit
 
 from mcp_bridge.auth.challenge import BearerChallenge
@@ -34,6 +35,7 @@ from mcp_bridge.auth.metadata import AuthServerMetadata, ProtectedResourceMetada
 from mcp_bridge.auth.urlpolicy import UrlPolicy, canonical_resource
 
 __all__ = [
+    "AuthServerQuirks",
     "AuthorizationContext",
     "auth_server_metadata_urls",
     "discover",
@@ -110,6 +112,32 @@ class AuthorizationContext:
                 next_step="Log in again",
             )
         return cls(resource, metadata.issuer, metadata, prm, tuple(scopes))
+
+
+TokenBody = Literal["form", "json"]
+
+
+@dataclass(frozen=True, slots=True)
+class AuthServerQuirks:
+    """How one authorization server wants its requests where it departs from the RFCs,
+    learned by one retry and kept per issuer next to the client registration
+    (auth_records.py), so later grants and later processes start the way that worked
+    (docs/oauth-in-the-wild.md §6). The defaults are the RFCs' own."""
+
+    # RFC 6749 §4.1.3 / §6 and RFC 7009 §2.1 send form bodies; some token endpoints parse
+    # JSON only and answer a form with a 500 or a 400 about the body (token_endpoint.py).
+    token_body: TokenBody = "form"
+
+    def to_json(self) -> dict[str, object]:
+        return {"token_body": self.token_body}
+
+    @classmethod
+    def from_json(cls, doc: object) -> AuthServerQuirks:
+        """Read back `to_json` output. Anything unreadable is the RFC default: a wrong
+        guess costs one retry, which learns the quirk again."""
+        fields = doc if isinstance(doc, dict) else {}
+        body = fields.get("token_body")
+        return cls(token_body="json" if body == "json" else "form")
 
 
 def _origin(url: str) -> str:

@@ -7,16 +7,22 @@ caller must do next:
     invalid_client, 401                 -> ClientRejected (register again, then log in)
     5xx, 429, temporarily_unavailable   -> AuthServerUnavailable (retry later)
     anything else                       -> AuthError with the AS's sanitized error
+Before that, an authorization server's known departures from these RFCs are met with one
+retry, and the way that worked (AuthServerQuirks) rides on the TokenSet to the vault and
+to the next grant (docs/oauth-in-the-wild.md §6):
+    the form body refused (415, a 400 about the body, a 500)  -> the same request as JSON
 """
 
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass, field, replace
 from typing import NoReturn
 from urllib.parse import quote_plus
 
 from mcp_bridge.auth.authorize import PendingAuthorization
+from mcp_bridge.auth.discovery import AuthServerQuirks, TokenBody
 from mcp_bridge.auth.errors import (
     AuthError,
     AuthResponseInvalid,
@@ -58,7 +64,9 @@ MAX_RETRY_AFTER_S = 3600.0  # a longer Retry-After is cut to this (_retry_after_
 @dataclass(frozen=True, slots=True)
 class TokenSet:
     """Tokens from one grant, with what they are for: `issuer` issued them for `resource`
-    (A29: only ever sent to that resource). Secrets are hidden from repr."""
+    (A29: only ever sent to that resource). Secrets are hidden from repr. `quirks`: how
+    the grant that issued them was sent, where the next grant starts; the vault keeps them
+    with the issuer's client registration, not in the token record (auth_records.py)."""
 
     access_token: str = field(repr=False)
     issuer: str
@@ -67,6 +75,7 @@ class TokenSet:
     refresh_token: str | None = field(default=None, repr=False)
     expires_at: float | None = None  # epoch seconds; None: the AS did not say
     scopes: tuple[str, ...] = ()
+    quirks: AuthServerQuirks = field(default_factory=AuthServerQuirks, compare=False)
 
     def is_expired(self, now: float, *, margin_s: float = 0.0) -> bool:
         """True when the access token expires within `margin_s` of `now`."""
@@ -123,21 +132,71 @@ def _text(value: object) -> str:
 
 
 def client_authenticated_post(
-    endpoint: str, client: ClientRegistration, form: list[tuple[str, str]]
+    endpoint: str,
+    client: ClientRegistration,
+    form: list[tuple[str, str]],
+    *,
+    body: TokenBody = "form",
 ) -> HttpRequest:
     """A form POST to one of the AS's endpoints, carrying the client authentication the
     client registered (RFC 6749 §2.3.1): a Basic header, the secret in the form, or only
-    `client_id` for a public client. Every grant and revocation sends its form this way."""
+    `client_id` for a public client. Every grant and revocation sends its form this way;
+    `body="json"` sends the same fields as one JSON object, for an AS that reads no form."""
     method = client.token_endpoint_auth_method
+    headers: dict[str, str] = {}
     if method == "client_secret_basic" and client.client_secret is not None:
         # §2.3.1: id and secret are form-urlencoded before the Basic encoding.
         pair = f"{quote_plus(client.client_id)}:{quote_plus(client.client_secret)}"
         basic = base64.b64encode(pair.encode()).decode("ascii")
-        return HttpRequest.post_form(endpoint, form, {"Authorization": f"Basic {basic}"})
-    form = [*form, ("client_id", client.client_id)]
-    if method == "client_secret_post" and client.client_secret is not None:
-        form.append(("client_secret", client.client_secret))
-    return HttpRequest.post_form(endpoint, form)
+        headers["Authorization"] = f"Basic {basic}"
+    else:
+        form = [*form, ("client_id", client.client_id)]
+        if method == "client_secret_post" and client.client_secret is not None:
+            form.append(("client_secret", client.client_secret))
+    if body == "json":
+        return HttpRequest.post_json(endpoint, dict(form), headers)
+    return HttpRequest.post_form(endpoint, form, headers)
+
+
+# A 400 whose text says this is what was wrong: the AS did not read the body at all. Its
+# first complaint is then often the missing grant_type, which we did send.
+_ABOUT_THE_BODY = re.compile(r"json|body|content.?type|media.?type|pars(e|ing)|grant_type", re.I)
+_BODY_TEXT_CHARS = 1000
+
+
+def _refuses_body(response: HttpResponse, sent: TokenBody) -> bool:
+    """Whether the answer says the endpoint could not read a body of the kind `sent`:
+    415 (RFC 9110 §15.5.16); a 400 `invalid_request`, or one with no OAuth error at all,
+    that speaks of the body; or, to the RFC's form, a 500 that is no OAuth error, as a
+    JSON-only parser crashing on a form answers (docs/oauth-in-the-wild.md §6). A 500 with
+    an OAuth `error` read the request, and a 500 to JSON, which only an AS that took JSON
+    before is sent, are outages like any other."""
+    if response.status == 415:
+        return True
+    doc = response.json_or_none()
+    error = doc.get("error") if isinstance(doc, dict) else None
+    if response.status == 500:
+        return sent == "form" and not isinstance(error, str)
+    if response.status != 400 or error not in (None, "invalid_request"):
+        return False
+    text = response.body[:_BODY_TEXT_CHARS].decode("utf-8", "replace")
+    return _ABOUT_THE_BODY.search(text) is not None
+
+
+def _send(
+    endpoint: str, client: ClientRegistration, form: list[tuple[str, str]], quirks: AuthServerQuirks
+) -> Step[tuple[HttpResponse, AuthServerQuirks]]:
+    """POST `form` the way `quirks` say; when the body's kind was refused, the same request
+    once more in the other kind. Returns the answer to act on and the quirks it was sent
+    with. When both kinds are refused, the first answer is the one that tells."""
+    response = yield client_authenticated_post(endpoint, client, form, body=quirks.token_body)
+    if response.is_success or not _refuses_body(response, quirks.token_body):
+        return response, quirks
+    other = replace(quirks, token_body="json" if quirks.token_body == "form" else "form")
+    retried = yield client_authenticated_post(endpoint, client, form, body=other.token_body)
+    if retried.is_success or not _refuses_body(retried, other.token_body):
+        return retried, other
+    return response, quirks
 
 
 def _retry_after_s(response: HttpResponse) -> float | None:
@@ -272,16 +331,17 @@ def exchange_code(
         ("code_verifier", pending.code_verifier),
         ("resource", pending.resource),
     ]
-    response = yield client_authenticated_post(metadata.token_endpoint, client, form)
+    response, quirks = yield from _send(metadata.token_endpoint, client, form, pending.quirks)
     if not response.is_success:
         raise_token_endpoint_error(response, metadata.token_endpoint, "token endpoint")
-    return parse_token_response(
+    tokens = parse_token_response(
         response,
         issuer=metadata.issuer,
         resource=pending.resource,
         requested_scopes=pending.scopes,
         now=now,
     )
+    return replace(tokens, quirks=quirks)
 
 
 def refresh_tokens(
@@ -312,7 +372,7 @@ def refresh_tokens(
     requested = scopes if scopes is not None else tokens.scopes
     if scopes is not None and (scope := scope_param(scopes)) is not None:
         form.append(("scope", scope))  # §6: only to narrow; omitted means "as before"
-    response = yield client_authenticated_post(metadata.token_endpoint, client, form)
+    response, quirks = yield from _send(metadata.token_endpoint, client, form, tokens.quirks)
     if not response.is_success:
         raise_token_endpoint_error(response, metadata.token_endpoint, "token endpoint")
     fresh = parse_token_response(
@@ -322,9 +382,7 @@ def refresh_tokens(
         requested_scopes=requested,
         now=now,
     )
-    if fresh.refresh_token is None:
-        fresh = replace(fresh, refresh_token=tokens.refresh_token)
-    return fresh
+    return replace(fresh, refresh_token=fresh.refresh_token or tokens.refresh_token, quirks=quirks)
 
 
 def revoke_token(
@@ -341,7 +399,8 @@ def revoke_token(
         form = [("token", tokens.refresh_token), ("token_type_hint", "refresh_token")]
     else:
         form = [("token", tokens.access_token), ("token_type_hint", "access_token")]
-    response = yield client_authenticated_post(endpoint, client, form)
+    # RFC 7009 §2.1 sends a form too: the token endpoint's quirk is taken to hold here.
+    response, _ = yield from _send(endpoint, client, form, tokens.quirks)
     if response.is_success:
         return True
     doc = response.json_or_none()

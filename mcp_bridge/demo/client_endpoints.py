@@ -1,7 +1,8 @@
 """The authorization server's client-facing POST endpoints, seen before the SDK's routes:
 token requests counted and recorded (never a secret), the slow and failing token modes,
-DCR forced to hand out a secret, and two gaps of SDK 2.3.0 filled (a public client's
-revocation without `client_secret`; a Basic-authenticated client's id missing from the form).
+the JSON-only token endpoint (JSON read into the form the SDK's handlers parse), DCR forced
+to hand out a secret, and two gaps of SDK 2.3.0 filled (a public client's revocation
+without `client_secret`; a Basic-authenticated client's id missing from the form).
 """
 
 from __future__ import annotations
@@ -11,46 +12,43 @@ import base64
 import json
 from urllib.parse import parse_qsl, unquote_plus, urlencode
 
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from mcp_bridge.demo.asgi import ASGIApp, Receive, Scope, Send, read_body, replay
 from mcp_bridge.demo.auth_provider import FixtureProvider
+
+FORM_TYPE = b"application/x-www-form-urlencoded"
 
 __all__ = ["client_auth", "client_endpoints_edge", "with_basic_client_id"]
 
 
 def client_endpoints_edge(app: ASGIApp, provider: FixtureProvider) -> ASGIApp:
-    """Counts and records token requests (no secrets), then applies the slow/failing modes;
-    lets public clients revoke without a `client_secret` field; forces a secret on DCR."""
+    """Counts and records token requests (no secrets), then applies the slow/failing modes
+    and the JSON-only one; lets public clients revoke without a `client_secret` field;
+    forces a secret on DCR."""
 
     async def edge(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
+        path = scope["path"] if scope["type"] == "http" and scope["method"] == "POST" else None
+        if path == "/register" and provider.modes.registration_forces_secret:
+            await app(scope, replay(with_forced_secret(await read_body(receive)), receive), send)
+            return
+        if path not in ("/token", "/revoke"):
             await app(scope, receive, send)
             return
-        if scope["path"] == "/revoke":
-            body = with_basic_client_id(await read_body(receive), scope)
+        body, refusal = form_body(provider, scope, await read_body(receive))
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        if provider.modes.token_json_only:
+            scope = {**scope, "headers": with_form_type(scope["headers"])}
+        if path == "/revoke":
+            body = with_basic_client_id(body, scope)
             if b"client_secret=" not in body:
                 # SDK 2.3.0's RevocationRequest requires the field, but a public client
                 # (RFC 7009 §2.1 + RFC 6749 §2.3) sends only client_id: accept that.
                 body += b"&client_secret="
             await app(scope, replay(body, receive), send)
             return
-        if scope["path"] == "/register" and provider.modes.registration_forces_secret:
-            body = await read_body(receive)
-            try:
-                metadata = json.loads(body)
-            except ValueError:
-                metadata = None
-            if isinstance(metadata, dict):
-                # As some real ASes do: the public client asked for `none`, it gets a secret.
-                metadata["token_endpoint_auth_method"] = "client_secret_post"
-                body = json.dumps(metadata).encode()
-            await app(scope, replay(body, receive), send)
-            return
-        if scope["path"] != "/token":
-            await app(scope, receive, send)
-            return
-        body = await read_body(receive)
         form = dict(parse_qsl(body.decode("latin-1"), keep_blank_values=True))
         provider.stats["token_requests"] += 1
         provider.last["token_request"] = {
@@ -69,6 +67,54 @@ def client_endpoints_edge(app: ASGIApp, provider: FixtureProvider) -> ASGIApp:
         await app(scope, replay(with_basic_client_id(body, scope), receive), send)
 
     return edge
+
+
+def with_forced_secret(body: bytes) -> bytes:
+    """`registration_forces_secret`: as some real ASes do, the public client asked for
+    `none` and gets client_secret_post."""
+    try:
+        metadata = json.loads(body)
+    except ValueError:
+        return body
+    if not isinstance(metadata, dict):
+        return body
+    metadata["token_endpoint_auth_method"] = "client_secret_post"
+    return json.dumps(metadata).encode()
+
+
+def form_body(
+    provider: FixtureProvider, scope: Scope, body: bytes
+) -> tuple[bytes, Response | None]:
+    """The form the SDK's handlers parse, from a form body or (`token_json_only`) a JSON
+    object of strings; or the refusal of a form the mode does not read. Token requests are
+    counted by kind: `token_form_requests`, `token_json_requests`."""
+    content_type = dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip()
+    is_json = content_type.lower() == b"application/json"
+    if scope["path"] == "/token":
+        provider.stats["token_json_requests" if is_json else "token_form_requests"] += 1
+    if not provider.modes.token_json_only:
+        return body, None
+    if not is_json:
+        if provider.modes.token_form_refusal == 500:
+            return body, PlainTextResponse("Internal Server Error", 500)
+        refusal = {"error": "invalid_request", "error_description": "expected a JSON body"}
+        return body, JSONResponse(refusal, 400)
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict) or not all(isinstance(v, str) for v in doc.values()):
+        refusal = {"error": "invalid_request", "error_description": "expected a JSON object"}
+        return body, JSONResponse(refusal, 400)
+    return urlencode(doc).encode(), None
+
+
+def with_form_type(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The request's headers saying the body is a form (it is now, whatever it came as)."""
+    return [
+        *((k, v) for k, v in headers if k.lower() != b"content-type"),
+        (b"content-type", FORM_TYPE),
+    ]
 
 
 def client_auth(form: dict[str, str], scope: Scope) -> str:

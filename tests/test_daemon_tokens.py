@@ -21,7 +21,7 @@ from tests.test_daemon import bridges_of
 
 ACCESS_TTL_S = 2.0
 SHIMS = 10
-SOAK_S = 20.0
+SOAK_S = 60.0  # the issue asks for a minute
 
 
 async def test_tokens_stay_fresh_with_no_client_connected(

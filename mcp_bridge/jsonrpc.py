@@ -90,22 +90,18 @@ def decode(data: bytes | str) -> JsonObject | list[Any]:
         # Strict UTF-8 (a BOM tolerated) rather than json.loads on bytes, which would guess
         # UTF-16 or UTF-32 and let UTF-8-encoded surrogates through (it decodes surrogatepass).
         text = raw.decode("utf-8-sig")
-        value = _DECODER.decode(text)
-    except InvalidMessage:
-        raise
     except UnicodeError as exc:
         raise InvalidMessage("the line is not valid UTF-8", code=PARSE_ERROR) from exc
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise InvalidMessage(f"the line is not valid JSON ({exc})", code=PARSE_ERROR) from exc
-    except ValueError as exc:  # a limit inside json or int() this module does not foresee
-        raise InvalidMessage(f"the line cannot be decoded ({exc})", code=PARSE_ERROR) from exc
-    # Nesting can only pass MAX_DEPTH if the line has that many brackets (counted in C).
-    if text.count("[") + text.count("{") > MAX_DEPTH and _depth_over_max(value):
-        raise InvalidMessage(
-            f"the line nests arrays and objects more than {MAX_DEPTH} deep", code=PARSE_ERROR
-        )
-    if _SURROGATE_ESCAPE.search(text):  # after the depth check: it encodes the whole value
-        _refuse_lone_surrogates(value)
+    return decode_text(text)
+
+
+def decode_text(text: str, subject: str = "the line") -> JsonObject | list[Any]:
+    """`decode` for text already decoded from UTF-8 (so it holds no raw surrogate), such as
+    a remote's body or SSE event. The same refusals, each reason starting with `subject`."""
+    try:
+        value = _parse(text)
+    except InvalidMessage as exc:
+        raise InvalidMessage(f"{subject} {exc}", code=exc.code) from exc
     if isinstance(value, dict):
         return value
     if isinstance(value, list) and value:
@@ -113,15 +109,37 @@ def decode(data: bytes | str) -> JsonObject | list[Any]:
     raise InvalidMessage("a JSON-RPC message must be an object or a non-empty batch")
 
 
+def _parse(text: str) -> object:
+    """Any JSON value that `encode` can write back; else InvalidMessage(-32700) whose reason
+    the caller prefixes with what it parsed ("the line", "the body")."""
+    try:
+        value = _DECODER.decode(text)
+    except InvalidMessage:
+        raise
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise InvalidMessage(f"is not valid JSON ({exc})", code=PARSE_ERROR) from exc
+    except ValueError as exc:  # a limit inside json or int() this module does not foresee
+        raise InvalidMessage(f"cannot be decoded ({exc})", code=PARSE_ERROR) from exc
+    # Nesting can only pass MAX_DEPTH if the text has that many brackets (counted in C).
+    if text.count("[") + text.count("{") > MAX_DEPTH and _depth_over_max(value):
+        raise InvalidMessage(
+            f"nests arrays and objects more than {MAX_DEPTH} deep", code=PARSE_ERROR
+        )
+    # After the depth check: it encodes the whole value. A scalar is refused by the caller.
+    if isinstance(value, dict | list) and _SURROGATE_ESCAPE.search(text):
+        _refuse_lone_surrogates(value)
+    return value
+
+
 def _refuse_constant(name: str) -> NoReturn:
-    raise InvalidMessage(f"the line holds {name}, which is not JSON", code=PARSE_ERROR)
+    raise InvalidMessage(f"holds {name}, which is not JSON", code=PARSE_ERROR)
 
 
 def _finite_float(literal: str) -> float:
     value = float(literal)
     if math.isinf(value):  # 1e400: valid JSON, but json.dumps would write Infinity back
         raise InvalidMessage(
-            f"the line holds a number too large for a double ({literal[:24]})",
+            f"holds a number too large for a double ({literal[:24]})",
             code=PARSE_ERROR,
         )
     return value
@@ -132,7 +150,7 @@ def _bounded_int(literal: str) -> int:
         return int(literal)
     except ValueError as exc:  # CPython's int-string conversion limit (4300 digits)
         raise InvalidMessage(
-            f"the line holds an integer of {len(literal.lstrip('-'))} digits; "
+            f"holds an integer of {len(literal.lstrip('-'))} digits; "
             f"the limit is {sys.get_int_max_str_digits()}",
             code=PARSE_ERROR,
         ) from exc
@@ -145,7 +163,7 @@ def _refuse_lone_surrogates(value: JsonObject | list[Any]) -> None:
         encode(value)
     except UnicodeEncodeError as exc:
         raise InvalidMessage(
-            "the line holds a lone UTF-16 surrogate (\\ud800-\\udfff without its pair), "
+            "holds a lone UTF-16 surrogate (\\ud800-\\udfff without its pair), "
             "which is not Unicode text",
             code=PARSE_ERROR,
         ) from exc

@@ -111,8 +111,7 @@ async def connect(
         verdict = classify_initialize(answer)
         tried.append(f"initialize: {_describe(answer)}")
         if verdict is ProbeVerdict.LEGACY_STREAMABLE:
-            for message in answer.messages:
-                await deliver(message)
+            await _deliver_probe_answer(answer, initialize, deliver)
             return RemoteConnection(
                 legacy,
                 Era.LEGACY,
@@ -165,6 +164,19 @@ async def _connect_sse(
         initialize_sent=initialize is not None,
         tried=(*tried, "GET: HTTP+SSE endpoint"),
     )
+
+
+async def _deliver_probe_answer(
+    answer: ProbeAnswer, initialize: JsonObject, deliver: Deliver
+) -> None:
+    """What came with the answer to the client's `initialize`, then its one response (the
+    first, and under the client's id even when the server could not read it: `id: null`)."""
+    for message in answer.messages:
+        if "method" in message:
+            await deliver(message)
+    response = answer.response
+    assert response is not None  # classify_initialize said LEGACY_STREAMABLE
+    await deliver({**response, "id": initialize["id"]})
 
 
 def _describe(answer: ProbeAnswer | None) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
+from mcp_bridge import jsonrpc
 from mcp_bridge.errors import AuthError, BridgeError
 from mcp_bridge.http_client import CONNECT_TIMEOUT_S, SessionHolder
 from mcp_bridge.jsonrpc import REMOTE_UNAVAILABLE
@@ -196,6 +197,12 @@ class HttpEndpoint:
             except connection_errors() as exc:
                 self._backoff.failed()
                 raise unreachable(self.url, exc) from exc
+            except ValueError as exc:  # aiohttp refuses a header value (CR, LF, NUL...)
+                raise RequestFailed(
+                    f"mcp-bridge could not send a request to {self.url}: {exc}",
+                    code=jsonrpc.INTERNAL_ERROR,
+                    next_step="Check the --header values; if they are fine, report this",
+                ) from exc
             self._backoff.succeeded()
             if response.status not in REDIRECT_STATUSES:
                 return response

@@ -28,6 +28,9 @@ ACCEPT_SSE = "text/event-stream"
 JSON_BODY: Mapping[str, str] = MappingProxyType({"Content-Type": "application/json"})
 
 _VISIBLE_ASCII = re.compile(r"[\x20-\x7e]*")
+# What aiohttp refuses in a header value (RFC 9110 §5.5: no CTLs but HTAB); it raises
+# ValueError at send time, so a value from a peer is checked before it becomes a header.
+_FORBIDDEN_IN_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _BASE64_SENTINEL = re.compile(r"=\?base64\?.*\?=", re.IGNORECASE | re.DOTALL)
 
 
@@ -49,6 +52,11 @@ def encode_header_value(value: str) -> str:
     return f"=?base64?{base64.b64encode(value.encode('utf-8')).decode('ascii')}?="
 
 
+def is_header_safe(value: str) -> bool:
+    """Whether `value` can go in a header as is (no CR, LF, NUL or other control)."""
+    return _FORBIDDEN_IN_HEADER.search(value) is None
+
+
 def protocol_version_of(message: JsonObject) -> str:
     """The version a modern request declares in `params._meta` (the header must equal it,
     spec H4), or the latest modern version when the message carries none (a notification)."""
@@ -60,12 +68,13 @@ def protocol_version_of(message: JsonObject) -> str:
 
 def modern_request_headers(message: JsonObject) -> dict[str, str]:
     """`MCP-Protocol-Version`, `Mcp-Method` and, for the name-bearing methods, `Mcp-Name`
-    for one 2026-07-28 request or notification (spec H4-H6)."""
-    headers = {HEADER_PROTOCOL_VERSION: protocol_version_of(message)}
+    for one 2026-07-28 request or notification (spec H4-H6). Every value comes from the
+    client's message, so each is encoded: a method with CR LF must not become two headers."""
+    headers = {HEADER_PROTOCOL_VERSION: encode_header_value(protocol_version_of(message))}
     method = message.get("method")
     if not isinstance(method, str):
         return headers  # a response: 2026-07-28 clients never send one; nothing to route on
-    headers[HEADER_METHOD] = method
+    headers[HEADER_METHOD] = encode_header_value(method)
     name_param = NAME_PARAM_OF_METHOD.get(method)
     params = message.get("params")
     if name_param is not None and isinstance(params, dict):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from mcp_bridge.jsonrpc import JsonObject, RequestId
 from mcp_bridge.protocol import HEADER_PROTOCOL_VERSION, HEADER_SESSION_ID
+from mcp_bridge.remote.headers import is_header_safe
 
 INITIALIZE = "initialize"
 INITIALIZED = "notifications/initialized"
@@ -46,8 +47,11 @@ class LegacySession:
         if "method" in message:
             return False  # a server-to-client request that happens to reuse the id
         result = message.get("result")
-        if isinstance(result, dict) and isinstance(result.get("protocolVersion"), str):
-            self.protocol_version = result["protocolVersion"]
+        version = result.get("protocolVersion") if isinstance(result, dict) else None
+        # It goes back in a header on every request: a version with CR LF or NUL (no real
+        # server's) is left out rather than fail them all; the server then assumes its default.
+        if isinstance(version, str) and is_header_safe(version):
+            self.protocol_version = version
         return True
 
     def headers(self, message: JsonObject | None) -> dict[str, str]:

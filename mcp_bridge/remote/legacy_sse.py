@@ -21,6 +21,7 @@ from mcp_bridge import jsonrpc
 from mcp_bridge.errors import RemoteError
 from mcp_bridge.jsonrpc import JsonObject, Kind, RequestId
 from mcp_bridge.protocol import Era
+from mcp_bridge.remote.answers import AwaitedAnswers
 from mcp_bridge.remote.base import Deliver
 from mcp_bridge.remote.endpoint import ConnectOptions, HttpEndpoint
 from mcp_bridge.remote.headers import ACCEPT_BOTH, ACCEPT_SSE, JSON_BODY
@@ -33,6 +34,7 @@ from mcp_bridge.remote.response_body import (
     failure_of_status,
     is_sse,
     sse_events,
+    unforeseen,
 )
 from mcp_bridge.remote.sse import SseEvent, SseParser
 
@@ -59,7 +61,7 @@ class LegacySseTransport:
         self.session = LegacySession()
         self._http = HttpEndpoint(url, options or ConnectOptions())
         self._deliver: Deliver | None = None
-        self._pending: set[RequestId] = set()
+        self._answers = AwaitedAnswers()
         self._reader: asyncio.Task[None] | None = None
         self._connecting: asyncio.Task[None] | None = None
         self._replayed: dict[RequestId, asyncio.Future[JsonObject]] = {}
@@ -79,24 +81,27 @@ class LegacySseTransport:
             raise RuntimeError("LegacySseTransport.send() needs start() first, and no aclose()")
         kind = jsonrpc.kind_of(message)
         request_id: RequestId | None = message["id"] if kind is Kind.REQUEST else None
+        if request_id is not None:
+            self._answers.expect(request_id)
         try:
             if self._reader is None or self._reader.done():
                 await self._reconnect()
             self.session.saw_client_message(message)
-            if request_id is not None:
-                self._pending.add(request_id)
             await self._post(message, headers)
-        except RequestFailed as failure:
+        except Exception as exc:
+            if not isinstance(exc, RequestFailed):
+                log.exception("sending to %s failed", self.url)
+            failure = exc if isinstance(exc, RequestFailed) else unforeseen(self.url, exc)
             if request_id is None:
                 log.warning("could not send %s: %s", message.get("method", "a response"), failure)
                 return
-            self._pending.discard(request_id)
-            await self._emit(failure.response_to(request_id))
+            await self._fail(request_id, failure)
 
     async def cancel(self, request_id: RequestId) -> None:
-        """Stop waiting: no error is made up for it if the stream drops. (Cancelling the
-        work is notifications/cancelled, which the bridge forwards as a normal message.)"""
-        self._pending.discard(request_id)
+        """Stop waiting: no error is made up for it if the stream drops, and a late answer
+        is dropped. (Cancelling the work is notifications/cancelled, which the bridge
+        forwards as a normal message.)"""
+        self._answers.forget(request_id)
 
     async def aclose(self) -> None:
         if self._closed:
@@ -164,6 +169,9 @@ class LegacySseTransport:
                     await self._receive(message)
         except connection_errors() as exc:
             log.info("HTTP+SSE stream from %s broke off: %s", self.url, exc)
+        except Exception:
+            # Whatever ended the stream, the requests waiting on it are answered below.
+            log.exception("reading the HTTP+SSE stream from %s failed", self.url)
         finally:
             response.release()
         await self._stream_lost()
@@ -176,13 +184,14 @@ class LegacySseTransport:
                 if not replayed.done():
                     replayed.set_result(message)
                 return  # the answer to a replayed initialize is ours, not the client's
-            self.session.saw_initialize_response(message)
-            self._pending.discard(request_id)  # None is never pending
+            answer = self._answers.answer_in(self.url, message)
+            if answer is None:
+                return
+            self.session.saw_initialize_response(answer)
         await self._emit(message)
 
     async def _stream_lost(self) -> None:
-        pending, self._pending = self._pending, set()
-        for request_id in pending:
+        for request_id in self._answers.claim_all():
             failure = RequestFailed(
                 f"The HTTP+SSE stream from {self.url} closed before the response to request "
                 f"{request_id!r}",
@@ -247,6 +256,11 @@ class LegacySseTransport:
                 raise broke_off(self.url, exc) from exc
             finally:
                 response.release()
+
+    async def _fail(self, request_id: RequestId, failure: RequestFailed) -> None:
+        answer = self._answers.failure(request_id, failure)
+        if answer is not None:
+            await self._emit(answer)
 
     async def _emit(self, message: JsonObject) -> None:
         assert self._deliver is not None

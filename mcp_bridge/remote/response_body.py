@@ -90,6 +90,15 @@ def broke_off(url: str, exc: BaseException) -> RequestFailed:
     )
 
 
+def unforeseen(url: str, exc: Exception) -> RequestFailed:
+    """A request's answer when the transport failed in a way nothing foresaw (a bug)."""
+    return RequestFailed(
+        f"mcp-bridge failed on a request to {url} ({type(exc).__name__}: {exc})",
+        code=jsonrpc.INTERNAL_ERROR,
+        next_step="Retry it; if it keeps failing, report it with mcp-bridge's log file",
+    )
+
+
 def messages_of(value: object) -> list[JsonObject]:
     """The messages in one decoded body: an object, or a batch (2025-03-26 allowed JSON-RPC
     batches in responses, so each element is a message of its own)."""
@@ -100,24 +109,57 @@ def messages_of(value: object) -> list[JsonObject]:
     return []
 
 
-def decode_messages(url: str, body: bytes | str) -> list[JsonObject]:
-    """Raises RequestFailed when the body is not JSON-RPC."""
-    try:
-        value = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise RequestFailed(
-            f"The MCP server at {url} sent a malformed JSON body ({exc})",
+class MalformedMessage(RequestFailed):
+    """The remote sent a message the bridge cannot relay."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            what,
             code=jsonrpc.INTERNAL_ERROR,
             next_step="Report this to the server's owner; the next request will try again",
+        )
+
+
+def decode_messages(url: str, body: bytes | str) -> list[JsonObject]:
+    """The JSON-RPC messages in a body or event, decoded as strictly as a stdin line: what
+    the client would be sent must encode again (no NaN, no 5,000-digit integer, no lone
+    surrogate). Raises MalformedMessage."""
+    try:
+        if isinstance(body, str):
+            value: object = jsonrpc.decode_text(body, "it")
+        else:
+            value = jsonrpc.decode_text(body.decode("utf-8-sig"), "it")
+    except (UnicodeDecodeError, jsonrpc.InvalidMessage) as exc:
+        detail = "it is not UTF-8" if isinstance(exc, UnicodeDecodeError) else str(exc)
+        raise MalformedMessage(
+            f"The MCP server at {url} sent a message mcp-bridge cannot relay: {detail}"
         ) from exc
     messages = messages_of(value)
     if not messages:
-        raise RequestFailed(
-            f"The MCP server at {url} sent JSON that is not a JSON-RPC message",
-            code=jsonrpc.INTERNAL_ERROR,
-            next_step="Report this to the server's owner",
-        )
+        raise MalformedMessage(f"The MCP server at {url} sent JSON that is not a JSON-RPC message")
     return messages
+
+
+def response_id_in(text: str) -> RequestId | None:
+    """The id of the response a malformed message seems to be, read leniently (NaN, huge
+    numbers taken as null), so the request it answered can be failed; None if unknown."""
+    try:
+        value = _LENIENT.decode(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(value, dict) or "method" in value:
+        return None
+    request_id = value.get("id")
+    return request_id if jsonrpc.is_request_id(request_id) else None
+
+
+def _int_or_none(literal: str) -> int | None:
+    return int(literal) if len(literal) < 1000 else None
+
+
+_LENIENT = json.JSONDecoder(
+    parse_constant=lambda _: None, parse_float=lambda _: None, parse_int=_int_or_none
+)
 
 
 async def failure_of_status(url: str, response: aiohttp.ClientResponse) -> RequestFailed:
@@ -154,9 +196,9 @@ async def failure_of_status(url: str, response: aiohttp.ClientResponse) -> Reque
 
 def _jsonrpc_error_in(body: bytes) -> JsonObject | None:
     try:
-        value = json.loads(body) if body else None
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        return None
+        value = jsonrpc.decode_text(body.decode("utf-8-sig"), "it") if body else None
+    except (UnicodeDecodeError, jsonrpc.InvalidMessage):
+        return None  # then the status speaks for the answer
     if not isinstance(value, dict) or not isinstance(value.get("error"), dict):
         return None
     error: JsonObject = value["error"]
@@ -193,13 +235,17 @@ async def sse_events(
 
 
 def event_messages(url: str, event: SseEvent) -> list[JsonObject]:
-    """The JSON-RPC messages in one `message` event; a malformed event is logged and skipped
-    (the request it answered then fails as "ended without a response")."""
+    """The JSON-RPC messages in one `message` event. A malformed event becomes the error
+    response to the request it answered, when a lenient reading can tell which (it is then
+    that request's one answer); otherwise it is logged and skipped."""
     if event.event != "message":
         return []
     try:
         return decode_messages(url, event.data)
-    except RequestFailed as exc:
+    except MalformedMessage as exc:
+        answered = response_id_in(event.data)
+        if answered is not None:
+            return [exc.response_to(answered)]
         log.warning("skipping an SSE event from %s: %s", url, exc.what)
         return []
 

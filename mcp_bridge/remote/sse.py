@@ -8,6 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mcp_bridge.remote.headers import is_header_safe
+
+# The longest reconnect delay a server's `retry:` may ask for: a larger one (or one past
+# CPython's int-string limit) would leave a request waiting, or kill the reader, for nothing.
+MAX_RETRY_MS = 60_000
+# 2025-11-25 leaves the reconnect delay to the client unless the server sends `retry`.
+DEFAULT_RECONNECT_S = 1.0
+
 
 @dataclass(frozen=True, slots=True)
 class SseEvent:
@@ -32,6 +40,9 @@ class SseParser:
     _seen_bom: bool = False
     _scanned: int = 0  # the buffer holds no line end before this offset
     _after_cr: bool = False  # the last chunk ended in CR: a leading LF belongs to it
+
+    def reconnect_delay_s(self) -> float:
+        return self.retry_ms / 1000 if self.retry_ms is not None else DEFAULT_RECONNECT_S
 
     def feed(self, chunk: bytes) -> list[SseEvent]:
         self._buffer += chunk
@@ -101,10 +112,13 @@ class SseParser:
         elif name == "event":
             self._event = value
         elif name == "id":
-            if "\0" not in value:
+            # WHATWG ignores an id with NUL; one with any control character could not go
+            # back in the Last-Event-ID header either.
+            if is_header_safe(value):
                 self.last_event_id = value
         elif value.isascii() and value.isdigit():  # retry; int() refuses "²"
-            self.retry_ms = int(value)
+            # A longer string is only a larger number; int() of 5,000 digits would raise.
+            self.retry_ms = min(int(value) if len(value) <= 9 else MAX_RETRY_MS, MAX_RETRY_MS)
         return None
 
     def _dispatch(self) -> SseEvent | None:

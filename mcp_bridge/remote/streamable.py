@@ -26,9 +26,11 @@ from typing import TYPE_CHECKING
 from mcp_bridge import jsonrpc
 from mcp_bridge.jsonrpc import JsonObject, Kind, RequestId
 from mcp_bridge.protocol import HEADER_SESSION_ID, SUBSCRIPTIONS_LISTEN, Era
+from mcp_bridge.remote.answers import AwaitedAnswers
 from mcp_bridge.remote.base import Deliver
 from mcp_bridge.remote.endpoint import ConnectOptions, HttpEndpoint
 from mcp_bridge.remote.era_probe import ProbeAnswer
+from mcp_bridge.remote.get_stream import GetStream
 from mcp_bridge.remote.headers import (
     ACCEPT_BOTH,
     ACCEPT_SSE,
@@ -49,6 +51,7 @@ from mcp_bridge.remote.response_body import (
     no_response,
     read_answer,
     sse_events,
+    unforeseen,
 )
 from mcp_bridge.remote.sse import SseParser
 
@@ -57,8 +60,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# 2025-11-25 leaves the reconnect delay to the client unless the server sends `retry`.
-DEFAULT_RECONNECT_S = 1.0
 # Give up resuming one request's stream after this many reconnects that brought nothing.
 MAX_RESUME_ATTEMPTS = 5
 DELETE_TIMEOUT_S = 5.0
@@ -75,7 +76,10 @@ class StreamableHttpTransport:
         self._http = HttpEndpoint(url, options or ConnectOptions())
         self._deliver: Deliver | None = None
         self._inflight: dict[RequestId, asyncio.Task[None]] = {}
-        self._listener: asyncio.Task[None] | None = None
+        self._answers = AwaitedAnswers()
+        self._listener = GetStream(
+            self._http, self.session, lambda response, parser: self._read_stream(response, parser)
+        )
         self._recovery: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -95,18 +99,20 @@ class StreamableHttpTransport:
             self.session.saw_client_message(message)
         if kind is Kind.REQUEST:
             request_id: RequestId = message["id"]
+            self._answers.expect(request_id)
             task = asyncio.create_task(self._run_request(message, headers))
             self._inflight[request_id] = task
             task.add_done_callback(lambda done: self._forget(request_id, done))
             return
         await self._send_one_way(message, headers)
         if self.era is Era.LEGACY and message.get("method") == INITIALIZED:
-            self._start_listener()
+            self._listener.restart()
 
     async def cancel(self, request_id: RequestId) -> None:
         """Stop waiting for `request_id` and close its response stream (the 2026-07-28 way to
         cancel; in the legacy era the bridge also forwards notifications/cancelled)."""
         task = self._inflight.pop(request_id, None)
+        self._answers.forget(request_id)
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -116,11 +122,12 @@ class StreamableHttpTransport:
         if self._closed:
             return
         self._closed = True
-        tasks = [*self._inflight.values(), self._listener, self._recovery]
+        tasks = [*self._inflight.values(), self._recovery]
         pending = [task for task in tasks if task is not None and not task.done()]
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        await self._listener.aclose()
         self._inflight.clear()
         try:
             if self.era is Era.LEGACY and self.session.session_id is not None:
@@ -156,6 +163,7 @@ class StreamableHttpTransport:
     def _forget(self, request_id: RequestId, task: asyncio.Task[None]) -> None:
         if self._inflight.get(request_id) is task:
             del self._inflight[request_id]
+            self._answers.forget(request_id)
         if not task.cancelled() and task.exception() is not None:
             log.error("request task for %r failed", request_id, exc_info=task.exception())
 
@@ -167,7 +175,17 @@ class StreamableHttpTransport:
             async with self._post(message, extra, may_idle=may_idle) as response:
                 await self._consume_reply(message, response)
         except RequestFailed as failure:
-            await self._emit(failure.response_to(request_id))
+            await self._fail(request_id, failure)
+        except Exception as exc:
+            # A fault nothing above foresaw: still the request's one answer, and a traceback
+            # in the log so that it gets fixed.
+            log.exception("request %r to %s failed", request_id, self.url)
+            await self._fail(request_id, unforeseen(self.url, exc))
+
+    async def _fail(self, request_id: RequestId, failure: RequestFailed) -> None:
+        answer = self._answers.failure(request_id, failure)
+        if answer is not None:
+            await self._emit(answer)
 
     async def _send_one_way(self, message: JsonObject, extra: Mapping[str, str] | None) -> None:
         """POST a notification or a response; the server answers 202 (nothing to deliver)."""
@@ -238,14 +256,13 @@ class StreamableHttpTransport:
                 next_step="Report this to the server's owner",
             )
         if is_json(response):
-            answered = False
             # Decoded to text before parsing, and content.read() rather than response.read()
             # (which keeps the body on the response): the bytes of a 20 MB result are freed
             # before it is parsed, so it is held twice at most, never four times.
             text = (await response.content.read()).decode("utf-8", errors="replace")
             for message in decode_messages(self.url, text):
-                answered = await self._receive(message, request_id) or answered
-            if not answered:
+                await self._receive(message, request_id)
+            if self._answers.is_awaited(request_id):
                 raise no_response(self.url, request_id, "its JSON body")
             return
         parser = SseParser()
@@ -257,25 +274,27 @@ class StreamableHttpTransport:
         raise no_response(self.url, request_id, "its event stream")
 
     async def _read_stream(
-        self, response: aiohttp.ClientResponse, parser: SseParser, request_id: RequestId | None
+        self,
+        response: aiohttp.ClientResponse,
+        parser: SseParser,
+        request_id: RequestId | None = None,
     ) -> bool:
-        """Deliver the messages of one SSE body; True once the response to `request_id`
-        came. A stream that breaks off just ends: the caller decides whether to resume."""
-        answered = False
+        """Deliver the messages of one SSE body; True once `request_id` is answered (or no
+        longer awaited). A stream that breaks off just ends: the caller decides whether to
+        resume."""
         try:
             async for event in sse_events(response, parser):
                 for message in event_messages(self.url, event):
-                    answered = await self._receive(message, request_id) or answered
+                    await self._receive(message, request_id)
         except connection_errors() as exc:
             log.info("event stream from %s broke off: %s", self.url, exc)
-        return answered
+        return request_id is not None and not self._answers.is_awaited(request_id)
 
     async def _resume(self, request_id: RequestId, parser: SseParser) -> None:
         """Reconnect a stream that ended before its response: GET with Last-Event-ID
         (2025-11-25 transports §Resumability; also how priming events are followed up)."""
         for _attempt in range(MAX_RESUME_ATTEMPTS):
-            delay_s = parser.retry_ms / 1000 if parser.retry_ms is not None else DEFAULT_RECONNECT_S
-            await asyncio.sleep(delay_s)
+            await asyncio.sleep(parser.reconnect_delay_s())
             last_id = parser.last_event_id
             assert last_id is not None  # only called with an id to resume from
             resume = {"Last-Event-ID": last_id}
@@ -293,13 +312,17 @@ class StreamableHttpTransport:
                 response.release()
         raise no_response(self.url, request_id, "its event stream, even after resuming it")
 
-    async def _receive(self, message: JsonObject, request_id: RequestId | None) -> bool:
-        """Deliver one message from the remote; True if it is the response to `request_id`."""
-        is_response = "method" not in message and message.get("id") == request_id
-        if self.era is Era.LEGACY:
-            self.session.saw_initialize_response(message)
+    async def _receive(self, message: JsonObject, exchange: RequestId | None) -> None:
+        """Deliver one message from the remote (on `exchange`'s own stream, if not None); a
+        response only if it is the first to a request awaiting one."""
+        if "method" not in message:
+            answer = self._answers.answer_in(self.url, message, exchange)
+            if answer is None:
+                return
+            message = answer
+            if self.era is Era.LEGACY:
+                self.session.saw_initialize_response(message)
         await self._emit(message)
-        return is_response and request_id is not None
 
     async def _emit(self, message: JsonObject) -> None:
         assert self._deliver is not None
@@ -342,45 +365,10 @@ class StreamableHttpTransport:
         for message in messages:
             # The client has had its initialize answered once; this answer is ours alone.
             if not self.session.saw_initialize_response(message):
-                await self._emit(message)
+                await self._receive(message, None)
         if initialized is not None:
             await self._send_one_way(initialized, None)
-            self._start_listener()
-
-    def _start_listener(self) -> None:
-        if self.session.session_id is None or self._closed:
-            return  # no session, no GET stream (2025-11-25 §Listening for Messages)
-        if self._listener is not None and not self._listener.done():
-            self._listener.cancel()
-        self._listener = asyncio.create_task(self._listen(self.session.session_id))
-
-    async def _listen(self, session_id: str) -> None:
-        """The GET stream for server-initiated messages, reconnected (after the server's
-        `retry`, and with Last-Event-ID) until the session ends. 405: the server has none."""
-        parser = SseParser()
-        auth = self._http.auth_retries()
-        while not self._closed and self.session.session_id == session_id:
-            resume = {"Last-Event-ID": parser.last_event_id} if parser.last_event_id else {}
-            headers = await self._http.headers(ACCEPT_SSE, self._era_headers(None), resume)
-            try:
-                response = await self._http.open("GET", headers, may_idle=True)
-            except RequestFailed as exc:
-                log.debug("GET stream: %s", exc)
-                continue  # the endpoint's backoff spaces the attempts out
-            try:
-                if response.status == 405:
-                    log.debug("%s offers no GET stream", self.url)
-                    return
-                if await auth.should_retry(response):
-                    continue
-                if response.status >= 400 or not is_sse(response):
-                    log.info("GET stream at %s refused: HTTP %d", self.url, response.status)
-                    return  # a lost session is noticed, and replayed, by the next POST
-                await self._read_stream(response, parser, None)
-            finally:
-                response.release()
-            delay_s = parser.retry_ms / 1000 if parser.retry_ms is not None else DEFAULT_RECONNECT_S
-            await asyncio.sleep(delay_s)
+            self._listener.restart()
 
     async def _delete_session(self) -> None:
         """End the session (2025-11-25 §Session Management: SHOULD; 405 means not allowed)."""

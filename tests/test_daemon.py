@@ -262,3 +262,15 @@ async def test_a_stopping_daemon_leaves_a_socket_that_is_no_longer_its_own(
         assert path.exists()
     finally:
         successor.close()
+
+
+async def test_a_second_daemon_says_one_is_running_and_leaves_it_alone(
+    sdk_stateful: ServerProcess, bridge_home: Path
+) -> None:
+    async with running_bridge(bridge_home, sdk_stateful.url) as bridge:
+        assert "result" in await bridge.initialize()
+        code, said = await mcp_bridge_cli(bridge_home, "daemon", env={})
+        assert code == 1
+        assert "another mcp-bridge daemon is listening" in said
+        assert "Traceback" not in said
+        assert text_of(await echo(bridge, "first daemon")) == "first daemon"

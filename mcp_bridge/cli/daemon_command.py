@@ -9,9 +9,11 @@ import json
 import os
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 from mcp_bridge.cli.log_setup import LEVELS
+from mcp_bridge.errors import BridgeError
 from mcp_bridge.paths import BridgePaths, bridge_paths
 
 # systemd socket activation (sd_listen_fds(3)): the first passed descriptor is fd 3.
@@ -59,12 +61,18 @@ def _run(paths: BridgePaths, *, idle_exit_s: float | None, log_level: str) -> in
     from mcp_bridge.cli.log_setup import configure_logging
 
     configure_logging(stderr_level=log_level, log_file=paths.log_file("daemon"))
-    listener, socket_path = _listening_socket(paths)
+    try:
+        listener, socket_path = _listening_socket(paths)
+    except OSError as exc:
+        raise BridgeError(
+            f"The daemon cannot listen: {exc}",
+            next_step="`mcp-bridge daemon status` shows the one already running",
+        ) from exc
     asyncio.run(_serve(paths, listener, socket_path, idle_exit_s))
     return 0
 
 
-def _listening_socket(paths: BridgePaths) -> tuple[socket.socket, Any]:
+def _listening_socket(paths: BridgePaths) -> tuple[socket.socket, Path | None]:
     """The socket systemd passed us (socket activation), or one we bind ourselves."""
     if os.environ.get("LISTEN_PID") == str(os.getpid()) and os.environ.get("LISTEN_FDS"):
         return socket.socket(fileno=SD_LISTEN_FDS_START), None
@@ -75,7 +83,10 @@ def _listening_socket(paths: BridgePaths) -> tuple[socket.socket, Any]:
 
 
 async def _serve(
-    paths: BridgePaths, listener: socket.socket, socket_path: Any, idle_exit_s: float | None
+    paths: BridgePaths,
+    listener: socket.socket,
+    socket_path: Path | None,
+    idle_exit_s: float | None,
 ) -> None:
     import asyncio
     import contextlib

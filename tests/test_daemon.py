@@ -23,7 +23,7 @@ import pytest
 from mcp_bridge.daemon.server import DaemonServer, bind_socket
 from mcp_bridge.engine.registry import CredentialRegistry
 from mcp_bridge.paths import bridge_paths
-from mcp_bridge.shim.connection import ask_daemon
+from mcp_bridge.shim.connection import DaemonUnavailable, ask_daemon
 from tests.fixtures.auth_server import AuthServerFactory
 from tests.fixtures.bridge_process import (
     BridgeProcess,
@@ -274,3 +274,32 @@ async def test_a_second_daemon_says_one_is_running_and_leaves_it_alone(
         assert "another mcp-bridge daemon is listening" in said
         assert "Traceback" not in said
         assert text_of(await echo(bridge, "first daemon")) == "first daemon"
+
+
+async def test_a_daemon_left_by_another_version_is_retired_and_replaced(
+    sdk_stateful: ServerProcess, bridge_home: Path
+) -> None:
+    """An upgrade leaves the old daemon running: the first new shim stops it (`stop` is
+    understood by every version) and starts a current one."""
+    old_version = (
+        "import sys, mcp_bridge; mcp_bridge.__version__ = '0.0.1-old'; "
+        "from mcp_bridge.cli import main; sys.exit(main(['daemon']))"
+    )
+    env = {**os.environ, "MCP_BRIDGE_HOME": str(bridge_home)}
+    old = await asyncio.create_subprocess_exec(sys.executable, "-c", old_version, env=env)
+    try:
+        paths = bridge_paths({"MCP_BRIDGE_HOME": str(bridge_home)})
+        for _ in range(200):
+            with contextlib.suppress(DaemonUnavailable):
+                assert ask_daemon(paths, "status")["version"] == "0.0.1-old"
+                break
+            await asyncio.sleep(0.05)
+        async with running_bridge(bridge_home, sdk_stateful.url) as bridge:
+            assert "result" in await bridge.initialize()
+            assert text_of(await echo(bridge, "current")) == "current"
+            assert ask_daemon(paths, "status")["version"] != "0.0.1-old"
+        assert await asyncio.wait_for(old.wait(), 15) == 0
+    finally:
+        if old.returncode is None:
+            old.kill()
+            await old.wait()

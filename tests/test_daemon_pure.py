@@ -107,3 +107,10 @@ def test_server_requests_and_garbage_from_the_daemon_pass_through() -> None:
     assert flights.from_daemon(line({"jsonrpc": "2.0", "id": 1, "method": "roots/list"}))
     assert flights.from_daemon(b"not json")
     assert flights.in_flight == 1
+
+
+@pytest.mark.parametrize("version", [0, 1, 2, 99, "future"])
+def test_stop_is_understood_from_any_version(version: object) -> None:
+    """How a newer shim retires a daemon an older mcp-bridge left running."""
+    line = json.dumps({"mcp-bridge": version, "command": "stop"}).encode()
+    assert hello.parse_hello(line) == hello.CommandHello("stop")

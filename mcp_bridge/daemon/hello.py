@@ -75,7 +75,12 @@ def ok_reply(**details: object) -> bytes:
 
 
 def parse_hello(line: bytes) -> SessionHello | CommandHello:
-    """The daemon's reading of a shim's first line. Raises HelloError."""
+    """The daemon's reading of a shim's first line. Raises HelloError.
+
+    `stop` is understood from any version, now and in every later protocol: it is how a
+    newer shim retires a daemon left running by an older mcp-bridge."""
+    if _is_stop_from_any_version(line):
+        return CommandHello("stop")
     doc = _versioned(line, "The first line on the daemon socket")
     if "session" in doc:
         profile = doc["session"]
@@ -102,6 +107,14 @@ def parse_reply(line: bytes) -> dict[str, object]:
         next_step if isinstance(next_step, str) else "",
         is_config=doc.get("config") is True,
     )
+
+
+def _is_stop_from_any_version(line: bytes) -> bool:
+    try:
+        doc = json.loads(line)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(doc, dict) and _KEY in doc and doc.get("command") == "stop"
 
 
 def _versioned(line: bytes, role: str) -> dict[str, object]:

@@ -211,7 +211,7 @@ class DaemonServer:
             )
             await _say(writer, refusal)
             return
-        await _say(writer, hello.ok_reply(pid=os.getpid()))
+        await _say(writer, hello.ok_reply(pid=os.getpid(), version=__version__))
         await self._serve_session(reader, writer, profile)
 
     async def _serve_session(

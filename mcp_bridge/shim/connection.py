@@ -26,6 +26,7 @@ __all__ = [
     "ask_daemon",
     "connect_to_daemon",
     "read_line",
+    "retire_daemon",
 ]
 
 START_TIMEOUT_S = 15.0  # a cold daemon imports aiohttp and opens the vault: ~0.5 s
@@ -81,6 +82,31 @@ def read_line(sock: socket.socket) -> bytes:
             )
         line += chunk
     return bytes(line[:-1])
+
+
+def retire_daemon(paths: BridgePaths, why: str) -> None:
+    """Ask the running daemon to stop (understood by every version) and wait until it no
+    longer listens, so that the next connection starts a current one. Its other clients'
+    shims reconnect by themselves."""
+    sys.stderr.write(f"mcp-bridge: restarting the daemon: {why}\n")
+    path = _socket_path(paths)
+    with contextlib.suppress(OSError, DaemonUnavailable):
+        sock = connect_to_daemon(paths, start=False)
+        with sock:
+            sock.settimeout(START_TIMEOUT_S)
+            sock.sendall(hello.encode({"command": "stop"}) + b"\n")
+            read_line(sock)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        probe = _try_connect(path)
+        if probe is None:
+            return
+        probe.close()
+        time.sleep(POLL_S)
+    raise DaemonUnavailable(
+        f"The daemon at {path} did not stop when asked",
+        next_step="Stop it yourself (`mcp-bridge daemon status` shows its pid)",
+    )
 
 
 def _socket_path(paths: BridgePaths) -> Path:

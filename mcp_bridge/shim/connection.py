@@ -84,10 +84,11 @@ def read_line(sock: socket.socket) -> bytes:
     return bytes(line[:-1])
 
 
-def retire_daemon(paths: BridgePaths, why: str) -> None:
-    """Ask the running daemon to stop (understood by every version) and wait until it no
-    longer listens, so that the next connection starts a current one. Its other clients'
-    shims reconnect by themselves."""
+def retire_daemon(paths: BridgePaths, why: str, *, old_pid: object = None) -> None:
+    """Ask the running daemon to stop (understood by every version) and wait until it is
+    gone: nothing listens (the next connection starts a current daemon), or a service
+    manager that holds the socket (systemd) has a new daemon answer in its place. Its
+    other clients' shims reconnect by themselves."""
     sys.stderr.write(f"mcp-bridge: restarting the daemon: {why}\n")
     path = _socket_path(paths)
     with contextlib.suppress(OSError, DaemonUnavailable):
@@ -102,11 +103,21 @@ def retire_daemon(paths: BridgePaths, why: str) -> None:
         if probe is None:
             return
         probe.close()
+        if old_pid is not None and _answering_pid(paths) not in (None, old_pid):
+            return
         time.sleep(POLL_S)
     raise DaemonUnavailable(
         f"The daemon at {path} did not stop when asked",
         next_step="Stop it yourself (`mcp-bridge daemon status` shows its pid)",
     )
+
+
+def _answering_pid(paths: BridgePaths) -> object:
+    """The pid of the daemon answering now, or None when none answers."""
+    try:
+        return ask_daemon(paths, "status").get("pid")
+    except (OSError, DaemonUnavailable):
+        return None
 
 
 def _socket_path(paths: BridgePaths) -> Path:

@@ -241,7 +241,9 @@ def _open_session(paths: BridgePaths, profile: dict[str, object]) -> tuple[socke
         if reply.get("version") == __version__ or attempt:
             return sock, sock.makefile("rb")
         sock.close()
-        retire_daemon(paths, f"it runs mcp-bridge {reply.get('version')}, this is {__version__}")
+        version = reply.get("version")
+        why = f"it runs mcp-bridge {version}, this is {__version__}"
+        retire_daemon(paths, why, old_pid=reply.get("pid"))
     raise AssertionError("unreachable: the second attempt returns or raises")
 
 

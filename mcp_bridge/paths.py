@@ -30,6 +30,11 @@ class BridgePaths(NamedTuple):
     runtime_dir: Path
 
     @property
+    def servers_file(self) -> Path:
+        """The named servers (`mcp-bridge add`): no secrets, readable and editable by hand."""
+        return self.config_dir / "servers.toml"
+
+    @property
     def vault_file(self) -> Path:
         return self.data_dir / "vault.bin"
 

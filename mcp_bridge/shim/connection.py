@@ -57,11 +57,13 @@ def connect_to_daemon(paths: BridgePaths, *, start: bool = True) -> socket.socke
     return sock
 
 
-def ask_daemon(paths: BridgePaths, command: str) -> dict[str, object]:
+def ask_daemon(
+    paths: BridgePaths, command: str, *, timeout_s: float = START_TIMEOUT_S
+) -> dict[str, object]:
     """Send a command hello (`status`, `stop`) and return the daemon's reply."""
     sock = connect_to_daemon(paths, start=False)
     with sock:
-        sock.settimeout(START_TIMEOUT_S)
+        sock.settimeout(timeout_s)
         sock.sendall(hello.encode({"command": command}) + b"\n")
         try:
             return hello.parse_reply(read_line(sock))
@@ -115,7 +117,7 @@ def retire_daemon(paths: BridgePaths, why: str, *, old_pid: object = None) -> No
 def _answering_pid(paths: BridgePaths) -> object:
     """The pid of the daemon answering now, or None when none answers."""
     try:
-        return ask_daemon(paths, "status").get("pid")
+        return ask_daemon(paths, "status", timeout_s=POLL_S * 10).get("pid")
     except (OSError, DaemonUnavailable):
         return None
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -13,7 +15,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mcp_bridge import server_config
+from mcp_bridge.auth.errors import LoginRequired
+from mcp_bridge.cli.app import build_parser
+from mcp_bridge.cli.run import profile_json
+from mcp_bridge.engine.profile import ServerProfile
 from mcp_bridge.errors import ConfigError
+from mcp_bridge.protocol import TransportKind
+from tests.fixtures.bridge_process import echo, running_bridge, stop_daemon
+from tests.fixtures.mcp_servers import ServerProcess, text_of
 
 URL = "https://mcp.example.com/mcp"
 
@@ -134,3 +143,102 @@ def test_the_writer_output_parses_back_to_the_same_values(
     servers: dict[str, dict[str, server_config.Value]],
 ) -> None:
     assert tomllib.loads(server_config.dumps_servers(servers)).get("servers", {}) == servers
+
+
+# -- run NAME, login NAME, token NAME -----------------------------------------------------
+
+
+def stored_server(home: Path) -> None:
+    entry: server_config.Entry = {
+        "url": URL,
+        "header": ["X-Api-Key: ${KEY}", "X-Team: blue"],
+        "transport": "sse",
+        "scope": ["read"],
+        "callback_port": 8765,
+        "no_browser": True,
+        "login_wait": 45.0,
+    }
+    server_config.save_servers(servers_file(home), {"gh": entry})
+
+
+def test_run_name_takes_the_stored_flags_under_the_given_ones(home: Path) -> None:
+    stored_server(home)
+    args = build_parser(("run",)).parse_args(
+        ["run", "gh", "--header", "x-team: red", "--scope", "admin", "--transport", "auto"]
+    )
+    env = {"MCP_BRIDGE_HOME": str(home), "KEY": "k3y"}
+    profile = ServerProfile.from_json(profile_json(args, env))
+    assert profile.url == URL
+    assert args.server_name == "gh"
+    assert profile.transport is TransportKind.AUTO  # given wins
+    assert dict(profile.headers) == {"X-Api-Key": "k3y", "x-team": "red"}  # per name, any case
+    assert profile.oauth is not None
+    assert profile.oauth.scopes == ("admin",)  # a given list replaces the stored one
+    assert profile.oauth.callback_port == 8765  # stored
+    assert profile.oauth.open_browser is False  # stored
+    assert profile.oauth.login_wait_s == 45.0  # stored
+    assert profile.oauth.timeout_s == 300.0  # neither: the flag's default
+    assert profile_json(args, env) == profile_json(args, env)  # resolving twice changes nothing
+
+
+def test_run_url_ignores_the_file_and_keeps_the_flag_defaults(home: Path) -> None:
+    stored_server(home)
+    args = build_parser(("run",)).parse_args(["run", URL])
+    doc = profile_json(args, {"MCP_BRIDGE_HOME": str(home)})
+    assert (doc["transport"], doc["headers"]) == ("auto", {})
+    assert isinstance(doc["oauth"], dict)
+    assert (doc["oauth"]["callback_port"], doc["oauth"]["scope"]) == (0, [])
+
+
+def test_an_unknown_name_says_how_to_add_it(home: Path) -> None:
+    args = build_parser(("run",)).parse_args(["run", "nosuch"])
+    with pytest.raises(ConfigError, match=r"No server named 'nosuch'.*mcp-bridge add nosuch"):
+        profile_json(args, {"MCP_BRIDGE_HOME": str(home)})
+
+
+def test_login_and_token_take_a_name(home: Path) -> None:
+    from mcp_bridge.cli.auth_commands import oauth_settings_from
+
+    stored_server(home)
+    parser = build_parser()
+    login = parser.parse_args(["login", "gh", "--callback-port", "9999"])
+    settings = oauth_settings_from(login, {"MCP_BRIDGE_HOME": str(home)})
+    assert login.url == URL
+    assert settings.callback_port == 9999  # given wins
+    assert (settings.scopes, settings.open_browser) == (("read",), False)  # stored
+
+    token = parser.parse_args(["token", "gh"])
+    with pytest.raises(LoginRequired, match=f"mcp-bridge login {URL}"):
+        token.handler(token)
+
+
+async def test_run_name_no_daemon_relays_to_the_stored_server(
+    sdk_stateful: ServerProcess, bridge_home: Path
+) -> None:
+    entry: server_config.Entry = {"url": sdk_stateful.url, "header": ["X-Team: ${TEAM}"]}
+    server_config.save_servers(servers_file(bridge_home), {"fixture": entry})
+    async with running_bridge(bridge_home, "fixture", "--no-daemon", env={"TEAM": "t"}) as bridge:
+        await bridge.initialize()
+        assert text_of(await echo(bridge, "by name")) == "by name"
+        assert await bridge.close_stdin_and_wait() == 0
+
+
+def test_the_shim_resolves_a_name_without_heavy_libraries(home: Path) -> None:
+    server_config.save_servers(servers_file(home), {"here": {"url": "http://127.0.0.1:9/mcp"}})
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "mcp_bridge", "run", "here"],
+        input=b"",
+        capture_output=True,
+        env={"PATH": os.environ["PATH"], "HOME": str(home), "MCP_BRIDGE_HOME": str(home)},
+        timeout=60,
+        check=False,
+    )
+    stop_daemon(home)
+    imported = {
+        line.split("|")[-1].strip()
+        for line in done.stderr.decode().splitlines()
+        if line.startswith("import time:")
+    }
+    assert {"tomllib", "mcp_bridge.shim.relay"} <= imported  # it read the file, ran the shim
+    heavy = {"aiohttp", "mcp", "keyring", "cryptography", "asyncio", "platformdirs"}
+    assert not heavy & {name.split(".")[0] for name in imported}

@@ -1,4 +1,5 @@
-"""`mcp-bridge login URL`, `logout URL` and `token URL`.
+"""`mcp-bridge login URL`, `logout URL` and `token URL`; each takes the name of a server
+of servers.toml instead of its URL too (`mcp-bridge add`), with its stored OAuth flags.
 
 `token` is the one place a token is ever printed, on stdout, and only because the user
 asked for it (for `curl -H "Authorization: Bearer $(mcp-bridge token URL)"`). Everything
@@ -15,11 +16,15 @@ from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from mcp_bridge.cli.oauth_flags import add_oauth_arguments, oauth_flags
+from mcp_bridge.cli.server_flags import defer_defaults, resolve_server
 
 if TYPE_CHECKING:
     from mcp_bridge.auth.provider import OAuthCredentials
     from mcp_bridge.auth.settings import OAuthSettings
     from mcp_bridge.store.base import CredentialVault
+
+
+_TARGET_HELP = "the remote MCP endpoint, or the name of a server added with `mcp-bridge add`"
 
 
 def register(commands: Any) -> None:  # argparse's subparsers action has no public type
@@ -29,8 +34,9 @@ def register(commands: Any) -> None:  # argparse's subparsers action has no publ
         description="Sign in to a remote MCP server (OAuth, in the browser) and store the "
         "tokens in the vault. In a terminal, the address the browser ends on may be pasted.",
     )
-    login.add_argument("url", help="the remote MCP endpoint")
+    login.add_argument("url", metavar="URL|NAME", help=_TARGET_HELP)
     add_oauth_arguments(login)
+    defer_defaults(login)
     login.set_defaults(handler=login_command)
 
     logout = commands.add_parser(
@@ -40,11 +46,12 @@ def register(commands: Any) -> None:  # argparse's subparsers action has no publ
         "revocation, then delete them from the vault. The client registration is kept: it "
         "belongs to the authorization server, which other servers may share.",
     )
-    logout.add_argument("url", help="the remote MCP endpoint")
+    logout.add_argument("url", metavar="URL|NAME", help=_TARGET_HELP)
     logout.add_argument(
         "--no-revoke", action="store_true", help="only delete the local copy; tell no server"
     )
     logout.add_argument("--allow-http", action="store_true", help=argparse.SUPPRESS)
+    defer_defaults(logout)
     logout.set_defaults(handler=logout_command)
 
     token = commands.add_parser(
@@ -53,18 +60,22 @@ def register(commands: Any) -> None:  # argparse's subparsers action has no publ
         description="Print a valid access token for the server on stdout, refreshing it if "
         "needed. Never opens a browser: run `mcp-bridge login URL` first.",
     )
-    token.add_argument("url", help="the remote MCP endpoint")
+    token.add_argument("url", metavar="URL|NAME", help=_TARGET_HELP)
     token.add_argument("--allow-http", action="store_true", help=argparse.SUPPRESS)
+    defer_defaults(token)
     token.set_defaults(handler=token_command)
 
 
 def oauth_settings_from(
     args: argparse.Namespace, environ: Mapping[str, str] | None = None
 ) -> OAuthSettings:
-    """OAuthSettings from parsed OAuth flags; ConfigError for bad values."""
+    """OAuthSettings from parsed OAuth flags (a named server's merged in first, in place);
+    ConfigError for bad values or an unknown name."""
     from mcp_bridge.auth.settings import OAuthSettings
 
-    return OAuthSettings.from_flags(oauth_flags(args, os.environ if environ is None else environ))
+    env = os.environ if environ is None else environ
+    resolve_server(args, env)
+    return OAuthSettings.from_flags(oauth_flags(args, env))
 
 
 def _say(text: str) -> None:
@@ -115,7 +126,7 @@ async def _stdin_lines() -> AsyncIterator[str]:
 def login_command(args: argparse.Namespace) -> int:
     import asyncio
 
-    settings = oauth_settings_from(args)
+    settings = oauth_settings_from(args)  # resolves a NAME into args.url
     return asyncio.run(_login(args.url, settings, paste=sys.stdin.isatty()))
 
 
@@ -140,6 +151,7 @@ def logout_command(args: argparse.Namespace) -> int:
 
     from mcp_bridge.auth.settings import OAuthSettings
 
+    resolve_server(args, os.environ)
     settings = OAuthSettings(allow_http=args.allow_http)
     return asyncio.run(_logout(args.url, settings, revoke=not args.no_revoke))
 
@@ -166,6 +178,7 @@ def token_command(args: argparse.Namespace) -> int:
 
     from mcp_bridge.auth.settings import OAuthSettings
 
+    resolve_server(args, os.environ)
     settings = OAuthSettings(allow_http=args.allow_http)
     token = asyncio.run(_token(args.url, settings))
     sys.stdout.write(token + "\n")  # the one deliberate place a token is shown

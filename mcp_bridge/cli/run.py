@@ -1,8 +1,9 @@
-"""`mcp-bridge run URL`: the stdio command a desktop client launches.
+"""`mcp-bridge run URL|NAME`: the stdio command a desktop client launches.
 
 Standard library only up to the point where the mode is known, so the command starts
-fast: the flags become a server profile (a JSON object: what the daemon's shim hands over
-its socket), and `--no-daemon` serves it in this process through the engine.
+fast: the flags (a named server's stored ones from servers.toml under them) become a
+server profile (a JSON object: what the daemon's shim hands over its socket), and
+`--no-daemon` serves it in this process through the engine.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from mcp_bridge.cli.log_setup import LEVELS, configure_logging, log_name_for
-from mcp_bridge.cli.oauth_flags import add_oauth_arguments, oauth_flags
+from mcp_bridge.cli.oauth_flags import oauth_flags
+from mcp_bridge.cli.server_flags import add_server_arguments, defer_defaults, resolve_server
 from mcp_bridge.errors import ConfigError
 from mcp_bridge.paths import BridgePaths, bridge_paths
-from mcp_bridge.protocol import TransportKind
+from mcp_bridge.server_config import ENV_REFERENCE
 
 if TYPE_CHECKING:
     from mcp_bridge.engine.profile import ServerProfile
@@ -27,7 +29,6 @@ if TYPE_CHECKING:
 # Desktop's era probe) would take a login it started, and its callback listener, with
 # it: a login waits this long before it registers or opens a browser.
 IN_PROCESS_LOGIN_GRACE_S = 1.5
-_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # RFC 9110 token characters for a header name.
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 # Headers the transport sets from the protocol itself: a --header must not replace them
@@ -54,20 +55,13 @@ def register(commands: Any) -> None:  # argparse's subparsers action has no publ
         help="relay MCP between stdio and a remote server (what a desktop client launches)",
         description="Relay MCP between this process's stdio and a remote MCP server.",
     )
-    run.add_argument("url", help="the remote MCP endpoint, e.g. https://mcp.example.com/mcp")
     run.add_argument(
-        "--header",
-        action="append",
-        default=[],
-        metavar="'NAME: VALUE'",
-        help="extra HTTP header on every request; ${VAR} in VALUE reads the environment",
+        "url",
+        metavar="URL|NAME",
+        help="the remote MCP endpoint, e.g. https://mcp.example.com/mcp, or the name of a "
+        "server added with `mcp-bridge add` (flags given here win over its stored ones)",
     )
-    run.add_argument(
-        "--transport",
-        choices=[kind.value for kind in TransportKind],
-        default=TransportKind.AUTO.value,
-        help="how to reach the remote (default: auto-detect)",
-    )
+    add_server_arguments(run)
     run.add_argument(
         "--log-level",
         choices=LEVELS,
@@ -87,7 +81,7 @@ def register(commands: Any) -> None:  # argparse's subparsers action has no publ
         help="serve in this process instead of through the per-user daemon "
         "(containers, debugging; logins and refreshes are then this process's own)",
     )
-    add_oauth_arguments(run)
+    defer_defaults(run)
     run.set_defaults(handler=run_command)
 
 
@@ -121,7 +115,7 @@ def parse_headers(specs: list[str], environ: Mapping[str, str]) -> dict[str, str
                 )
             return environ[variable]
 
-        expanded = _ENV_REFERENCE.sub(expand, value.strip())
+        expanded = ENV_REFERENCE.sub(expand, value.strip())
         if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in expanded):
             raise ConfigError(f"--header {name!r} has a control character in its value")
         headers[name] = expanded
@@ -130,8 +124,10 @@ def parse_headers(specs: list[str], environ: Mapping[str, str]) -> dict[str, str
 
 def profile_json(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, object]:
     """The server profile `run`'s flags describe, as the JSON object
-    `engine.profile.ServerProfile.from_json` reads. `${VAR}` in headers is expanded here,
-    from the environment the host launched us with. Raises ConfigError for a bad header."""
+    `engine.profile.ServerProfile.from_json` reads: a named server's flags merged in first
+    (`resolve_server`, in place). `${VAR}` in headers is expanded here, from the environment
+    the host launched us with. Raises ConfigError for a bad header or an unknown name."""
+    resolve_server(args, environ)
     headers = parse_headers(args.header, environ)
     return {
         "url": args.url,
@@ -146,6 +142,7 @@ def profile_json(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[s
 
 def run_command(args: argparse.Namespace) -> int:
     # Flags are checked before stdio is claimed, so a mistake shows as a plain message.
+    resolve_server(args, os.environ)  # a NAME becomes its URL and flags from here on
     doc = profile_json(args, os.environ)
     if args.no_daemon or not _has_unix_sockets():
         return _run_in_process(args, doc)

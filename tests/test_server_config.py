@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from mcp_bridge import server_config
 from mcp_bridge.auth.errors import LoginRequired
-from mcp_bridge.cli.app import build_parser
+from mcp_bridge.cli.app import build_parser, run_cli
 from mcp_bridge.cli.run import profile_json
 from mcp_bridge.engine.profile import ServerProfile
 from mcp_bridge.errors import ConfigError
@@ -242,3 +242,125 @@ def test_the_shim_resolves_a_name_without_heavy_libraries(home: Path) -> None:
     assert {"tomllib", "mcp_bridge.shim.relay"} <= imported  # it read the file, ran the shim
     heavy = {"aiohttp", "mcp", "keyring", "cryptography", "asyncio", "platformdirs"}
     assert not heavy & {name.split(".")[0] for name in imported}
+
+
+# -- add, list, remove --------------------------------------------------------------------
+
+
+def cli(*argv: str) -> int:
+    return run_cli(list(argv))
+
+
+def test_add_list_remove_round_trip(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli("add", "github", URL, "--header", "Authorization: Bearer ${GH_TOKEN}") == 0
+    assert cli("add", "local.dev", "http://127.0.0.1:8000/mcp", "--transport", "sse") == 0
+    assert "mcp-bridge run github" in capsys.readouterr().err
+
+    assert cli("list") == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[0].split() == ["NAME", "URL", "TRANSPORT"]
+    assert listed[1].split() == ["github", URL, "auto"]
+    assert listed[2].split() == ["local.dev", "http://127.0.0.1:8000/mcp", "sse"]
+    assert "GH_TOKEN" not in "\n".join(listed)  # headers are not listed
+
+    assert cli("add", "github", "https://other.example/mcp") == 2  # a name is not replaced...
+    assert "--force" in capsys.readouterr().err
+    assert cli("add", "github", "https://other.example/mcp", "--force") == 0  # ...unless asked
+    assert cli("remove", "local.dev") == 0
+    assert "logout http://127.0.0.1:8000/mcp" in capsys.readouterr().err
+    assert server_config.load_servers(servers_file(home)) == {
+        "github": {"url": "https://other.example/mcp"}
+    }
+    assert cli("remove", "local.dev") == 2
+    assert "mcp-bridge list" in capsys.readouterr().err
+
+
+def test_the_file_is_plain_toml_a_person_can_read(home: Path) -> None:
+    argv = ["add", "gh", URL, "--header", "X-Team: blue", "--scope", "read write"]
+    argv += ["--callback-port", "8765", "--no-browser", "--login-wait", "45"]
+    assert cli(*argv) == 0
+    text = servers_file(home).read_text()
+    assert text.startswith("# mcp-bridge's named servers")
+    assert "\n[servers.gh]\n" in text
+    assert 'header = ["X-Team: blue"]\n' in text
+    assert tomllib.loads(text)["servers"]["gh"] == {
+        "url": URL,
+        "header": ["X-Team: blue"],
+        "scope": ["read write"],
+        "callback_port": 8765,
+        "no_browser": True,
+        "login_wait": 45.0,
+    }
+
+
+# -- secrets stay out ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Authorization: Bearer abc123",
+        "Authorization: Bearer ${TOKEN}abc",
+        "authorization: ",
+        "X-Api-Key: abc123",
+        "X-Api-Key: Bearer ${KEY}",  # only Authorization headers name a scheme
+        "Cookie: session=${SID}",
+        "X-Auth-Token: t0k3n",
+        "Client-Secret: s",
+    ],
+)
+def test_a_literal_credential_is_not_stored(
+    header: str, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli("add", "a", URL, "--header", header) == 2
+    said = capsys.readouterr().err
+    assert "${" in said  # the fix: a reference
+    assert "abc123" not in said
+    assert not servers_file(home).exists()
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Authorization: Bearer ${TOKEN}",
+        "Authorization: ${AUTH}",
+        "Proxy-Authorization: Basic ${B64}",
+        "X-Api-Key: ${KEY}",
+        "Cookie: ${A}${B}",
+        "X-Team: blue",
+    ],
+)
+def test_references_and_plain_values_are_stored(header: str, home: Path) -> None:
+    assert cli("add", "a", URL, "--header", header) == 0
+    assert server_config.load_servers(servers_file(home))["a"]["header"] == [header]
+
+
+def test_a_client_secret_is_refused_with_the_variable_to_set(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli("add", "a", URL, "--client-id", "abc", "--client-secret", "s3cret") == 2
+    said = capsys.readouterr().err
+    assert "MCP_BRIDGE_CLIENT_SECRET" in said
+    assert "s3cret" not in said
+    assert cli("add", "b", "https://user:pw@mcp.example.com/mcp") == 2
+    assert "password" in capsys.readouterr().err
+    assert not servers_file(home).exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "complaint"),
+    [
+        (["add", "-", URL], "is not a server name"),
+        (["add", URL, "a"], "the name comes first"),
+        (["add", "a", "b"], "is not a URL"),
+        (["add", "a", "http://mcp.example.com/mcp"], "--allow-http"),
+        (["add", "a", URL, "--callback-port", "70000"], "port number"),
+        (["add", "a", URL, "--header", "Mcp-Session-Id: x"], "MCP protocol itself"),
+    ],
+)
+def test_add_refuses_now_what_run_would_refuse_later(
+    argv: list[str], complaint: str, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(*argv) == 2
+    assert complaint in capsys.readouterr().err
+    assert not servers_file(home).exists()

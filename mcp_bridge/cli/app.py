@@ -22,7 +22,15 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 
 # The modules of the subcommands, in the order `--help` lists them.
-SUBCOMMANDS = ("run", "auth_commands", "status", "daemon_command", "service", "demo")
+SUBCOMMANDS = (
+    "run",
+    "servers_command",
+    "auth_commands",
+    "status",
+    "daemon_command",
+    "service",
+    "demo",
+)
 
 
 def build_parser(modules: tuple[str, ...] = SUBCOMMANDS) -> argparse.ArgumentParser:

@@ -197,16 +197,17 @@ def test_rate_limit_carries_retry_after() -> None:
 def test_other_token_errors_carry_the_sanitized_as_error() -> None:
     step = refresh_tokens(AS, PUBLIC, TOKENS, now=NOW)
     next(step)
-    with pytest.raises(AuthError, match="invalid_target: why"):
-        step.send(error_reply(400, "invalid_target"))
+    with pytest.raises(AuthError, match="invalid_scope: why"):
+        step.send(error_reply(400, "invalid_scope"))
 
 
-def test_refresh_sends_refresh_token_and_resource() -> None:
+def test_refresh_sends_refresh_token_resource_and_granted_scope() -> None:
     request = next(refresh_tokens(AS, PUBLIC, TOKENS, now=NOW))
     assert request.form() == {
         "grant_type": "refresh_token",
         "refresh_token": "old-refresh",
         "resource": MCP,
+        "scope": "files:read",  # always: Entra refuses a refresh without it (AADSTS90009)
         "client_id": "client-1",
     }
 

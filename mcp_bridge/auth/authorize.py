@@ -84,9 +84,11 @@ def build_authorization_request(
     quirks: AuthServerQuirks | None = None,
 ) -> AuthorizationRequest:
     """The URL to open and the record to keep. `quirks`: what the vault remembers of this
-    issuer (StoredClient.quirks), carried to the code exchange. Raises AuthError when the
-    AS does not support S256 (A16), ConfigError when an extra parameter would override
-    ours, and UrlRefused when the resulting URL is not one to open in a browser (A34)."""
+    issuer (StoredClient.quirks), carried to the code exchange; with `send_resource=False`
+    the request carries no RFC 8707 `resource`, as after an `invalid_target` refusal
+    (AuthorizationDenied.refuses_resource). Raises AuthError when the AS does not support
+    S256 (A16), ConfigError when an extra parameter would override ours, and UrlRefused
+    when the resulting URL is not one to open in a browser (A34)."""
     metadata = context.auth_server
     require_s256(metadata)
     _check_redirect_uri(redirect_uri)
@@ -97,6 +99,7 @@ def build_authorization_request(
             next_step="Remove them from --authorize-param",
         )
     pkce = pkce or PkcePair.generate()
+    quirks = quirks or AuthServerQuirks()
     state = secrets.token_urlsafe(_STATE_BYTES)
     params: list[tuple[str, str]] = [
         ("response_type", "code"),
@@ -105,9 +108,11 @@ def build_authorization_request(
         ("state", state),
         ("code_challenge", pkce.challenge),
         ("code_challenge_method", "S256"),
-        # A17: always, even when the AS does not advertise RFC 8707 support.
-        ("resource", context.resource),
     ]
+    if quirks.send_resource:
+        # A17: always, even when the AS does not advertise RFC 8707 support; left out only
+        # for an AS that answered it with invalid_target (AuthServerQuirks.send_resource).
+        params.append(("resource", context.resource))
     scope = scope_param(scopes)
     if scope is not None:
         params.append(("scope", scope))
@@ -126,7 +131,7 @@ def build_authorization_request(
         redirect_uri=redirect_uri,
         resource=context.resource,
         scopes=scopes,
-        quirks=quirks or AuthServerQuirks(),
+        quirks=quirks,
     )
     return AuthorizationRequest(url, pending)
 

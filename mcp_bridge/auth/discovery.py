@@ -127,9 +127,13 @@ class AuthServerQuirks:
     # RFC 6749 §4.1.3 / §6 and RFC 7009 §2.1 send form bodies; some token endpoints parse
     # JSON only and answer a form with a 500 or a 400 about the body (token_endpoint.py).
     token_body: TokenBody = "form"
+    # RFC 8707 `resource` on the authorization and token requests (A17). False: the AS
+    # answered it with `invalid_target`, as Microsoft Entra ID does to any resource that is
+    # not its app's ID URI (AADSTS9010010); the token is still only sent to our resource.
+    send_resource: bool = True
 
     def to_json(self) -> dict[str, object]:
-        return {"token_body": self.token_body}
+        return {"token_body": self.token_body, "send_resource": self.send_resource}
 
     @classmethod
     def from_json(cls, doc: object) -> AuthServerQuirks:
@@ -137,7 +141,10 @@ class AuthServerQuirks:
         guess costs one retry, which learns the quirk again."""
         fields = doc if isinstance(doc, dict) else {}
         body = fields.get("token_body")
-        return cls(token_body="json" if body == "json" else "form")
+        return cls(
+            token_body="json" if body == "json" else "form",
+            send_resource=fields.get("send_resource") is not False,
+        )
 
 
 def _origin(url: str) -> str:

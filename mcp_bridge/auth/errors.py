@@ -111,3 +111,10 @@ class AuthorizationDenied(AuthError):
     def __init__(self, what: str, *, next_step: str = "", error: str = "") -> None:
         super().__init__(what, next_step=next_step)
         self.error = error
+
+    @property
+    def refuses_resource(self) -> bool:
+        """RFC 8707 §2 `invalid_target`: the AS will not issue for the `resource` we named
+        (Microsoft Entra ID, for anything but its app's ID URI). The same request without
+        `resource` is worth one try (AuthServerQuirks.send_resource)."""
+        return self.error == "invalid_target"

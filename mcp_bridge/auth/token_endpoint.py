@@ -11,6 +11,7 @@ Before that, an authorization server's known departures from these RFCs are met 
 retry, and the way that worked (AuthServerQuirks) rides on the TokenSet to the vault and
 to the next grant (docs/oauth-in-the-wild.md §6):
     the form body refused (415, a 400 about the body, a 500)  -> the same request as JSON
+    invalid_target with `resource` (RFC 8707 §2; Entra ID)    -> the same without `resource`
 """
 
 from __future__ import annotations
@@ -199,6 +200,26 @@ def _send(
     return response, quirks
 
 
+def _post_grant(
+    endpoint: str, client: ClientRegistration, form: list[tuple[str, str]], quirks: AuthServerQuirks
+) -> Step[tuple[HttpResponse, AuthServerQuirks]]:
+    """A grant's POST (`_send`), with RFC 8707 `resource` unless `quirks` leave it out. An
+    `invalid_target` answer to a request naming it gets the request once more without it:
+    Microsoft Entra ID refuses any resource but its app's ID URI (AADSTS9010010) and binds
+    the token to the app through `scope` instead. The token is still ours for one resource
+    (A29): TokenSet.resource does not change."""
+    without = [(name, value) for name, value in form if name != "resource"]
+    sent = form if quirks.send_resource else without
+    response, quirks = yield from _send(endpoint, client, sent, quirks)
+    doc = response.json_or_none()
+    refused = isinstance(doc, dict) and doc.get("error") == "invalid_target"
+    if response.status == 400 and refused and len(sent) > len(without):
+        response, quirks = yield from _send(
+            endpoint, client, without, replace(quirks, send_resource=False)
+        )
+    return response, quirks
+
+
 def _retry_after_s(response: HttpResponse) -> float | None:
     """Retry-After in seconds (RFC 9110 §10.2.3; its HTTP-date form is not read), at most
     MAX_RETRY_AFTER_S: the token manager waits this long before it asks again, and a
@@ -331,7 +352,7 @@ def exchange_code(
         ("code_verifier", pending.code_verifier),
         ("resource", pending.resource),
     ]
-    response, quirks = yield from _send(metadata.token_endpoint, client, form, pending.quirks)
+    response, quirks = yield from _post_grant(metadata.token_endpoint, client, form, pending.quirks)
     if not response.is_success:
         raise_token_endpoint_error(response, metadata.token_endpoint, "token endpoint")
     tokens = parse_token_response(
@@ -352,9 +373,10 @@ def refresh_tokens(
     now: float,
     scopes: tuple[str, ...] | None = None,
 ) -> Step[TokenSet]:
-    """Use `tokens.refresh_token` (RFC 6749 §6) for the same `resource` (RFC 8707 §2.2).
-    The new set replaces the old; a reply without a refresh token keeps the old one (the
-    AS did not rotate it). Raises LoginRequired when there is no refresh token at all."""
+    """Use `tokens.refresh_token` (RFC 6749 §6) for the same `resource` (RFC 8707 §2.2)
+    and the granted scope (`scopes` to narrow it). The new set replaces the old; a reply
+    without a refresh token keeps the old one (the AS did not rotate it). Raises
+    LoginRequired when there is no refresh token at all."""
     if tokens.refresh_token is None:
         raise LoginRequired(
             "There is no refresh token to renew access with", next_step="Log in again"
@@ -370,9 +392,11 @@ def refresh_tokens(
         ("resource", tokens.resource),
     ]
     requested = scopes if scopes is not None else tokens.scopes
-    if scopes is not None and (scope := scope_param(scopes)) is not None:
-        form.append(("scope", scope))  # §6: only to narrow; omitted means "as before"
-    response, quirks = yield from _send(metadata.token_endpoint, client, form, tokens.quirks)
+    if (scope := scope_param(requested)) is not None:
+        # §6: the granted scope or a narrower one; omitted means "as granted", yet Microsoft
+        # Entra ID refuses a refresh without it (AADSTS90009), so it is always sent.
+        form.append(("scope", scope))
+    response, quirks = yield from _post_grant(metadata.token_endpoint, client, form, tokens.quirks)
     if not response.is_success:
         raise_token_endpoint_error(response, metadata.token_endpoint, "token endpoint")
     fresh = parse_token_response(

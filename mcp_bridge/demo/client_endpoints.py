@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, unquote_plus, urlencode
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from mcp_bridge.demo.asgi import ASGIApp, Receive, Scope, Send, read_body, replay
-from mcp_bridge.demo.auth_provider import FixtureProvider
+from mcp_bridge.demo.auth_provider import RESOURCE_REFUSAL, FixtureProvider
 
 FORM_TYPE = b"application/x-www-form-urlencoded"
 
@@ -57,16 +57,30 @@ def client_endpoints_edge(app: ASGIApp, provider: FixtureProvider) -> ASGIApp:
         } | {"has_code_verifier": "code_verifier" in form, "client_auth": client_auth(form, scope)}
         if provider.modes.token_delay_s:
             await asyncio.sleep(provider.modes.token_delay_s)
-        if provider.modes.token_status is not None:
-            response = JSONResponse(
-                {"error": "server_error", "error_description": "the fixture was told to fail"},
-                provider.modes.token_status,
-            )
-            await response(scope, receive, send)
+        refusal = token_refusal(provider, form)
+        if refusal is not None:
+            await refusal(scope, receive, send)
             return
         await app(scope, replay(with_basic_client_id(body, scope), receive), send)
 
     return edge
+
+
+def token_refusal(provider: FixtureProvider, form: dict[str, str]) -> Response | None:
+    """The answer a token request gets before the SDK sees it, in the modes that refuse
+    some: `token_status`, and Entra's rules (`rejects_resource`, `refresh_requires_scope`)."""
+    modes = provider.modes
+    if modes.token_status is not None:
+        failure = {"error": "server_error", "error_description": "the fixture was told to fail"}
+        return JSONResponse(failure, modes.token_status)
+    if modes.rejects_resource and form.get("resource"):
+        provider.stats["resource_refusals"] += 1
+        return JSONResponse({"error": "invalid_target", "error_description": RESOURCE_REFUSAL}, 400)
+    is_refresh = form.get("grant_type") == "refresh_token"
+    if modes.refresh_requires_scope and is_refresh and not form.get("scope"):
+        description = "AADSTS90009: the refresh grant must name a scope"
+        return JSONResponse({"error": "invalid_request", "error_description": description}, 400)
+    return None
 
 
 def with_forced_secret(body: bytes) -> bytes:

@@ -38,6 +38,8 @@ def status_command(args: argparse.Namespace) -> int:
     vault = open_vault(paths=paths)
     report: Report = {
         "config_dir": str(paths.config_dir),
+        "servers_file": str(paths.servers_file),
+        "servers": _named_servers(paths),
         "log_dir": str(paths.log_dir),
         "daemon": _daemon_report(paths),
         "vault": vault.describe(),
@@ -46,6 +48,18 @@ def status_command(args: argparse.Namespace) -> int:
     _add_refreshes(report)
     print(json.dumps(report, indent=2) if args.json else "\n".join(_as_text(report)))
     return 0
+
+
+def _named_servers(paths: BridgePaths) -> list[Report] | str:
+    """The servers named in servers.toml (name and URL), or why the file cannot be read."""
+    from mcp_bridge.errors import ConfigError
+    from mcp_bridge.server_config import load_servers
+
+    try:
+        servers = load_servers(paths.servers_file)
+    except ConfigError as exc:
+        return str(exc)
+    return [{"name": name, "url": entry.get("url")} for name, entry in servers.items()]
 
 
 def _daemon_report(paths: BridgePaths) -> Report:
@@ -107,6 +121,7 @@ def _add_refreshes(report: Report) -> None:
 def _as_text(report: Report) -> list[str]:
     lines = [
         f"config:  {report['config_dir']}",
+        f"servers: {_servers_text(report['servers'], report['servers_file'])}",
         f"logs:    {report['log_dir']}",
         f"daemon:  {_daemon_text(report['daemon'])}",
         f"vault:   {report['vault']}",
@@ -127,6 +142,14 @@ def _as_text(report: Report) -> list[str]:
         if "refresh" in login:
             lines.append(f"      {_refresh_text(login['refresh'])}")
     return lines
+
+
+def _servers_text(servers: list[Report] | str, path: str) -> str:
+    if isinstance(servers, str):
+        return f"{path} cannot be read: {servers}"
+    if not servers:
+        return f"none named (`mcp-bridge add NAME URL` writes {path})"
+    return ", ".join(f"{server['name']} ({server['url']})" for server in servers)
 
 
 def _daemon_text(daemon: Report) -> str:

@@ -29,6 +29,7 @@ SUBCOMMANDS = (
     "status",
     "daemon_command",
     "service",
+    "bundle_command",
     "demo",
 )
 

@@ -29,6 +29,7 @@ SUBCOMMANDS = (
     "status",
     "daemon_command",
     "service",
+    "install_command",
     "bundle_command",
     "demo",
 )

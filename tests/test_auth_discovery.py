@@ -19,6 +19,7 @@ from mcp_bridge.auth.errors import (
     AuthResponseInvalid,
     AuthServerUnavailable,
     DiscoveryFailed,
+    NoAuthorizationServer,
     UrlRefused,
 )
 from mcp_bridge.auth.http_step import HttpResponse
@@ -152,7 +153,8 @@ def test_prm_resource_compared_canonically() -> None:
 def test_hostile_prm_is_refused_with_a_clear_error(doc: object) -> None:
     step = find_resource_metadata(MCP, None, POLICY)
     next(step)
-    with pytest.raises((AuthResponseInvalid, UrlRefused)):
+    # Naming no authorization server is NoAuthorizationServer (tests/test_auth_static_token.py).
+    with pytest.raises((AuthResponseInvalid, UrlRefused, NoAuthorizationServer)):
         step.send(HttpResponse.of_json(doc))
 
 

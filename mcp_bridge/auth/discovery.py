@@ -25,10 +25,12 @@ from urllib.parse import urlsplit
 
 from mcp_bridge.auth.challenge import BearerChallenge
 from mcp_bridge.auth.errors import (
+    STATIC_TOKEN_STEP,
     AuthError,
     AuthResponseInvalid,
     AuthServerUnavailable,
     DiscoveryFailed,
+    NoAuthorizationServer,
 )
 from mcp_bridge.auth.http_step import HttpRequest, HttpResponse, Step
 from mcp_bridge.auth.metadata import AuthServerMetadata, ProtectedResourceMetadata
@@ -206,15 +208,31 @@ def find_resource_metadata(
         if not response.is_success:
             log.debug("no resource metadata at %s (%d)", url, response.status)
             continue
+        doc = response.json(what="protected resource metadata")
+        _require_authorization_servers(doc, mcp_url, url)
         return ProtectedResourceMetadata.from_json(
-            response.json(what="protected resource metadata"),
-            server_resource=server_resource,
-            policy=policy,
-            source=url,
+            doc, server_resource=server_resource, policy=policy, source=url
         )
     if server_errors:
         raise _unavailable("protected resource metadata", server_errors)
     return None
+
+
+def _require_authorization_servers(doc: object, mcp_url: str, source: str) -> None:
+    """NoAuthorizationServer when a PRM document names no authorization server. RFC 9728
+    §2 makes `authorization_servers` OPTIONAL: a resource may take tokens issued out of
+    band, such as the static bearer tokens of servers without OAuth (which also answer 401
+    without WWW-Authenticate and register no clients). There is then no sign-in to run, and
+    saying so comes before judging the document's other fields: a complaint about its
+    `resource` (some such servers write one that is no URL) would send the user to the
+    server's owner for nothing."""
+    servers = doc.get("authorization_servers") if isinstance(doc, dict) else ()
+    if servers is None or servers == []:
+        raise NoAuthorizationServer(
+            f"{mcp_url} does not sign in with OAuth: its protected-resource metadata "
+            f"({source}) names no authorization server, so it takes a static token",
+            next_step=STATIC_TOKEN_STEP,
+        )
 
 
 def find_auth_server_metadata(issuer: str, policy: UrlPolicy) -> Step[AuthServerMetadata]:

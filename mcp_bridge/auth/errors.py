@@ -4,6 +4,7 @@ grouped by who has to act next.
     AuthError
       UrlRefused              a URL broke the URL policy     -> the server's owner, or --allow-http
       DiscoveryFailed         no metadata where the spec says -> check the URL, tell the owner
+        NoAuthorizationServer the server names no AS at all   -> a static token in --header
       AuthResponseInvalid     an AS/RS document is malformed  -> tell the server's owner
       AuthServerUnavailable   network, timeout, 5xx, 429      -> retry later (`retryable`)
       RegistrationFailed      no client id could be obtained  -> configure a client id
@@ -21,6 +22,8 @@ from __future__ import annotations
 from mcp_bridge.errors import AuthError
 
 __all__ = [
+    "CLIENT_ID_STEP",
+    "STATIC_TOKEN_STEP",
     "AuthError",
     "AuthResponseInvalid",
     "AuthServerUnavailable",
@@ -29,12 +32,23 @@ __all__ = [
     "ClientRejected",
     "DiscoveryFailed",
     "LoginRequired",
+    "NoAuthorizationServer",
     "RegistrationFailed",
     "UrlRefused",
     "sanitize_remote_text",
 ]
 
 REMOTE_TEXT_MAX_CHARS = 200
+
+# Next steps when no OAuth sign-in can start, naming the flags that get past it (`--header`
+# on `run` and `add`: cli/server_flags.py; `--client-id`: cli/oauth_flags.py).
+STATIC_TOKEN_STEP = (
+    "Ask its owner for a token and pass it with --header 'Authorization: Bearer <token>'"
+)
+CLIENT_ID_STEP = (
+    "register a client with its authorization server by hand and pass its id with "
+    "--client-id (a secret in MCP_BRIDGE_CLIENT_SECRET)"
+)
 
 
 def sanitize_remote_text(text: object, *, max_chars: int = REMOTE_TEXT_MAX_CHARS) -> str:
@@ -73,6 +87,11 @@ class UrlRefused(AuthError):
 
 class DiscoveryFailed(AuthError):
     """Neither resource nor authorization-server metadata could be found."""
+
+
+class NoAuthorizationServer(DiscoveryFailed):
+    """The server's protected-resource metadata names no authorization server: it takes a
+    token issued out of band (a static bearer token), and there is no OAuth sign-in to run."""
 
 
 class AuthResponseInvalid(AuthError):

@@ -1,0 +1,98 @@
+"""A server with static bearer tokens and no OAuth: 401 without WWW-Authenticate, protected-
+resource metadata that names no authorization server, no registration endpoint. No real
+peer here behaves so; a scripted aiohttp server (tests/fixtures/hostile_server.py) plays it.
+The login must say what to do: pass the token with --header, not "tell the server's owner"
+about a `resource` field."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from mcp_bridge.auth.discovery import discover
+from mcp_bridge.auth.errors import AuthError, AuthResponseInvalid, NoAuthorizationServer
+from mcp_bridge.auth.http_step import run_step
+from mcp_bridge.auth.login import BrowserLogin
+from mcp_bridge.auth.urlpolicy import UrlPolicy
+from tests.fixtures.hostile_server import HostileServer, serving
+from tests.fixtures.oauth_client import NoClients, settings_for
+
+# The PRM each variant publishes, made from the server's URL.
+PrmOf = Callable[[str], dict[str, Any]]
+NO_AS_VARIANTS: dict[str, PrmOf] = {
+    "no authorization_servers": lambda url: {
+        "resource": url,
+        "bearer_methods_supported": ["header"],
+    },
+    "an empty list": lambda url: {"resource": url, "authorization_servers": []},
+    "a resource that is no URL": lambda url: {"resource": "urn:example:api"},
+    "another server's resource": lambda url: {"resource": "https://elsewhere.example/mcp"},
+}
+
+
+@asynccontextmanager
+async def static_token_server(prm_of: PrmOf) -> AsyncIterator[HostileServer]:
+    """401 to every MCP request, with no WWW-Authenticate; `prm_of(url)` at the well-known
+    PRM URLs; 404 for everything else (no AS metadata, no /register)."""
+    urls: list[str] = []
+
+    async def answer(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        if request.method == "POST" and request.path == "/mcp":
+            return web.Response(status=401, text="Unauthorized")
+        if request.path.startswith("/.well-known/oauth-protected-resource"):
+            return web.json_response(prm_of(urls[0]))
+        return web.Response(status=404)
+
+    async with serving(answer) as server:
+        urls.append(server.url)
+        yield server
+
+
+@pytest.mark.parametrize("prm_of", NO_AS_VARIANTS.values(), ids=NO_AS_VARIANTS.keys())
+async def test_discovery_says_the_server_takes_a_static_token(
+    http: aiohttp.ClientSession, prm_of: PrmOf
+) -> None:
+    async with static_token_server(prm_of) as server:
+        policy = UrlPolicy.for_server(server.url)
+        with pytest.raises(NoAuthorizationServer) as refused:
+            await run_step(discover(server.url, None, policy), http, policy=policy)
+    message = str(refused.value)
+    assert "static token" in message
+    assert "names no authorization server" in message
+    assert "--header 'Authorization: Bearer <token>'" in refused.value.next_step
+    assert '"resource"' not in message  # not the field the document got wrong
+
+
+async def test_the_login_ends_with_that_message_and_asks_nothing_else(
+    http: aiohttp.ClientSession,
+) -> None:
+    async with static_token_server(NO_AS_VARIANTS["no authorization_servers"]) as server:
+        flow = BrowserLogin(
+            server.url,
+            settings_for(open_browser=False),
+            NoClients(),
+            policy=UrlPolicy.for_server(server.url),
+            http=lambda: http,
+            notify=lambda text: pytest.fail(f"nothing to show: {text}"),
+        )
+        with pytest.raises(AuthError, match="--header 'Authorization: Bearer"):
+            await flow.run()
+        methods = {method for method, _, _ in server.requests}
+    assert methods == {"GET"}  # only the metadata was read: nothing registered, nothing sent
+
+
+async def test_metadata_that_names_an_authorization_server_is_still_held_to_rfc_9728(
+    http: aiohttp.ClientSession,
+) -> None:
+    def prm_of(url: str) -> dict[str, Any]:
+        return {"resource": "https://elsewhere.example/mcp", "authorization_servers": [url]}
+
+    async with static_token_server(prm_of) as server:
+        policy = UrlPolicy.for_server(server.url)
+        with pytest.raises(AuthResponseInvalid, match="RFC 9728"):
+            await run_step(discover(server.url, None, policy), http, policy=policy)

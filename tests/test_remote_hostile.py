@@ -28,6 +28,7 @@ from mcp_bridge.remote.streamable import StreamableHttpTransport
 from tests.fixtures.hostile_server import (
     Answer,
     HostileServer,
+    http_sse,
     ok_json,
     raw_json,
     raw_sse,
@@ -247,22 +248,14 @@ async def test_a_negotiated_version_no_header_can_carry_is_not_sent_back() -> No
 async def legacy_sse_with(events: list[bytes]) -> Inbox:
     """An HTTP+SSE server that answers the first POST with these events on its stream (`ID`
     in them replaced by the request's id); returns what the transport delivered."""
-    posted: asyncio.Queue[object] = asyncio.Queue()
     done = asyncio.Event()
 
-    async def answer(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
-        if request.method == "POST":
-            posted.put_nowait(body["id"])
-            return web.Response(status=202)
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        await response.write(b"event: endpoint\ndata: /messages\n\n")
-        request_id = str(await posted.get()).encode()
+    async def write(stream: web.StreamResponse, request_id: object) -> None:
         for frame in events:
-            await response.write(frame.replace(b"ID", request_id))
+            await stream.write(frame.replace(b"ID", str(request_id).encode()))
         await done.wait()
-        return response
 
+    answer = http_sse(write)
     inbox = Inbox()
     async with serving(answer) as server:
         transport = LegacySseTransport(server.url)

@@ -19,6 +19,7 @@ from mcp_bridge.jsonrpc import REMOTE_UNAVAILABLE
 from mcp_bridge.protocol import SIGN_IN_URL_DATA
 from mcp_bridge.remote.backoff import ReconnectBackoff
 from mcp_bridge.remote.base import CredentialProvider, NoCredentials
+from mcp_bridge.remote.heap import keep_large_blocks_out_of_the_heap
 from mcp_bridge.remote.response_body import (
     RequestFailed,
     connection_errors,
@@ -76,6 +77,11 @@ def provider_failures_as_request_failures() -> Iterator[None]:
         ) from exc
 
 
+# The largest message taken from the remote (one JSON body, one SSE event). Generous: a
+# 20 MB tool result is legitimate (the SDK's own 1 MiB SSE cap breaks those); what it stops
+# is a remote that would take all memory (an endless `data:` line).
+DEFAULT_MAX_MESSAGE_BYTES = 64 << 20
+
 # How long a request may go without a byte from the server (headers, body, SSE keep-alive)
 # before it is given up as failed; the SDK's client allows the same 300 s. Streams that may
 # idle for good (the legacy GET stream, HTTP+SSE) open with `may_idle`.
@@ -88,12 +94,14 @@ class ConnectOptions:
 
     `static_headers` (from `--header`) go on every request; `credentials` adds its headers
     to every request and is told about 401/403; `http` is a shared session (closed by its
-    owner), and without one each endpoint makes its own in start() and closes it."""
+    owner), and without one each endpoint makes its own in start() and closes it. A
+    message from the remote over `max_message_bytes` fails the request it answered."""
 
     credentials: CredentialProvider | None = None
     static_headers: Mapping[str, str] = field(default_factory=dict)
     http: aiohttp.ClientSession | None = None
     read_timeout_s: float = READ_TIMEOUT_S  # a request silent this long fails
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
 
 
 MAX_REDIRECTS = 3
@@ -132,12 +140,14 @@ class HttpEndpoint:
     def __init__(self, url: str, options: ConnectOptions) -> None:
         self.url = url
         self.read_timeout_s = options.read_timeout_s
+        self.max_message_bytes = options.max_message_bytes
         self.credentials: CredentialProvider = options.credentials or NoCredentials()
         self._static_headers = dict(options.static_headers)
         self._http = SessionHolder(options.http)
         self._backoff = ReconnectBackoff()
 
     def start(self) -> None:
+        keep_large_blocks_out_of_the_heap()
         self._http.get()  # made here, inside the running loop, not on the first request
 
     async def close(self) -> None:

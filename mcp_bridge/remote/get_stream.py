@@ -50,7 +50,7 @@ class GetStream:
                 await self._task
 
     async def _listen(self, session_id: str) -> None:
-        parser = SseParser()
+        parser = SseParser(max_event_bytes=self._http.max_message_bytes)
         auth = self._http.auth_retries()
         while self._session.session_id == session_id:
             delay_s = await self._listen_once(parser, auth)

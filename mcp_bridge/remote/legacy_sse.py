@@ -33,6 +33,7 @@ from mcp_bridge.remote.response_body import (
     event_messages,
     failure_of_status,
     is_sse,
+    read_small,
     sse_events,
     unforeseen,
 )
@@ -131,7 +132,8 @@ class LegacySseTransport:
                     f"Content-Type {response.content_type!r})",
                     next_step="Check the URL, or try --transport streamable-http",
                 )
-            events = sse_events(response, SseParser())
+            parser = SseParser(max_event_bytes=self._http.max_message_bytes)
+            events = sse_events(self.url, response, parser)
             try:
                 async with asyncio.timeout(ENDPOINT_TIMEOUT_S):
                     first = await anext(events, None)
@@ -163,18 +165,24 @@ class LegacySseTransport:
     async def _read(
         self, response: aiohttp.ClientResponse, events: AsyncIterator[SseEvent]
     ) -> None:
+        why: RequestFailed | None = None
         try:
             async for event in events:
-                for message in event_messages(self.url, event):
+                messages = event_messages(self.url, event)
+                del event  # its data is as large as the messages: not kept while they go on
+                for message in messages:
                     await self._receive(message)
         except connection_errors() as exc:
             log.info("HTTP+SSE stream from %s broke off: %s", self.url, exc)
+        except RequestFailed as exc:  # a message over the limit: which request's, unknown
+            log.warning("dropping the HTTP+SSE stream from %s: %s", self.url, exc.what)
+            why = exc
         except Exception:
             # Whatever ended the stream, the requests waiting on it are answered below.
             log.exception("reading the HTTP+SSE stream from %s failed", self.url)
         finally:
             response.release()
-        await self._stream_lost()
+        await self._stream_lost(why)
 
     async def _receive(self, message: JsonObject) -> None:
         if "method" not in message:
@@ -190,9 +198,11 @@ class LegacySseTransport:
             self.session.saw_initialize_response(answer)
         await self._emit(message)
 
-    async def _stream_lost(self) -> None:
+    async def _stream_lost(self, why: RequestFailed | None = None) -> None:
+        """Answer every request still waiting: `why` the stream was dropped, or that it
+        closed before their responses."""
         for request_id in self._answers.claim_all():
-            failure = RequestFailed(
+            failure = why or RequestFailed(
                 f"The HTTP+SSE stream from {self.url} closed before the response to request "
                 f"{request_id!r}",
                 code=jsonrpc.REMOTE_UNAVAILABLE,
@@ -250,7 +260,7 @@ class LegacySseTransport:
                     continue
                 if response.status >= 400:
                     raise await failure_of_status(self.url, response)
-                await response.read()
+                await read_small(response)
                 return
             except connection_errors() as exc:
                 raise broke_off(self.url, exc) from exc

@@ -1,9 +1,11 @@
 """Turning an HTTP answer from an MCP server into JSON-RPC messages, or into the reason it
 carries none.
 
-Shared by the Streamable HTTP and HTTP+SSE transports. Bodies are read without a size cap
-(the SDK caps SSE events at 1 MiB; a 20 MB tool result is legitimate), incrementally for
-SSE, so memory stays proportional to the largest single message.
+Shared by the Streamable HTTP and HTTP+SSE transports. A message (a JSON body, an SSE
+event) may be as large as the transport's `max_message_bytes` (the SDK caps SSE events at
+1 MiB; a 20 MB tool result is legitimate); past it, reading stops and the request fails.
+Bodies are read incrementally and each copy is dropped as the next is made, so memory
+stays proportional to the largest single message.
 """
 
 from __future__ import annotations
@@ -120,7 +122,7 @@ class MalformedMessage(RequestFailed):
         )
 
 
-def decode_messages(url: str, body: bytes | str) -> list[JsonObject]:
+def decode_messages(url: str, body: bytes | bytearray | str) -> list[JsonObject]:
     """The JSON-RPC messages in a body or event, decoded as strictly as a stdin line: what
     the client would be sent must encode again (no NaN, no 5,000-digit integer, no lone
     surrogate). Raises MalformedMessage."""
@@ -162,10 +164,67 @@ _LENIENT = json.JSONDecoder(
 )
 
 
+# An error body, or a 2xx acknowledgement, is read up to this much; past it the status
+# alone speaks for the answer.
+SMALL_BODY_BYTES = 1 << 20
+
+
+def too_large(url: str, size: int, limit: int, *, exact: bool) -> RequestFailed:
+    """The failure for a message over the limit: `size` is its length when `exact` (the
+    server declared it), else how much had come when reading stopped."""
+    if exact:
+        what = f"a {_mib(size)} message; mcp-bridge's limit is {_mib(limit)} per message"
+    else:
+        what = (
+            f"a message larger than mcp-bridge's limit of {_mib(limit)} per message "
+            f"(reading stopped at {_mib(size)})"
+        )
+    return RequestFailed(
+        f"The MCP server at {url} sent {what}",
+        code=jsonrpc.INTERNAL_ERROR,
+        next_step="Ask for less at a time (a smaller page, range or file); "
+        "the limit is the max_message_bytes connect option",
+    )
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):.1f} MiB"
+
+
+async def read_body(url: str, response: aiohttp.ClientResponse, limit: int) -> bytearray:
+    """The whole body, or RequestFailed once it passes `limit` bytes (before reading any
+    of it when Content-Length says so). One growing buffer: aiohttp's read() holds every
+    chunk and their join at once, twice the body."""
+    declared = response.content_length
+    if declared is not None and declared > limit:
+        raise too_large(url, declared, limit, exact=True)
+    body = bytearray()
+    async for chunk in response.content.iter_any():
+        body += chunk
+        if len(body) > limit:
+            raise too_large(url, len(body), limit, exact=False)
+    return body
+
+
+async def read_small(response: aiohttp.ClientResponse) -> bytes:
+    """A body that should be small (an error, an acknowledgement), or b"" if it is not."""
+    try:
+        return bytes(await read_body(str(response.url), response, SMALL_BODY_BYTES))
+    except RequestFailed:
+        return b""
+
+
+async def read_messages(url: str, response: aiohttp.ClientResponse, limit: int) -> list[JsonObject]:
+    """The messages of a JSON body. The bytes are gone before the text is parsed, and the
+    text before the messages are handed on: a large result is held twice at most."""
+    text = (await read_body(url, response, limit)).decode("utf-8-sig", errors="replace")
+    return decode_messages(url, text)
+
+
 async def failure_of_status(url: str, response: aiohttp.ClientResponse) -> RequestFailed:
     """The failure an HTTP error status stands for. A JSON-RPC error in the body wins: it is
     the server's own answer (e.g. 404 + -32601 from a modern server, 400 + -32022)."""
-    body = await response.read()
+    body = await read_small(response)
     error = _jsonrpc_error_in(body)
     if error is not None:
         message = error.get("message")
@@ -224,14 +283,22 @@ def is_json(response: aiohttp.ClientResponse) -> bool:
 
 
 async def sse_events(
-    response: aiohttp.ClientResponse, parser: SseParser
+    url: str, response: aiohttp.ClientResponse, parser: SseParser
 ) -> AsyncIterator[SseEvent]:
     """Each event of an SSE body as it completes. The parser keeps `last_event_id` and
     `retry_ms` for a reconnect. Ends normally at end of body; a broken connection raises one
-    of `connection_errors()`."""
+    of `connection_errors()`, an event over the parser's cap RequestFailed (the stream is
+    then useless: the caller drops it)."""
+    parser.new_stream()
     async for chunk in response.content.iter_any():
-        for event in parser.feed(chunk):
-            yield event
+        events = parser.feed(chunk)
+        while events:
+            # Popped, not iterated: nothing here keeps an event (as large as its message)
+            # alive while the caller handles it.
+            yield events.pop(0)
+        if parser.too_large is not None:
+            limit = parser.max_event_bytes or 0
+            raise too_large(url, parser.too_large, limit, exact=False)
 
 
 def event_messages(url: str, event: SseEvent) -> list[JsonObject]:
@@ -259,21 +326,21 @@ def no_response(url: str, request_id: RequestId, where: str) -> RequestFailed:
 
 
 async def read_answer(
-    url: str, response: aiohttp.ClientResponse, request_id: RequestId
+    url: str, response: aiohttp.ClientResponse, request_id: RequestId, limit: int
 ) -> list[JsonObject]:
     """The messages of an answer, read up to the response to `request_id`, for a caller that
     looks at them before (or instead of) delivering them: probes, a replayed handshake. An
-    error body that is not JSON-RPC gives none."""
+    error body that is not JSON-RPC gives none. Messages over `limit`: RequestFailed."""
     if is_sse(response) and response.status < 400:
         collected: list[JsonObject] = []
         with contextlib.suppress(*connection_errors()):
-            async for event in sse_events(response, SseParser()):
+            async for event in sse_events(url, response, SseParser(max_event_bytes=limit)):
                 collected.extend(event_messages(url, event))
                 if any("method" not in m and m.get("id") == request_id for m in collected):
                     break
         return collected
-    body = await response.read()
     try:
+        body = await read_body(url, response, limit)
         return decode_messages(url, body) if body else []
     except RequestFailed:
         if response.status < 400:

@@ -1,7 +1,8 @@
 """Server-Sent Events, parsed incrementally (WHATWG HTML, "event stream interpretation").
 
-Pure: bytes in, events out. No size cap of its own: an event is as large as the remote
-sends (a 20 MB tool result is one event); the caller bounds memory if it needs to.
+Pure: bytes in, events out. An event is as large as the remote sends (a 20 MB tool result
+is one event) up to `max_event_bytes`: past it the parser stops buffering, drops what it
+holds and sets `too_large`, so an endless `data:` line costs the cap, not all memory.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ class SseParser:
 
     last_event_id: str | None = None
     retry_ms: int | None = None
+    max_event_bytes: int | None = None  # None: no cap (tests, and callers that bound it)
+    too_large: int | None = None  # set once an event passed the cap: the bytes seen of it
     _buffer: bytearray = field(default_factory=bytearray)
+    _event_bytes: int = 0  # what the current event's complete lines hold
     _data: list[str] = field(default_factory=list)
     _event: str = ""
     _seen_bom: bool = False
@@ -44,7 +48,20 @@ class SseParser:
     def reconnect_delay_s(self) -> float:
         return self.retry_ms / 1000 if self.retry_ms is not None else DEFAULT_RECONNECT_S
 
+    def new_stream(self) -> None:
+        """Start on a new connection's bytes (a reconnect): what a broken stream left half
+        parsed is dropped; `last_event_id` and `retry_ms` stay, as they should."""
+        self._buffer = bytearray()
+        self._data, self._event, self._event_bytes = [], "", 0
+        self._seen_bom = self._after_cr = False
+        self._scanned = 0
+        self.too_large = None
+
     def feed(self, chunk: bytes) -> list[SseEvent]:
+        """The events `chunk` completed. Once `too_large` is set the stream is useless:
+        the rest of this chunk and any later one are ignored until new_stream()."""
+        if self.too_large is not None:
+            return []
         self._buffer += chunk
         if not self._seen_bom:
             # Only the stream's very first bytes may be a BOM; until three bytes are in we
@@ -71,6 +88,8 @@ class SseParser:
             event = self._line(buffer, start, end)
             if event is not None:
                 events.append(event)
+            if self.too_large is not None:
+                return self._overflowed(events)
             if buffer[end] == 0x0D:
                 # CR LF is one line end. A CR that ends the chunk ends the line now (a CR-only
                 # server must not wait for its next event); an LF opening the next chunk is
@@ -82,6 +101,8 @@ class SseParser:
                     start = end + 2 if buffer[end + 1] == 0x0A else end + 1
             else:
                 start = end + 1
+        if self._is_over(self._event_bytes + len(buffer) - start):
+            return self._overflowed(events)
         if start == len(buffer):
             # A fresh buffer rather than `del`: CPython keeps a bytearray's allocation when
             # its front is deleted, so a 20 MB event would stay resident for the stream's life.
@@ -109,6 +130,8 @@ class SseParser:
         value = _decode(buffer, value_start, end)
         if name == "data":
             self._data.append(value)
+            self._event_bytes += end - start  # the line as sent, as a partial one counts
+            self._is_over(self._event_bytes)
         elif name == "event":
             self._event = value
         elif name == "id":
@@ -121,9 +144,19 @@ class SseParser:
             self.retry_ms = min(int(value) if len(value) <= 9 else MAX_RETRY_MS, MAX_RETRY_MS)
         return None
 
+    def _is_over(self, size: int) -> bool:
+        if self.max_event_bytes is not None and size > self.max_event_bytes:
+            self.too_large = size
+        return self.too_large is not None
+
+    def _overflowed(self, events: list[SseEvent]) -> list[SseEvent]:
+        """Drop the oversized event's bytes at once: memory returns to what it was."""
+        self._buffer, self._data, self._event_bytes, self._scanned = bytearray(), [], 0, 0
+        return events
+
     def _dispatch(self) -> SseEvent | None:
         lines, event = self._data, self._event
-        self._data, self._event = [], ""
+        self._data, self._event, self._event_bytes = [], "", 0
         data = "\n".join(lines)  # one line (the usual case) is returned as is, not copied
         if not data:
             # WHATWG: an empty data buffer dispatches nothing. That is a 2025-11-25 priming

@@ -42,7 +42,6 @@ from mcp_bridge.remote.response_body import (
     RequestFailed,
     broke_off,
     connection_errors,
-    decode_messages,
     error_message_of,
     event_messages,
     failure_of_status,
@@ -50,6 +49,8 @@ from mcp_bridge.remote.response_body import (
     is_sse,
     no_response,
     read_answer,
+    read_messages,
+    read_small,
     sse_events,
     unforeseen,
 )
@@ -151,7 +152,8 @@ class StreamableHttpTransport:
             is_handshake = message.get("method") == INITIALIZE and self.era is Era.LEGACY
             if is_handshake and response.status < 400:
                 self.session.session_id = response.headers.get(HEADER_SESSION_ID)
-            messages = await read_answer(self.url, response, message["id"])
+            limit = self._http.max_message_bytes
+            messages = await read_answer(self.url, response, message["id"], limit)
             answer = ProbeAnswer(message["id"], response.status, tuple(messages))
         if self.era is Era.LEGACY:
             for reply in messages:
@@ -256,16 +258,13 @@ class StreamableHttpTransport:
                 next_step="Report this to the server's owner",
             )
         if is_json(response):
-            # Decoded to text before parsing, and content.read() rather than response.read()
-            # (which keeps the body on the response): the bytes of a 20 MB result are freed
-            # before it is parsed, so it is held twice at most, never four times.
-            text = (await response.content.read()).decode("utf-8", errors="replace")
-            for message in decode_messages(self.url, text):
+            limit = self._http.max_message_bytes
+            for message in await read_messages(self.url, response, limit):
                 await self._receive(message, request_id)
             if self._answers.is_awaited(request_id):
                 raise no_response(self.url, request_id, "its JSON body")
             return
-        parser = SseParser()
+        parser = SseParser(max_event_bytes=self._http.max_message_bytes)
         if await self._read_stream(response, parser, request_id):
             return
         if self.era is Era.LEGACY and parser.last_event_id is not None:
@@ -283,8 +282,10 @@ class StreamableHttpTransport:
         longer awaited). A stream that breaks off just ends: the caller decides whether to
         resume."""
         try:
-            async for event in sse_events(response, parser):
-                for message in event_messages(self.url, event):
+            async for event in sse_events(self.url, response, parser):
+                messages = event_messages(self.url, event)
+                del event  # its data is as large as the messages: not kept while they go on
+                for message in messages:
                     await self._receive(message, request_id)
         except connection_errors() as exc:
             log.info("event stream from %s broke off: %s", self.url, exc)
@@ -336,7 +337,7 @@ class StreamableHttpTransport:
         if response.status == 400:
             # TypeScript SDK servers routed by hand (server-everything's streamableHttp.js)
             # answer an unknown session id with 400 "No valid session ID provided".
-            return "session" in error_message_of(await response.read()).lower()
+            return "session" in error_message_of(await read_small(response)).lower()
         return False
 
     async def _recover_session(self, lost_session_id: str) -> None:
@@ -361,7 +362,8 @@ class StreamableHttpTransport:
             if response.status >= 400:
                 raise await failure_of_status(self.url, response)
             self.session.session_id = response.headers.get(HEADER_SESSION_ID)
-            messages = await read_answer(self.url, response, initialize["id"])
+            limit = self._http.max_message_bytes
+            messages = await read_answer(self.url, response, initialize["id"], limit)
         for message in messages:
             # The client has had its initialize answered once; this answer is ours alone.
             if not self.session.saw_initialize_response(message):

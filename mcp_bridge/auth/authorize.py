@@ -23,6 +23,7 @@ from mcp_bridge.auth.urlpolicy import NetworkZone, UrlPolicy, network_zone
 from mcp_bridge.errors import ConfigError
 
 __all__ = [
+    "PROVIDER_DEFAULT_PARAMS",
     "RESERVED_AUTHORIZE_PARAMS",
     "AuthorizationRequest",
     "PendingAuthorization",
@@ -46,6 +47,17 @@ RESERVED_AUTHORIZE_PARAMS = frozenset(
     }
 )
 _STATE_BYTES = 32
+
+# Authorization request parameters some issuers need by default: the one place a provider is
+# named (docs/oauth-in-the-wild.md §6), keyed by its exact issuer. A parameter the user set
+# (`--authorize-param`) wins over these.
+# Google issues a refresh token only when asked with access_type=offline, and after the
+# first consent only with prompt=consent too ("Refreshing an access token (offline
+# access)", Google's OAuth 2.0 for web server applications); without both, every login
+# ends an hour later in another browser login.
+PROVIDER_DEFAULT_PARAMS: Mapping[str, tuple[tuple[str, str], ...]] = {
+    "https://accounts.google.com": (("access_type", "offline"), ("prompt", "consent")),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +128,10 @@ def build_authorization_request(
     scope = scope_param(scopes)
     if scope is not None:
         params.append(("scope", scope))
-    params.extend((extra_params or {}).items())
+    extra = dict(extra_params or {})
+    for name, value in PROVIDER_DEFAULT_PARAMS.get(metadata.issuer, ()):
+        extra.setdefault(name, value)
+    params.extend(extra.items())
     # RFC 6749 §3.1: a query already in the endpoint URL must be kept.
     endpoint = urlsplit(metadata.authorization_endpoint)
     query = urlencode([*parse_qsl(endpoint.query, keep_blank_values=True), *params])

@@ -11,6 +11,7 @@ from mcp_bridge.jsonrpc import JsonObject
 from mcp_bridge.protocol import Era, TransportKind
 from mcp_bridge.remote.base import CredentialProvider, Deliver
 from mcp_bridge.remote.detect import ConnectOptions, connect
+from mcp_bridge.remote.endpoint import DEFAULT_MAX_MESSAGE_BYTES
 
 if TYPE_CHECKING:
     import aiohttp
@@ -23,6 +24,7 @@ class RemoteSettings:
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)  # may hold secrets
     credentials: CredentialProvider | None = None
     http: aiohttp.ClientSession | None = None  # shared, closed by its owner
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES  # the largest message either way
 
 
 async def open_remote(settings: RemoteSettings, first: JsonObject, deliver: Deliver) -> RemoteLink:
@@ -35,7 +37,10 @@ async def open_remote(settings: RemoteSettings, first: JsonObject, deliver: Deli
         deliver,
         initialize=opening,
         options=ConnectOptions(
-            credentials=settings.credentials, static_headers=settings.headers, http=settings.http
+            credentials=settings.credentials,
+            static_headers=settings.headers,
+            http=settings.http,
+            max_message_bytes=settings.max_message_bytes,
         ),
     )
     return RemoteLink(

@@ -73,7 +73,7 @@ def register(commands: Any) -> None:  # argparse's subparsers action has no publ
         "--max-message-bytes",
         type=int,
         default=64 * 1024 * 1024,
-        help="largest stdin message accepted (default 64 MiB)",
+        help="largest message accepted from the client or the server (default 64 MiB)",
     )
     run.add_argument(
         "--no-daemon",

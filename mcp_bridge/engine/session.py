@@ -71,6 +71,7 @@ async def open_session(
         headers=profile.headers,
         credentials=credentials,
         http=registry.http_for(profile),
+        max_message_bytes=profile.max_message_bytes,
     )
     session = BridgeSession(
         local,

@@ -182,8 +182,8 @@ def too_large(url: str, size: int, limit: int, *, exact: bool) -> RequestFailed:
     return RequestFailed(
         f"The MCP server at {url} sent {what}",
         code=jsonrpc.INTERNAL_ERROR,
-        next_step="Ask for less at a time (a smaller page, range or file); "
-        "the limit is the max_message_bytes connect option",
+        next_step="Ask for less at a time (a smaller page, range or file), or raise the "
+        "limit with `mcp-bridge run --max-message-bytes`",
     )
 
 

@@ -26,6 +26,7 @@ import logging
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
@@ -41,8 +42,13 @@ from mcp_bridge.auth.device_grant import (
     poll_device_token,
     request_device_code,
 )
-from mcp_bridge.auth.discovery import AuthorizationContext, discover
-from mcp_bridge.auth.errors import AuthError, CallbackRejected, sanitize_remote_text
+from mcp_bridge.auth.discovery import AuthorizationContext, AuthServerQuirks, discover
+from mcp_bridge.auth.errors import (
+    AuthError,
+    AuthorizationDenied,
+    CallbackRejected,
+    sanitize_remote_text,
+)
 from mcp_bridge.auth.http_step import SessionSource, run_step
 from mcp_bridge.auth.loopback import CALLBACK_PATH, CallbackWait, LoopbackListener
 from mcp_bridge.auth.registration import (
@@ -179,6 +185,23 @@ class BrowserLogin:
         subclasses (the refusal of a hostile AS among them) and ConfigError."""
         context = await self.discover(challenge, preferred_issuer=preferred_issuer)
         scopes = self.scopes_for(context, previous_scopes)
+        stored = await self._clients.stored_client(context.issuer)
+        quirks = stored.quirks if stored is not None else AuthServerQuirks()
+        try:
+            return await self._authorize(context, scopes, quirks)
+        except AuthorizationDenied as exc:
+            if not exc.refuses_resource or not quirks.send_resource:
+                raise
+        # RFC 8707 invalid_target: the AS (Microsoft Entra ID among them) issues nothing
+        # for the resource we named. Once more without it; the token still goes to our
+        # resource only, and the issuer is remembered as one that takes no `resource`.
+        log.info("%s refused the resource indicator; signing in without it", context.issuer)
+        return await self._authorize(context, scopes, replace(quirks, send_resource=False))
+
+    async def _authorize(
+        self, context: AuthorizationContext, scopes: tuple[str, ...], quirks: AuthServerQuirks
+    ) -> LoginResult:
+        """One authorization-code round: the browser, the callback, the code exchange."""
         settings = self.settings
         reusable = await self._reusable_client(context.issuer, scopes)
         listener = await self._listen(preferred_port=self._port_of(reusable))
@@ -191,6 +214,7 @@ class BrowserLogin:
                 scopes=scopes,
                 policy=self._policy,
                 extra_params=dict(settings.authorize_params),
+                quirks=quirks,
             )
             pending = request.pending
             waiting = listener.expect(

@@ -5,9 +5,9 @@ an open VaultTransaction; not HTTP, not time, not refresh policy.
     "servers"  canonical MCP URL       -> AuthorizationContext.to_json(): where to refresh
                                           after a restart without discovery (the SDK sends
                                           the user to the browser: docs/sdk-gaps.md #1, #2)
-    "clients"  issuer                  -> ClientRegistration (A6/A14: keyed by issuer),
+    "clients"  issuer                  -> ClientRegistration (keyed by issuer),
                                           and the issuer's AuthServerQuirks beside it
-    "tokens"   f"{issuer} {resource}"  -> TokenSet + "received_at" (A29: one audience)
+    "tokens"   f"{issuer} {resource}"  -> TokenSet + "received_at" (one audience)
 
 A damaged or mismatched record reads as absent (and is logged): the answer to it is a new
 login, which overwrites it. Quirks are the exception: unreadable ones are the RFC defaults
@@ -91,7 +91,7 @@ def read_client(txn: VaultTransaction, issuer: str) -> ClientRegistration | None
     except AuthResponseInvalid:
         log.warning("ignoring a damaged client registration for %s", issuer)
         return None
-    return client if client.is_for(issuer) else None  # A6: never another AS's
+    return client if client.is_for(issuer) else None  # never another AS's (MCP)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +166,7 @@ def read_tokens(txn: VaultTransaction, context: AuthorizationContext) -> StoredT
     except AuthResponseInvalid:
         log.warning("ignoring damaged stored tokens for %s", context.resource)
         return None
-    # A29: a token is only ever sent to the resource (and from the issuer) it is for.
+    # MCP: a token is only ever sent to the resource (and from the issuer) it is for.
     if tokens.issuer != context.issuer or tokens.resource != context.resource:
         log.warning("ignoring stored tokens issued for another resource or issuer")
         return None

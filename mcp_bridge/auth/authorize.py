@@ -1,5 +1,5 @@
-"""The authorization request (RFC 6749 §4.1.1 + PKCE + RFC 8707 + spec §3.5-3.9) and the
-validation of its callback (state, RFC 9207 `iss`, error) before any code is redeemed.
+"""The authorization request (RFC 6749 §4.1.1 + PKCE + RFC 8707 + MCP 2026-07-28 Authorization)
+and the validation of its callback (state, RFC 9207 `iss`, error) before any code is redeemed.
 
 Pure apart from the OS random source for `state` and the verifier. The browser, the
 loopback listener and the token request live elsewhere; this module builds the URL to open
@@ -62,8 +62,9 @@ PROVIDER_DEFAULT_PARAMS: Mapping[str, tuple[tuple[str, str], ...]] = {
 
 @dataclass(frozen=True, slots=True)
 class PendingAuthorization:
-    """What must be remembered between opening the browser and the callback (spec §3.9,
-    A23): the verifier and state (secret, hidden from repr) with the expected issuer."""
+    """What must be remembered between opening the browser and the callback (MCP "Authorization
+    Response Validation": recorded before redirecting): the verifier and state (secret, hidden
+    from repr) with the expected issuer."""
 
     state: str = field(repr=False)
     code_verifier: str = field(repr=False)
@@ -98,9 +99,10 @@ def build_authorization_request(
     """The URL to open and the record to keep. `quirks`: what the vault remembers of this
     issuer (StoredClient.quirks), carried to the code exchange; with `send_resource=False`
     the request carries no RFC 8707 `resource`, as after an `invalid_target` refusal
-    (AuthorizationDenied.refuses_resource). Raises AuthError when the AS does not support
-    S256 (A16), ConfigError when an extra parameter would override ours, and UrlRefused
-    when the resulting URL is not one to open in a browser (A34)."""
+    (AuthorizationDenied.refuses_resource). Raises AuthError when the AS does not support S256
+    (absent `code_challenge_methods_supported` means refuse), ConfigError when an extra
+    parameter would override ours, and UrlRefused when the resulting URL is not one to open in a
+    browser (MCP Security Best Practices)."""
     metadata = context.auth_server
     require_s256(metadata)
     _check_redirect_uri(redirect_uri)
@@ -122,7 +124,7 @@ def build_authorization_request(
         ("code_challenge_method", "S256"),
     ]
     if quirks.send_resource:
-        # A17: always, even when the AS does not advertise RFC 8707 support; left out only
+        # MCP MUST: always, even when the AS does not advertise RFC 8707 support; left out only
         # for an AS that answered it with invalid_target (AuthServerQuirks.send_resource).
         params.append(("resource", context.resource))
     scope = scope_param(scopes)
@@ -152,7 +154,7 @@ def build_authorization_request(
 
 
 def _check_redirect_uri(redirect_uri: str) -> None:
-    """Spec §3.11 (A27): a redirect URI is https, or http to a loopback host (RFC 8252
+    """MCP "Communication Security": a redirect URI is https, or http to a loopback host (RFC 8252
     §7.3), and carries no fragment (RFC 6749 §3.1.2)."""
     parts = urlsplit(redirect_uri)
     is_loopback_http = parts.scheme == "http" and network_zone(parts.hostname or "") is (
@@ -180,9 +182,10 @@ def parse_callback_query(raw_query: str) -> dict[str, str]:
 
 def validate_callback(pending: PendingAuthorization, query: Mapping[str, str]) -> str:
     """The authorization code, once the callback passed every check, in this order:
-    1. `state` present and equal, compared in constant time (A25);
-    2. RFC 9207 `iss` per spec §3.9 (A24): exact string equality after URL decoding only;
-       on a mismatch the error fields are not looked at, as they may be the attacker's;
+    1. `state` present and equal, compared in constant time (MCP SHOULD);
+    2. RFC 9207 `iss` per MCP "Authorization Response Validation": exact string equality after
+       URL decoding only; on a mismatch the error fields are not looked at, as they may be the
+       attacker's;
     3. `error` -> AuthorizationDenied carrying the AS's (sanitized) error;
     4. `code` present.
     Anything else raises CallbackRejected; the code must then not be redeemed."""

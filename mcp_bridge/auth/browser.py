@@ -1,6 +1,6 @@
 """Open the authorization URL in the user's browser, without a shell.
 
-Knows which URLs may reach a browser (spec §3.12, "Authorization-URL validation") and how to
+Knows which URLs may reach a browser (MCP Security Best Practices: https only, no shell) and how to
 start one; not OAuth. Returns False when no browser could be opened, so the caller prints
 the URL for the user instead.
 

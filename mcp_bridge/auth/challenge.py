@@ -155,7 +155,7 @@ class BearerChallenge:
 
     error: str | None = None  # invalid_token, insufficient_scope, invalid_request
     error_description: str | None = None
-    scope: tuple[str, ...] = ()  # authoritative for this operation (spec §3.7)
+    scope: tuple[str, ...] = ()  # authoritative for this operation (MCP)
     resource_metadata: str | None = None  # RFC 9728 §5.1: the PRM URL to fetch first
     realm: str | None = None
 
@@ -178,5 +178,5 @@ class BearerChallenge:
 
     @property
     def is_insufficient_scope(self) -> bool:
-        """A 403 step-up request (RFC 6750 §3.1, spec §3.8)."""
+        """A 403 step-up request (RFC 6750 §3.1, MCP "Step-Up Authorization Flow")."""
         return self.error == "insufficient_scope"

@@ -3,7 +3,7 @@ can reach our loopback listener (SSH sessions, containers). The user opens a URL
 device and types a short code; meanwhile we poll the token endpoint.
 
 Pure (steps as in http_step.py; the clock is a parameter; the waiting between polls is the
-caller's). `resource` is sent on both requests, as on every token request (A17).
+caller's). `resource` is sent on both requests, as on every token request (MCP MUST).
 """
 
 from __future__ import annotations

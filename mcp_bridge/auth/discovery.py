@@ -1,5 +1,7 @@
 """Discovery: from an MCP server URL (and its 401 challenge) to the authorization server
-that protects it, as steps (see http_step.py). Spec §3.2, §3.3 and §3.14.
+that protects it, as steps (see http_step.py). MCP 2026-07-28,
+"Authorization Server Discovery" page (protected resource metadata, then authorization
+server metadata), and the 2025-03-26 "Authorization" page for servers of that revision.
 
 Pure: the steps yield GETs and decide on the answers; `run_step` does the I/O.
 
@@ -129,7 +131,7 @@ class AuthServerQuirks:
     # RFC 6749 §4.1.3 / §6 and RFC 7009 §2.1 send form bodies; some token endpoints parse
     # JSON only and answer a form with a 500 or a 400 about the body (token_endpoint.py).
     token_body: TokenBody = "form"
-    # RFC 8707 `resource` on the authorization and token requests (A17). False: the AS
+    # RFC 8707 `resource` on the authorization and token requests (MCP MUST). False: the AS
     # answered it with `invalid_target`, as Microsoft Entra ID does to any resource that is
     # not its app's ID URI (AADSTS9010010); the token is still only sent to our resource.
     send_resource: bool = True
@@ -155,7 +157,8 @@ def _origin(url: str) -> str:
 
 
 def resource_metadata_urls(mcp_url: str) -> list[str]:
-    """The well-known PRM URLs for `mcp_url`, in the spec's order (§3.2 step 3)."""
+    """The well-known PRM URLs for `mcp_url`, in the order MCP's "Authorization Server
+    Discovery" page requires: path-inserted first, then the root."""
     root = _origin(mcp_url) + PRM_WELL_KNOWN
     path = urlsplit(mcp_url).path.rstrip("/")
     # RFC 9728 §3.1 inserts the well-known segment before the path; at the root the
@@ -164,7 +167,8 @@ def resource_metadata_urls(mcp_url: str) -> list[str]:
 
 
 def auth_server_metadata_urls(issuer: str) -> list[str]:
-    """Where to look for an issuer's metadata, in the order of spec §3.3."""
+    """Where to look for an issuer's metadata, in the order of MCP's "Authorization Server
+    Discovery" page: RFC 8414, then OIDC path-inserted, then OIDC path-appended."""
     origin = _origin(issuer)
     path = urlsplit(issuer).path.rstrip("/")
     if not path:
@@ -196,7 +200,8 @@ def find_resource_metadata(
     server_resource = canonical_resource(mcp_url)
     candidates = resource_metadata_urls(mcp_url)
     if challenge is not None and challenge.resource_metadata:
-        # RFC 9728 §5.1 / spec §3.2 step 2: the 401 named it, so it comes first (MUST).
+        # RFC 9728 §5.1 / MCP Authorization Server Discovery: the 401 named it, so it comes
+        # first (MUST).
         url = policy.check_fetch(challenge.resource_metadata, role="resource_metadata")
         candidates = [url, *(c for c in candidates if c != url)]
     server_errors: list[str] = []
@@ -236,7 +241,8 @@ def _require_authorization_servers(doc: object, mcp_url: str, source: str) -> No
 
 
 def find_auth_server_metadata(issuer: str, policy: UrlPolicy) -> Step[AuthServerMetadata]:
-    """Fetch and validate the metadata of `issuer` (RFC 8414 and OIDC, spec §3.3 order).
+    """Fetch and validate the metadata of `issuer` (RFC 8414 and OIDC, in
+    the order of MCP's "Authorization Server Discovery" page).
     A document naming another issuer is discarded (spec MUST) and the next URL is tried;
     raises the first such error if nothing usable is found, DiscoveryFailed if nothing
     was there at all, AuthServerUnavailable if the server only answered with errors."""
@@ -273,8 +279,8 @@ def find_auth_server_metadata(issuer: str, policy: UrlPolicy) -> Step[AuthServer
 
 
 def find_legacy_auth_server(mcp_url: str, policy: UrlPolicy) -> Step[AuthServerMetadata]:
-    """The 2025-03-26 rules (spec §3.14): the authorization base is the MCP server's
-    origin; its RFC 8414 document if there is one, else the default endpoints."""
+    """The 2025-03-26 rules (MCP 2025-03-26, Authorization): the authorization base is the
+    MCP server's origin; its RFC 8414 document if there is one, else the default endpoints."""
     base = _origin(mcp_url)
     url = base + OAUTH_WELL_KNOWN
     response = yield HttpRequest.get(url, {"MCP-Protocol-Version": LEGACY_PROTOCOL_VERSION})

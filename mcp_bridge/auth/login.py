@@ -3,15 +3,19 @@ TokenSet, through the user's browser. Composes the sans-I/O steps (discovery, re
 authorization request, callback validation, code exchange) with the loopback listener and the
 browser opener; knows nothing of the vault beyond the `ClientStore` it is handed.
 
-Order of play (`BrowserLogin.run`), each step the spec's rule:
-1. discover the AS (spec §3.2-3.3; from the challenge when there is one);
+Order of play (`BrowserLogin.run`), each step the spec's rule (MCP 2026-07-28, the
+"Authorization" pages):
+1. discover the AS ("Authorization Server Discovery"; from the challenge when there is one);
 2. the scopes: `--scope` if set, else challenge > PRM scopes_supported > none, unioned with
-   the previous grant on step-up (§3.7-3.8), plus offline_access where the AS lists it;
-3. bind the loopback listener, so the redirect URI is known before registering (§3.11);
-4. a client id: pre-registered > CIMD > stored DCR for this issuer > new DCR (§3.4), a new
-   registration saved at once;
-5. PKCE + state + resource + iss recorded (A15-A17, A23), the browser opened (or the URL
-   shown), one callback accepted and validated (A24-A25);
+   the previous grant on step-up ("Scope Selection Strategy", "Step-Up Authorization
+   Flow"), plus offline_access where the AS lists it;
+3. bind the loopback listener, so the redirect URI is known before registering (redirect
+   URIs MUST be registered with the AS);
+4. a client id: pre-registered > CIMD > stored DCR for this issuer > new DCR ("Client
+   Registration"), a new registration saved at once;
+5. PKCE S256 + state + resource + the expected issuer recorded before redirecting, the
+   browser opened (or the URL shown), one callback accepted and validated (`state`, then
+   RFC 9207 `iss`: "Authorization Response Validation");
 6. the code exchanged for tokens only after that validation: a hostile AS (wrong iss, no
    PKCE, a javascript: endpoint...) is refused before anything is spent.
 
@@ -94,7 +98,7 @@ def notify_on_stderr(text: str) -> None:
 
 
 # A request any MCP server must authorize before answering: its 401 names the scopes and the
-# PRM location (spec §3.2 step 1). `ping` opens no session, unlike `initialize`.
+# PRM location (MCP Authorization Server Discovery). `ping` opens no session, unlike `initialize`.
 _PROBE_BODY = b'{"jsonrpc":"2.0","id":"mcp-bridge-login-probe","method":"ping"}'
 _PROBE_TIMEOUT_S = 30.0
 

@@ -16,7 +16,8 @@ Theory of operation
         code = await waiting.result()                   # one callback, or AuthError on timeout
 
 - Exactly one callback is accepted: the first whose `state` equals the armed one (RFC 6749
-  §10.12; spec §3.11 "discard responses where state is missing or does not match"). Any
+  §10.12; MCP Authorization Security Considerations, "Open Redirection": discard
+  responses where state is missing or does not match). Any
   other request to the callback path gets a 400 page and is ignored; the listener keeps
   waiting. After the accepted one the listener closes.
 - A redirect URL pasted into a terminal (SSH sessions, where the browser runs elsewhere)

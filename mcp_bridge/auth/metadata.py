@@ -90,7 +90,7 @@ class _Fields:
 def resource_covers(prm_resource: str, server_resource: str) -> bool:
     """Whether the PRM `resource` identifies the MCP server at `server_resource` (both
     canonical). RFC 9728 §3.3 wants them identical to the URL the well-known suffix was
-    inserted into; after the root fallback (spec §3.2) that is the origin, so a same-origin
+    inserted into; after the root fallback (MCP PRM discovery) that is the origin, so a same-origin
     `resource` whose path is a whole-segment prefix of the server's path also counts."""
     if prm_resource == server_resource:
         return True
@@ -190,7 +190,7 @@ class AuthServerMetadata:
     ) -> AuthServerMetadata:
         """Parse and check the document fetched from `source`, built from `issuer`. Its
         `issuer` must equal that string exactly (RFC 8414 §3.3, OIDC Discovery §4.3,
-        spec §3.3): no case folding, no trailing-slash leniency."""
+        MCP Authorization Server Discovery): no case folding, no trailing-slash leniency."""
         checked = _Fields(doc, "authorization server metadata", source)
         named = checked.required_string("issuer")
         if named != issuer:
@@ -224,9 +224,9 @@ class AuthServerMetadata:
 
     @classmethod
     def guessed_for(cls, base_url: str) -> AuthServerMetadata:
-        """The 2025-03-26 default endpoints at the MCP server's origin (spec §3.14), for a
-        server with neither PRM nor AS metadata. That revision required PKCE S256 of every
-        server, so S256 is assumed; DCR is at /register by the same rule."""
+        """The 2025-03-26 default endpoints at the MCP server's origin (MCP 2025-03-26,
+        Authorization), for a server with neither PRM nor AS metadata. That revision required
+        PKCE S256 of every server, so S256 is assumed; DCR is at /register by the same rule."""
         return cls(
             issuer=base_url,
             authorization_endpoint=f"{base_url}/authorize",

@@ -1,4 +1,5 @@
-"""PKCE with S256 (RFC 7636, OAuth 2.1 §7.5.2; spec §3.5).
+"""PKCE with S256 (RFC 7636, OAuth 2.1 §7.5.2; MCP Authorization Security
+Considerations, "Authorization Code Protection").
 
 Pure apart from the OS random source. The spec makes PKCE the client's job to verify:
 an authorization server whose metadata does not list S256 is refused before any browser
@@ -42,7 +43,7 @@ class PkcePair:
 
 def require_s256(metadata: AuthServerMetadata) -> None:
     """Raise AuthError unless the AS lists S256 in `code_challenge_methods_supported`
-    (spec §3.5: absent means the client MUST refuse; `plain` alone is not enough)."""
+    (MCP: absent means the client MUST refuse; `plain` alone is not enough)."""
     methods = metadata.code_challenge_methods_supported
     if "S256" in methods:
         return

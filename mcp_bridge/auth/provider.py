@@ -10,7 +10,8 @@ What each call does:
 - `on_unauthorized(challenge)`: refresh (shared with concurrent callers); when no refresh
   can help, one browser login per server (single-flight, storm-braked) if `interactive`,
   else LoginRequired naming the command to run.
-- `on_forbidden(challenge)`: step-up on `insufficient_scope` (spec §3.8): a login for the
+- `on_forbidden(challenge)`: step-up on `insufficient_scope` (MCP Authorization, "Step-Up
+  Authorization Flow"): a login for the
   union of the granted and the challenged scopes, at most MAX_STEP_UPS per resource and scope
   set, then a clear error instead of a loop (docs/oauth-in-the-wild.md §3).
 
@@ -240,7 +241,8 @@ class OAuthCredentials:
         if not self.interactive:
             command = f"mcp-bridge login {self.mcp_url}"
             if previous_scopes and challenge is not None:
-                # A step-up: the login must ask for the union (spec §3.8), not the defaults.
+                # A step-up: the login must ask for the union (MCP "Step-Up Authorization
+                # Flow"), not the defaults.
                 wanted = " ".join(step_up_scopes(previous_scopes, challenge.scope))
                 command += f" --scope '{wanted}'"
             raise LoginRequired(

@@ -1,15 +1,20 @@
-"""Getting a client id from an authorization server (spec §3.4): the decision in the spec's
-priority, the RFC 7591 dynamic registration step, and the record kept in the vault.
+"""Getting a client id from an authorization server (MCP 2026-07-28, Authorization: Client
+Registration): the decision in the spec's priority, the RFC 7591 dynamic registration step,
+and the record kept in the vault.
 
 Pure (steps as in http_step.py; the clock is a parameter).
 
-Priority (spec §3.4, A8):
-1. a pre-registered client from the config (its issuer, if given, must match: A14 SHOULD);
-2. CIMD, when the AS sets `client_id_metadata_document_supported` and a client metadata
-   document URL is configured (A9/A10): the URL is the client id, nothing is sent;
+Priority (that page's SHOULD order: pre-registered, CIMD, DCR, then ask the user):
+1. a pre-registered client from the config (its issuer, if given, must match: the spec says
+   a client pre-registered for another AS SHOULD be an error);
+2. CIMD, when the AS sets `client_id_metadata_document_supported` (checked first, as the
+   spec says) and a client metadata document URL is configured: the URL is the client id,
+   nothing is sent;
 3. DCR at `registration_endpoint` (deprecated but still the common case), as a native
-   public client (A12, A31); a stored DCR registration is reused when it was made with
-   this very issuer (A6/A14: never another AS's) for this redirect URI;
+   public client (`application_type` MUST be sent; `refresh_token` SHOULD be among the
+   `grant_types`); a stored DCR registration is reused when it was made with this very
+   issuer (credentials are keyed by issuer and never reused with another AS) for this
+   redirect URI;
 4. otherwise RegistrationFailed, telling the user to configure a client id.
 """
 
@@ -83,10 +88,10 @@ class ClientMetadata:
         doc: dict[str, object] = {
             "client_name": self.client_name,
             "redirect_uris": list(self.redirect_uris),
-            "grant_types": ["authorization_code", "refresh_token"],  # A31
+            "grant_types": ["authorization_code", "refresh_token"],  # SHOULD: asks for refresh
             "response_types": ["code"],
             "token_endpoint_auth_method": "none",  # a public client: no secret to keep
-            "application_type": "native",  # A12: MUST send; "native" for desktop apps
+            "application_type": "native",  # MUST be sent; "native" for desktop apps
         }
         for key in ("client_uri", "software_id", "software_version", "scope"):
             value = getattr(self, key)
@@ -119,7 +124,8 @@ class ClientRegistration:
     client_secret_expires_at: float | None = None  # epoch seconds; None: never (RFC 7591 "0")
 
     def is_for(self, issuer: str) -> bool:
-        """Spec §3.4 / A14: credentials are bound to the issuer that issued them."""
+        """Credentials are bound to the issuer that issued them (MCP 2026-07-28, Client
+        Registration: keyed by issuer, never reused with another AS)."""
         return self.issuer == issuer
 
     def is_usable(self, issuer: str, redirect_uri: str, *, now: float) -> bool:
@@ -362,7 +368,7 @@ def _registration_refused(
     if description:
         detail += f": {sanitize_remote_text(description)}"
     if error == "invalid_redirect_uri":
-        # Spec §3.4 (A13): surface redirect rejections clearly; the user can switch the
+        # Client Registration (DCR): surface redirect rejections clearly; the user can switch the
         # loopback host (127.0.0.1 <-> localhost) or configure a client by hand.
         return RegistrationFailed(
             f"{endpoint} refused our redirect URI {client_metadata.redirect_uris[0]} ({detail})",

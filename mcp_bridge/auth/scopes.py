@@ -1,4 +1,5 @@
-"""Which scopes to ask for: the first authorization (spec §3.7) and step-up (§3.8).
+"""Which scopes to ask for: the first authorization and step-up (MCP Authorization, "Scope
+Selection Strategy" and "Step-Up Authorization Flow").
 
 Pure. Scopes are kept as ordered tuples without duplicates; order only matters for
 readable URLs and stable tests, never for meaning (RFC 6749 §3.3: a space-separated set).
@@ -29,8 +30,9 @@ def _ordered_union(*groups: Iterable[str]) -> tuple[str, ...]:
 def initial_scopes(
     challenged: tuple[str, ...], resource_metadata: ProtectedResourceMetadata | None
 ) -> tuple[str, ...]:
-    """Spec §3.7: the challenge's `scope`, exactly (authoritative, A20: no assumption about
-    `scopes_supported`); else every PRM `scopes_supported`; else none (omit `scope`)."""
+    """MCP "Scope Selection Strategy": the challenge's `scope`, exactly (authoritative, no
+    assumed set relationship with `scopes_supported`); else every PRM `scopes_supported`; else
+    none (omit `scope`)."""
     if challenged:
         return _ordered_union(challenged)
     if resource_metadata is not None and resource_metadata.scopes_supported:
@@ -40,16 +42,17 @@ def initial_scopes(
 
 def with_offline_access(scopes: tuple[str, ...], metadata: AuthServerMetadata) -> tuple[str, ...]:
     """Add `offline_access` (ask for a refresh token) only when the AS lists it in its
-    `scopes_supported` (spec §3.7 step 4, SEP-2207). Not added to an empty request: sending
-    `scope=offline_access` alone would replace the AS's default scopes with that one."""
+    `scopes_supported` (MCP Authorization, "Refresh Tokens": MAY; SEP-2207). Not added to an
+    empty request: sending `scope=offline_access` alone would replace the AS's default scopes
+    with that one."""
     if not scopes or OFFLINE_ACCESS not in metadata.scopes_supported:
         return scopes
     return _ordered_union(scopes, (OFFLINE_ACCESS,))
 
 
 def step_up_scopes(previous: tuple[str, ...], challenged: tuple[str, ...]) -> tuple[str, ...]:
-    """Spec §3.8: re-authorize with the union of what was asked before and what the 403
-    `insufficient_scope` challenge names, so earlier grants are not lost."""
+    """MCP "Step-Up Authorization Flow": re-authorize with the union of what was asked before
+    and what the 403 `insufficient_scope` challenge names, so earlier grants are not lost."""
     return _ordered_union(previous, challenged)
 
 
@@ -61,9 +64,9 @@ def scope_param(scopes: tuple[str, ...]) -> str | None:
 def login_scopes(
     context: AuthorizationContext, *, previous: tuple[str, ...] = ()
 ) -> tuple[str, ...]:
-    """The scopes for a browser login, all rules applied: §3.7 for a first login, the §3.8
-    union when `previous` (the scopes of the current grant) is given for a step-up, then
-    `offline_access` where the AS lists it. Use the same tuple for DCR's `scope`."""
+    """The scopes for a browser login, all rules applied: the scope selection order for a first
+    login, the step-up union when `previous` (the scopes of the current grant) is given for a
+    step-up, then `offline_access` where the AS lists it. Use the same tuple for DCR's `scope`."""
     if previous:
         scopes = step_up_scopes(previous, context.challenged_scopes)
     else:

@@ -26,11 +26,11 @@ class OAuthSettings:
     """How to log in to one MCP server. Every field has a working default: a public client
     registered dynamically (or via CIMD), a 127.0.0.1 callback on an ephemeral port."""
 
-    client_id: str | None = None  # pre-registered client (spec §3.4 priority 1)
+    client_id: str | None = None  # pre-registered client (first choice, MCP Client Registration)
     client_secret: str | None = field(default=None, repr=False)
-    client_issuer: str | None = None  # binds the pre-registered client to one AS (A14)
-    client_metadata_url: str | None = None  # CIMD document URL (spec §3.4 priority 2)
-    scopes: tuple[str, ...] = ()  # overrides the spec §3.7 choice when given
+    client_issuer: str | None = None  # binds the pre-registered client to one AS (by issuer)
+    client_metadata_url: str | None = None  # CIMD document URL (second choice)
+    scopes: tuple[str, ...] = ()  # overrides MCP's "Scope Selection Strategy" when given
     authorize_params: tuple[tuple[str, str], ...] = ()  # extra authorization-request params
     callback_port: int = 0  # 0: ephemeral (RFC 8252 §7.3)
     callback_host: CallbackHost = CallbackHost.IPV4

@@ -64,10 +64,11 @@ MAX_RETRY_AFTER_S = 3600.0  # a longer Retry-After is cut to this (_retry_after_
 
 @dataclass(frozen=True, slots=True)
 class TokenSet:
-    """Tokens from one grant, with what they are for: `issuer` issued them for `resource`
-    (A29: only ever sent to that resource). Secrets are hidden from repr. `quirks`: how
-    the grant that issued them was sent, where the next grant starts; the vault keeps them
-    with the issuer's client registration, not in the token record (auth_records.py)."""
+    """Tokens from one grant, with what they are for: `issuer` issued them for `resource` (MCP:
+    a client sends a server only tokens its AS issued for it). Secrets are hidden from repr.
+    `quirks`: how the grant that issued them was sent, where the next grant starts; the vault
+    keeps them with the issuer's client registration, not in the token record
+    (auth_records.py)."""
 
     access_token: str = field(repr=False)
     issuer: str
@@ -83,7 +84,7 @@ class TokenSet:
         return self.expires_at is not None and self.expires_at - margin_s <= now
 
     def authorization_header(self) -> str:
-        """The `Authorization` value (RFC 6750 §2.1; A28: never in a query string)."""
+        """The `Authorization` value (RFC 6750 §2.1; MCP: never in a query string)."""
         return f"Bearer {self.access_token}"
 
     def to_json(self) -> dict[str, object]:
@@ -207,7 +208,7 @@ def _post_grant(
     `invalid_target` answer to a request naming it gets the request once more without it:
     Microsoft Entra ID refuses any resource but its app's ID URI (AADSTS9010010) and binds
     the token to the app through `scope` instead. The token is still ours for one resource
-    (A29): TokenSet.resource does not change."""
+    (it is only ever sent to that server): TokenSet.resource does not change."""
     without = [(name, value) for name, value in form if name != "resource"]
     sent = form if quirks.send_resource else without
     response, quirks = yield from _send(endpoint, client, sent, quirks)
@@ -338,8 +339,9 @@ def exchange_code(
     *,
     now: float,
 ) -> Step[TokenSet]:
-    """Redeem a validated authorization code (RFC 6749 §4.1.3, RFC 7636 §4.5) with the
-    verifier, redirect URI and `resource` (A17). Only after `validate_callback`."""
+    """Redeem a validated authorization code (RFC 6749 §4.1.3, RFC 7636 §4.5) with the verifier,
+    redirect URI and `resource` (MCP: on the token request too). Only after
+    `validate_callback`."""
     if metadata.issuer != pending.issuer or client.client_id != pending.client_id:
         raise AuthError(
             "The code belongs to a login at another authorization server or client",

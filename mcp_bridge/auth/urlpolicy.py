@@ -7,7 +7,7 @@ is sent, and the authorization URL passes `check_browser` before a browser sees 
 
 Theory of operation
 - Scheme: `https` always; `http` only to a loopback host (RFC 8252 §8.3 development use,
-  spec §3.12) or with the explicit `allow_http` opt-in.
+  MCP Security Best Practices, SSRF) or with the explicit `allow_http` opt-in.
 - Network zone of the host: judged on the host the HTTP client will connect to, after the
   IDNA mapping (NFKC, lowercase, the ideographic full stops as dots) that yarl (so aiohttp)
   and browsers apply: `１２７.０.０.１` and `10。0。0。1` are addresses, not names. Literal
@@ -148,7 +148,8 @@ def _split(url: str, role: str) -> SplitResult:
 
 
 def canonical_resource(url: str) -> str:
-    """The RFC 8707 resource indicator for an MCP server URL (spec §3.6): absolute, no
+    """The RFC 8707 resource indicator for an MCP server URL (MCP Authorization,
+    "Canonical Server URI"): absolute, no
     fragment, lowercase scheme and host, default port dropped, and no trailing slash on an
     empty path. A non-root path is kept as given: its trailing slash may be meaningful to
     the server, and the server compares the audience to the URL it is served at."""
@@ -227,12 +228,12 @@ class UrlPolicy(NamedTuple):
 
 
 def check_browser_url(url: str, *, allow_http: bool = False) -> str:
-    """Return `url` if a browser may be sent there: https, or http to a loopback host (any
-    http host with `allow_http`, the same opt-in as the URL policy's); no whitespace or
-    control characters; no user:password@ part. Raises UrlRefused (an AuthError) otherwise,
-    naming the reason (the URL came from a server, so it is treated as hostile; spec §3.12
-    "Authorization-URL validation"). Pure; used when the URL is built and again where it
-    leaves the process for a browser."""
+    """Return `url` if a browser may be sent there: https, or http to a loopback host (any http
+    host with `allow_http`, the same opt-in as the URL policy's); no whitespace or control
+    characters; no user:password@ part. Raises UrlRefused (an AuthError) otherwise, naming the
+    reason (the URL came from a server, so it is treated as hostile; MCP Security Best
+    Practices: only https authorization URLs, sanitized, never through a shell). Pure; used when
+    the URL is built and again where it leaves the process for a browser."""
     if not isinstance(url, str) or not url:
         raise UrlRefused("The authorization URL is empty", next_step=_TELL_OWNER)
     if len(url) > MAX_BROWSER_URL_CHARS:

@@ -121,8 +121,9 @@ class ModernRemoteTranslator:
                 self._is_listen_due = True
                 self._sync_listen(out)
             case _:
-                # 2026-07-28 defines no client notification over HTTP (§1.2): roots/list_changed
-                # was removed, progress from a client has no request to belong to upstream.
+                # 2026-07-28 defines no client notification over HTTP (Streamable HTTP):
+                # roots/list_changed was removed, progress from a client has no request to
+                # belong to upstream.
                 pass
 
     def _on_local_response(self, message: JsonObject, out: Effects) -> None:
@@ -177,7 +178,7 @@ class ModernRemoteTranslator:
             self._on_remote_response(message, out)
         elif kind is Kind.NOTIFICATION:
             self._on_remote_notification(message, out)
-        else:  # spec §1.1: a 2026-07-28 server never sends requests, and cannot be answered
+        else:  # a 2026-07-28 server never sends requests, and cannot be answered
             out.warnings.append(f"the remote sent a {message['method']!r} request; ignored")
         return out.done()
 
@@ -204,7 +205,7 @@ class ModernRemoteTranslator:
             self._sync_listen(out)  # re-opens it, unless it was given up
             if (warning := self._listen.why_stopped()) is not None:
                 out.warnings.append(warning)
-        # else: the answer to a request since cancelled (§1.6: ignore it)
+        # else: the answer to a request since cancelled (Cancellation: the client SHOULD ignore it)
 
     def _on_forwarded_response(self, flight: Forwarded, message: JsonObject, out: Effects) -> None:
         error = message.get("error")
@@ -215,7 +216,8 @@ class ModernRemoteTranslator:
                 return
             is_mismatch = error.get("code") == jsonrpc.HEADER_MISMATCH
             if is_mismatch and flight.method == "tools/call" and not flight.header_retry_used:
-                # §1.8: on HeaderMismatch the client SHOULD re-read tools/list and retry.
+                # Streamable HTTP, x-mcp-header: on HeaderMismatch the client SHOULD re-read
+                # tools/list and retry.
                 self._send_tools_list(out, ToolsRefresh(flight, error), cursor=None)
                 return
             out.to_local.append({**message, "id": flight.local_id})
@@ -228,12 +230,12 @@ class ModernRemoteTranslator:
             return
         if flight.method == "tools/list":
             result = self._learn_tools(result, out, is_first_page="cursor" not in flight.params)
-        result_type = result.get("resultType", "complete")  # §1.3: absent means complete
+        result_type = result.get("resultType", "complete")  # MCP 2026-07-28: absent means complete
         if result_type == "complete" or not flight.is_translated:
             self._reply(out, flight.local_id, result)
         elif result_type == "input_required" and flight.method in mrtr.MRTR_METHODS:
             self._on_input_required(flight, result, out)
-        else:  # §1.3: an unrecognised resultType MUST be treated as invalid
+        else:  # 2026-07-28: an unrecognised resultType MUST be treated as invalid
             self._fail(
                 out,
                 flight.local_id,
@@ -254,7 +256,7 @@ class ModernRemoteTranslator:
         if required.input_requests:
             mint = partial(self._flights.mint, "input")
             out.to_local.extend(self._parked.park(pending, required.input_requests, mint))
-        else:  # §1.4: only requestState (load shedding, say): the client MAY retry at once
+        else:  # MRTR: only requestState (load shedding, say): the client MAY retry at once
             self._retry_round(out, pending)
 
     def _retry_round(self, out: Effects, pending: mrtr.PendingRound) -> None:
@@ -321,7 +323,7 @@ class ModernRemoteTranslator:
         self, out: Effects, flight: Forwarded, params: JsonObject, *, fresh_id: bool = False
     ) -> None:
         """Send `flight` upstream with `params`: under the client's own id on the first try
-        (unless it could clash with one of ours), under a new one on every retry (§1.4)."""
+        (unless it could clash with one of ours), under a new one on every retry (MRTR)."""
         local_id = flight.local_id
         headers: Mapping[str, str] = NO_HEADERS
         if flight.method == "tools/call":

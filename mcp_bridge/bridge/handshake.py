@@ -1,9 +1,9 @@
 """The legacy `initialize` handshake, answered from a 2026-07-28 `server/discover` result.
 
-A modern remote has no handshake (spec §1.7): what a legacy client learns from
-`initialize` comes from the discover result the bridge already holds, and what the legacy
-client declares in `initialize` travels in every later request's `_meta` instead.
-Pure: dicts in, dicts out.
+A modern remote has no handshake (MCP 2026-07-28, Server Discovery): what a legacy client learns
+from `initialize` comes from the discover result the bridge already holds, and what the legacy
+client declares in `initialize` travels in every later request's `_meta` instead. Pure: dicts
+in, dicts out.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def modern_version_of(discover_result: JsonObject, url: str = "the remote server
 def handshake_version_for(requested: object) -> str:
     """Echo the client's version when it is a handshake version we know (Claude Desktop and
     older Zed disconnect when the answer names another version, docs/desktop-hosts.md);
-    otherwise offer the latest handshake version (S15)."""
+    otherwise offer the latest handshake version (2025-11-25 Lifecycle)."""
     if isinstance(requested, str) and requested in HANDSHAKE_VERSIONS:
         return requested
     return LATEST_HANDSHAKE_VERSION
@@ -102,11 +102,11 @@ def discover_result_for_local(discover_result: JsonObject) -> JsonObject:
 
 def modern_client_capabilities(legacy: JsonObject) -> JsonObject:
     """The `clientCapabilities` to declare upstream for a legacy client: only what it can do
-    through the bridge (spec §1.2: "declare only what the local client can really do").
+    through the bridge (declare only what the local client can really do).
 
     - elicitation, sampling, roots: the bridge turns the remote's MRTR input requests into
       these legacy requests (mrtr.py), so the client's own declaration holds, minus
-      `roots.listChanged` (its notification no longer exists upstream, §1.6).
+      `roots.listChanged` (its notification no longer exists upstream in 2026-07-28).
     - extensions: client-side features that need no translation (MCP Apps renders
       resources the client reads itself).
     - tasks (2025-11-25 only) and experimental: nothing carries them across eras, so a
@@ -131,11 +131,13 @@ def with_request_meta(
     client_info: JsonObject,
     log_level: str | None,
 ) -> JsonObject:
-    """`params` with the 2026-07-28 per-request `_meta` merged in (§1.2), for a legacy
-    client that declared `capabilities` (legacy shape) and `client_info` in `initialize`.
+    """`params` with the 2026-07-28 per-request `_meta` merged in (2026-07-28 Overview, _meta),
+    for a legacy client that declared `capabilities` (legacy shape) and `client_info` in
+    `initialize`.
 
     The client's own `_meta` keys stay (progressToken, trace context); ours win on a clash,
-    because the remote checks the version against the header derived from it (H4)."""
+    because the remote checks the version against the header derived from it (Streamable
+    HTTP)."""
     params = dict(params) if isinstance(params, dict) else {}
     meta = params.get("_meta")
     meta = dict(meta) if isinstance(meta, dict) else {}
@@ -143,7 +145,8 @@ def with_request_meta(
     meta[META_CLIENT_CAPABILITIES] = modern_client_capabilities(capabilities)
     meta[META_CLIENT_INFO] = client_info
     if log_level is not None:
-        meta[META_LOG_LEVEL] = log_level  # §1.6: opts this request into notifications/message
+        # Logging (2026-07-28): opts this request into notifications/message
+        meta[META_LOG_LEVEL] = log_level
     params["_meta"] = meta
     return params
 

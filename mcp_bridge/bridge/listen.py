@@ -2,10 +2,10 @@
 
 A legacy client expects `notifications/*/list_changed` whenever the server advertised
 `listChanged`, and `notifications/resources/updated` for what it `resources/subscribe`d.
-A 2026-07-28 remote sends those only on a `subscriptions/listen` stream the client opened
-with a filter (spec §1.5). The bridge keeps one such stream with the union filter, re-opens
-it when the filter changes or the stream ends, and strips the `subscriptionId` from what
-arrives on it. Pure state and rules: era.py mints ids and builds the requests.
+A 2026-07-28 remote sends those only on a `subscriptions/listen` stream the client opened with a
+filter (MCP 2026-07-28, Subscriptions). The bridge keeps one such stream with the union filter,
+re-opens it when the filter changes or the stream ends, and strips the `subscriptionId` from
+what arrives on it. Pure state and rules: era.py mints ids and builds the requests.
 """
 
 from __future__ import annotations
@@ -218,7 +218,8 @@ def receive(state: ListenState, notification: JsonObject) -> Received:
         agreed = SubscriptionFilter.from_json(
             params.get("notifications") if isinstance(params, dict) else None
         )
-        # §1.5: the client SHOULD compare; a legacy client has no way to hear of it, so note it.
+        # Subscriptions: the client SHOULD compare; a legacy client has no way to hear of it, so
+        # note it.
         missing = (state.open_filter or SubscriptionFilter()).describe_missing(agreed)
         return Received(warning=f"the remote will not send {missing}" if missing else None)
     state.delivered()

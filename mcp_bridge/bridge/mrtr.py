@@ -1,11 +1,12 @@
 """MRTR for a legacy client: a 2026-07-28 `input_required` result played as legacy requests.
 
-Spec §1.4 (patterns/mrtr.mdx): the remote answers `tools/call`, `resources/read` or
-`prompts/get` with `resultType: "input_required"`, `inputRequests` {key: request} and an
-opaque `requestState`. A legacy client cannot read that, but it can answer the same
-requests sent the legacy way (server -> client `elicitation/create`, `sampling/createMessage`,
-`roots/list`). This module parses the result, checks each request against what the client
-declared, and collects the answers for the retry. Pure; era.py does the routing.
+MCP 2026-07-28, Multi Round-Trip Requests (patterns/mrtr.mdx): the remote answers `tools/call`,
+`resources/read` or `prompts/get` with `resultType: "input_required"`, `inputRequests` {key:
+request} and an opaque `requestState`. A legacy client cannot read that, but it can answer the
+same requests sent the legacy way (server -> client `elicitation/create`,
+`sampling/createMessage`, `roots/list`). This module parses the result, checks each request
+against what the client declared, and collects the answers for the retry. Pure; era.py does the
+routing.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from mcp_bridge.jsonrpc import (
     notification,
 )
 
-# The only methods whose results may be `input_required` (§1.4 step 1).
+# The only methods whose results may be `input_required` (MRTR).
 MRTR_METHODS = frozenset({"tools/call", "resources/read", "prompts/get"})
 # A server that keeps asking is looping; the client's request fails rather than spin.
 MAX_ROUNDS = 10
@@ -46,7 +47,7 @@ class InputRequired:
     """A parsed `InputRequiredResult`."""
 
     input_requests: tuple[InputRequest, ...]
-    request_state: str | None  # echoed byte for byte, never read (§1.4 MUST)
+    request_state: str | None  # echoed byte for byte, never read (MRTR MUST)
 
     @classmethod
     def from_result(cls, result: JsonObject) -> Self:
@@ -110,7 +111,7 @@ class PendingRound:
 
     local_id: RequestId
     method: str
-    params: JsonObject  # as sent upstream the first time: the retry's base (§1.4 step 3)
+    params: JsonObject  # as sent upstream the first time: the retry's base (MRTR)
     rounds: int  # input_required results seen so far for this request
     request_state: str | None
     waiting_for: dict[RequestId, str] = field(default_factory=dict)  # bridge id -> key
@@ -125,7 +126,7 @@ class PendingRound:
 
 def retry_params(base: JsonObject, responses: JsonObject, request_state: str | None) -> JsonObject:
     """The retry's params: the original ones plus `inputResponses` and, only when the
-    server sent one, `requestState` (§1.4: never invent one)."""
+    server sent one, `requestState` (MRTR: never invent one)."""
     params = {k: v for k, v in base.items() if k not in ("inputResponses", "requestState")}
     if responses:
         params["inputResponses"] = responses
@@ -163,7 +164,7 @@ def check_round(
     for request in required.input_requests:
         missing = missing_capability(request, capabilities)
         if missing is not None:
-            # The remote must not ask for what was not declared (§1.4), so this is a server
+            # The remote must not ask for what was not declared (MRTR), so this is a server
             # bug or a capability the bridge cannot relay; either way the client cannot help.
             return RoundRefused(
                 MISSING_REQUIRED_CLIENT_CAPABILITY,

@@ -16,7 +16,8 @@ NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 @dataclass(frozen=True, slots=True)
 class RemoteSend:
-    """One message for the remote, with the `Mcp-Param-*` headers it needs (spec §1.8).
+    """One message for the remote, with the `Mcp-Param-*` headers it needs (Streamable HTTP,
+    x-mcp-header).
 
     The transport adds `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name` itself."""
 
@@ -30,7 +31,7 @@ class Outgoing:
 
     to_local: tuple[JsonObject, ...] = ()
     to_remote: tuple[RemoteSend, ...] = ()
-    cancel_remote: tuple[RequestId, ...] = ()  # close these requests' HTTP streams (§1.6)
+    cancel_remote: tuple[RequestId, ...] = ()  # close these requests' HTTP streams (Cancellation)
     warnings: tuple[str, ...] = ()  # for the session's log: no payloads, no tokens
 
 

@@ -64,7 +64,8 @@ class ParamHeader:
 
 
 class UnsafeInteger(ValueError):
-    """An annotated integer argument lies outside the JavaScript safe range (spec §1.8)."""
+    """An annotated integer argument lies outside the JavaScript safe range (2026-07-28 Tools,
+    x-mcp-header)."""
 
     def __init__(self, path: PropertyPath) -> None:
         super().__init__(

@@ -55,8 +55,9 @@ class ServerProfile:
             if not isinstance(oauth_flags, dict):
                 raise ConfigError("The server profile's OAuth settings are not an object")
             oauth = OAuthSettings.from_flags(oauth_flags)
-        # https, or http to a loopback host (--allow-http for others): the tokens and
-        # --header values sent to it must not cross a network in clear text (spec §3.12).
+        # https, or http to a loopback host (--allow-http for others): the tokens and --header
+        # values sent to it must not cross a network in clear text (MCP Security Best
+        # Practices).
         allow_http = doc.get("allow_http") is True
         try:
             UrlPolicy.for_server(url, allow_http=allow_http)

@@ -204,7 +204,7 @@ def _failed(url: str, tried: list[str] | tuple[str, ...]) -> RemoteError:
 
 
 def _modern_refusal(url: str, answer: ProbeAnswer | None) -> RemoteError:
-    """A modern server refused the discover probe: no fallback (spec §2.2 step 3)."""
+    """A modern server refused the discover probe: no fallback (MCP 2026-07-28, Versioning)."""
     if answer is not None and answer.error_code != UNSUPPORTED_PROTOCOL_VERSION:
         error = (answer.response or {}).get("error", {})
         return RemoteError(

@@ -191,8 +191,8 @@ class HttpEndpoint:
         target = url or self.url
         for _ in range(MAX_REDIRECTS + 1):
             try:
-                # Redirects are judged here, hop by hop, not followed blindly (spec §3.12:
-                # a hop may lead our --header values elsewhere).
+                # Redirects are judged here, hop by hop, not followed blindly (MCP Security Best
+                # Practices, SSRF: a hop may lead our --header values elsewhere).
                 response = await self._http.get().request(
                     method,
                     target,

@@ -69,8 +69,9 @@ class ProbeAnswer:
 
 
 def discover_request(initialize: JsonObject | None) -> JsonObject:
-    """A `server/discover` probe with the full 2026-07-28 `_meta` (spec §2.2 step 1), carrying
-    the local client's capabilities and identity when it opened with `initialize`."""
+    """A `server/discover` probe with the full 2026-07-28 `_meta` (MCP 2026-07-28 Versioning,
+    backward compatibility), carrying the local client's capabilities and identity when it
+    opened with `initialize`."""
     params = initialize.get("params") if initialize is not None else None
     params = params if isinstance(params, dict) else {}
     capabilities = params.get("capabilities")
@@ -84,7 +85,8 @@ def discover_request(initialize: JsonObject | None) -> JsonObject:
 
 
 def classify_discover(answer: ProbeAnswer) -> ProbeVerdict:
-    """The verdict on a `server/discover` POST (spec §2.2 steps 2-4)."""
+    """The verdict on a `server/discover` POST (MCP 2026-07-28 Versioning and Streamable HTTP,
+    backward compatibility)."""
     if answer.status in (401, 403):
         return ProbeVerdict.ERROR  # the credential provider already had its one retry
     if answer.error_code == jsonrpc.UNSUPPORTED_PROTOCOL_VERSION and _offers_only_handshake(answer):
@@ -103,7 +105,7 @@ def classify_discover(answer: ProbeAnswer) -> ProbeVerdict:
         # JSON-RPC error): the URL may be an HTTP+SSE stream.
         return ProbeVerdict.TRY_SSE
     # 400, a 200 with -32601 from a stateless legacy server, a 404 + -32601 (contradictory
-    # for a modern server, which must implement discover): legacy (spec §2.2, ambiguities).
+    # for a modern server, which must implement discover): legacy (a case the spec leaves open).
     return ProbeVerdict.LEGACY_STREAMABLE
 
 
@@ -116,7 +118,7 @@ def classify_initialize(answer: ProbeAnswer) -> ProbeVerdict:
     if 200 <= answer.status < 300 and answer.response is not None:
         return ProbeVerdict.LEGACY_STREAMABLE  # a result, or the server's own error: deliver it
     if answer.status in (400, 404, 405):
-        return ProbeVerdict.TRY_SSE  # spec §2.2 step 4
+        return ProbeVerdict.TRY_SSE  # Streamable HTTP, backward compatibility: 400/404/405
     return ProbeVerdict.ERROR
 
 

@@ -22,7 +22,8 @@ from mcp_bridge.protocol import (
     NAME_PARAM_OF_METHOD,
 )
 
-# Both content types, always: a server picks JSON or SSE per response (spec H2, legacy too).
+# Both content types, always: a server picks JSON or SSE per response (Streamable HTTP MUST,
+# legacy too).
 ACCEPT_BOTH = "application/json, text/event-stream"
 ACCEPT_SSE = "text/event-stream"
 JSON_BODY: Mapping[str, str] = MappingProxyType({"Content-Type": "application/json"})
@@ -38,9 +39,9 @@ def encode_header_value(value: str) -> str:
     """A header value that survives HTTP unchanged: `value` itself when it is plain visible
     ASCII, else `=?base64?<base64 of its UTF-8>?=`.
 
-    Spec H7: base64 is required for non-ASCII, control characters and leading or trailing
-    whitespace (which HTTP strips), and for a literal value that already looks like the
-    sentinel, so the receiver never decodes something that was not encoded.
+    MCP 2026-07-28, Streamable HTTP: base64 is required for non-ASCII, control characters and
+    leading or trailing whitespace (which HTTP strips), and for a literal value that already
+    looks like the sentinel, so the receiver never decodes something that was not encoded.
     """
     is_plain = (
         _VISIBLE_ASCII.fullmatch(value) is not None
@@ -58,8 +59,9 @@ def is_header_safe(value: str) -> bool:
 
 
 def protocol_version_of(message: JsonObject) -> str:
-    """The version a modern request declares in `params._meta` (the header must equal it,
-    spec H4), or the latest modern version when the message carries none (a notification)."""
+    """The version a modern request declares in `params._meta` (the header must equal it, MCP
+    Streamable HTTP), or the latest modern version when the message carries none (a
+    notification)."""
     params = message.get("params")
     meta = params.get("_meta") if isinstance(params, dict) else None
     version = meta.get(META_PROTOCOL_VERSION) if isinstance(meta, dict) else None
@@ -67,9 +69,10 @@ def protocol_version_of(message: JsonObject) -> str:
 
 
 def modern_request_headers(message: JsonObject) -> dict[str, str]:
-    """`MCP-Protocol-Version`, `Mcp-Method` and, for the name-bearing methods, `Mcp-Name`
-    for one 2026-07-28 request or notification (spec H4-H6). Every value comes from the
-    client's message, so each is encoded: a method with CR LF must not become two headers."""
+    """`MCP-Protocol-Version`, `Mcp-Method` and, for the name-bearing methods, `Mcp-Name` for
+    one 2026-07-28 request or notification (MCP 2026-07-28, Streamable HTTP). Every value comes
+    from the client's message, so each is encoded: a method with CR LF must not become two
+    headers."""
     headers = {HEADER_PROTOCOL_VERSION: encode_header_value(protocol_version_of(message))}
     method = message.get("method")
     if not isinstance(method, str):

@@ -1,4 +1,5 @@
-"""The authorization request and its callback (spec §3.5-3.9), PKCE and scope choice."""
+"""The authorization request and its callback (MCP 2026-07-28 Authorization), PKCE and scope
+choice."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def query_of(url: str) -> dict[str, list[str]]:
     return parse_qs(urlsplit(url).query)
 
 
-# --- PKCE (A15, A16) ------------------------------------------------------------------
+# --- PKCE (S256; refuse when unsupported) ---------------------------------------------
 
 
 def test_s256_challenge_matches_rfc7636_appendix_b() -> None:
@@ -88,7 +89,7 @@ def test_plain_only_pkce_refuses_to_start() -> None:
         )
 
 
-# --- scopes (A19-A22, A31) -----------------------------------------------------------
+# --- scopes (selection, step-up, offline_access) --------------------------------------
 
 
 PRM = ProtectedResourceMetadata(MCP, (ISSUER,), scopes_supported=("files:read", "files:write"))
@@ -133,7 +134,7 @@ def test_login_scopes_apply_selection_then_offline_access() -> None:
     )
 
 
-# --- the authorization URL (A17, A23, A34) --------------------------------------------
+# --- the authorization URL (resource, issuer, URL checks) -----------------------------
 
 
 def test_authorization_url_carries_every_required_parameter() -> None:
@@ -159,7 +160,7 @@ def test_authorization_url_carries_every_required_parameter() -> None:
         "scope": ["files:read offline_access"],
     }
     assert request.pending.code_verifier == pkce.verifier
-    assert request.pending.issuer == ISSUER  # A23: recorded before redirecting
+    assert request.pending.issuer == ISSUER  # recorded before redirecting
 
 
 def test_state_is_fresh_and_unguessable_per_request() -> None:
@@ -223,7 +224,7 @@ def test_authorization_url_over_plain_http_is_not_opened() -> None:
         )
 
 
-# --- the callback (A24, A25; spec §3.9 table) -----------------------------------------
+# --- the callback (state; RFC 9207 iss) -----------------------------------------------
 
 
 def pending(*, iss_required: bool = False) -> PendingAuthorization:

@@ -1,4 +1,4 @@
-"""WWW-Authenticate parsing (RFC 9110 §11.6.1, RFC 6750 §3; spec A2)."""
+"""WWW-Authenticate parsing (RFC 9110 §11.6.1, RFC 6750 §3)."""
 
 from __future__ import annotations
 

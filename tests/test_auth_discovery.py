@@ -1,5 +1,5 @@
-"""Discovery steps (spec §3.2, §3.3, §3.14) and the metadata they parse (RFC 9728, RFC 8414),
-driven by hand with next()/send(): no sockets."""
+"""Discovery steps (MCP Authorization Server Discovery; 2025-03-26 Authorization) and the
+metadata they parse (RFC 9728, RFC 8414), driven by hand with next()/send(): no sockets."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def prm_doc(resource: str = MCP, **extra: object) -> dict[str, object]:
     return {"resource": resource, "authorization_servers": [ISSUER], **extra}
 
 
-# --- PRM (RFC 9728), spec §3.2 ---------------------------------------------------------
+# --- PRM (RFC 9728) -------------------------------------------------------------------
 
 
 def test_prm_urls_are_path_inserted_then_root() -> None:
@@ -165,7 +165,7 @@ def test_prm_that_is_not_json_is_refused() -> None:
         step.send(HttpResponse(200, b"<html>hello</html>"))
 
 
-# --- AS metadata (RFC 8414 / OIDC), spec §3.3 -----------------------------------------
+# --- AS metadata (RFC 8414 / OIDC) ----------------------------------------------------
 
 
 def test_as_metadata_order_for_issuer_with_path() -> None:
@@ -287,7 +287,7 @@ def test_as_metadata_round_trips_through_the_vault() -> None:
     assert AuthServerMetadata.from_vault(guessed.to_json(), policy=POLICY) == guessed
 
 
-# --- 2025-03-26 fallback, spec §3.14 --------------------------------------------------
+# --- 2025-03-26 fallback --------------------------------------------------------------
 
 
 def test_legacy_metadata_is_read_at_the_server_origin_with_protocol_version() -> None:

@@ -1,4 +1,4 @@
-"""Client registration (spec §3.4, A6-A14): the decision, the DCR step, the vault record."""
+"""Client registration (MCP Client Registration): the decision, the DCR step, the vault record."""
 
 from __future__ import annotations
 

@@ -65,7 +65,7 @@ def test_the_authorization_request_names_the_resource_unless_the_issuer_refused_
     )
     assert "resource" not in query_of(without.url)
     assert query_of(without.url)["scope"] == ["files:read"]  # Entra binds through scope
-    assert without.pending.resource == MCP  # the tokens are still for this server only (A29)
+    assert without.pending.resource == MCP  # the tokens are still for this server only
     # ... and the code exchange that follows leaves it out too.
     exchange = next(exchange_code(AS, PUBLIC, without.pending, "the-code", now=NOW))
     assert "resource" not in exchange.form()

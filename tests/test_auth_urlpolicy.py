@@ -1,4 +1,4 @@
-"""The URL policy (spec §3.12, A27/A33/A34) and the canonical resource URI (RFC 8707)."""
+"""The URL policy (MCP Security Best Practices) and the canonical resource URI (RFC 8707)."""
 
 from __future__ import annotations
 

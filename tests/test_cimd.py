@@ -1,4 +1,4 @@
-"""Client ID Metadata Documents end to end (issue 4, spec §3.4, A8-A10): `mcp-bridge run`
+"""Client ID Metadata Documents end to end (issue 4, MCP Client Registration): `mcp-bridge run`
 and `mcp-bridge login` as child processes, against the fixture AS in `cimd` mode, which
 fetches the client's document over real https (a throwaway CA) from the test process.
 
@@ -112,7 +112,7 @@ async def test_without_a_document_url_the_bridge_falls_back_to_dynamic_registrat
 async def test_a_document_url_is_not_used_where_the_as_does_not_advertise_cimd(
     auth_server: AuthServerFactory, documents: DocumentServer, document_url: str, bridge_home: Path
 ) -> None:
-    server = auth_server()  # no client_id_metadata_document_supported: DCR it is (§3.4)
+    server = auth_server()  # no client_id_metadata_document_supported: DCR it is
     args = (server.mcp_url, "--client-metadata-url", document_url)
     async with running_bridge(bridge_home, *args, env=oauth_env()) as bridge:
         assert "result" in await bridge.initialize()

@@ -1,4 +1,4 @@
-"""Subscriptions (spec §1.5): a legacy client's list-changed interest and resources/subscribe
+"""Subscriptions (MCP 2026-07-28): a legacy client's list-changed interest and resources/subscribe
 served by one `subscriptions/listen` with the union filter. Pure."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""MRTR translation (spec §1.4): a remote's `input_required` played to a legacy client as
-server -> client requests, answers collected, the original request retried. Pure."""
+"""MRTR translation (MCP 2026-07-28, Multi Round-Trip Requests): a remote's `input_required`
+played to a legacy client as server -> client requests, answers collected, the original request
+retried. Pure."""
 
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def test_elicitation_round_trip_retries_with_a_new_id_and_maps_the_answer_back()
     assert str(asked["id"]).startswith("mcp-bridge:")
 
     retry = only_remote(translator.from_local(result(asked["id"], {"action": "accept"})))
-    assert retry["id"] != 7  # §1.4: the retry has a new id
+    assert retry["id"] != 7  # MRTR: the retry has a new id
     assert retry["method"] == "tools/call"
     assert retry["params"]["inputResponses"] == {"confirm": {"action": "accept"}}
     assert retry["params"]["requestState"] == "opaque-1"

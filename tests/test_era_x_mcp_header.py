@@ -1,5 +1,5 @@
-"""`x-mcp-header` (spec §1.8): annotation rules, header values, the tools/list filter, and
-the HeaderMismatch re-read-and-retry. Pure."""
+"""`x-mcp-header` (MCP 2026-07-28, Tools and Streamable HTTP): annotation rules, header values,
+the tools/list filter, and the HeaderMismatch re-read-and-retry. Pure."""
 
 from __future__ import annotations
 

@@ -159,7 +159,8 @@ async def test_device_login_polls_through_pending_and_slow_down(
     assert result.tokens.resource == state.mcp_url
     assert len(state.polls) == 4
     assert all(poll["grant_type"] == DEVICE_CODE_GRANT for poll in state.polls)
-    assert all(poll["resource"] == state.mcp_url for poll in state.polls)  # A17
+    # the RFC 8707 resource goes on every token request (MCP Authorization)
+    assert all(poll["resource"] == state.mcp_url for poll in state.polls)
     assert state.device_requests[0]["resource"] == state.mcp_url
     # slow_down (RFC 8628 §3.5): every later poll waits 5 s more than before.
     assert state.poll_times[2] - state.poll_times[1] >= 4.5

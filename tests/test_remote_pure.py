@@ -108,7 +108,7 @@ def test_sse_large_line_in_small_chunks() -> None:
     assert len(events[0].data) == len(payload)
 
 
-# -- headers (2026-07-28 streamable-http.mdx, spec H4-H7) -------------------------------------
+# -- headers (2026-07-28 streamable-http.mdx, version, method, name, base64) -----------------
 
 
 @pytest.mark.parametrize("value", ["get_weather", "a b", "file:///tmp/x.txt", "!~"])

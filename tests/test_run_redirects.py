@@ -1,6 +1,6 @@
-"""Redirects from the MCP endpoint are judged hop by hop (spec §3.12 SSRF advice): a 307/308
-within the same origin is followed (Starlette answers `/mcp/` with a 307 to `/mcp`), one to
-another origin is refused before any of our headers reach it."""
+"""Redirects from the MCP endpoint are judged hop by hop (MCP Security Best Practices, SSRF): a
+307/308 within the same origin is followed (Starlette answers `/mcp/` with a 307 to `/mcp`), one
+to another origin is refused before any of our headers reach it."""
 
 from __future__ import annotations
 

@@ -355,7 +355,7 @@ async def test_stored_tokens_for_another_resource_are_never_used(
     context = await discovered(server.mcp_url, http)
     vault = MemoryVault()
     other = TokenSet("for-elsewhere", context.issuer, "https://other.example/mcp")
-    # Filed under this server's key by mistake (or malice): A29 says never send it here.
+    # Filed under this server's key by mistake (or malice): MCP: never send it here.
     await store_past_login(vault, server.mcp_url, context, other, with_client=False)
     manager = oauth.token_manager(server.mcp_url, vault, http)
     await manager.load()

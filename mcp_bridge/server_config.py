@@ -13,7 +13,6 @@ MCP_BRIDGE_CLIENT_SECRET, tokens from the vault. `refuse_secrets` keeps literal 
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -351,37 +350,12 @@ def save_servers(path: Path, servers: Mapping[str, Mapping[str, Value]]) -> None
             "A value is not valid Unicode text",
             next_step="Check the command line for bytes in another encoding",
         ) from None
-    import tempfile
+    from mcp_bridge.atomic_file import write_atomically
 
-    target = path.resolve()
     try:
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")  # 0600
-        try:
-            with os.fdopen(handle, "wb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
+        write_atomically(path.resolve(), data)
     except OSError as exc:
         raise ConfigError(
             f"Cannot write {path}: {exc.strerror}",
             next_step="Check the directory's permissions and the free space",
         ) from None
-    _sync_directory(target.parent)
-
-
-def _sync_directory(directory: Path) -> None:
-    """Make the rename itself durable (POSIX); a crash right after it may lose it else."""
-    if not hasattr(os, "O_DIRECTORY"):
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

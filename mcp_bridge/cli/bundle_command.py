@@ -66,9 +66,9 @@ def bundle_command(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
+    from mcp_bridge.atomic_file import write_atomically
     from mcp_bridge.bundle.archive import zip_bytes
     from mcp_bridge.cli.server_flags import resolve_server
-    from mcp_bridge.store.atomic_file import write_atomically
 
     resolve_server(args, os.environ)  # a NAME becomes its URL and stored flags
     name = extension_name(args.name or getattr(args, "server_name", None), args.url)

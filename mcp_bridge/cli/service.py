@@ -300,12 +300,12 @@ def _write_files(files: dict[Path, str], changed: list[Path], *, dry_run: bool) 
 
 def _write(path: Path, text: str) -> None:
     """Through a temporary file and a rename: a service manager reading the directory
-    meanwhile never loads half a unit."""
-    partial = path.with_name(f".{path.name}.partial")
+    meanwhile never loads half a unit. 0644, as unit files usually are."""
+    from mcp_bridge.atomic_file import write_atomically
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, path)
+        write_atomically(path, text.encode("utf-8"))
+        path.chmod(0o644)
     except OSError as exc:
         raise BridgeError(f"Cannot write {path}: {exc}", next_step="Check its directory") from exc
 

@@ -122,7 +122,7 @@ class AnswerCache:
         ).encode("utf-8")
         if len(data) > _MAX_FILE_BYTES:
             return
-        from mcp_bridge.store.atomic_file import write_atomically  # the writer's side only
+        from mcp_bridge.atomic_file import write_atomically  # the writer's side only
 
         # Readers see the old file or the new, whole. A full disk or a read-only home:
         # the bridge works on without its cache.

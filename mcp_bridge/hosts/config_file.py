@@ -11,11 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mcp_bridge.atomic_file import write_atomically
 from mcp_bridge.errors import BridgeError, ConfigError
 from mcp_bridge.hosts.clients import Client, is_bridge_entry
 from mcp_bridge.hosts.json_edit import drop_entry, entry, put_entry
 from mcp_bridge.hosts.jsonc import JsoncError, parse
-from mcp_bridge.store.atomic_file import write_atomically
 
 BACKUP_SUFFIX = ".bak-mcp-bridge"
 NEW_FILE = "{}\n"

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from mcp_bridge.atomic_file import move_aside, write_atomically
 from mcp_bridge.errors import VaultError
 from mcp_bridge.jsonrpc import JsonObject
 from mcp_bridge.paths import BridgePaths
-from mcp_bridge.store.atomic_file import move_aside, write_atomically
 from mcp_bridge.store.base import VaultTransaction
 from mcp_bridge.store.file_lock import DEFAULT_LOCK_TIMEOUT_S, AsyncVaultLock
 from mcp_bridge.store.key_sources import KeyLost, KeyNotFound, KeySource

@@ -1,6 +1,8 @@
 """Replacing a file so that a crash at any instant leaves the old or the new one, whole.
 
-Knows files, not what is in them. Callers hold the vault lock: only one writer at a time.
+Knows files, not what is in them; the bottom layer, so the vault, servers.toml, the answer
+cache, service units and desktop-client configs all write the one way. Callers keep to one
+writer at a time (the vault's lock; one CLI command for the others).
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ authorization_pending / slow_down before the tokens, or access_denied."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from mcp_bridge.auth.login import BrowserLogin
 from mcp_bridge.auth.metadata import AuthServerMetadata
 from mcp_bridge.auth.registration import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.urlpolicy import UrlPolicy
+from tests.fixtures.local_http import serving_app
 from tests.fixtures.oauth_client import NoClients, settings_for
 
 
@@ -116,20 +118,15 @@ DeviceAsFactory = Callable[..., Awaitable[DeviceAs]]
 @pytest.fixture
 async def device_as() -> AsyncIterator[DeviceAsFactory]:
     """`await device_as(token_answers, offers_device=True)`: a running fake AS."""
-    runners: list[web.AppRunner] = []
+    async with contextlib.AsyncExitStack() as stack:
 
-    async def make(token_answers: list[str], *, offers_device: bool = True) -> DeviceAs:
-        state = DeviceAs(token_answers, offers_device)
-        runner = web.AppRunner(device_as_app(state), access_log=None)
-        await runner.setup()
-        runners.append(runner)
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        state.origin = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        return state
+        async def make(token_answers: list[str], *, offers_device: bool = True) -> DeviceAs:
+            state = DeviceAs(token_answers, offers_device)
+            serving = serving_app(device_as_app(state), access_log=None)
+            state.origin = await stack.enter_async_context(serving)
+            return state
 
-    yield make
-    for runner in runners:
-        await runner.cleanup()
+        yield make
 
 
 async def device_login(state: DeviceAs, shown: list[str]) -> Any:

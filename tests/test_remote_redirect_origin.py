@@ -15,6 +15,7 @@ from aiohttp import web
 
 from mcp_bridge.remote.endpoint import _same_site
 from tests.fixtures.bridge_process import running_bridge
+from tests.fixtures.local_http import serving_app
 from tests.fixtures.tls_server import TlsFiles
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -63,12 +64,8 @@ async def _serve(
     closes; returns the port."""
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    stack.push_async_callback(runner.cleanup)
-    await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context).start()
-    port: int = runner.addresses[0][1]
-    return port
+    origin = await stack.enter_async_context(serving_app(app, ssl_context=context))
+    return int(origin.rsplit(":", 1)[1])
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ of real sleep in `settle()` only give a loop that does not wait the chance to sh
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -28,6 +29,7 @@ from mcp_bridge.auth.token_manager import MARGIN_S, MAX_BACKOFF_S, LoginResult, 
 from mcp_bridge.auth.urlpolicy import UrlPolicy, canonical_resource
 from mcp_bridge.http_client import client_session
 from mcp_bridge.store.memory import MemoryVault
+from tests.fixtures.local_http import serving_app
 from tests.fixtures.oauth_client import OAuthPeers
 
 WAIT_S = 10.0  # a guard against hanging on a loaded machine, never a measured time
@@ -109,22 +111,17 @@ TokenAsFactory = Callable[[list[str]], Awaitable[TokenAs]]
 @pytest.fixture
 async def token_as() -> AsyncIterator[TokenAsFactory]:
     """`await token_as(answers)`: a running token endpoint on 127.0.0.1."""
-    runners: list[web.AppRunner] = []
+    async with contextlib.AsyncExitStack() as stack:
 
-    async def make(answers: list[str]) -> TokenAs:
-        state = TokenAs(answers)
-        app = web.Application()
-        app.router.add_post("/token", state.token)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await runner.setup()
-        runners.append(runner)
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        state.origin = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        return state
+        async def make(answers: list[str]) -> TokenAs:
+            state = TokenAs(answers)
+            app = web.Application()
+            app.router.add_post("/token", state.token)
+            serving = serving_app(app, access_log=None, shutdown_timeout=0.5)
+            state.origin = await stack.enter_async_context(serving)
+            return state
 
-    yield make
-    for runner in runners:
-        await runner.cleanup()
+        yield make
 
 
 @pytest.fixture

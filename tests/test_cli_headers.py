@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from mcp_bridge.cli.log_setup import log_name_for
 from mcp_bridge.cli.run import parse_headers
 from mcp_bridge.errors import ConfigError
+from mcp_bridge.server_log import log_name_for
 
 
 def test_header_values_expand_environment_variables() -> None:

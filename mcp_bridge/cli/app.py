@@ -27,6 +27,7 @@ SUBCOMMANDS = (
     "servers_command",
     "auth_commands",
     "status",
+    "logs_command",
     "daemon_command",
     "service",
     "install_command",

@@ -60,7 +60,9 @@ def _run(paths: BridgePaths, *, idle_exit_s: float | None, log_level: str) -> in
 
     from mcp_bridge.cli.log_setup import configure_logging
 
-    configure_logging(stderr_level=log_level, log_file=paths.log_file("daemon"))
+    configure_logging(
+        stderr_level=log_level, log_file=paths.log_file("daemon"), per_server_dir=paths.log_dir
+    )
     try:
         listener, socket_path = _listening_socket(paths)
     except OSError as exc:

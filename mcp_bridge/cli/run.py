@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from mcp_bridge.cli.log_setup import LEVELS, configure_logging, log_name_for
+from mcp_bridge.cli.log_setup import LEVELS, configure_logging
 from mcp_bridge.cli.oauth_flags import oauth_flags
 from mcp_bridge.cli.server_flags import add_server_arguments, defer_defaults, resolve_server
 from mcp_bridge.errors import ConfigError
@@ -170,6 +170,7 @@ def _run_in_process(args: argparse.Namespace, doc: dict[str, object]) -> int:
 
     from mcp_bridge.engine.profile import ServerProfile
     from mcp_bridge.process_stdio import claim_stdio
+    from mcp_bridge.server_log import log_name_for
 
     profile = ServerProfile.from_json(doc)
     wire = claim_stdio()

@@ -104,7 +104,9 @@ class DaemonServer:
         server = await asyncio.start_unix_server(
             self._on_connection, sock=listener, limit=READ_LIMIT_BYTES
         )
-        log.info("daemon %s (pid %d) listening on %s", __version__, os.getpid(), listener)
+        log.info(
+            "daemon %s (pid %d) listening on %s", __version__, os.getpid(), listener.getsockname()
+        )
         try:
             await self._until_stopped_or_idle()
         finally:
@@ -167,6 +169,10 @@ class DaemonServer:
         self._activity.set()
         try:
             await self._serve_connection(reader, writer)
+        except asyncio.CancelledError:
+            # The daemon is stopping. Ending normally, because on Python 3.11 asyncio's
+            # stream server logs a cancelled connection task as an ERROR with a traceback.
+            log.debug("a connection was cut short: the daemon is stopping")
         except Exception:
             # The edge of a connection: a bug must not take the daemon (and every other
             # client's session) down with it. Logged with its traceback to be fixed.

@@ -25,6 +25,7 @@ from mcp_bridge.engine.profile import ServerProfile
 from mcp_bridge.errors import BridgeError
 from mcp_bridge.http_client import SessionHolder
 from mcp_bridge.paths import BridgePaths
+from mcp_bridge.server_log import serving
 
 if TYPE_CHECKING:
     import aiohttp
@@ -159,9 +160,10 @@ class CredentialRegistry:
             credentials = self.credentials_for(profile)
             assert credentials is not None
             oauth = self._oauth(state)
-            with contextlib.suppress(BridgeError):
-                await oauth.manager.load()
-            oauth.manager.start_background()
+            with serving(resource):  # the refresh timer logs to the server's own file
+                with contextlib.suppress(BridgeError):
+                    await oauth.manager.load()
+                oauth.manager.start_background()
         return len(resources)
 
     async def aclose(self) -> None:

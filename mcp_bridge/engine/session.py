@@ -27,6 +27,7 @@ from mcp_bridge.engine.profile import ServerProfile
 from mcp_bridge.engine.registry import CredentialRegistry
 from mcp_bridge.jsonrpc import JsonObject
 from mcp_bridge.remote.base import CredentialProvider
+from mcp_bridge.server_log import serving
 
 __all__ = ["RECHECK_TIMEOUT_S", "SHUTDOWN_BUDGET_S", "open_session"]
 
@@ -53,49 +54,51 @@ async def open_session(
 
     `is_recheck`: the engine's own session that asks the remote what was answered from the
     cache: nothing is answered from the cache, and no login is started."""
-    book = registry.answers_for(profile)
-    front = CachedFront(book.get, is_transparent=is_recheck)
-    local = FrontChannel(
-        channel,
-        front,
-        book,
-        on_cache_answer=lambda opening: _recheck_soon(profile, registry, opening),
-    )
-    shared = registry.credentials_for(profile)
-    credentials: CredentialProvider | None = shared
-    if shared is not None and is_recheck:
-        credentials = _WithoutLogin(shared)
-    settings = RemoteSettings(
-        url=profile.url,
-        transport=profile.transport,
-        headers=profile.headers,
-        credentials=credentials,
-        http=registry.http_for(profile),
-        max_message_bytes=profile.max_message_bytes,
-    )
-    session = BridgeSession(
-        local,
-        lambda first, deliver: open_remote(settings, first, deliver),
-        choose_translator,
-        remote_url=profile.url,
-    )
-    login_watchers = registry.state_for(profile).login_watchers
+    # Every line logged for this session (and its tasks) also lands in the server's log.
+    with serving(profile.url):
+        book = registry.answers_for(profile)
+        front = CachedFront(book.get, is_transparent=is_recheck)
+        local = FrontChannel(
+            channel,
+            front,
+            book,
+            on_cache_answer=lambda opening: _recheck_soon(profile, registry, opening),
+        )
+        shared = registry.credentials_for(profile)
+        credentials: CredentialProvider | None = shared
+        if shared is not None and is_recheck:
+            credentials = _WithoutLogin(shared)
+        settings = RemoteSettings(
+            url=profile.url,
+            transport=profile.transport,
+            headers=profile.headers,
+            credentials=credentials,
+            http=registry.http_for(profile),
+            max_message_bytes=profile.max_message_bytes,
+        )
+        session = BridgeSession(
+            local,
+            lambda first, deliver: open_remote(settings, first, deliver),
+            choose_translator,
+            remote_url=profile.url,
+        )
+        login_watchers = registry.state_for(profile).login_watchers
 
-    def login_lost(what: str) -> None:
-        local.login_lost(profile.url, what)
+        def login_lost(what: str) -> None:
+            local.login_lost(profile.url, what)
 
-    login_watchers.add(login_lost)
-    try:
-        yield session
-    finally:
-        login_watchers.discard(login_lost)
+        login_watchers.add(login_lost)
         try:
-            async with asyncio.timeout(SHUTDOWN_BUDGET_S):
-                await session.aclose()
-        except TimeoutError:
-            log.info("closing the session with %s took too long; left it", profile.url)
+            yield session
         finally:
-            await local.aclose()
+            login_watchers.discard(login_lost)
+            try:
+                async with asyncio.timeout(SHUTDOWN_BUDGET_S):
+                    await session.aclose()
+            except TimeoutError:
+                log.info("closing the session with %s took too long; left it", profile.url)
+            finally:
+                await local.aclose()
 
 
 # -- rechecking cached answers ----------------------------------------------------------

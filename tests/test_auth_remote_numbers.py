@@ -38,13 +38,8 @@ from mcp_bridge.auth.registration import (
     ClientRegistration,
     register_client,
 )
-from mcp_bridge.auth.token_endpoint import (
-    MAX_RETRY_AFTER_S,
-    MAX_TOKEN_LIFETIME_S,
-    TokenSet,
-    exchange_code,
-    refresh_tokens,
-)
+from mcp_bridge.auth.token_endpoint import MAX_RETRY_AFTER_S, exchange_code, refresh_tokens
+from mcp_bridge.auth.token_set import MAX_TOKEN_LIFETIME_S, TokenSet
 from mcp_bridge.auth.urlpolicy import UrlPolicy
 from tests.fixtures.http_steps import finish
 from tests.test_auth_token_endpoint import AS as TOKEN_AS

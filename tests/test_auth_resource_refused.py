@@ -22,7 +22,8 @@ from mcp_bridge.auth.discovery import AuthorizationContext, AuthServerQuirks, di
 from mcp_bridge.auth.errors import AuthError, AuthorizationDenied
 from mcp_bridge.auth.http_step import HttpResponse, run_step
 from mcp_bridge.auth.registration import ClientMetadata, ClientRegistration, obtain_client
-from mcp_bridge.auth.token_endpoint import TokenSet, exchange_code, refresh_tokens
+from mcp_bridge.auth.token_endpoint import exchange_code, refresh_tokens
+from mcp_bridge.auth.token_set import TokenSet
 from mcp_bridge.auth.urlpolicy import UrlPolicy
 from mcp_bridge.demo.auth_modes import BASE_SCOPE
 from mcp_bridge.store.memory import MemoryVault

@@ -45,7 +45,8 @@ from mcp_bridge.auth.registration import (
     obtain_client,
 )
 from mcp_bridge.auth.scopes import initial_scopes, with_offline_access
-from mcp_bridge.auth.token_endpoint import TokenSet, exchange_code, refresh_tokens, revoke_token
+from mcp_bridge.auth.token_endpoint import exchange_code, refresh_tokens, revoke_token
+from mcp_bridge.auth.token_set import TokenSet
 from mcp_bridge.auth.urlpolicy import UrlPolicy
 from mcp_bridge.http_client import client_session
 from tests.fixtures.mcp_servers import initialize_request

@@ -19,7 +19,8 @@ from mcp_bridge.auth.errors import (
 from mcp_bridge.auth.http_step import HttpResponse
 from mcp_bridge.auth.metadata import AuthServerMetadata
 from mcp_bridge.auth.registration import ClientRegistration, RegistrationMethod
-from mcp_bridge.auth.token_endpoint import TokenSet, exchange_code, refresh_tokens, revoke_token
+from mcp_bridge.auth.token_endpoint import exchange_code, refresh_tokens, revoke_token
+from mcp_bridge.auth.token_set import TokenSet
 from tests.fixtures.http_steps import finish, returned_without_io
 
 MCP = "https://mcp.example.com/mcp"

@@ -21,8 +21,9 @@ from mcp_bridge.auth.discovery import AuthorizationContext, discover
 from mcp_bridge.auth.errors import AuthServerUnavailable
 from mcp_bridge.auth.http_step import run_step
 from mcp_bridge.auth.registration import ClientRegistration, RegistrationMethod
-from mcp_bridge.auth.token_endpoint import TokenSet, revoke_token
+from mcp_bridge.auth.token_endpoint import revoke_token
 from mcp_bridge.auth.token_manager import refresh_margin_s
+from mcp_bridge.auth.token_set import TokenSet
 from mcp_bridge.auth.urlpolicy import UrlPolicy
 from mcp_bridge.http_client import client_session
 from mcp_bridge.jsonrpc import JsonObject

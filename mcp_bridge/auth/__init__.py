@@ -8,7 +8,8 @@ Sans-I/O steps, one HTTP driver, and the pieces that touch the user:
     discovery.py       steps: PRM -> AS metadata (RFC 8414/OIDC order) or the 2025-03-26 path
     registration.py    pre-registered > CIMD > DCR; ClientRegistration records per issuer
     pkce.py, scopes.py, authorize.py   the authorization request and its callback checks
-    token_endpoint.py  code exchange, refresh, revocation; TokenSet
+    token_endpoint.py  code exchange, refresh, revocation
+    token_set.py       TokenSet, and the token response read into one
     device_grant.py    the device authorization grant (RFC 8628) for `login --device`
     http_step.py       HttpRequest/HttpResponse, Step[T], and `run_step`, the one driver
     loopback.py, loopback_sockets.py   the redirect listener and the sockets it binds

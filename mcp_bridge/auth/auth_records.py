@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from mcp_bridge.auth.discovery import AuthorizationContext, AuthServerQuirks
 from mcp_bridge.auth.errors import AuthError, AuthResponseInvalid
 from mcp_bridge.auth.registration import ClientRegistration
-from mcp_bridge.auth.token_endpoint import TokenSet
+from mcp_bridge.auth.token_set import TokenSet
 from mcp_bridge.auth.urlpolicy import UrlPolicy
 from mcp_bridge.store.base import VaultTransaction
 

@@ -21,12 +21,8 @@ from mcp_bridge.auth.http_step import Step, clamped, json_number, shown_json
 from mcp_bridge.auth.metadata import AuthServerMetadata
 from mcp_bridge.auth.registration import ClientMetadata, ClientRegistration
 from mcp_bridge.auth.scopes import scope_param
-from mcp_bridge.auth.token_endpoint import (
-    TokenSet,
-    client_authenticated_post,
-    parse_token_response,
-    raise_token_endpoint_error,
-)
+from mcp_bridge.auth.token_endpoint import client_authenticated_post, raise_token_endpoint_error
+from mcp_bridge.auth.token_set import TokenSet, parse_token_response
 
 __all__ = [
     "DEFAULT_INTERVAL_S",

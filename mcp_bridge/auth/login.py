@@ -63,8 +63,9 @@ from mcp_bridge.auth.registration import (
 )
 from mcp_bridge.auth.scopes import login_scopes, scope_param, with_offline_access
 from mcp_bridge.auth.settings import OAuthSettings
-from mcp_bridge.auth.token_endpoint import TokenSet, exchange_code
+from mcp_bridge.auth.token_endpoint import exchange_code
 from mcp_bridge.auth.token_manager import LoginResult
+from mcp_bridge.auth.token_set import TokenSet
 from mcp_bridge.auth.urlpolicy import UrlPolicy
 
 if TYPE_CHECKING:

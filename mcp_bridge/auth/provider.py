@@ -47,8 +47,8 @@ from mcp_bridge.auth.login_brake import LoginBrake
 from mcp_bridge.auth.scopes import step_up_scopes
 from mcp_bridge.auth.settings import OAuthSettings
 from mcp_bridge.auth.single_flight import SingleFlight
-from mcp_bridge.auth.token_endpoint import TokenSet
 from mcp_bridge.auth.token_manager import LoginResult, TokenManager
+from mcp_bridge.auth.token_set import TokenSet
 from mcp_bridge.auth.urlpolicy import UrlPolicy, canonical_resource
 from mcp_bridge.errors import BridgeError
 from mcp_bridge.http_client import SessionHolder

@@ -62,7 +62,8 @@ from mcp_bridge.auth.errors import (
 from mcp_bridge.auth.http_step import SessionSource, run_step
 from mcp_bridge.auth.registration import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.single_flight import SingleFlight
-from mcp_bridge.auth.token_endpoint import TokenSet, refresh_tokens, revoke_token
+from mcp_bridge.auth.token_endpoint import refresh_tokens, revoke_token
+from mcp_bridge.auth.token_set import TokenSet
 from mcp_bridge.auth.urlpolicy import UrlPolicy, canonical_resource
 from mcp_bridge.errors import BridgeError
 from mcp_bridge.store.base import CredentialVault, VaultTransaction

@@ -8,16 +8,17 @@ The logs hold no tokens or secrets (the bridge never logs them), so printing the
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from mcp_bridge.errors import ConfigError
 from mcp_bridge.paths import bridge_paths
 
-__all__ = ["follow", "logs_command", "print_tail", "register"]
+__all__ = ["LogPosition", "follow", "logs_command", "print_tail", "register"]
 
 # How often `-f` looks for new lines; a person reading a log does not notice 0.3 s.
 FOLLOW_POLL_S = 0.3
@@ -66,41 +67,46 @@ def logs_command(args: argparse.Namespace) -> int:
             next_step="It is written once the bridge has served that server: start it in "
             "your MCP client, or `mcp-bridge logs NAME -f` to wait for the first lines",
         )
-    print_tail(path, args.lines, sys.stdout)
+    end = print_tail(path, args.lines, sys.stdout)
     if args.follow:
-        follow(path, sys.stdout)
+        follow(path, sys.stdout, end)
     return 0
 
 
-def print_tail(path: Path, count: int, out: TextIO) -> None:
-    """The last `count` lines of `path` (nothing if it does not exist)."""
+def print_tail(path: Path, count: int, out: TextIO) -> LogPosition:
+    """Print the last `count` whole lines of `path`; where they end (to follow from)."""
     try:
-        with path.open(encoding="utf-8", errors="replace") as log:
-            out.writelines(deque(log, maxlen=count) if count else ())
+        with path.open("rb") as log:
+            identity = _identity_of(os.fstat(log.fileno()))
+            lines = deque(log, maxlen=count) if count else deque(log, maxlen=0)
+            position = log.tell()
     except FileNotFoundError:
-        return
+        return LogPosition(0, None)
+    if lines and not lines[-1].endswith(b"\n"):
+        position -= len(lines.pop())  # being written: printed whole once it ends
+    out.write(b"".join(lines).decode("utf-8", errors="replace"))
     out.flush()
+    return LogPosition(position, identity)
 
 
-def follow(path: Path, out: TextIO, *, poll_s: float = FOLLOW_POLL_S) -> None:
-    """Print what is appended to `path` from its current end, forever. The log handler
-    rotates by renaming: a new file under the name (or a shorter one) is read from its
-    start."""
-    position, identity = _end_of(path)
+def follow(path: Path, out: TextIO, start: LogPosition, *, poll_s: float = FOLLOW_POLL_S) -> None:
+    """Print what is appended to `path` after `start`, forever, whole lines only. The log
+    handler rotates by renaming: a new file under the name (or a shorter one) is read from
+    its start."""
+    position, identity = start
     while True:
         time.sleep(poll_s)
         try:
             stat = path.stat()
         except FileNotFoundError:
             continue
-        if (stat.st_dev, stat.st_ino) != identity or stat.st_size < position:
-            position, identity = 0, (stat.st_dev, stat.st_ino)
+        if _identity_of(stat) != identity or stat.st_size < position:
+            position, identity = 0, _identity_of(stat)
         if stat.st_size == position:
             continue
         with path.open("rb") as log:
             log.seek(position)
             added = log.read()
-        # Print whole lines only; a line being written is printed once it ends.
         complete = added[: added.rfind(b"\n") + 1]
         position += len(complete)
         if complete:
@@ -108,9 +114,10 @@ def follow(path: Path, out: TextIO, *, poll_s: float = FOLLOW_POLL_S) -> None:
             out.flush()
 
 
-def _end_of(path: Path) -> tuple[int, tuple[int, int]]:
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return 0, (0, 0)
-    return stat.st_size, (stat.st_dev, stat.st_ino)
+class LogPosition(NamedTuple):
+    offset: int
+    file: tuple[int, int] | None  # (device, inode): a rotation puts another file here
+
+
+def _identity_of(stat: os.stat_result) -> tuple[int, int]:
+    return stat.st_dev, stat.st_ino

@@ -239,3 +239,24 @@ async def test_a_judge_that_crashes_shows_no_details_and_reraises(
         assert "internal detail" not in page
         with pytest.raises(KeyError):
             await waiting.result()
+
+
+@pytest.mark.parametrize("outcome", ["signed in", "refused"])
+async def test_the_pages_name_the_server_the_login_is_for(
+    http: aiohttp.ClientSession, outcome: str
+) -> None:
+    server = "https://mcp.example.com/<b>mcp</b>"
+    async with LoopbackListener(server=server) as listener:
+        waiting = listener.expect(STATE, accept_code)
+        answer = "code=abc" if outcome == "signed in" else "error=access_denied"
+        query = f"{answer}&state={STATE}"
+        status, page = await get(http, f"{listener.redirect_uri}?{query}")
+        if outcome == "signed in":
+            assert await waiting.result() == "abc"
+        else:
+            with pytest.raises(AuthError):
+                await waiting.result()
+    title = "Signed in to " if outcome == "signed in" else "Sign-in to "
+    assert (status == 200) == (outcome == "signed in")
+    assert title + "https://mcp.example.com/&lt;b&gt;mcp&lt;/b&gt;" in page
+    assert "<b>" not in page

@@ -51,6 +51,9 @@ def test_login_then_token_then_logout(
     assert said.out == ""  # login prints nothing on stdout
     assert f"logged in to {server.mcp_url}" in said.err
     assert "with a refresh token" in said.err
+    # The URL is shown even when a browser opened: it may not be the one to sign in with.
+    assert f"sign in to {server.mcp_url} in the browser window just opened" in said.err
+    assert f"\n{server.issuer}" in said.err
 
     assert run("token", server.mcp_url) == 0
     token = capsys.readouterr().out.strip()

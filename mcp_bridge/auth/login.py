@@ -365,7 +365,10 @@ class BrowserLogin:
             ports.insert(0, preferred_port)
         for port in ports:
             listener = LoopbackListener(
-                host=settings.callback_host, port=port, timeout_s=settings.timeout_s
+                host=settings.callback_host,
+                port=port,
+                timeout_s=settings.timeout_s,
+                server=self.mcp_url,
             )
             try:
                 await listener.start()
@@ -382,8 +385,11 @@ class BrowserLogin:
         if self.settings.open_browser:
             opened = await open_in_browser(url, allow_http=self.settings.allow_http)
         if opened:
+            # The URL too: the browser that opened may not be the one (or the profile)
+            # the person signs in with.
             self._notify(
-                f"mcp-bridge: sign in to {self.mcp_url} in the browser window just opened."
+                f"mcp-bridge: sign in to {self.mcp_url} in the browser window just opened, "
+                f"or open this URL in another:\n{url}"
             )
             return
         paste = " or paste the address the browser ends on here" if self._pasted_urls else ""

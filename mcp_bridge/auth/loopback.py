@@ -166,13 +166,17 @@ class LoopbackListener:
         port: int = 0,
         path: str = CALLBACK_PATH,
         timeout_s: float = DEFAULT_CALLBACK_TIMEOUT_S,
+        server: str = "",
     ) -> None:
+        """`server`: what the login is for (the MCP server's URL), named on the pages the
+        browser is shown, so a person with several logins knows which one ended."""
         if not path.startswith("/"):
             raise ValueError(f"callback path must start with '/', got {path!r}")
         self.host = host
         self.requested_port = port
         self.path = path
         self.timeout_s = timeout_s
+        self.server = server
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._waiting: CallbackWait[Any] | None = None
@@ -281,7 +285,7 @@ class LoopbackListener:
             # The query is not logged: it may carry a code.
             log.info("ignored a callback request that is not the pending login's")
             return _page(400, *_NOT_OURS)
-        response = _verdict_page(waiting._take(query))
+        response = _verdict_page(waiting._take(query), self.server)
         try:
             # Write the page before the waiter can wake and close the server under it.
             await response.prepare(request)
@@ -291,15 +295,21 @@ class LoopbackListener:
         return response
 
 
-def _verdict_page(failure: BaseException | None) -> web.Response:
+def _verdict_page(failure: BaseException | None, server: str) -> web.Response:
+    to_server = f" to {server}" if server else ""
     if failure is None:
-        return _page(200, *_SIGNED_IN)
+        return _page(
+            200,
+            f"Signed in{to_server}",
+            "mcp-bridge received the authorization.",
+            "You can close this tab.",
+        )
+    title = f"Sign-in{to_server} failed"
     if isinstance(failure, BridgeError):
-        return _page(400, "Sign-in failed", failure.what, failure.next_step)
-    return _page(500, "Sign-in failed", "mcp-bridge hit an internal error", "")
+        return _page(400, title, failure.what, failure.next_step)
+    return _page(500, title, "mcp-bridge hit an internal error", "")
 
 
-_SIGNED_IN = ("Signed in", "mcp-bridge received the authorization.", "You can close this tab.")
 _NOT_OURS = (
     "Not the expected sign-in",
     "This sign-in response is not the one mcp-bridge is waiting for; it was ignored.",

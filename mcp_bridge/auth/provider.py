@@ -129,6 +129,11 @@ class OAuthCredentials:
             clock=self._clock,
         )
 
+    @property
+    def pending_sign_in_url(self) -> str | None:
+        """The authorization URL of the login waiting for the browser, if one is."""
+        return self._flow.pending_url
+
     def use_settings(self, settings: OAuthSettings) -> None:
         """Sign in with `settings` from now on; the tokens held are kept. (A daemon resumes
         stored logins with default settings and learns a server's flags from the first

@@ -19,6 +19,7 @@ from mcp_bridge.cli.oauth_flags import add_oauth_arguments, oauth_flags
 from mcp_bridge.cli.server_flags import defer_defaults, resolve_server
 
 if TYPE_CHECKING:
+    from mcp_bridge.auth.login import Notify
     from mcp_bridge.auth.provider import OAuthCredentials
     from mcp_bridge.auth.settings import OAuthSettings
     from mcp_bridge.store.base import CredentialVault
@@ -90,7 +91,9 @@ def _credentials(
     *,
     interactive: bool,
     paste: bool = False,
+    notify: Notify | None = None,
 ) -> OAuthCredentials:
+    from mcp_bridge.auth.login import notify_on_stderr
     from mcp_bridge.auth.provider import OAuthCredentials
 
     return OAuthCredentials(
@@ -100,6 +103,7 @@ def _credentials(
         interactive=interactive,
         background_refresh=False,  # a command lives seconds; nothing to keep fresh
         pasted_urls=_stdin_lines if paste else None,
+        notify=notify or notify_on_stderr,
     )
 
 
@@ -131,14 +135,23 @@ def login_command(args: argparse.Namespace) -> int:
 
 
 async def _login(url: str, settings: OAuthSettings, *, paste: bool) -> int:
+    import asyncio
+
+    from mcp_bridge.cli.login_progress import LoginProgress
     from mcp_bridge.store.selection import open_vault
 
     vault = open_vault()
     await vault.check()  # before the browser: a login that cannot be stored is wasted
-    credentials = _credentials(url, settings, vault, interactive=True, paste=paste)
+    progress = LoginProgress(url, sys.stderr, live=sys.stderr.isatty())
+    credentials = _credentials(
+        url, settings, vault, interactive=True, paste=paste, notify=progress.say
+    )
+    shown = asyncio.create_task(progress.run(lambda: credentials.pending_sign_in_url))
     try:
         result = await credentials.login()
     finally:
+        shown.cancel()
+        await asyncio.gather(shown, return_exceptions=True)
         await credentials.aclose()
     scopes = " ".join(result.tokens.scopes) or "the server's default scopes"
     refresh = "with" if result.tokens.refresh_token else "WITHOUT"

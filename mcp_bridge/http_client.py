@@ -1,14 +1,23 @@
 """The one place an aiohttp client session is made (used by both `remote` and `auth`, so it
 sits at the bottom layer with `paths`): OS trust store, proxies from the
-environment, and timeouts that suit long-lived MCP streams."""
+environment, and timeouts that suit long-lived MCP streams.
+
+Proxies: every request passes `proxy`/`proxy_auth` from `proxy_for(url)`. aiohttp's own
+`trust_env=True` would look the environment (and ~/.netrc) up again on every request in a
+worker thread: two thread hops per MCP call, half the daemon's CPU per call. The
+answer for a host does not change while the process runs, so it is looked up once. (That
+also ends aiohttp's use of ~/.netrc passwords as HTTP Basic credentials for MCP servers:
+`--header 'Authorization: Basic ...'` says so explicitly; a proxy's netrc entry still
+applies.)"""
 
 from __future__ import annotations
 
 import ssl
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     import aiohttp
+    import yarl
 
 # Connecting should be quick; reading may legitimately wait minutes (a long tool call, an
 # idle SSE stream), so only the connect phase has a deadline here. Callers that need a
@@ -38,10 +47,41 @@ def client_session(*, timeout_s: float | None = None) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         connector=connector,
         timeout=timeout,
-        trust_env=True,  # HTTPS_PROXY, HTTP_PROXY, NO_PROXY and ~/.netrc, as curl does
+        trust_env=False,  # proxies come from proxy_for, per request
         headers={"User-Agent": USER_AGENT},
         read_bufsize=2**16,
     )
+
+
+class ProxyChoice(NamedTuple):
+    """The `proxy` and `proxy_auth` arguments of an aiohttp request."""
+
+    proxy: yarl.URL | None
+    proxy_auth: aiohttp.BasicAuth | None
+
+
+_NO_PROXY = ProxyChoice(None, None)
+_chosen: dict[tuple[str, str | None, int | None], ProxyChoice] = {}
+
+
+def proxy_for(url: str | yarl.URL) -> ProxyChoice:
+    """The proxy HTTP_PROXY / HTTPS_PROXY / NO_PROXY (and the OS settings where Python
+    reads them) name for `url`, as aiohttp's trust_env chose it; looked up once per
+    scheme, host and port (the first lookup may read files: ~/.netrc for proxy
+    credentials, the system proxy settings on macOS)."""
+    import yarl
+    from aiohttp.helpers import get_env_proxy_for_url
+
+    target = yarl.URL(url) if isinstance(url, str) else url
+    key = (target.scheme, target.host, target.port)
+    choice = _chosen.get(key)
+    if choice is None:
+        try:
+            choice = ProxyChoice(*get_env_proxy_for_url(target))
+        except LookupError:  # no proxy for this scheme, or NO_PROXY names the host
+            choice = _NO_PROXY
+        _chosen[key] = choice
+    return choice
 
 
 class SessionHolder:

@@ -268,16 +268,21 @@ async def _send(
 ) -> HttpResponse:
     import aiohttp  # deferred: importing the step vocabulary must not cost aiohttp
 
+    from mcp_bridge.http_client import proxy_for
+
     url = policy.check_fetch(request.url, role="request")
     try:
         async with asyncio.timeout(timeout_s):
             for _hop in range(MAX_REDIRECTS + 1):
+                proxy = proxy_for(url)
                 async with session.request(
                     request.method,
                     url,
                     headers=dict(request.headers),
                     data=request.body if request.method == "POST" else None,
                     allow_redirects=False,
+                    proxy=proxy.proxy,
+                    proxy_auth=proxy.proxy_auth,
                 ) as raw:
                     location = raw.headers.get("Location")
                     follow = follow_redirects and request.method == "GET"

@@ -67,6 +67,7 @@ from mcp_bridge.auth.token_endpoint import exchange_code
 from mcp_bridge.auth.token_manager import LoginResult
 from mcp_bridge.auth.token_set import TokenSet
 from mcp_bridge.auth.urlpolicy import UrlPolicy
+from mcp_bridge.http_client import proxy_for
 
 if TYPE_CHECKING:
     import aiohttp
@@ -115,8 +116,14 @@ async def fetch_challenge(
     headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
     try:
         async with asyncio.timeout(_PROBE_TIMEOUT_S):
+            proxy = proxy_for(mcp_url)
             async with http.post(
-                mcp_url, data=_PROBE_BODY, headers=headers, allow_redirects=False
+                mcp_url,
+                data=_PROBE_BODY,
+                headers=headers,
+                allow_redirects=False,
+                proxy=proxy.proxy,
+                proxy_auth=proxy.proxy_auth,
             ) as response:
                 if response.status != 401:
                     return None

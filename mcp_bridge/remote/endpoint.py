@@ -14,7 +14,7 @@ from urllib.parse import urljoin, urlsplit
 
 from mcp_bridge import jsonrpc
 from mcp_bridge.errors import AuthError, BridgeError
-from mcp_bridge.http_client import CONNECT_TIMEOUT_S, SessionHolder
+from mcp_bridge.http_client import CONNECT_TIMEOUT_S, SessionHolder, proxy_for
 from mcp_bridge.jsonrpc import REMOTE_UNAVAILABLE
 from mcp_bridge.protocol import SIGN_IN_URL_DATA
 from mcp_bridge.remote.backoff import ReconnectBackoff
@@ -193,14 +193,7 @@ class HttpEndpoint:
             try:
                 # Redirects are judged here, hop by hop, not followed blindly (MCP Security Best
                 # Practices, SSRF: a hop may lead our --header values elsewhere).
-                response = await self._http.get().request(
-                    method,
-                    target,
-                    headers=headers,
-                    data=body,
-                    timeout=timeout,
-                    allow_redirects=False,
-                )
+                response = await self._send(method, target, headers, body, timeout)
             except TimeoutError as exc:
                 self._backoff.failed()
                 raise silent(self.url, read_timeout_s or self.read_timeout_s) from exc
@@ -232,3 +225,40 @@ class HttpEndpoint:
             code=REMOTE_UNAVAILABLE,
             next_step="Tell the server's owner",
         )
+
+    async def _send(
+        self,
+        method: str,
+        target: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        client_timeout: aiohttp.ClientTimeout,
+    ) -> aiohttp.ClientResponse:
+        proxy = proxy_for(target)
+        for attempt in (1, 2):
+            try:
+                return await self._http.get().request(
+                    method,
+                    target,
+                    headers=headers,
+                    data=body,
+                    timeout=client_timeout,
+                    allow_redirects=False,
+                    proxy=proxy.proxy,
+                    proxy_auth=proxy.proxy_auth,
+                )
+            except connection_errors() as exc:
+                if attempt == 2 or not _never_sent(exc):
+                    raise
+                # A pooled connection the server had closed (it restarted, or its idle
+                # timeout struck): the body could not be written, so the server has not
+                # read a whole request, and sending it again cannot run it twice.
+                log.debug("%s: resending on a fresh connection: %s", target, exc)
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """aiohttp could not write the request (its body) to the connection."""
+    import aiohttp
+
+    return isinstance(exc, aiohttp.ClientOSError) and "request body" in str(exc)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from mcp_bridge.auth.challenge import BearerChallenge
@@ -34,9 +34,13 @@ from mcp_bridge.auth.errors import (
     DiscoveryFailed,
     NoAuthorizationServer,
 )
-from mcp_bridge.auth.http_step import HttpRequest, HttpResponse, Step
+from mcp_bridge.auth.http_step import HttpRequest, HttpResponse, Step, run_step
 from mcp_bridge.auth.metadata import AuthServerMetadata, ProtectedResourceMetadata
 from mcp_bridge.auth.urlpolicy import UrlPolicy, canonical_resource
+from mcp_bridge.errors import BridgeError
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = [
     "AuthServerQuirks",
@@ -331,3 +335,19 @@ def discover(
         resource_metadata=prm,
         challenged_scopes=scopes,
     )
+
+
+async def names_an_auth_server(
+    mcp_url: str, http: aiohttp.ClientSession, policy: UrlPolicy
+) -> bool:
+    """True when the server's protected-resource metadata (RFC 9728) names an
+    authorization server: it wants OAuth even if it never answers 401. False on any
+    failure: a missing or broken document is no reason to sign in. Nobody asked for this
+    fetch, so it follows no redirect (a server may send every path elsewhere)."""
+    try:
+        step = find_resource_metadata(mcp_url, None, policy)
+        metadata = await run_step(step, http, policy=policy, follow_redirects=False)
+    except BridgeError as exc:
+        log.debug("no usable resource metadata for %s: %s", mcp_url, exc)
+        return False
+    return metadata is not None and bool(metadata.authorization_servers)

@@ -40,7 +40,11 @@ from urllib.parse import parse_qsl, urlsplit
 from aiohttp import web
 
 from mcp_bridge.auth.errors import CallbackRejected
-from mcp_bridge.auth.loopback_sockets import CallbackHost, bind_loopback
+from mcp_bridge.auth.loopback_sockets import (
+    DEFAULT_CALLBACK_TIMEOUT_S,
+    CallbackHost,
+    bind_loopback,
+)
 from mcp_bridge.errors import AuthError, BridgeError
 
 __all__ = [
@@ -59,7 +63,6 @@ T = TypeVar("T")
 # "parameters MUST NOT be included more than once"; a query that repeats one is refused).
 CallbackQuery = Mapping[str, str]
 
-DEFAULT_CALLBACK_TIMEOUT_S = 300.0
 CALLBACK_PATH = "/callback"
 # A browser may keep the connection alive; closing must not wait long for it.
 SHUTDOWN_TIMEOUT_S = 2.0

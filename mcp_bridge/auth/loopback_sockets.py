@@ -17,10 +17,13 @@ import socket
 
 from mcp_bridge.errors import AuthError
 
-__all__ = ["CallbackHost", "bind_loopback"]
+__all__ = ["DEFAULT_CALLBACK_TIMEOUT_S", "CallbackHost", "bind_loopback"]
 
 log = logging.getLogger(__name__)
 
+# How long a login waits for the browser's redirect (also OAuthSettings' default; it lives
+# here, with no HTTP server code, so that reading settings does not load aiohttp.web).
+DEFAULT_CALLBACK_TIMEOUT_S = 300.0
 # When the ephemeral IPv4 port turns out to be taken on ::1, try another this many times.
 DUAL_STACK_ATTEMPTS = 8
 

@@ -360,25 +360,6 @@ class _NoLogin(Exception):
     """Internal: no login to take a header from."""
 
 
-async def names_an_auth_server(
-    mcp_url: str, http: aiohttp.ClientSession, policy: UrlPolicy
-) -> bool:
-    """True when the server's protected-resource metadata (RFC 9728) names an
-    authorization server: it wants OAuth even if it never answers 401. False on any
-    failure: a missing or broken document is no reason to sign in. Nobody asked for this
-    fetch, so it follows no redirect (a server may send every path elsewhere)."""
-    from mcp_bridge.auth.discovery import find_resource_metadata
-    from mcp_bridge.auth.http_step import run_step
-
-    try:
-        step = find_resource_metadata(mcp_url, None, policy)
-        metadata = await run_step(step, http, policy=policy, follow_redirects=False)
-    except BridgeError as exc:
-        log.debug("no usable resource metadata for %s: %s", mcp_url, exc)
-        return False
-    return metadata is not None and bool(metadata.authorization_servers)
-
-
 def _server_digest(mcp_url: str) -> str:
     return hashlib.sha256(canonical_resource(mcp_url).encode()).hexdigest()[:16]
 

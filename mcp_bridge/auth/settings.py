@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Self
 
-from mcp_bridge.auth.loopback import DEFAULT_CALLBACK_TIMEOUT_S, CallbackHost
+from mcp_bridge.auth.loopback_sockets import DEFAULT_CALLBACK_TIMEOUT_S, CallbackHost
 from mcp_bridge.auth.registration import PreRegisteredClient, check_cimd_url
 from mcp_bridge.errors import ConfigError
 

@@ -150,6 +150,8 @@ class CredentialRegistry:
         """Start background refresh for every login in the vault (the daemon does this at
         start, so tokens stay fresh whether or not a client is connected). Returns how
         many logins were found."""
+        if not self._paths.vault_file.exists():
+            return 0  # the vault's code (cryptography, a keyring) stays unloaded till needed
         from mcp_bridge.auth.auth_records import SERVERS
 
         async with self._opened_vault().transaction() as txn:
@@ -225,7 +227,7 @@ class CredentialRegistry:
     def _probe_metadata(self, state: ServerState) -> None:
         if state.metadata_probe is not None:
             return
-        from mcp_bridge.auth.provider import names_an_auth_server
+        from mcp_bridge.auth.discovery import names_an_auth_server
         from mcp_bridge.auth.urlpolicy import UrlPolicy
 
         policy = UrlPolicy.for_server(state.url, allow_http=state.settings.allow_http)

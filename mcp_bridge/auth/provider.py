@@ -231,6 +231,11 @@ class OAuthCredentials:
 
     # -- logins -------------------------------------------------------------------------
 
+    @property
+    def pending_url(self) -> str | None:
+        """The authorization URL of the browser login waiting for the user, if any."""
+        return self._flow.pending_url
+
     async def login(self, challenge: BearerChallenge | None = None) -> LoginResult:
         """A browser login now (the `login` command), joined with one already running.
         Without a challenge, the server is asked for one first (its scopes, its PRM URL)."""

@@ -1,21 +1,22 @@
-"""`mcp-bridge status [--json]`: where the bridge keeps things, whether its daemon runs,
-and each stored login: server, issuer, client registration, scopes, how long the access
-token has left, and (from a running daemon) its refreshes. Never a token or a secret.
+"""`mcp-bridge status [--json | --open]`: where the bridge keeps things, whether its daemon
+runs, and each stored login: server, issuer, client registration, scopes, how long the
+access token has left, and (from a running daemon) its refreshes. Never a token or a secret.
+The report is engine/status_report.py's; this module has the text view. `--open` shows the
+same in the browser: the daemon's status page (daemon/status_page.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import time
+import sys
 from typing import TYPE_CHECKING, Any
 
+from mcp_bridge.errors import BridgeError
 from mcp_bridge.paths import BridgePaths, bridge_paths
 
 if TYPE_CHECKING:
-    from mcp_bridge.store.base import CredentialVault
-
-Report = dict[str, Any]  # JSON: what `--json` prints, and the text view is made from
+    from mcp_bridge.engine.status_report import Report
 
 
 def register(commands: Any) -> None:  # argparse's subparsers action has no public type
@@ -25,41 +26,49 @@ def register(commands: Any) -> None:  # argparse's subparsers action has no publ
         description="Show the bridge's files, its daemon, its credential vault, and each "
         "stored login (never a token).",
     )
-    status.add_argument("--json", action="store_true", help="print the report as JSON")
+    shown = status.add_mutually_exclusive_group()
+    shown.add_argument("--json", action="store_true", help="print the report as JSON")
+    shown.add_argument(
+        "--open",
+        action="store_true",
+        help="open the daemon's status page (Login and Log out per server) in the browser, "
+        "starting the daemon if none runs; prints the page's private address",
+    )
     status.set_defaults(handler=status_command)
 
 
 def status_command(args: argparse.Namespace) -> int:
     import asyncio
 
+    from mcp_bridge.engine.status_report import build_report
     from mcp_bridge.store.selection import open_vault
 
     paths = bridge_paths()
-    vault = open_vault(paths=paths)
-    report: Report = {
-        "config_dir": str(paths.config_dir),
-        "servers_file": str(paths.servers_file),
-        "servers": _named_servers(paths),
-        "log_dir": str(paths.log_dir),
-        "daemon": _daemon_report(paths),
-        "vault": vault.describe(),
-        "logins": asyncio.run(_logins(vault)),
-    }
-    _add_refreshes(report)
+    if args.open:
+        return _open_page(paths)
+    report = asyncio.run(build_report(paths, open_vault(paths=paths), _daemon_report(paths)))
     print(json.dumps(report, indent=2) if args.json else "\n".join(_as_text(report)))
     return 0
 
 
-def _named_servers(paths: BridgePaths) -> list[Report] | str:
-    """The servers named in servers.toml (name and URL), or why the file cannot be read."""
-    from mcp_bridge.errors import ConfigError
-    from mcp_bridge.server_config import load_servers
+def _open_page(paths: BridgePaths) -> int:
+    """Ask the daemon (started if none runs) for its status page, print the page's
+    address and open it in the browser."""
+    import asyncio
 
-    try:
-        servers = load_servers(paths.servers_file)
-    except ConfigError as exc:
-        return str(exc)
-    return [{"name": name, "url": entry.get("url")} for name, entry in servers.items()]
+    from mcp_bridge.auth.browser import open_in_browser
+    from mcp_bridge.shim.connection import ask_current_daemon
+
+    url = ask_current_daemon(paths, "page").get("url")
+    if not isinstance(url, str):
+        raise BridgeError(
+            "The daemon answered without the status page's address",
+            next_step="Run `mcp-bridge daemon stop`, then try again",
+        )
+    print(url, flush=True)
+    if not asyncio.run(open_in_browser(url)):
+        print("mcp-bridge: no browser could be started; open the address above", file=sys.stderr)
+    return 0
 
 
 def _daemon_report(paths: BridgePaths) -> Report:
@@ -74,51 +83,9 @@ def _daemon_report(paths: BridgePaths) -> Report:
     return {"running": True, **reply}
 
 
-async def _logins(vault: CredentialVault) -> list[Report]:
-    from mcp_bridge.auth.auth_records import SERVERS, read_client, read_context, read_tokens
-    from mcp_bridge.auth.urlpolicy import UrlPolicy
-
-    logins: list[Report] = []
-    async with vault.transaction() as txn:
-        for server in txn.keys(SERVERS):
-            # Records are read back under a permissive policy: this only describes them.
-            policy = UrlPolicy.for_server(server, allow_http=True, allow_private=True)
-            context = read_context(txn, server, mcp_url=server, policy=policy)
-            if context is None:
-                logins.append({"server": server, "unreadable": True})
-                continue
-            client = read_client(txn, context.issuer)
-            stored = read_tokens(txn, context)
-            login: Report = {"server": server, "issuer": context.issuer, "tokens": None}
-            if client is not None:
-                login["client"] = {"id": client.client_id, "method": client.method.value}
-            if stored is not None:
-                tokens = stored.tokens
-                login["tokens"] = {
-                    "scopes": list(tokens.scopes),
-                    "refreshable": bool(tokens.refresh_token),
-                    "expires_in_s": None
-                    if tokens.expires_at is None
-                    else round(tokens.expires_at - time.time()),
-                }
-            logins.append(login)
-    return logins
-
-
-def _add_refreshes(report: Report) -> None:
-    """What the running daemon knows of each login's refreshes, on that login."""
-    servers = report["daemon"].get("servers") or []
-    known = {server.get("resource"): server for server in servers if isinstance(server, dict)}
-    for login in report["logins"]:
-        daemon_side = known.get(login["server"])
-        if daemon_side is not None:
-            login["refresh"] = {
-                key: daemon_side.get(key)
-                for key in ("refreshes", "last_refresh_s_ago", "last_failure")
-            }
-
-
 def _as_text(report: Report) -> list[str]:
+    from mcp_bridge.engine.status_report import refresh_text
+
     lines = [
         f"config:  {report['config_dir']}",
         f"servers: {_servers_text(report['servers'], report['servers_file'])}",
@@ -140,7 +107,7 @@ def _as_text(report: Report) -> list[str]:
             lines.append(f"      client {login['client']['id']} ({login['client']['method']})")
         lines.append(f"      {_tokens_text(login['tokens'])}")
         if "refresh" in login:
-            lines.append(f"      {_refresh_text(login['refresh'])}")
+            lines.append(f"      daemon: {refresh_text(login['refresh'])}")
     return lines
 
 
@@ -164,22 +131,8 @@ def _daemon_text(daemon: Report) -> str:
 
 
 def _tokens_text(tokens: Report | None) -> str:
+    from mcp_bridge.engine.status_report import scopes_text, token_text
+
     if tokens is None:
         return "no tokens: log in again"
-    scopes = " ".join(tokens["scopes"]) or "(no scope named)"
-    refresh = "refreshable" if tokens["refreshable"] else "not refreshable"
-    left_s = tokens["expires_in_s"]
-    if left_s is None:
-        expiry = "no expiry given"
-    else:
-        expiry = f"expires in {left_s} s" if left_s > 0 else f"expired {-left_s} s ago"
-    return f"access token: {expiry}, {refresh}; scopes {scopes}"
-
-
-def _refresh_text(refresh: Report) -> str:
-    count = refresh.get("refreshes") or 0
-    ago = refresh.get("last_refresh_s_ago")
-    text = f"daemon: {count} refresh(es)" + (f", the last {ago} s ago" if ago is not None else "")
-    if refresh.get("last_failure"):
-        text += f"; the last attempt failed: {refresh['last_failure']}"
-    return text
+    return f"access token: {token_text(tokens)}; scopes {scopes_text(tokens)}"

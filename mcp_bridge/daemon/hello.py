@@ -2,7 +2,7 @@
 imports it), and pure: lines in, values out.
 
     shim   -> daemon   {"mcp-bridge": 1, "session": {server profile}}        bridge a client
-                       {"mcp-bridge": 1, "command": "status" | "stop"}        control
+                       {"mcp-bridge": 1, "command": "status" | "stop" | "page"}  control
     daemon -> shim     {"mcp-bridge": 1, "ok": true, ...}                     then JSON-RPC lines
                        {"mcp-bridge": 1, "error": "...", "next_step": "...",
                         "config": true|false}                                 then close
@@ -10,6 +10,11 @@ imports it), and pure: lines in, values out.
 After an `ok` to a session hello, every line either way is one JSON-RPC message. A peer
 that speaks another version, or sends anything else first, gets an error line naming both
 versions, never silence.
+
+A command is added without a new version: an older shim never sends it, and an older
+daemon answers it with an "Unknown daemon request" error, which a newer shim takes as its
+cue to retire that daemon (shim/connection.py, ask_current_daemon). `page` (the status
+page, started on first ask) answers `{"ok": true, "url": ..., "version": ..., "pid": ...}`.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ __all__ = [
 
 PROTOCOL_VERSION = 1
 _KEY = "mcp-bridge"
-COMMANDS = ("status", "stop")
+COMMANDS = ("status", "stop", "page")
 
 
 class HelloError(Exception):

@@ -12,7 +12,8 @@ Theory of operation
   ever connects (a sliding refresh-token lifetime stays alive while the daemon runs).
 - A connection's first line is a hello (hello.py). A session hello carries the server
   profile; the daemon answers `ok`, then the connection carries JSON-RPC both ways until
-  the shim closes it. A command hello (`status`, `stop`) gets one reply.
+  the shim closes it. A command hello (`status`, `stop`, `page`) gets one reply; `page`
+  starts the status page (status_page.py) on first ask and answers with its URL.
 - An auto-started daemon exits after `idle_exit_s` without any connection; one started
   by a service manager (`idle_exit_s=None`) runs until stopped.
 """
@@ -26,6 +27,7 @@ import os
 import socket
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mcp_bridge import __version__
 from mcp_bridge.daemon import hello
@@ -36,6 +38,9 @@ from mcp_bridge.engine.registry import CredentialRegistry, ServerState
 from mcp_bridge.engine.session import open_session
 from mcp_bridge.errors import BridgeError, ConfigError
 from mcp_bridge.paths import private_directory
+
+if TYPE_CHECKING:
+    from mcp_bridge.daemon.status_page import StatusPage
 
 __all__ = ["HELLO_TIMEOUT_S", "DaemonServer", "bind_socket"]
 
@@ -91,6 +96,7 @@ class DaemonServer:
         self._started_at = time.time()
         self._background: set[asyncio.Task[None]] = set()
         self._socket_identity: tuple[int, int] | None = None
+        self._page: StatusPage | None = None
 
     def stop(self) -> None:
         self._stop.set()
@@ -118,6 +124,8 @@ class DaemonServer:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._page is not None:
+            await self._page.aclose()
         await self._registry.aclose()
 
     # -- lifetime ---------------------------------------------------------------------
@@ -207,7 +215,7 @@ class DaemonServer:
             await _say(writer, hello.error_reply(exc.what, exc.next_step))
             return
         if isinstance(request, hello.CommandHello):
-            await _say(writer, self._command(request.command))
+            await _say(writer, await self._command(request.command))
             return
         try:
             profile = ServerProfile.from_json(request.profile)
@@ -230,20 +238,38 @@ class DaemonServer:
             await session.run()
         log.info("a session for %s closed", profile.url)
 
-    def _command(self, command: str) -> bytes:
+    async def _command(self, command: str) -> bytes:
         if command == "stop":
             log.info("asked to stop")
             self.stop()
             return hello.ok_reply(stopping=True)
-        servers = [_server_status(state) for state in self._registry.servers]
-        return hello.ok_reply(
-            pid=os.getpid(),
-            version=__version__,
-            uptime_s=round(time.time() - self._started_at, 1),
-            connections=len(self._connections) - 1,  # not this one
-            sessions_served=self._sessions,
-            servers=servers,
-        )
+        if command == "page":
+            return await self._page_reply()
+        return hello.ok_reply(**self.describe(asking=1))
+
+    def describe(self, *, asking: int = 0) -> dict[str, object]:
+        """The daemon's status (`daemon status`, and the status page): never a token.
+        `asking`: connections not to count (the one asking)."""
+        return {
+            "pid": os.getpid(),
+            "version": __version__,
+            "uptime_s": round(time.time() - self._started_at, 1),
+            "connections": len(self._connections) - asking,
+            "sessions_served": self._sessions,
+            "servers": [_server_status(state) for state in self._registry.servers],
+        }
+
+    async def _page_reply(self) -> bytes:
+        """The status page's URL, the page started on the first ask."""
+        from mcp_bridge.daemon.status_page import StatusPage
+
+        if self._page is None:
+            self._page = StatusPage(self._registry, self.describe, on_request=self._activity.set)
+        try:
+            url = await self._page.start()
+        except OSError as exc:
+            return hello.error_reply(f"The daemon cannot listen for its status page: {exc}")
+        return hello.ok_reply(url=url, pid=os.getpid(), version=__version__)
 
 
 def _server_status(state: ServerState) -> dict[str, object]:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import aiohttp
 
     from mcp_bridge.auth.provider import OAuthCredentials
+    from mcp_bridge.auth.token_manager import LoginResult
     from mcp_bridge.store.base import CredentialVault
 
 __all__ = ["CredentialRegistry", "ServerState"]
@@ -90,6 +91,15 @@ class CredentialRegistry:
     @property
     def servers(self) -> list[ServerState]:
         return list(self._servers.values())
+
+    @property
+    def paths(self) -> BridgePaths:
+        return self._paths
+
+    @property
+    def vault(self) -> CredentialVault:
+        """The one vault of this process (opened on first use)."""
+        return self._opened_vault()
 
     def state_for(self, profile: ServerProfile) -> ServerState:
         """The shared state of `profile`'s server, made on first use. The first profile
@@ -167,6 +177,22 @@ class CredentialRegistry:
                     await oauth.manager.load()
                 oauth.manager.start_background()
         return len(resources)
+
+    async def login(self, profile: ServerProfile) -> LoginResult:
+        """A browser login to `profile`'s server now, joined with one already running: the
+        status page's Login button (the same login a request's 401 starts)."""
+        state = self.state_for(profile)
+        return await self._oauth(state).login()
+
+    def sign_in_url(self, resource: str) -> str | None:
+        """The authorization URL of the login running for `resource`, if any."""
+        state = self._servers.get(resource)
+        return None if state is None or state.oauth is None else state.oauth.pending_url
+
+    async def logout(self, profile: ServerProfile) -> bool:
+        """Forget the server's tokens, revoking them where the authorization server offers
+        it (what `mcp-bridge logout` does). True when the server confirmed revocation."""
+        return await self._oauth(self.state_for(profile)).manager.forget(revoke=True)
 
     async def aclose(self) -> None:
         states, self._servers = list(self._servers.values()), {}

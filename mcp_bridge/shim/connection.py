@@ -23,6 +23,7 @@ from mcp_bridge.paths import BridgePaths
 
 __all__ = [
     "DaemonUnavailable",
+    "ask_current_daemon",
     "ask_daemon",
     "connect_to_daemon",
     "read_line",
@@ -60,15 +61,42 @@ def connect_to_daemon(paths: BridgePaths, *, start: bool = True) -> socket.socke
 def ask_daemon(
     paths: BridgePaths, command: str, *, timeout_s: float = START_TIMEOUT_S
 ) -> dict[str, object]:
-    """Send a command hello (`status`, `stop`) and return the daemon's reply."""
-    sock = connect_to_daemon(paths, start=False)
+    """Send a command hello (`status`, `stop`, `page`) to the running daemon and return its
+    reply."""
+    try:
+        return _ask(connect_to_daemon(paths, start=False), command, timeout_s)
+    except hello.HelloError as exc:
+        raise DaemonUnavailable(exc.what, next_step=exc.next_step) from exc
+
+
+def ask_current_daemon(paths: BridgePaths, command: str) -> dict[str, object]:
+    """Send a command hello to a daemon of this very version, started when none runs. One
+    left running by another mcp-bridge version (which may not know the command) is retired
+    first, as a shim retires it for a session."""
+    from mcp_bridge import __version__
+
+    for attempt in range(2):
+        try:
+            reply = _ask(connect_to_daemon(paths), command, START_TIMEOUT_S)
+        except hello.HelloError as exc:
+            if attempt:
+                raise DaemonUnavailable(exc.what, next_step=exc.next_step) from exc
+            retire_daemon(paths, f"it cannot answer {command!r} ({exc.what})")
+            continue
+        if reply.get("version") == __version__ or attempt:
+            return reply
+        why = f"it runs mcp-bridge {reply.get('version')}, this is {__version__}"
+        retire_daemon(paths, why, old_pid=reply.get("pid"))
+    raise AssertionError("unreachable: the second attempt returns or raises")
+
+
+def _ask(sock: socket.socket, command: str, timeout_s: float) -> dict[str, object]:
+    """The daemon's reply to one command hello on `sock` (closed after). Raises
+    HelloError when the daemon refused."""
     with sock:
         sock.settimeout(timeout_s)
         sock.sendall(hello.encode({"command": command}) + b"\n")
-        try:
-            return hello.parse_reply(read_line(sock))
-        except hello.HelloError as exc:
-            raise DaemonUnavailable(exc.what, next_step=exc.next_step) from exc
+        return hello.parse_reply(read_line(sock))
 
 
 def read_line(sock: socket.socket) -> bytes:

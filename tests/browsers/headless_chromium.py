@@ -22,13 +22,14 @@ import signal
 import subprocess
 import sys
 import tempfile
+from typing import Any
 
 TIMEOUT_S = 90.0
 VIRTUAL_TIME_BUDGET_MS = 15_000
 
 # Without the background-networking flags Chromium floods the closed test network with
 # refused connections (seen on the CI machine); --no-sandbox because tests run as root.
-FLAGS = (
+BASE_FLAGS = (
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
@@ -38,9 +39,10 @@ FLAGS = (
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
-    "--dump-dom",
-    f"--virtual-time-budget={VIRTUAL_TIME_BUDGET_MS}",
 )
+FLAGS = (*BASE_FLAGS, "--dump-dom", f"--virtual-time-budget={VIRTUAL_TIME_BUDGET_MS}")
+QUIET_ENV = {"DBUS_SESSION_BUS_ADDRESS": "disabled:"}  # no session bus here
+PROFILE_PREFIX = "mcp-bridge-chromium-"  # throw-away profiles; tests look for leftovers
 
 
 def main(argv: list[str]) -> int:
@@ -48,8 +50,8 @@ def main(argv: list[str]) -> int:
         print("usage: headless_chromium.py URL", file=sys.stderr)
         return 2
     chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-    profile = tempfile.mkdtemp(prefix="mcp-bridge-chromium-")
-    env = {**os.environ, "DBUS_SESSION_BUS_ADDRESS": "disabled:"}  # no session bus here
+    profile = tempfile.mkdtemp(prefix=PROFILE_PREFIX)
+    env = {**os.environ, **QUIET_ENV}
     try:
         process = subprocess.Popen(
             [chromium, *FLAGS, f"--user-data-dir={profile}", argv[1]],
@@ -75,7 +77,7 @@ def main(argv: list[str]) -> int:
     return status
 
 
-def kill_group(process: subprocess.Popen[bytes]) -> None:
+def kill_group(process: subprocess.Popen[Any]) -> None:
     """Chromium forks helpers (zygote, renderers, crashpad): end every one of them."""
     # ProcessLookupError: the group is gone, Chromium exited cleanly with all its helpers.
     with contextlib.suppress(ProcessLookupError):

@@ -98,13 +98,13 @@ async def browser_login_ms(server: AuthServer) -> float:
 async def headers_ns(server: AuthServer) -> tuple[float, float]:
     async with fresh_credentials(server) as credentials:
         await credentials.login()
-        await credentials.headers()
+        await credentials.headers("POST", server.mcp_url)
         none = NoCredentials()
         results: list[float] = []
         for provider in (credentials, none):
             started = time.perf_counter_ns()
             for _ in range(HEADER_CALLS):
-                await provider.headers()
+                await provider.headers("POST", server.mcp_url)
             results.append((time.perf_counter_ns() - started) / HEADER_CALLS)
         return results[0], results[1]
 

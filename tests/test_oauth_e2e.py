@@ -57,7 +57,8 @@ async def test_without_interaction_a_call_fails_fast_naming_the_login_command(
     with pytest.raises(LoginRequired) as refused:
         await credentials.on_unauthorized(None)
     assert f"mcp-bridge login {server.mcp_url}" in str(refused.value)
-    assert await credentials.headers() == {}  # nothing stored: no header, and no login
+    # Nothing stored: no header, and no login.
+    assert await credentials.headers("POST", server.mcp_url) == {}
     assert server.stats()["authorize_requests"] == 0
 
 
@@ -137,7 +138,7 @@ async def test_a_refused_login_raises_auth_error_and_never_kills_the_provider(
     with pytest.raises(AuthError, match="mix-up"):
         await credentials.on_unauthorized(None)
     assert server.stats()["token_exchanges"] == 0
-    assert await credentials.headers() == {}
+    assert await credentials.headers("POST", server.mcp_url) == {}
 
 
 async def test_concurrent_first_calls_share_one_login(

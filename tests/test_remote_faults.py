@@ -232,8 +232,11 @@ class ScriptedCredentials:
     recover: bool = True
     challenges: list[tuple[int, str | None]] = field(default_factory=list)
 
-    async def headers(self) -> Mapping[str, str]:
+    async def headers(self, method: str, url: str) -> Mapping[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
+
+    def on_dpop_nonce(self, url: str, nonce: str) -> None:
+        return None
 
     async def on_unauthorized(self, www_authenticate: str | None) -> bool:
         self.challenges.append((401, www_authenticate))

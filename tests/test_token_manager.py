@@ -334,11 +334,12 @@ async def test_headers_with_a_valid_token_touch_neither_vault_nor_network(
     vault = CountingVault()
     credentials = oauth.credentials(server.mcp_url, vault, interactive=True)
     await credentials.login()
-    first = await credentials.headers()
+    first = await credentials.headers("POST", server.mcp_url)
     transactions, requests = vault.transactions, server.stats()["token_requests"]
 
     for _ in range(1000):
-        assert await credentials.headers() is first  # the same mapping, built once
+        # The same mapping, built once.
+        assert await credentials.headers("POST", server.mcp_url) is first
 
     assert vault.transactions == transactions
     assert server.stats()["token_requests"] == requests
@@ -383,6 +384,6 @@ async def test_headers_say_retry_later_when_the_as_is_down_and_the_token_expired
     credentials = oauth.credentials(server.mcp_url, vault, interactive=True)
 
     with pytest.raises(AuthServerUnavailable) as refused:
-        await credentials.headers()
+        await credentials.headers("POST", server.mcp_url)
     assert "later" in refused.value.next_step or "shortly" in refused.value.next_step
     assert server.stats()["authorize_requests"] == 0  # an outage is not a reason to log in

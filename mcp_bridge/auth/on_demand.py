@@ -26,9 +26,11 @@ ProviderCheck = Callable[[], Awaitable[bool]]
 class ClosableProvider(Protocol):
     """remote.base.CredentialProvider (not imported: auth sits below remote), plus aclose."""
 
-    async def headers(self) -> Mapping[str, str]: ...
+    async def headers(self, method: str, url: str) -> Mapping[str, str]: ...
 
-    async def stored_headers(self) -> Mapping[str, str]: ...
+    async def stored_headers(self, method: str, url: str) -> Mapping[str, str]: ...
+
+    def on_dpop_nonce(self, url: str, nonce: str) -> None: ...
 
     async def on_unauthorized(self, www_authenticate: str | None) -> bool: ...
 
@@ -58,16 +60,21 @@ class OnDemandCredentials:
     def is_built(self) -> bool:
         return self._provider is not None
 
-    async def headers(self) -> Mapping[str, str]:
+    async def headers(self, method: str, url: str) -> Mapping[str, str]:
         if self._provider is None and not await self._wants_provider():
             return _NO_HEADERS
-        return await self._built().headers()
+        return await self._built().headers(method, url)
 
-    async def stored_headers(self) -> Mapping[str, str]:
+    async def stored_headers(self, method: str, url: str) -> Mapping[str, str]:
         """Like `headers()`, but never starts a login (see OAuthCredentials)."""
         if self._provider is None and not await self._wants_provider():
             return _NO_HEADERS
-        return await self._built().stored_headers()
+        return await self._built().stored_headers(method, url)
+
+    def on_dpop_nonce(self, url: str, nonce: str) -> None:
+        # Built for it: a resource that sends DPoP nonces wants DPoP-bound tokens, and its
+        # next answer is most likely the 401 that builds the provider anyway.
+        self._built().on_dpop_nonce(url, nonce)
 
     async def on_unauthorized(self, www_authenticate: str | None) -> bool:
         return await self._built().on_unauthorized(www_authenticate)

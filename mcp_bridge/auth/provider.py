@@ -143,7 +143,7 @@ class OAuthCredentials:
 
     # -- CredentialProvider -------------------------------------------------------------
 
-    async def headers(self) -> Mapping[str, str]:
+    async def headers(self, method: str, url: str) -> Mapping[str, str]:
         """The bearer header; for a server that never challenges (`sign_in_unasked`), a
         request with no login to use starts one, as a 401 would."""
         try:
@@ -152,13 +152,16 @@ class OAuthCredentials:
         except _NoLogin:
             return _NO_HEADERS
 
-    async def stored_headers(self) -> Mapping[str, str]:
+    async def stored_headers(self, method: str, url: str) -> Mapping[str, str]:
         """The bearer header of a login already held (refreshed if needed); never starts a
         login (the engine's own background requests use this)."""
         try:
             return await self._headers(may_sign_in=False)
         except _NoLogin:
             return _NO_HEADERS
+
+    def on_dpop_nonce(self, url: str, nonce: str) -> None:
+        return None
 
     async def _headers(self, *, may_sign_in: bool) -> Mapping[str, str]:
         tokens = self.manager.usable_tokens()

@@ -187,8 +187,11 @@ class _WithoutLogin:
     def __init__(self, inner: OnDemandCredentials) -> None:
         self._inner = inner
 
-    async def headers(self) -> Mapping[str, str]:
-        return await self._inner.stored_headers()
+    async def headers(self, method: str, url: str) -> Mapping[str, str]:
+        return await self._inner.stored_headers(method, url)
+
+    def on_dpop_nonce(self, url: str, nonce: str) -> None:
+        self._inner.on_dpop_nonce(url, nonce)
 
     async def on_unauthorized(self, www_authenticate: str | None) -> bool:
         return False

@@ -19,8 +19,16 @@ Deliver = Callable[[JsonObject], Awaitable[None]]
 class CredentialProvider(Protocol):
     """Supplies request headers (a bearer token) and recovers from auth failures."""
 
-    async def headers(self) -> Mapping[str, str]:
-        """Headers to add to every HTTP request to the resource (may be empty)."""
+    async def headers(self, method: str, url: str) -> Mapping[str, str]:
+        """Headers to add to the `method` request to `url` (may be empty). Asked for each
+        request, and again for each redirect hop: a DPoP proof (RFC 9449 §4.2) names the
+        method and URL it goes with, so it cannot be reused for another."""
+        ...
+
+    def on_dpop_nonce(self, url: str, nonce: str) -> None:
+        """A response from `url` carried `DPoP-Nonce: nonce` (RFC 9449 §9): the proofs
+        sent there from now on must name it. Called before the response is looked at,
+        so a 401 `use_dpop_nonce` finds the nonce already known."""
         ...
 
     async def on_unauthorized(self, www_authenticate: str | None) -> bool:
@@ -35,8 +43,11 @@ class CredentialProvider(Protocol):
 class NoCredentials:
     """A CredentialProvider for servers that need no authorization (or only static headers)."""
 
-    async def headers(self) -> Mapping[str, str]:
+    async def headers(self, method: str, url: str) -> Mapping[str, str]:
         return {}
+
+    def on_dpop_nonce(self, url: str, nonce: str) -> None:
+        return None
 
     async def on_unauthorized(self, www_authenticate: str | None) -> bool:
         return False

@@ -33,14 +33,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+DPOP_NONCE = "DPoP-Nonce"
+
+
 @dataclass(slots=True)
 class AuthRetries:
     """One exchange's allowance: a retry after a 401 and one after a 403, each only if the
-    credential provider says it recovered (new token, step-up done)."""
+    credential provider says it recovered (new token, step-up done). A 401 that brings a
+    DPoP nonce (RFC 9449 §9, `use_dpop_nonce`) has one retry of its own: the first request
+    after a login may meet the resource's nonce challenge with the login's retry spent."""
 
     credentials: CredentialProvider
     tried_401: bool = False
     tried_403: bool = False
+    tried_nonce: bool = False
 
     async def should_retry(self, response: aiohttp.ClientResponse) -> bool:
         """Raises RequestFailed, with the provider's own words, when it cannot recover
@@ -50,13 +56,21 @@ class AuthRetries:
             # The server's challenge names what it wants (scopes, metadata URL); no secret.
             log.debug("%s answered %d: %s", response.url, response.status, challenge)
         with provider_failures_as_request_failures():
-            if response.status == 401 and not self.tried_401:
-                self.tried_401 = True
+            if response.status == 401 and self._may_retry_401(response):
                 return await self.credentials.on_unauthorized(challenge)
             if response.status == 403 and not self.tried_403:
                 self.tried_403 = True
                 return await self.credentials.on_forbidden(challenge)
         return False
+
+    def _may_retry_401(self, response: aiohttp.ClientResponse) -> bool:
+        if DPOP_NONCE in response.headers and not self.tried_nonce:
+            self.tried_nonce = True
+            return True
+        if self.tried_401:
+            return False
+        self.tried_401 = True
+        return True
 
 
 @contextlib.contextmanager
@@ -102,6 +116,16 @@ class ConnectOptions:
     http: aiohttp.ClientSession | None = None
     read_timeout_s: float = READ_TIMEOUT_S  # a request silent this long fails
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingHeaders:
+    """A request's headers but the credential provider's, which `HttpEndpoint.open` adds
+    for each hop between `base` (Accept, `--header` values) and `layers` (protocol
+    headers, the caller's per-message ones)."""
+
+    base: Mapping[str, str]
+    layers: Mapping[str, str]
 
 
 MAX_REDIRECTS = 3
@@ -156,20 +180,26 @@ class HttpEndpoint:
     def auth_retries(self) -> AuthRetries:
         return AuthRetries(self.credentials)
 
-    async def headers(self, accept: str, *layers: Mapping[str, str] | None) -> dict[str, str]:
-        """`--header` values, then the provider's, then each layer in turn: later wins, so
-        protocol headers beat `--header` and a caller's per-message headers beat both."""
-        headers = {"Accept": accept, **self._static_headers}
-        with provider_failures_as_request_failures():
-            headers.update(await self.credentials.headers())
+    def headers(self, accept: str, *layers: Mapping[str, str] | None) -> OutgoingHeaders:
+        """A request's headers, the provider's to be added by `open` (for each hop)."""
+        merged: dict[str, str] = {}
         for layer in layers:
-            headers.update(layer or {})
-        return headers
+            merged.update(layer or {})
+        return OutgoingHeaders({"Accept": accept, **self._static_headers}, merged)
+
+    async def _with_credentials(
+        self, method: str, url: str, headers: OutgoingHeaders
+    ) -> dict[str, str]:
+        """`--header` values, then the provider's, then the layers: later wins, so
+        protocol headers beat `--header` and a caller's per-message headers beat both."""
+        with provider_failures_as_request_failures():
+            provided = await self.credentials.headers(method, url)
+        return {**headers.base, **provided, **headers.layers}
 
     async def open(
         self,
         method: str,
-        headers: Mapping[str, str],
+        headers: OutgoingHeaders,
         body: bytes | None = None,
         *,
         url: str | None = None,
@@ -190,10 +220,11 @@ class HttpEndpoint:
         await self._backoff.wait()
         target = url or self.url
         for _ in range(MAX_REDIRECTS + 1):
+            sent = await self._with_credentials(method, target, headers)
             try:
                 # Redirects are judged here, hop by hop, not followed blindly (MCP Security Best
                 # Practices, SSRF: a hop may lead our --header values elsewhere).
-                response = await self._send(method, target, headers, body, timeout)
+                response = await self._send(method, target, sent, body, timeout)
             except TimeoutError as exc:
                 self._backoff.failed()
                 raise silent(self.url, read_timeout_s or self.read_timeout_s) from exc
@@ -207,6 +238,8 @@ class HttpEndpoint:
                     next_step="Check the --header values; if they are fine, report this",
                 ) from exc
             self._backoff.succeeded()
+            if (nonce := response.headers.get(DPOP_NONCE)) is not None:
+                self.credentials.on_dpop_nonce(target, nonce)
             if response.status not in REDIRECT_STATUSES:
                 return response
             location = urljoin(target, response.headers.get("Location", ""))

@@ -62,7 +62,7 @@ class GetStream:
         """One GET and its stream; the wait before the next, or None for no next one."""
         resume = {"Last-Event-ID": parser.last_event_id} if parser.last_event_id else {}
         try:
-            headers = await self._http.headers(ACCEPT_SSE, self._session.headers(None), resume)
+            headers = self._http.headers(ACCEPT_SSE, self._session.headers(None), resume)
             response = await self._http.open("GET", headers, may_idle=True)
         except RequestFailed as exc:
             log.debug("GET stream: %s", exc)

@@ -119,12 +119,11 @@ class LegacySseTransport:
     async def _open_stream(self) -> None:
         """GET the stream, wait for `endpoint`, then read the rest in a task of its own."""
         auth = self._http.auth_retries()
-        response = await self._http.open("GET", await self._http.headers(ACCEPT_SSE), may_idle=True)
+        headers = self._http.headers(ACCEPT_SSE)
+        response = await self._http.open("GET", headers, may_idle=True)
         while await auth.should_retry(response):
             response.release()
-            response = await self._http.open(
-                "GET", await self._http.headers(ACCEPT_SSE), may_idle=True
-            )
+            response = await self._http.open("GET", headers, may_idle=True)
         try:
             if response.status >= 400 or not is_sse(response):
                 raise RemoteError(
@@ -253,7 +252,7 @@ class LegacySseTransport:
         body = jsonrpc.encode(message)
         auth = self._http.auth_retries()
         while True:
-            headers = await self._http.headers(ACCEPT_BOTH, extra, JSON_BODY)
+            headers = self._http.headers(ACCEPT_BOTH, extra, JSON_BODY)
             response = await self._http.open("POST", headers, body, url=self.endpoint)
             try:
                 if await auth.should_retry(response):

@@ -218,7 +218,7 @@ class StreamableHttpTransport:
         while True:
             session_headers = self._era_headers(message)
             sent_session = session_headers.get(HEADER_SESSION_ID)
-            headers = await self._http.headers(ACCEPT_BOTH, session_headers, extra, JSON_BODY)
+            headers = self._http.headers(ACCEPT_BOTH, session_headers, extra, JSON_BODY)
             response = await self._http.open(
                 "POST", headers, body, silence_timeout_s=silence_timeout_s, may_idle=may_idle
             )
@@ -299,7 +299,7 @@ class StreamableHttpTransport:
             last_id = parser.last_event_id
             assert last_id is not None  # only called with an id to resume from
             resume = {"Last-Event-ID": last_id}
-            headers = await self._http.headers(ACCEPT_SSE, self._era_headers(None), resume)
+            headers = self._http.headers(ACCEPT_SSE, self._era_headers(None), resume)
             try:
                 response = await self._http.open("GET", headers)
             except RequestFailed:
@@ -374,7 +374,7 @@ class StreamableHttpTransport:
 
     async def _delete_session(self) -> None:
         """End the session (2025-11-25 §Session Management: SHOULD; 405 means not allowed)."""
-        headers = await self._http.headers(ACCEPT_BOTH, self._era_headers(None))
+        headers = self._http.headers(ACCEPT_BOTH, self._era_headers(None))
         try:
             async with asyncio.timeout(DELETE_TIMEOUT_S):
                 response = await self._http.open("DELETE", headers)

@@ -193,9 +193,12 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 def encode(message: JsonObject | list[Any]) -> bytes:
     """Compact UTF-8 JSON with no newline inside (stdio framing forbids embedded newlines)."""
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode(
-        "utf-8"
-    )
+    return encode_text(message).encode("utf-8")
+
+
+def encode_text(value: object) -> str:
+    """`encode` before the UTF-8 step, of any JSON value (ValueError for NaN, Infinity)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def error_response(

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from mcp_bridge import jsonrpc
-from mcp_bridge.bridge.channel import OversizedLine
+from mcp_bridge.bridge.channel import OutgoingLine, OversizedLine
+from mcp_bridge.bridge.large_line import LargeLine, encode_line
 from mcp_bridge.engine.answer_book import AnswerBook
 from mcp_bridge.engine.cached_front import CachedFront
 from mcp_bridge.engine.front_channel import FrontChannel
@@ -27,8 +28,8 @@ class MemoryClient:
     async def receive(self) -> bytes | OversizedLine | None:
         return self._lines.pop(0) if self._lines else None
 
-    def send(self, line: bytes) -> None:
-        self.received.append(json.loads(line))
+    def send(self, line: OutgoingLine) -> None:
+        self.received.append(json.loads(line.text() if isinstance(line, LargeLine) else line))
 
     async def aclose(self) -> None:
         return None
@@ -75,3 +76,17 @@ async def test_a_sign_in_error_becomes_url_elicitation_for_a_client_that_declare
     sent = client.received[-1]
     assert sent["error"]["code"] == -32042
     assert sent["error"]["data"]["elicitations"][0]["url"] == "https://as/authorize"
+
+
+async def test_a_large_reply_to_a_request_answered_from_the_cache_is_dropped_unparsed(
+    tmp_path: Path,
+) -> None:
+    client = MemoryClient(initialize())
+    channel = await channel_with_cached_init(tmp_path, {}, client)
+    big = {"protocolVersion": "2025-11-25", "capabilities": {}, "pad": "x" * (2 << 20)}
+    duplicate = encode_line(jsonrpc.result_response(0, big))  # the remote's answer
+    assert isinstance(duplicate, LargeLine)
+    channel.send(duplicate)
+    other = encode_line(jsonrpc.result_response(9, big))
+    channel.send(other)
+    assert [m["id"] for m in client.received] == [0, 9]  # 0 from the cache, then 9 only

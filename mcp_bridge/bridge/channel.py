@@ -2,7 +2,7 @@
 
 `BridgeSession` takes any LineChannel: the process's own stdio (`stdio.StdioChannel`, for
 `run --no-daemon`) or a shim's connection to the daemon (`daemon/socket_channel.py`). A line
-is one JSON-RPC message without its newline.
+is one JSON-RPC message without its newline: bytes, or for a large message a LargeLine.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["LineChannel", "OversizedLine"]
+from mcp_bridge.bridge.large_line import LargeLine
+
+__all__ = ["LineChannel", "OutgoingLine", "OversizedLine"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,16 +22,20 @@ class OversizedLine:
     size: int
 
 
+# What a channel sends: one message's bytes, or a large message to be encoded as written.
+OutgoingLine = bytes | LargeLine
+
+
 class LineChannel(Protocol):
     """Lines in from the local client, lines out to it.
 
     `receive()` returns one line, an OversizedLine, or None once the client is gone.
-    `send()` queues one message (no newline) and never blocks the event loop; `aclose()`
-    flushes what is queued and releases the channel.
+    `send()` queues one message (no newline; bytes or a LargeLine) and never blocks the
+    event loop; `aclose()` flushes what is queued and releases the channel.
     """
 
     async def receive(self) -> bytes | OversizedLine | None: ...
 
-    def send(self, line: bytes) -> None: ...
+    def send(self, line: OutgoingLine) -> None: ...
 
     async def aclose(self) -> None: ...

@@ -19,6 +19,7 @@ from typing import Protocol
 from mcp_bridge import jsonrpc
 from mcp_bridge.bridge.batch import BatchCollector
 from mcp_bridge.bridge.channel import LineChannel, OversizedLine
+from mcp_bridge.bridge.large_line import encode_line
 from mcp_bridge.bridge.outgoing import Outgoing, RemoteSend
 from mcp_bridge.errors import BridgeError
 from mcp_bridge.jsonrpc import JsonObject, Kind
@@ -315,7 +316,7 @@ class BridgeSession:
                 self._channel.send(jsonrpc.encode(complete))
             return
         try:
-            self._channel.send(jsonrpc.encode(message))
+            self._channel.send(encode_line(message))
         except ValueError as exc:  # NaN/Infinity from a remote: not valid JSON on the wire
             log.warning("dropping a message that cannot be encoded as JSON: %s", exc)
 

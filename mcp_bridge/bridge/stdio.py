@@ -12,7 +12,8 @@ import contextlib
 import logging
 import threading
 
-from mcp_bridge.bridge.channel import OversizedLine
+from mcp_bridge.bridge.channel import OutgoingLine, OversizedLine
+from mcp_bridge.bridge.large_line import LargeLine
 from mcp_bridge.process_stdio import Wire, discard_rest_of_line
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ class StdioChannel:
     """A LineChannel (channel.py): lines in from `reader`, lines out to `writer`.
 
     `receive()` returns one line without its newline, an OversizedLine, or None at end of
-    input. `send()` queues bytes (one message, no newline) and never blocks the loop.
+    input. `send()` queues one message (no newline) and never blocks the loop.
     """
 
     def __init__(self, wire: Wire, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
@@ -32,7 +33,7 @@ class StdioChannel:
         self._max_line_bytes = max_line_bytes
         self._loop = asyncio.get_running_loop()
         self._incoming: asyncio.Queue[bytes | OversizedLine | None] = asyncio.Queue()
-        self._outgoing: list[bytes | None] = []
+        self._outgoing: list[OutgoingLine | None] = []
         self._outgoing_ready = threading.Condition()
         self._drained = asyncio.Event()
         self._drained.set()
@@ -44,7 +45,7 @@ class StdioChannel:
     async def receive(self) -> bytes | OversizedLine | None:
         return await self._incoming.get()
 
-    def send(self, line: bytes) -> None:
+    def send(self, line: OutgoingLine) -> None:
         self._drained.clear()
         with self._outgoing_ready:
             self._outgoing.append(line)
@@ -94,7 +95,11 @@ class StdioChannel:
                 if broken:
                     continue
                 try:
-                    writer.write(line)  # not `line + b"\n"`: that copies a 20 MB message
+                    if isinstance(line, LargeLine):
+                        for piece in line.pieces():
+                            writer.write(piece)
+                    else:
+                        writer.write(line)  # not `line + b"\n"`: that copies a 20 MB message
                     writer.write(b"\n")
                     writer.flush()
                 except (OSError, ValueError) as exc:

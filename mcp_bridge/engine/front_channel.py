@@ -14,7 +14,8 @@ import uuid
 from collections.abc import Callable
 
 from mcp_bridge import jsonrpc
-from mcp_bridge.bridge.channel import LineChannel, OversizedLine
+from mcp_bridge.bridge.channel import LineChannel, OutgoingLine, OversizedLine
+from mcp_bridge.bridge.large_line import LargeLine
 from mcp_bridge.engine.answer_book import AnswerBook
 from mcp_bridge.engine.answer_cache import CACHEABLE_METHODS, answer_key
 from mcp_bridge.engine.cached_front import CachedFront, drop_key
@@ -81,7 +82,16 @@ class FrontChannel:
             self._on_local(message, line)
         return self._ready.popleft()
 
-    def send(self, line: bytes) -> None:
+    def send(self, line: OutgoingLine) -> None:
+        if isinstance(line, LargeLine):
+            # Never a sign-in error (those are small), and too large to cache: only the
+            # bookkeeping of its id, without parsing it.
+            if line.reply_id is not None:
+                self._awaited.pop(drop_key(line.reply_id), None)
+                if self._front.is_dropped({"id": line.reply_id}):
+                    return
+            self._inner.send(line)
+            return
         if _SIGN_IN_MARKER in line:
             line = self._sign_in_answer(line)
         if self._awaited or self._front.drops:

@@ -18,8 +18,9 @@ from collections.abc import AsyncIterator, Mapping
 
 from mcp_bridge import jsonrpc
 from mcp_bridge.auth.on_demand import OnDemandCredentials
-from mcp_bridge.bridge.channel import LineChannel, OversizedLine
+from mcp_bridge.bridge.channel import LineChannel, OutgoingLine, OversizedLine
 from mcp_bridge.bridge.connector import RemoteSettings, choose_translator, open_remote
+from mcp_bridge.bridge.large_line import LargeLine
 from mcp_bridge.bridge.session import BridgeSession
 from mcp_bridge.engine.cached_front import CachedFront
 from mcp_bridge.engine.front_channel import FrontChannel
@@ -166,9 +167,9 @@ class ScriptedChannel:
         await self._answered.wait()
         return None
 
-    def send(self, line: bytes) -> None:
+    def send(self, line: OutgoingLine) -> None:
         try:
-            message = jsonrpc.decode(line)
+            message = jsonrpc.decode(line.text() if isinstance(line, LargeLine) else line)
         except jsonrpc.InvalidMessage:
             return
         if isinstance(message, dict) and "method" not in message:

@@ -198,11 +198,28 @@ async def read_body(url: str, response: aiohttp.ClientResponse, limit: int) -> b
     declared = response.content_length
     if declared is not None and declared > limit:
         raise too_large(url, declared, limit, exact=True)
+    if declared:
+        return await _read_declared(url, response, declared)
     body = bytearray()
     async for chunk in response.content.iter_any():
         body += chunk
         if len(body) > limit:
             raise too_large(url, len(body), limit, exact=False)
+    return body
+
+
+async def _read_declared(url: str, response: aiohttp.ClientResponse, declared: int) -> bytearray:
+    """A body of a declared length, into a buffer of that size: a growing one may hold
+    an eighth more, and does while the body is decoded."""
+    body = bytearray(declared)
+    filled = 0
+    async for chunk in response.content.iter_any():
+        end = filled + len(chunk)
+        if end > declared:  # aiohttp stops at Content-Length; a server cannot get past it
+            raise too_large(url, end, declared, exact=False)
+        body[filled:end] = chunk
+        filled = end
+    del body[filled:]  # a body cut short: what came (the parse then says what is wrong)
     return body
 
 

@@ -255,3 +255,20 @@ def test_the_policy_judges_the_host_yarl_would_connect_to(host: str) -> None:
     except UrlRefused:
         return  # refused: nothing to connect to
     assert network_zone(connects_to or "") is NetworkZone.PUBLIC
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://mcp.example.com/<script>",
+        'https://mcp.example.com/"quoted"',
+        "https://mcp.example.com/{tenant}/mcp",
+        "https://evil.example\\@mcp.example.com/mcp",
+        "https://mcp.example.com/`x`",
+    ],
+)
+def test_characters_no_url_holds_unencoded_are_refused_with_a_clear_message(url: str) -> None:
+    # RFC 3986 leaves them out of URLs; a URL that holds them was mistyped, is a template
+    # ({tenant}), or plays on parsers that read a backslash as a slash.
+    with pytest.raises(UrlRefused, match="percent-encode"):
+        canonical_resource(url)

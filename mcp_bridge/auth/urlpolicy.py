@@ -128,6 +128,9 @@ def network_zone(host: str) -> NetworkZone:
     return NetworkZone.PUBLIC
 
 
+_NEVER_UNENCODED = frozenset('<>"`{}\\')
+
+
 def _split(url: str, role: str) -> SplitResult:
     if not isinstance(url, str) or not url:
         raise UrlRefused(f"The {role} URL is missing or not a string")
@@ -136,6 +139,14 @@ def _split(url: str, role: str) -> SplitResult:
     if any(ch.isspace() or not ch.isprintable() for ch in url):
         raise UrlRefused(
             f"The {role} URL contains whitespace, control or invisible formatting characters"
+        )
+    # RFC 3986 §2 leaves these out of URLs: one that holds them was mistyped or is a
+    # template ({tenant}), and a backslash is read as a slash by some parsers, not others.
+    excluded = sorted(set(url) & _NEVER_UNENCODED)
+    if excluded:
+        raise UrlRefused(
+            f"The {role} URL {url!r} contains {' '.join(excluded)}, which a URL cannot "
+            "hold as they are: percent-encode them, or check the URL (fill in a template)"
         )
     try:
         parts = urlsplit(url)

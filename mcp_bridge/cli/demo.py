@@ -18,8 +18,12 @@ def register(commands: Any) -> None:  # argparse's subparsers action has no publ
     demo = commands.add_parser(
         "demo",
         help="log in to a local OAuth-protected demo server through the bridge and call it",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="The whole journey on this machine, with no setup and no network: a "
+        "local authorization server and an OAuth-protected MCP server, `mcp-bridge run` in "
+        "front of them, and a scripted desktop client on the bridge's stdio. You see the "
+        "bridge meet a 401, find the authorization server, register, sign in through your "
+        "browser (a consent page to click) and relay the calls. Nothing outside a "
+        "throwaway directory is touched.",
     )
     demo.add_argument(
         "--no-browser",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,7 @@ from mcp_bridge.auth.registration import (
     RegistrationMethod,
     check_cimd_url,
     obtain_client,
+    plan_client,
 )
 from mcp_bridge.errors import ConfigError
 from tests.fixtures.http_steps import finish, returned_without_io
@@ -181,8 +183,9 @@ def test_no_registration_option_asks_for_a_configured_client_id() -> None:
     bare = AuthServerMetadata(
         issuer=ISSUER, authorization_endpoint=f"{ISSUER}/a", token_endpoint=f"{ISSUER}/t"
     )
-    with pytest.raises(RegistrationFailed, match="configure its client id"):
+    with pytest.raises(RegistrationFailed, match="--client-id") as refused:
         returned_without_io(obtain_client(bare, ME, now=NOW))
+    assert "--header 'Authorization: Bearer <token>'" in refused.value.next_step
 
 
 def stored(**overrides: object) -> ClientRegistration:
@@ -250,3 +253,36 @@ def test_configured_client_wins_over_a_stored_dynamic_registration() -> None:
 def test_cimd_wins_over_a_stored_dynamic_registration() -> None:
     step = obtain_client(AS_WITH_CIMD, ME, stored=stored(), client_metadata_url=CIMD_URL, now=NOW)
     assert returned_without_io(step).method is RegistrationMethod.CIMD
+
+
+PLAN_CASES = {
+    "pre-registered": ({"pre_registered": PreRegisteredClient("by-hand")}, AS),
+    "cimd": ({"client_metadata_url": CIMD_URL}, AS_WITH_CIMD),
+    "cimd not advertised": ({"client_metadata_url": CIMD_URL}, AS),
+    "stored dcr": ({"stored": stored()}, AS),
+    "stored for another redirect": (
+        {"stored": stored(redirect_uris=("http://127.0.0.1:1/callback",))},
+        AS,
+    ),
+    "nothing": ({}, AuthServerMetadata(ISSUER, f"{ISSUER}/a", f"{ISSUER}/t")),
+}
+
+
+@pytest.mark.parametrize(("given", "metadata"), PLAN_CASES.values(), ids=PLAN_CASES.keys())
+def test_the_plan_is_what_obtain_client_then_does(
+    given: dict[str, Any], metadata: AuthServerMetadata
+) -> None:
+    """`doctor` reports plan_client's answer: it must be the login's own decision."""
+    plan = plan_client(metadata, REDIRECT, now=NOW, **given)
+    step = obtain_client(metadata, ME, now=NOW, **given)
+    if plan.method is None:
+        with pytest.raises(RegistrationFailed):
+            next(step)
+        return
+    if plan.method is RegistrationMethod.DCR and plan.reuses is None:
+        assert next(step).url == f"{ISSUER}/register"  # it would register
+        return
+    obtained = returned_without_io(step)
+    assert obtained.method is plan.method
+    if plan.reuses is not None:
+        assert obtained is plan.reuses

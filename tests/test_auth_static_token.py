@@ -6,24 +6,19 @@ about a `resource` field."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from mcp_bridge.auth.discovery import discover
 from mcp_bridge.auth.errors import AuthError, AuthResponseInvalid, NoAuthorizationServer
 from mcp_bridge.auth.http_step import run_step
 from mcp_bridge.auth.login import BrowserLogin
 from mcp_bridge.auth.urlpolicy import UrlPolicy
-from tests.fixtures.hostile_server import HostileServer, serving
+from tests.fixtures.hostile_server import PrmOf, static_token_server
 from tests.fixtures.oauth_client import NoClients, settings_for
 
-# The PRM each variant publishes, made from the server's URL.
-PrmOf = Callable[[str], dict[str, Any]]
 NO_AS_VARIANTS: dict[str, PrmOf] = {
     "no authorization_servers": lambda url: {
         "resource": url,
@@ -33,24 +28,6 @@ NO_AS_VARIANTS: dict[str, PrmOf] = {
     "a resource that is no URL": lambda url: {"resource": "urn:example:api"},
     "another server's resource": lambda url: {"resource": "https://elsewhere.example/mcp"},
 }
-
-
-@asynccontextmanager
-async def static_token_server(prm_of: PrmOf) -> AsyncIterator[HostileServer]:
-    """401 to every MCP request, with no WWW-Authenticate; `prm_of(url)` at the well-known
-    PRM URLs; 404 for everything else (no AS metadata, no /register)."""
-    urls: list[str] = []
-
-    async def answer(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
-        if request.method == "POST" and request.path == "/mcp":
-            return web.Response(status=401, text="Unauthorized")
-        if request.path.startswith("/.well-known/oauth-protected-resource"):
-            return web.json_response(prm_of(urls[0]))
-        return web.Response(status=404)
-
-    async with serving(answer) as server:
-        urls.append(server.url)
-        yield server
 
 
 @pytest.mark.parametrize("prm_of", NO_AS_VARIANTS.values(), ids=NO_AS_VARIANTS.keys())

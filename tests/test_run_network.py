@@ -5,10 +5,7 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,48 +14,9 @@ import pytest
 
 from tests.fixtures.bridge_process import echo, running_bridge
 from tests.fixtures.mcp_servers import ServerProcess, free_port, text_of
-from tests.fixtures.tls_server import TlsFiles, make_ca_and_leaf
+from tests.fixtures.tls_server import TlsServer, make_ca_and_leaf, wait_listening
 
 START_TIMEOUT_S = 30.0
-
-
-@dataclass
-class TlsServer:
-    url: str
-    files: TlsFiles
-
-    @property
-    def port(self) -> int:
-        return int(self.url.split(":")[2].split("/")[0])
-
-
-@pytest.fixture(scope="module")
-def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]:
-    files = make_ca_and_leaf(tmp_path_factory.mktemp("tls"))
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.fixtures.tls_server",
-            "--cert",
-            str(files.server_cert),
-            "--key",
-            str(files.server_key),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        cwd=Path(__file__).parent.parent,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline().decode()
-        assert line.startswith("READY "), "the TLS server did not start"
-        server = TlsServer(line.split()[1], files)
-        _wait_listening(server.port)
-        yield server
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 @dataclass
@@ -86,21 +44,11 @@ def tinyproxy(tmp_path: Path, tls_server: TlsServer) -> Iterator[Proxy]:
         [binary, "-d", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        _wait_listening(port)
+        wait_listening(port)
         yield Proxy(f"http://127.0.0.1:{port}", log)
     finally:
         process.terminate()
         process.wait(10)
-
-
-def _wait_listening(port: int) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listened on port {port}")
 
 
 async def test_https_with_a_ca_the_system_trusts(tls_server: TlsServer, bridge_home: Path) -> None:

@@ -46,6 +46,8 @@ __all__ = [
     "AuthServerQuirks",
     "AuthorizationContext",
     "auth_server_metadata_urls",
+    "authorization_context",
+    "choose_issuer",
     "discover",
     "find_auth_server_metadata",
     "find_legacy_auth_server",
@@ -303,6 +305,32 @@ def find_legacy_auth_server(mcp_url: str, policy: UrlPolicy) -> Step[AuthServerM
     return AuthServerMetadata.from_json(doc, issuer=issuer, policy=policy, source=url)
 
 
+def choose_issuer(prm: ProtectedResourceMetadata, preferred_issuer: str | None = None) -> str:
+    """The authorization server to use among the PRM's `authorization_servers`: the
+    preferred one when listed (RFC 9728 §7.6 leaves the choice to the client), else the
+    first."""
+    if preferred_issuer is not None and preferred_issuer in prm.authorization_servers:
+        return preferred_issuer
+    return prm.authorization_servers[0]
+
+
+def authorization_context(
+    mcp_url: str,
+    challenge: BearerChallenge | None,
+    prm: ProtectedResourceMetadata | None,
+    metadata: AuthServerMetadata,
+) -> AuthorizationContext:
+    """What discovery concludes from its two documents (`prm` None: the 2025-03-26 path,
+    whose resource is the MCP server's own canonical URL)."""
+    return AuthorizationContext(
+        resource=canonical_resource(mcp_url) if prm is None else prm.resource,
+        issuer=metadata.issuer,
+        auth_server=metadata,
+        resource_metadata=prm,
+        challenged_scopes=challenge.scope if challenge is not None else (),
+    )
+
+
 def discover(
     mcp_url: str,
     challenge: BearerChallenge | None,
@@ -311,30 +339,15 @@ def discover(
     preferred_issuer: str | None = None,
 ) -> Step[AuthorizationContext]:
     """The whole of discovery for one MCP server; see the module docstring for the order.
-    `preferred_issuer` picks among several `authorization_servers` (RFC 9728 §7.6 leaves
-    the choice to the client); it is ignored when the PRM does not list it."""
+    `preferred_issuer` picks among several `authorization_servers` (`choose_issuer`)."""
     prm = yield from find_resource_metadata(mcp_url, challenge, policy)
-    scopes = challenge.scope if challenge is not None else ()
     if prm is None:
         metadata = yield from find_legacy_auth_server(mcp_url, policy)
-        return AuthorizationContext(
-            resource=canonical_resource(mcp_url),
-            issuer=metadata.issuer,
-            auth_server=metadata,
-            resource_metadata=None,
-            challenged_scopes=scopes,
+    else:
+        metadata = yield from find_auth_server_metadata(
+            choose_issuer(prm, preferred_issuer), policy
         )
-    issuer = prm.authorization_servers[0]
-    if preferred_issuer is not None and preferred_issuer in prm.authorization_servers:
-        issuer = preferred_issuer
-    metadata = yield from find_auth_server_metadata(issuer, policy)
-    return AuthorizationContext(
-        resource=prm.resource,
-        issuer=metadata.issuer,
-        auth_server=metadata,
-        resource_metadata=prm,
-        challenged_scopes=scopes,
-    )
+    return authorization_context(mcp_url, challenge, prm, metadata)
 
 
 async def names_an_auth_server(

@@ -54,7 +54,7 @@ from mcp_bridge.auth.errors import (
     sanitize_remote_text,
 )
 from mcp_bridge.auth.http_step import SessionSource, run_step
-from mcp_bridge.auth.loopback import CALLBACK_PATH, CallbackWait, LoopbackListener
+from mcp_bridge.auth.loopback import CALLBACK_PATH, CallbackHost, CallbackWait, LoopbackListener
 from mcp_bridge.auth.registration import (
     ClientMetadata,
     ClientRegistration,
@@ -73,12 +73,16 @@ if TYPE_CHECKING:
     import aiohttp
 
 __all__ = [
+    "PROBE_BODY",
+    "PROBE_HEADERS",
     "BrowserLogin",
     "ClientStore",
     "Notify",
     "PastedUrls",
+    "chosen_scopes",
     "fetch_challenge",
     "notify_on_stderr",
+    "registered_callback_port",
 ]
 
 log = logging.getLogger(__name__)
@@ -101,7 +105,11 @@ def notify_on_stderr(text: str) -> None:
 
 # A request any MCP server must authorize before answering: its 401 names the scopes and the
 # PRM location (MCP Authorization Server Discovery). `ping` opens no session, unlike `initialize`.
-_PROBE_BODY = b'{"jsonrpc":"2.0","id":"mcp-bridge-login-probe","method":"ping"}'
+PROBE_BODY = b'{"jsonrpc":"2.0","id":"mcp-bridge-login-probe","method":"ping"}'
+PROBE_HEADERS = {
+    "Content-Type": "application/json",
+    "Accept": "application/json, text/event-stream",
+}
 _PROBE_TIMEOUT_S = 30.0
 
 
@@ -113,14 +121,13 @@ async def fetch_challenge(
     import aiohttp
 
     policy.check_fetch(mcp_url, role="MCP server")
-    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
     try:
         async with asyncio.timeout(_PROBE_TIMEOUT_S):
             proxy = proxy_for(mcp_url)
             async with http.post(
                 mcp_url,
-                data=_PROBE_BODY,
-                headers=headers,
+                data=PROBE_BODY,
+                headers=PROBE_HEADERS,
                 allow_redirects=False,
                 proxy=proxy.proxy,
                 proxy_auth=proxy.proxy_auth,
@@ -131,6 +138,36 @@ async def fetch_challenge(
     except (TimeoutError, aiohttp.ClientError) as exc:
         log.debug("no challenge from %s: %s", mcp_url, exc)
         return None
+
+
+def chosen_scopes(
+    settings: OAuthSettings, context: AuthorizationContext, previous: tuple[str, ...] = ()
+) -> tuple[str, ...]:
+    """The scopes a login asks for: `--scope` when given, plus what a step-up challenge
+    asks (dropping the challenged scope makes the server answer 403 again,
+    docs/oauth-in-the-wild.md §3); else the spec's rules (scopes.login_scopes)."""
+    if settings.scopes:
+        chosen = tuple(dict.fromkeys((*settings.scopes, *context.challenged_scopes)))
+        return with_offline_access(chosen, context.auth_server)
+    return login_scopes(context, previous=previous)
+
+
+def registered_callback_port(stored: ClientRegistration | None, host: CallbackHost) -> int:
+    """The callback port a kept dynamic registration was made for, so it can be used
+    again: the AS matches redirect URIs exactly, and a new port means a new client each
+    login ("DCR churn", docs/oauth-in-the-wild.md §4). 0 when there is none to follow."""
+    if stored is None or stored.method is not RegistrationMethod.DCR:
+        return 0
+    for uri in stored.redirect_uris:
+        parts = urlsplit(uri)
+        if (
+            parts.scheme == "http"
+            and parts.hostname == host.value
+            and parts.path == CALLBACK_PATH
+            and parts.port is not None
+        ):
+            return parts.port
+    return 0
 
 
 class ClientStore(Protocol):
@@ -179,12 +216,7 @@ class BrowserLogin:
     def scopes_for(
         self, context: AuthorizationContext, previous: tuple[str, ...]
     ) -> tuple[str, ...]:
-        if self.settings.scopes:
-            # The user's choice wins, plus what a step-up challenge asks: dropping the
-            # challenged scope makes the server answer 403 again (docs/oauth-in-the-wild.md §3).
-            chosen = tuple(dict.fromkeys((*self.settings.scopes, *context.challenged_scopes)))
-            return with_offline_access(chosen, context.auth_server)
-        return login_scopes(context, previous=previous)
+        return chosen_scopes(self.settings, context, previous)
 
     async def run(
         self,
@@ -216,7 +248,8 @@ class BrowserLogin:
         """One authorization-code round: the browser, the callback, the code exchange."""
         settings = self.settings
         reusable = await self._reusable_client(context.issuer, scopes)
-        listener = await self._listen(preferred_port=self._port_of(reusable))
+        port = registered_callback_port(reusable, settings.callback_host)
+        listener = await self._listen(preferred_port=port)
         try:
             client = await self._client_for(context, listener.redirect_uri, scopes, reusable)
             request = build_authorization_request(
@@ -345,23 +378,6 @@ class BrowserLogin:
         if client != stored:
             await self._clients.save_client(client, scopes)
         return client
-
-    def _port_of(self, stored: ClientRegistration | None) -> int:
-        """The callback port a kept dynamic registration was made for, so it can be used
-        again: the AS matches redirect URIs exactly, and a new port means a new client each
-        login ("DCR churn", docs/oauth-in-the-wild.md §4). 0 when there is none to follow."""
-        if stored is None or stored.method is not RegistrationMethod.DCR:
-            return 0
-        for uri in stored.redirect_uris:
-            parts = urlsplit(uri)
-            if (
-                parts.scheme == "http"
-                and parts.hostname == self.settings.callback_host.value
-                and parts.path == CALLBACK_PATH
-                and parts.port is not None
-            ):
-                return parts.port
-        return 0
 
     async def _listen(self, *, preferred_port: int) -> LoopbackListener:
         """A started listener: on `--callback-port` if set, else on `preferred_port` if it

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from mcp_bridge.auth.errors import (
+    CLIENT_ID_STEP,
+    STATIC_TOKEN_STEP,
     AuthResponseInvalid,
     AuthServerUnavailable,
     RegistrationFailed,
@@ -45,13 +47,18 @@ from mcp_bridge.errors import ConfigError
 
 __all__ = [
     "MAX_SECRET_LIFETIME_S",
+    "NO_CLIENT_STEP",
     "SUPPORTED_AUTH_METHODS",
     "ClientMetadata",
+    "ClientPlan",
     "ClientRegistration",
     "PreRegisteredClient",
     "RegistrationMethod",
     "check_cimd_url",
+    "from_pre_registered",
+    "no_way_to_register",
     "obtain_client",
+    "plan_client",
     "register_client",
 ]
 
@@ -62,6 +69,13 @@ log = logging.getLogger(__name__)
 # cannot keep secret on a desktop.
 SUPPORTED_AUTH_METHODS = ("none", "client_secret_basic", "client_secret_post")
 MAX_SECRET_LIFETIME_S = 365 * 24 * 3600.0  # a later client_secret_expires_at is cut to this
+# When no client id can be had: one configured by hand, or no OAuth at all (a server that
+# registers no clients often takes tokens issued out of band).
+NO_CLIENT_STEP = (
+    f"Either {CLIENT_ID_STEP}, or, if the server takes tokens issued out of band: "
+    + STATIC_TOKEN_STEP[0].lower()
+    + STATIC_TOKEN_STEP[1:]
+)
 
 
 class RegistrationMethod(enum.Enum):
@@ -210,9 +224,11 @@ def _auth_method_for_secret(metadata: AuthServerMetadata) -> str:
     return "client_secret_basic"
 
 
-def _from_pre_registered(
+def from_pre_registered(
     client: PreRegisteredClient, metadata: AuthServerMetadata
 ) -> ClientRegistration:
+    """The configured client as a registration at `metadata.issuer`; ConfigError when it
+    is bound to another issuer or names an auth method we cannot do."""
     if client.issuer is not None and client.issuer != metadata.issuer:
         raise ConfigError(
             f"The configured client id is for the authorization server {client.issuer}, "
@@ -236,6 +252,52 @@ def _from_pre_registered(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ClientPlan:
+    """Which client identity a login at one AS would use, decided without a request.
+    `method` None: there is no way to get one (`no_way_to_register`). `reuses`: the stored
+    dynamic registration it would use again instead of registering."""
+
+    method: RegistrationMethod | None
+    reuses: ClientRegistration | None = None
+
+
+def plan_client(
+    metadata: AuthServerMetadata,
+    redirect_uri: str,
+    *,
+    stored: ClientRegistration | None = None,
+    pre_registered: PreRegisteredClient | None = None,
+    client_metadata_url: str | None = None,
+    now: float,
+) -> ClientPlan:
+    """The decision of `obtain_client`, in the priority of the module docstring; pure."""
+    if pre_registered is not None:
+        return ClientPlan(RegistrationMethod.PRE_REGISTERED)
+    if client_metadata_url is not None and metadata.client_id_metadata_document_supported:
+        return ClientPlan(RegistrationMethod.CIMD)
+    # Only a dynamic registration is worth keeping: the two above cost nothing to rebuild,
+    # and rebuilding them lets a changed config take effect at once.
+    if (
+        stored is not None
+        and stored.method is RegistrationMethod.DCR
+        and stored.is_usable(metadata.issuer, redirect_uri, now=now)
+    ):
+        return ClientPlan(RegistrationMethod.DCR, reuses=stored)
+    if metadata.registration_endpoint is None:
+        return ClientPlan(None)
+    return ClientPlan(RegistrationMethod.DCR)
+
+
+def no_way_to_register(metadata: AuthServerMetadata) -> RegistrationFailed:
+    """The error for an AS that a login could get no client id from."""
+    return RegistrationFailed(
+        f"The authorization server {metadata.issuer} offers no way to register this "
+        "client (no client id metadata document support, no registration endpoint)",
+        next_step=NO_CLIENT_STEP,
+    )
+
+
 def obtain_client(
     metadata: AuthServerMetadata,
     client_metadata: ClientMetadata,
@@ -245,35 +307,34 @@ def obtain_client(
     client_metadata_url: str | None = None,
     now: float,
 ) -> Step[ClientRegistration]:
-    """The client identity to use at `metadata.issuer`, in the priority of the module
-    docstring. Yields only when it registers (DCR). The caller stores the result under its
-    issuer when it differs from `stored`."""
-    if pre_registered is not None:
-        return _from_pre_registered(pre_registered, metadata)
-    if client_metadata_url is not None and metadata.client_id_metadata_document_supported:
+    """The client identity to use at `metadata.issuer`, as `plan_client` decides. Yields
+    only when it registers (DCR). The caller stores the result under its issuer when it
+    differs from `stored`."""
+    plan = plan_client(
+        metadata,
+        client_metadata.redirect_uris[0],
+        stored=stored,
+        pre_registered=pre_registered,
+        client_metadata_url=client_metadata_url,
+        now=now,
+    )
+    if plan.method is RegistrationMethod.PRE_REGISTERED:
+        assert pre_registered is not None  # plan_client's first rule
+        return from_pre_registered(pre_registered, metadata)
+    if plan.method is RegistrationMethod.CIMD:
+        assert client_metadata_url is not None  # plan_client's second rule
         return ClientRegistration(
             issuer=metadata.issuer,
             client_id=check_cimd_url(client_metadata_url),
             method=RegistrationMethod.CIMD,
             token_endpoint_auth_method="none",  # CIMD forbids shared secrets
         )
-    # Only a dynamic registration is worth keeping: the two above cost nothing to rebuild,
-    # and rebuilding them lets a changed config take effect at once.
-    redirect_uri = client_metadata.redirect_uris[0]
-    if (
-        stored is not None
-        and stored.method is RegistrationMethod.DCR
-        and stored.is_usable(metadata.issuer, redirect_uri, now=now)
-    ):
-        return stored
+    if plan.reuses is not None:
+        return plan.reuses
     if stored is not None:
         log.info("stored client registration does not fit %s; getting a new one", metadata.issuer)
-    if metadata.registration_endpoint is None:
-        raise RegistrationFailed(
-            f"The authorization server {metadata.issuer} offers no way to register this "
-            "client (no client id metadata document support, no registration endpoint)",
-            next_step="Register a client with it by hand and configure its client id",
-        )
+    if plan.method is None:
+        raise no_way_to_register(metadata)
     registration = yield from register_client(metadata, client_metadata, now=now)
     return registration
 

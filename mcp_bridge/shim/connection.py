@@ -22,6 +22,7 @@ from mcp_bridge.errors import BridgeError
 from mcp_bridge.paths import BridgePaths
 
 __all__ = [
+    "DaemonNotRunning",
     "DaemonUnavailable",
     "ask_current_daemon",
     "ask_daemon",
@@ -40,6 +41,10 @@ class DaemonUnavailable(BridgeError):
     """The daemon could not be reached or started."""
 
 
+class DaemonNotRunning(DaemonUnavailable):
+    """Nothing listens on the daemon's socket (and it was not to be started)."""
+
+
 def connect_to_daemon(paths: BridgePaths, *, start: bool = True) -> socket.socket:
     """A connected socket to this user's daemon; with `start`, the daemon is started
     first when none is listening. Raises DaemonUnavailable."""
@@ -47,7 +52,7 @@ def connect_to_daemon(paths: BridgePaths, *, start: bool = True) -> socket.socke
     sock = _try_connect(path)
     if sock is not None or not start:
         if sock is None:
-            raise DaemonUnavailable(
+            raise DaemonNotRunning(
                 "No mcp-bridge daemon is running", next_step="`mcp-bridge run` starts one"
             )
         return sock

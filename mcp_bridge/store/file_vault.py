@@ -148,9 +148,20 @@ class FileVault:
             if opened.key is None:
                 self._key_for_new_vault = await _run_to_completion(self.key_source.new_key)
 
+    async def snapshot(self) -> Records | None:
+        """The records as the file holds them now, or None when there is no vault file;
+        for `doctor`, which must change nothing: read without the lock (a write replaces
+        the file atomically, so the old or the new one is read), and a damaged file, or one
+        whose key is lost, stays where it is (a VaultError says so). With a read-only key
+        source nothing at all is written."""
+        if not self.vault_file.exists():
+            return None
+        return (await _run_to_completion(lambda: self._open(repair=False))).records
+
     # ---- blocking parts, run in a worker thread under the lock ---------------------------
 
-    def _open(self) -> _Opened:
+    def _open(self, *, repair: bool = True) -> _Opened:
+        """`repair`: move an unreadable file aside (a transaction), or only say so."""
         try:
             blob = self.vault_file.read_bytes()
         except FileNotFoundError:
@@ -163,7 +174,7 @@ class FileVault:
         try:
             header, _ = read_header(blob)
         except CorruptVault as exc:
-            raise self._set_aside(f"the file is damaged ({exc})") from exc
+            raise self._unreadable(f"the file is damaged ({exc})", repair=repair) from exc
         if header.source != self.key_source.kind:
             # Not damage: the user switched key source. Leave the file for them to decide.
             raise VaultError(
@@ -175,14 +186,14 @@ class FileVault:
         try:
             key = self._key_for(header)
         except KeyLost as exc:
-            raise self._set_aside(exc.reason) from exc
+            raise self._unreadable(exc.reason, repair=repair) from exc
         except KeyNotFound as exc:
             log.warning("vault key not found, vault left as it is: %s", exc.reason)
             raise VaultKeyNotFound(self.vault_file, exc.reason, exc.next_step) from exc
         try:
             records = decrypt(blob, key)
         except CorruptVault as exc:
-            raise self._set_aside(f"the file is damaged ({exc})") from exc
+            raise self._unreadable(f"the file is damaged ({exc})", repair=repair) from exc
         return _Opened(records=records, key=key, header=header)
 
     def _key_for(self, header: VaultHeader) -> bytes:
@@ -221,6 +232,15 @@ class FileVault:
         except (OSError, CorruptVault):
             return None
         return header.holder
+
+    def _unreadable(self, reason: str, *, repair: bool) -> VaultError:
+        if repair:
+            return self._set_aside(reason)
+        return VaultError(
+            f"The credential vault {self.vault_file} cannot be read: {reason}",
+            next_step="The next login moves it aside and starts a fresh vault; log in again "
+            "to each server (`mcp-bridge login NAME`)",
+        )
 
     def _set_aside(self, reason: str) -> VaultUnreadable:
         moved_to = move_aside(self.vault_file, UNREADABLE_LABEL)

@@ -237,11 +237,15 @@ class KeyringKeySource:
     """The data key as one keyring item (`mcp-bridge` / `vault-key`), base64 text.
 
     `backend=None` detects the backend on first use. Probing happens once per object.
+    `read_only` (`doctor`): nothing is ever written to the keyring, no probe item and no new
+    key; the vault's key read back and matching the vault header is proof enough that the
+    backend stores secrets.
     """
 
     backend: KeyringLike | None = None
     username: str = KEY_USERNAME
     timeout_s: float = DEFAULT_KEYRING_TIMEOUT_S
+    read_only: bool = False
     _probed: bool = field(default=False, init=False, repr=False)
 
     kind = "keyring"
@@ -256,6 +260,8 @@ class KeyringKeySource:
     def new_key(self) -> tuple[bytes, VaultHeader]:
         """Only ever called for a vault file that does not exist: for an existing one a key
         missing here is never replaced (open_key)."""
+        if self.read_only:
+            raise VaultError("mcp-bridge was asked to change nothing, so it makes no vault key")
         key = self._read_key()
         if key is None:
             key = os.urandom(KEY_BYTES)
@@ -278,6 +284,11 @@ class KeyringKeySource:
         if not key_matches(header, key):
             raise self._not_here(header, "holds a different key")
         return key
+
+    def has_key(self) -> bool:
+        """Whether the keyring holds a vault key under our item; KeyringUnusable when the
+        keyring cannot be asked (no backend, locked, stuck)."""
+        return self._read_key() is not None
 
     def holder(self) -> KeyHolder | None:
         if self.backend is None:  # nothing read or stored yet
@@ -343,7 +354,7 @@ class KeyringKeySource:
         return self.backend
 
     def _call(self, op: Callable[[KeyringLike], T], what: str) -> T:
-        if not self._probed:
+        if not self._probed and not self.read_only:
             self.probe()
         backend = self._backend()
         return self._guarded(lambda: op(backend), what)

@@ -12,10 +12,15 @@ import enum
 import hashlib
 import os
 
-from mcp_bridge.errors import ConfigError
+from mcp_bridge.errors import ConfigError, VaultError
 from mcp_bridge.paths import HOME_ENV, BridgePaths, bridge_paths
 from mcp_bridge.store.file_vault import FileVault
-from mcp_bridge.store.key_sources import KeyFileKeySource, KeySource, PassphraseKeySource
+from mcp_bridge.store.key_sources import (
+    PASSPHRASE_ENV,
+    KeyFileKeySource,
+    KeySource,
+    PassphraseKeySource,
+)
 from mcp_bridge.store.keyring_source import KEY_USERNAME, KeyringKeySource, KeyringLike
 
 VAULT_ENV = "MCP_BRIDGE_VAULT"
@@ -62,15 +67,38 @@ def key_source_for(
     *,
     environ: dict[str, str] | os._Environ[str] | None = None,
     keyring_backend: KeyringLike | None = None,
+    read_only: bool = False,
 ) -> KeySource:
+    """The key source of `kind`. `read_only`: one that writes nothing and asks nothing (no
+    keyring probe item, no new key, no passphrase prompt), for `doctor`."""
     env = os.environ if environ is None else environ
     match kind:
         case VaultKind.KEYRING:
-            return KeyringKeySource(backend=keyring_backend, username=keyring_item_name(paths, env))
+            return KeyringKeySource(
+                backend=keyring_backend,
+                username=keyring_item_name(paths, env),
+                read_only=read_only,
+            )
         case VaultKind.PASSPHRASE:
+            if read_only:
+                return PassphraseKeySource(env.get(PASSPHRASE_ENV) or None, prompt=_no_prompt)
             return PassphraseKeySource.from_env(env)
         case VaultKind.KEYFILE:
             return KeyFileKeySource(paths.data_dir / KEY_FILE_NAME)
+
+
+def no_passphrase() -> VaultError:
+    """The error for a passphrase vault whose passphrase is not in the environment, where
+    nothing may be asked (`doctor`; a desktop client has no terminal to ask on)."""
+    return VaultError(
+        f"The vault is set to use a passphrase, and {PASSPHRASE_ENV} is not set",
+        next_step=f"Set {PASSPHRASE_ENV} where mcp-bridge runs (a desktop client starts it "
+        "without a terminal to ask on)",
+    )
+
+
+def _no_prompt(confirm: bool) -> str:
+    raise no_passphrase()
 
 
 def open_vault(

@@ -16,4 +16,5 @@ pytest_plugins = [
     "tests.fixtures.oauth_client",
     "tests.fixtures.era_server",
     "tests.fixtures.tls_server",
+    "tests.fixtures.http_proxy",
 ]

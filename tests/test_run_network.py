@@ -4,51 +4,12 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 from tests.fixtures.bridge_process import echo, running_bridge
-from tests.fixtures.mcp_servers import ServerProcess, free_port, text_of
-from tests.fixtures.tls_server import TlsServer, make_ca_and_leaf, wait_listening
-
-START_TIMEOUT_S = 30.0
-
-
-@dataclass
-class Proxy:
-    url: str
-    log: Path
-
-    def requests_seen(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-
-@pytest.fixture
-def tinyproxy(tmp_path: Path, tls_server: TlsServer) -> Iterator[Proxy]:
-    binary = shutil.which("tinyproxy")
-    if binary is None:
-        pytest.skip("tinyproxy is not installed (tests/run.sh installs it as root)")
-    port = free_port()
-    log = tmp_path / "tinyproxy.log"
-    conf = tmp_path / "tinyproxy.conf"
-    conf.write_text(
-        f"Port {port}\nListen 127.0.0.1\nTimeout 60\nMaxClients 50\nAllow 127.0.0.1\n"
-        f'LogFile "{log}"\nLogLevel Connect\nConnectPort {tls_server.port}\n'
-    )
-    process = subprocess.Popen(
-        [binary, "-d", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        wait_listening(port)
-        yield Proxy(f"http://127.0.0.1:{port}", log)
-    finally:
-        process.terminate()
-        process.wait(10)
+from tests.fixtures.http_proxy import Proxy
+from tests.fixtures.mcp_servers import ServerProcess, text_of
+from tests.fixtures.tls_server import TlsServer, make_ca_and_leaf
 
 
 async def test_https_with_a_ca_the_system_trusts(tls_server: TlsServer, bridge_home: Path) -> None:

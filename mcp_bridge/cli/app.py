@@ -28,6 +28,7 @@ SUBCOMMANDS = (
     "auth_commands",
     "status",
     "logs_command",
+    "doctor_command",
     "daemon_command",
     "service",
     "install_command",

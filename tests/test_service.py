@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from mcp_bridge.cli import service
+from mcp_bridge.cli import service, service_files
 from mcp_bridge.cli.app import run_cli
 from mcp_bridge.daemon import hello
 from mcp_bridge.paths import bridge_paths
@@ -373,7 +373,7 @@ def test_the_launchd_plist_renders_to_a_valid_plist(
 ) -> None:
     log_dir = Path("/Users/me/Library/Logs/mcp-bridge")
 
-    plist = plistlib.loads(service.render_plist(command, log_dir).encode())
+    plist = plistlib.loads(service_files.render_plist(command, log_dir).encode())
 
     assert plist["Label"] == "dev.mcp-bridge.daemon"
     assert plist["ProgramArguments"] == [*arguments, "daemon"]
@@ -385,7 +385,7 @@ def test_the_launchd_plist_renders_to_a_valid_plist(
 
 
 def test_the_windows_task_parses_and_runs_mcp_bridge_daemon_at_logon() -> None:
-    template = service.template_text("windows", "mcp-bridge-daemon.xml")
+    template = service_files.template_text("windows", "mcp-bridge-daemon.xml")
     filled = template.replace("@EXECUTABLE@", r"C:\Users\me\.local\bin\mcp-bridge.exe")
     filled = filled.replace("@USER@", r"PC\me")
 

@@ -68,7 +68,7 @@ def install_command(args: argparse.Namespace) -> int:
     platform = Platform.current()
     if args.command == "uninstall":
         return carry_out(args, platform, [])
-    from mcp_bridge.cli.service import daemon_command
+    from mcp_bridge.cli.service_files import daemon_command
 
     code = carry_out(args, platform, daemon_command())
     _note_what_run_will_not_find(args.server)

@@ -46,7 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,7 @@ from relay_bench import (
     percentile,
     piped_bridge,
     proc_mb,
+    processes_under,
     row,
     time_calls,
 )
@@ -121,23 +122,6 @@ def _alive(pid: int) -> bool:
             return stat.read().rpartition(b")")[2].split()[0] != b"Z"
     except (OSError, IndexError):
         return False
-
-
-def processes_under(home: Path) -> Iterator[tuple[int, list[bytes]]]:
-    """(pid, argv) of every live process whose environment has MCP_BRIDGE_HOME=home."""
-    marker = b"MCP_BRIDGE_HOME=" + os.fsencode(home)
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/environ", "rb") as environ:
-                if marker not in environ.read().split(b"\0"):
-                    continue
-            with open(f"/proc/{entry.name}/cmdline", "rb") as cmdline:
-                argv = cmdline.read().split(b"\0")
-        except OSError:  # another user's, or gone
-            continue
-        yield int(entry.name), argv
 
 
 def cpu_s(pids: list[int]) -> float:

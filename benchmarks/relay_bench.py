@@ -130,6 +130,23 @@ def proc_mb(pid: int, field: str, file: str = "status") -> float:
     return float("nan")
 
 
+def processes_under(home: Path) -> Iterator[tuple[int, list[bytes]]]:
+    """(pid, argv) of every live process whose environment has MCP_BRIDGE_HOME=home."""
+    marker = b"MCP_BRIDGE_HOME=" + os.fsencode(home)
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as environ:
+                if marker not in environ.read().split(b"\0"):
+                    continue
+            with open(f"/proc/{entry.name}/cmdline", "rb") as cmdline:
+                argv = cmdline.read().split(b"\0")
+        except OSError:  # another user's, or gone
+            continue
+        yield int(entry.name), argv
+
+
 def peak_rss_mb(pid: int) -> float:
     return proc_mb(pid, "VmHWM")
 

@@ -25,7 +25,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
-from relay_bench import INITIALIZE, PipeClient, peak_rss_mb, piped_bridge, proc_mb
+from relay_bench import (
+    INITIALIZE,
+    PipeClient,
+    peak_rss_mb,
+    piped_bridge,
+    proc_mb,
+    processes_under,
+)
 
 from mcp_bridge import jsonrpc
 
@@ -130,17 +137,10 @@ def _payload_mb(big: dict[str, object]) -> float:
 
 
 def _daemon_pid(home: Path) -> int:
-    """The daemon the shim started for `home` (found by its MCP_BRIDGE_HOME)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            environ = (entry / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"daemon" in cmdline and f"MCP_BRIDGE_HOME={home}".encode() in environ:
-            return int(entry.name)
+    """The daemon the shim started for `home`."""
+    for pid, argv in processes_under(home):
+        if b"daemon" in argv:
+            return pid
     raise SystemExit("the shim's daemon was not found")
 
 

@@ -7,7 +7,8 @@ types stored (strings, lists of strings, integers, numbers, booleans), atomicall
 
 The file holds no secrets: a header's credential is stored as a `${VAR}` reference, which
 `run` expands from the environment the client launches it with; client secrets come from
-MCP_BRIDGE_CLIENT_SECRET, tokens from the vault. `refuse_secrets` keeps literal ones out.
+MCP_BRIDGE_CLIENT_SECRET (and MCP_BRIDGE_IDP_CLIENT_SECRET) or the vault, tokens from the
+vault; key and ID token files are stored by path. `refuse_secrets` keeps literal ones out.
 """
 
 from __future__ import annotations
@@ -54,6 +55,13 @@ FIELDS: dict[str, type] = {
     "device": bool,
     "login_timeout": float,
     "login_wait": float,
+    "grant": str,
+    "client_key_file": str,
+    "client_key_id": str,
+    "idp_issuer": str,
+    "idp_client_id": str,
+    "idp_client_key_file": str,
+    "id_token_file": str,
 }
 FLAG_FIELDS = tuple(key for key in FIELDS if key != "url")
 # For messages: each type in words, and a value of it as TOML.

@@ -11,12 +11,15 @@ Sans-I/O steps, one HTTP driver, and the pieces that touch the user:
     token_endpoint.py  code exchange, refresh, revocation
     token_set.py       TokenSet, and the token response read into one
     device_grant.py    the device authorization grant (RFC 8628) for `login --device`
+    grants.py          client credentials; token exchange for an ID-JAG and its redemption
+    jws.py, client_assertion.py        signed JWTs; private_key_jwt client assertions
     http_step.py       HttpRequest/HttpResponse, Step[T], and `run_step`, the one driver
     loopback.py, loopback_sockets.py   the redirect listener and the sockets it binds
     browser.py         the browser opener
     auth_records.py    how servers, clients and tokens are laid out in the vault
     settings.py, errors.py             OAuthSettings (the flags); the AuthError tree
     login.py, token_manager.py, provider.py   the flows that put the steps to work
+    machine_login.py   the grants without a browser (docs/grants.md), and their renewal
     login_brake.py     the storm brake: no endless browser tabs for a failing login
     single_flight.py   one task per job (a refresh, a login) that every caller awaits
     on_demand.py       a provider built on the first 401/403, not at start

@@ -61,7 +61,7 @@ from mcp_bridge.auth.registration import (
     RegistrationMethod,
     obtain_client,
 )
-from mcp_bridge.auth.scopes import login_scopes, scope_param, with_offline_access
+from mcp_bridge.auth.scopes import login_scopes, scope_param
 from mcp_bridge.auth.settings import OAuthSettings
 from mcp_bridge.auth.token_endpoint import exchange_code
 from mcp_bridge.auth.token_manager import LoginResult
@@ -146,10 +146,7 @@ def chosen_scopes(
     """The scopes a login asks for: `--scope` when given, plus what a step-up challenge
     asks (dropping the challenged scope makes the server answer 403 again,
     docs/oauth-in-the-wild.md §3); else the spec's rules (scopes.login_scopes)."""
-    if settings.scopes:
-        chosen = tuple(dict.fromkeys((*settings.scopes, *context.challenged_scopes)))
-        return with_offline_access(chosen, context.auth_server)
-    return login_scopes(context, previous=previous)
+    return login_scopes(context, previous=previous, configured=settings.scopes)
 
 
 def registered_callback_port(stored: ClientRegistration | None, host: CallbackHost) -> int:

@@ -179,6 +179,12 @@ class AuthServerMetadata:
     code_challenge_methods_supported: tuple[str, ...] = ()  # empty: absent, see pkce.py
     # RFC 8414 §2: when absent the default is client_secret_basic.
     token_endpoint_auth_methods_supported: tuple[str, ...] = ("client_secret_basic",)
+    # private_key_jwt: the JWS algorithms it verifies client assertions with (RFC 8414 §2);
+    # empty: it did not say. The MCP client-credentials extension makes it required.
+    token_endpoint_auth_signing_alg_values_supported: tuple[str, ...] = ()
+    # Assertion grant profiles it takes, e.g. the ID-JAG's (Identity Assertion JWT
+    # Authorization Grant §7.2: how a client learns enterprise-managed authorization works).
+    authorization_grant_profiles_supported: tuple[str, ...] = ()
     authorization_response_iss_parameter_supported: bool = False  # RFC 9207 §3
     client_id_metadata_document_supported: bool = False  # CIMD
     # True for the 2025-03-26 fallback: no document was found, endpoints are guessed.
@@ -214,6 +220,12 @@ class AuthServerMetadata:
             grant_types_supported=checked.strings("grant_types_supported"),
             code_challenge_methods_supported=checked.strings("code_challenge_methods_supported"),
             token_endpoint_auth_methods_supported=auth_methods or ("client_secret_basic",),
+            token_endpoint_auth_signing_alg_values_supported=checked.strings(
+                "token_endpoint_auth_signing_alg_values_supported"
+            ),
+            authorization_grant_profiles_supported=checked.strings(
+                "authorization_grant_profiles_supported"
+            ),
             authorization_response_iss_parameter_supported=checked.flag(
                 "authorization_response_iss_parameter_supported"
             ),

@@ -44,6 +44,7 @@ from mcp_bridge.auth.login import (
     notify_on_stderr,
 )
 from mcp_bridge.auth.login_brake import LoginBrake
+from mcp_bridge.auth.machine_login import MachineLogin
 from mcp_bridge.auth.scopes import step_up_scopes
 from mcp_bridge.auth.settings import OAuthSettings
 from mcp_bridge.auth.single_flight import SingleFlight
@@ -104,7 +105,7 @@ class OAuthCredentials:
             mcp_url, vault, policy=self._policy, http=self._session, clock=clock
         )
         self._notify, self._pasted_urls, self._clock = notify, pasted_urls, clock
-        self._flow = self._browser_login(settings)
+        self._flow = self._login_flow(settings)
         self.brake = LoginBrake()
         self._logins: SingleFlight[LoginResult] = SingleFlight()
         self._step_ups: Counter[tuple[str, frozenset[str]]] = Counter()
@@ -117,7 +118,21 @@ class OAuthCredentials:
         self.sign_in_unasked = False
         self._challenged = False  # the server answered 401 or 403: it asks the usual way
 
-    def _browser_login(self, settings: OAuthSettings) -> BrowserLogin:
+    def _login_flow(self, settings: OAuthSettings) -> BrowserLogin | MachineLogin:
+        """The browser's login, or for a grant that needs no user (docs/grants.md) the
+        grant itself, which also renews the tokens in place of a refresh token."""
+        if settings.grant.is_machine:
+            machine = MachineLogin(
+                self.mcp_url,
+                settings,
+                self.manager,
+                policy=self._policy,
+                http=self._session,
+                clock=self._clock,
+            )
+            self.manager.renewal = machine.renew
+            return machine
+        self.manager.renewal = None
         return BrowserLogin(
             self.mcp_url,
             settings,
@@ -139,7 +154,7 @@ class OAuthCredentials:
         stored logins with default settings and learns a server's flags from the first
         client that names them.) The URL policy stays the one built at start."""
         self.settings = settings
-        self._flow = self._browser_login(settings)
+        self._flow = self._login_flow(settings)
 
     # -- CredentialProvider -------------------------------------------------------------
 
@@ -251,7 +266,7 @@ class OAuthCredentials:
     async def _login(
         self, challenge: BearerChallenge | None, *, previous_scopes: tuple[str, ...] = ()
     ) -> None:
-        if not self.interactive:
+        if not self.interactive and not self.settings.grant.is_machine:
             command = f"mcp-bridge login {self.mcp_url}"
             if previous_scopes and challenge is not None:
                 # A step-up: the login must ask for the union (MCP "Step-Up Authorization
@@ -307,7 +322,7 @@ class OAuthCredentials:
             if followed is not None:
                 return followed
         try:
-            if self._login_grace_s:
+            if self._login_grace_s and not self.settings.grant.is_machine:
                 # A probe copy the host kills within a second never opens a browser tab.
                 await asyncio.sleep(self._login_grace_s)
             return await self._sign_in(challenge, previous_scopes)
@@ -341,7 +356,12 @@ class OAuthCredentials:
     ) -> LoginResult:
         with _as_auth_errors():
             context = self.manager.context
-            run = self._flow.run_device if self.settings.device else self._flow.run
+            flow = self._flow
+            run = (
+                flow.run_device
+                if isinstance(flow, BrowserLogin) and flow.settings.device
+                else flow.run
+            )
             result = await run(
                 challenge,
                 previous_scopes=previous_scopes,

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from mcp_bridge.auth.client_assertion import ClientAssertions
 from mcp_bridge.auth.errors import (
     CLIENT_ID_STEP,
     STATIC_TOKEN_STEP,
@@ -54,6 +55,7 @@ __all__ = [
     "ClientRegistration",
     "PreRegisteredClient",
     "RegistrationMethod",
+    "auth_method_for_secret",
     "check_cimd_url",
     "from_pre_registered",
     "no_way_to_register",
@@ -64,9 +66,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# Client authentication at the token endpoint that a desktop client can do (RFC 6749
-# §2.3.1; `none` is OAuth 2.1's public client). private_key_jwt would need a key we
-# cannot keep secret on a desktop.
+# Client authentication at the token endpoint that a registration (dynamic, or configured
+# for a browser login) may ask of us (RFC 6749 §2.3.1; `none` is OAuth 2.1's public
+# client). private_key_jwt only with a key the user gives, for the grants without a
+# browser (machine_login.py), which build their registrations themselves.
 SUPPORTED_AUTH_METHODS = ("none", "client_secret_basic", "client_secret_post")
 MAX_SECRET_LIFETIME_S = 365 * 24 * 3600.0  # a later client_secret_expires_at is cut to this
 # When no client id can be had: one configured by hand, or no OAuth at all (a server that
@@ -132,10 +135,14 @@ class ClientRegistration:
     issuer: str
     client_id: str
     method: RegistrationMethod
-    token_endpoint_auth_method: str  # one of SUPPORTED_AUTH_METHODS
+    token_endpoint_auth_method: str  # one of SUPPORTED_AUTH_METHODS, or private_key_jwt
     redirect_uris: tuple[str, ...] = ()
     client_secret: str | None = field(default=None, repr=False)
     client_secret_expires_at: float | None = None  # epoch seconds; None: never (RFC 7591 "0")
+    # private_key_jwt: what signs the assertions. Never stored: the key stays in the user's
+    # file, so a registration read back from the vault has none until the grant that
+    # uses it puts it back (machine_login.py).
+    assertions: ClientAssertions | None = field(default=None, repr=False, compare=False)
 
     def is_for(self, issuer: str) -> bool:
         """Credentials are bound to the issuer that issued them (MCP 2026-07-28, Client
@@ -217,7 +224,9 @@ def check_cimd_url(url: str) -> str:
     return url
 
 
-def _auth_method_for_secret(metadata: AuthServerMetadata) -> str:
+def auth_method_for_secret(metadata: AuthServerMetadata) -> str:
+    """How to send a secret to this AS: Basic (RFC 6749 §2.3.1's MUST-support), unless it
+    lists only the form field."""
     supported = metadata.token_endpoint_auth_methods_supported
     if "client_secret_basic" not in supported and "client_secret_post" in supported:
         return "client_secret_post"
@@ -236,7 +245,7 @@ def from_pre_registered(
             next_step="Update the client id and issuer in the server's configuration",
         )
     method = client.token_endpoint_auth_method or (
-        _auth_method_for_secret(metadata) if client.client_secret else "none"
+        auth_method_for_secret(metadata) if client.client_secret else "none"
     )
     if method not in SUPPORTED_AUTH_METHODS:
         raise ConfigError(

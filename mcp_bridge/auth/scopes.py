@@ -62,13 +62,22 @@ def scope_param(scopes: tuple[str, ...]) -> str | None:
 
 
 def login_scopes(
-    context: AuthorizationContext, *, previous: tuple[str, ...] = ()
+    context: AuthorizationContext,
+    *,
+    previous: tuple[str, ...] = (),
+    configured: tuple[str, ...] = (),
+    offline: bool = True,
 ) -> tuple[str, ...]:
-    """The scopes for a browser login, all rules applied: the scope selection order for a first
-    login, the step-up union when `previous` (the scopes of the current grant) is given for a
-    step-up, then `offline_access` where the AS lists it. Use the same tuple for DCR's `scope`."""
-    if previous:
+    """The scopes for a login, all rules applied: the user's `configured` ones (`--scope`)
+    plus what a step-up challenge names (dropping the challenged scope makes the server
+    answer 403 again); else the scope selection order for a first login, or the step-up
+    union when `previous` (the scopes of the current grant) is given for a step-up; then,
+    when `offline`, `offline_access` where the AS lists it (a grant that is simply made
+    again needs no refresh token). Use the same tuple for DCR's `scope`."""
+    if configured:
+        scopes = step_up_scopes(configured, context.challenged_scopes)
+    elif previous:
         scopes = step_up_scopes(previous, context.challenged_scopes)
     else:
         scopes = initial_scopes(context.challenged_scopes, context.resource_metadata)
-    return with_offline_access(scopes, context.auth_server)
+    return with_offline_access(scopes, context.auth_server) if offline else scopes

@@ -5,6 +5,7 @@ login flow and the credential provider. Knows no HTTP and no vault.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Self
@@ -13,12 +14,42 @@ from mcp_bridge.auth.loopback_sockets import DEFAULT_CALLBACK_TIMEOUT_S, Callbac
 from mcp_bridge.auth.registration import PreRegisteredClient, check_cimd_url
 from mcp_bridge.errors import ConfigError
 
-__all__ = ["DEFAULT_LOGIN_WAIT_S", "OAuthSettings"]
+__all__ = ["DEFAULT_LOGIN_WAIT_S", "Grant", "OAuthSettings"]
 
 # How long a request that triggered a browser login waits for it before failing with
 # "finish signing in, then retry" (the strictest hosts give a tools/call 60 s, see
 # docs/desktop-hosts.md; a request must answer inside that, the login carries on meanwhile).
 DEFAULT_LOGIN_WAIT_S = 30.0
+
+
+class Grant(enum.Enum):
+    """How tokens are obtained (`--grant`; docs/grants.md)."""
+
+    AUTHORIZATION_CODE = "authorization-code"  # the user signs in: browser or --device
+    CLIENT_CREDENTIALS = "client-credentials"  # the client's own (OAuth 2.1 §4.2)
+    ENTERPRISE = "enterprise"  # an IdP's ID token exchanged for an ID-JAG (RFC 8693, 7523)
+
+    @property
+    def is_machine(self) -> bool:
+        """No browser and no user: the grant runs whenever a token is needed."""
+        return self is not Grant.AUTHORIZATION_CODE
+
+
+# The flags each grant takes beyond the common ones (--client-id, --scope, ...).
+_GRANT_FLAGS: dict[Grant, frozenset[str]] = {
+    Grant.AUTHORIZATION_CODE: frozenset(),
+    Grant.CLIENT_CREDENTIALS: frozenset({"--client-key-file"}),
+    Grant.ENTERPRISE: frozenset(
+        {
+            "--client-key-file",
+            "--idp-issuer",
+            "--idp-client-id",
+            "--idp-client-key-file",
+            "--id-token-file",
+        }
+    ),
+}
+_ENTERPRISE_NEEDS = ("--idp-issuer", "--idp-client-id", "--id-token-file")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +70,22 @@ class OAuthSettings:
     device: bool = False  # RFC 8628 device grant instead of the loopback redirect
     timeout_s: float = DEFAULT_CALLBACK_TIMEOUT_S  # how long a login waits for the browser
     login_wait_s: float = DEFAULT_LOGIN_WAIT_S  # how long a request waits for a login
+    grant: Grant = Grant.AUTHORIZATION_CODE
+    client_key_file: str | None = None  # private_key_jwt: an absolute path to a PEM key
+    client_key_id: str | None = None  # its `kid`, when the AS picks keys by it
+    # Enterprise-managed authorization: the IdP, our client there, and the ID token file.
+    idp_issuer: str | None = None
+    idp_client_id: str | None = None
+    idp_client_secret: str | None = field(default=None, repr=False)
+    idp_client_key_file: str | None = None
+    id_token_file: str | None = None
 
     def __post_init__(self) -> None:
         # Refuse a bad CIMD URL where the flag is read, before any request: obtain_client
         # checks it only when an AS advertises CIMD, so it could go unnoticed until then.
         if self.client_metadata_url is not None:
             check_cimd_url(self.client_metadata_url)
+        self._check_grant()
 
     @classmethod
     def from_flags(cls, flags: Mapping[str, object]) -> Self:
@@ -85,6 +126,7 @@ class OAuthSettings:
         except ValueError:
             raise ConfigError(f"--callback-host {host!r} is not 127.0.0.1 or localhost") from None
         scopes = _strings(flags, "scope")
+        grant = _grant(flags)
         return cls(
             client_id=client_id,
             client_secret=secret,
@@ -98,7 +140,76 @@ class OAuthSettings:
             device=flags.get("device") is True,
             timeout_s=float(timeout_s),
             login_wait_s=float(wait_s),
+            grant=grant,
+            client_key_file=_optional_string(flags, "client_key_file"),
+            client_key_id=_optional_string(flags, "client_key_id"),
+            idp_issuer=_optional_string(flags, "idp_issuer"),
+            idp_client_id=_optional_string(flags, "idp_client_id"),
+            idp_client_secret=_optional_string(flags, "idp_client_secret"),
+            idp_client_key_file=_optional_string(flags, "idp_client_key_file"),
+            id_token_file=_optional_string(flags, "id_token_file"),
         )
+
+    def _check_grant(self) -> None:
+        """The flags each grant needs, and none that is another grant's: ConfigError
+        naming the flag. (A client secret may also come from the vault, where a login
+        keeps it: it is looked for there when the grant runs.)"""
+        given = {
+            "--client-key-file": self.client_key_file,
+            "--idp-issuer": self.idp_issuer,
+            "--idp-client-id": self.idp_client_id,
+            "--idp-client-key-file": self.idp_client_key_file,
+            "--id-token-file": self.id_token_file,
+        }
+        for flag, value in given.items():
+            if value is not None and flag not in _GRANT_FLAGS[self.grant]:
+                owners = [g.value for g, flags in _GRANT_FLAGS.items() if flag in flags]
+                raise ConfigError(
+                    f"{flag} is for --grant {' or '.join(owners)}",
+                    next_step="Add the --grant it belongs to, or leave it out",
+                )
+        if not self.grant.is_machine:
+            return
+        if self.device:
+            raise ConfigError(
+                f"--device signs a user in; --grant {self.grant.value} needs no sign-in",
+                next_step="Leave out one of them",
+            )
+        if self.client_key_file is not None and self.client_secret is not None:
+            raise ConfigError(
+                "Both a client secret and --client-key-file were given",
+                next_step="Authenticate with one of them: unset MCP_BRIDGE_CLIENT_SECRET "
+                "(or --client-secret), or leave out --client-key-file",
+            )
+        if self.grant is Grant.CLIENT_CREDENTIALS:
+            if self.client_id is None:
+                raise ConfigError(
+                    "--grant client-credentials needs the client's --client-id",
+                    next_step="Pass the client id the authorization server's administrator "
+                    "registered, with its secret (MCP_BRIDGE_CLIENT_SECRET) or key "
+                    "(--client-key-file)",
+                )
+            return
+        missing = [flag for flag in _ENTERPRISE_NEEDS if given[flag] is None]
+        if missing:
+            raise ConfigError(
+                f"--grant enterprise needs {', '.join(missing)}",
+                next_step="Name your organisation's identity provider (--idp-issuer URL), "
+                "this client's id there (--idp-client-id) and the file that holds your ID "
+                "token from it (--id-token-file)",
+            )
+        if self.idp_client_key_file is None and self.idp_client_secret is None:
+            raise ConfigError(
+                "--grant enterprise needs this client's credentials at the identity provider",
+                next_step="Set MCP_BRIDGE_IDP_CLIENT_SECRET, or pass --idp-client-key-file",
+            )
+        if self.client_id is None and self.client_metadata_url is None:
+            raise ConfigError(
+                "--grant enterprise needs this client's id at the MCP server's "
+                "authorization server",
+                next_step="Pass --client-id (with its secret or --client-key-file), or "
+                "--client-metadata-url",
+            )
 
     def pre_registered(self) -> PreRegisteredClient | None:
         if self.client_id is None:
@@ -106,6 +217,15 @@ class OAuthSettings:
         return PreRegisteredClient(
             client_id=self.client_id, client_secret=self.client_secret, issuer=self.client_issuer
         )
+
+
+def _grant(flags: Mapping[str, object]) -> Grant:
+    value = _optional_string(flags, "grant") or Grant.AUTHORIZATION_CODE.value
+    try:
+        return Grant(value)
+    except ValueError:
+        choices = ", ".join(grant.value for grant in Grant)
+        raise ConfigError(f"--grant {value!r} is not one of {choices}") from None
 
 
 def _optional_string(flags: Mapping[str, object], name: str) -> str | None:

@@ -24,6 +24,7 @@ from typing import NoReturn
 from urllib.parse import quote_plus
 
 from mcp_bridge.auth.authorize import PendingAuthorization
+from mcp_bridge.auth.client_assertion import CLIENT_ASSERTION_TYPE
 from mcp_bridge.auth.discovery import AuthServerQuirks, TokenBody
 from mcp_bridge.auth.errors import (
     AuthError,
@@ -42,9 +43,12 @@ __all__ = [
     "MAX_RETRY_AFTER_S",
     "client_authenticated_post",
     "exchange_code",
+    "is_outage",
+    "post_grant",
     "raise_token_endpoint_error",
     "refresh_tokens",
     "revoke_token",
+    "token_error",
 ]
 
 MAX_RETRY_AFTER_S = 3600.0  # a longer Retry-After is cut to this (_retry_after_s)
@@ -58,12 +62,28 @@ def client_authenticated_post(
     body: TokenBody = "form",
 ) -> HttpRequest:
     """A form POST to one of the AS's endpoints, carrying the client authentication the
-    client registered (RFC 6749 §2.3.1): a Basic header, the secret in the form, or only
+    client registered (RFC 6749 §2.3.1): a Basic header, the secret in the form, a signed
+    client assertion (RFC 7523 §2.2, a new one per request: client_assertion.py), or only
     `client_id` for a public client. Every grant and revocation sends its form this way;
     `body="json"` sends the same fields as one JSON object, for an AS that reads no form."""
     method = client.token_endpoint_auth_method
     headers: dict[str, str] = {}
-    if method == "client_secret_basic" and client.client_secret is not None:
+    if method == "private_key_jwt":
+        if client.assertions is None:
+            raise AuthError(
+                f"The client {client.client_id} authenticates to {client.issuer} with a "
+                "private key, and none was given",
+                next_step="Pass the key's file with --client-key-file",
+            )
+        # RFC 7523 §3: the assertion's `sub` names the client; the extension's example
+        # sends no client_id beside it.
+        assertion = client.assertions.assertion(client.client_id, client.issuer)
+        form = [
+            *form,
+            ("client_assertion_type", CLIENT_ASSERTION_TYPE),
+            ("client_assertion", assertion),
+        ]
+    elif method == "client_secret_basic" and client.client_secret is not None:
         # §2.3.1: id and secret are form-urlencoded before the Basic encoding.
         pair = f"{quote_plus(client.client_id)}:{quote_plus(client.client_secret)}"
         basic = base64.b64encode(pair.encode()).decode("ascii")
@@ -118,7 +138,7 @@ def _send(
     return response, quirks
 
 
-def _post_grant(
+def post_grant(
     endpoint: str, client: ClientRegistration, form: list[tuple[str, str]], quirks: AuthServerQuirks
 ) -> Step[tuple[HttpResponse, AuthServerQuirks]]:
     """A grant's POST (`_send`), with RFC 8707 `resource` unless `quirks` leave it out. An
@@ -146,17 +166,29 @@ def _retry_after_s(response: HttpResponse) -> float | None:
     return None if seconds is None else clamped(seconds, 0.0, MAX_RETRY_AFTER_S)
 
 
-def raise_token_endpoint_error(response: HttpResponse, endpoint: str, what: str) -> NoReturn:
-    """Raise the error the caller acts on for a non-2xx response from the token endpoint
-    (RFC 6749 §5.2) or one shaped like it (revocation, device authorization); `what` names
-    the endpoint in the message. The table at the top of this module says which error."""
+def token_error(response: HttpResponse) -> tuple[str | None, str]:
+    """The OAuth `error` code of an error response (RFC 6749 §5.2), if it has one, and a
+    sanitized line for messages: the code and its description, or the HTTP status."""
     doc = response.json_or_none()
     error = doc.get("error") if isinstance(doc, dict) else None
     description = doc.get("error_description") if isinstance(doc, dict) else None
     detail = sanitize_remote_text(error) or f"HTTP {response.status}"
     if description:
         detail += f": {sanitize_remote_text(description)}"
-    if response.status >= 500 or response.status == 429 or error == "temporarily_unavailable":
+    return (error if isinstance(error, str) else None), detail
+
+
+def is_outage(response: HttpResponse, error: str | None) -> bool:
+    """An answer that says "later", not "no": 5xx, 429, temporarily_unavailable."""
+    return response.status >= 500 or response.status == 429 or error == "temporarily_unavailable"
+
+
+def raise_token_endpoint_error(response: HttpResponse, endpoint: str, what: str) -> NoReturn:
+    """Raise the error the caller acts on for a non-2xx response from the token endpoint
+    (RFC 6749 §5.2) or one shaped like it (revocation, device authorization); `what` names
+    the endpoint in the message. The table at the top of this module says which error."""
+    error, detail = token_error(response)
+    if is_outage(response, error):
         raise AuthServerUnavailable(
             f"The {what} at {endpoint} is unavailable ({detail})",
             next_step="Try again later",
@@ -201,7 +233,7 @@ def exchange_code(
         ("code_verifier", pending.code_verifier),
         ("resource", pending.resource),
     ]
-    response, quirks = yield from _post_grant(metadata.token_endpoint, client, form, pending.quirks)
+    response, quirks = yield from post_grant(metadata.token_endpoint, client, form, pending.quirks)
     if not response.is_success:
         raise_token_endpoint_error(response, metadata.token_endpoint, "token endpoint")
     tokens = parse_token_response(
@@ -245,7 +277,7 @@ def refresh_tokens(
         # §6: the granted scope or a narrower one; omitted means "as granted", yet Microsoft
         # Entra ID refuses a refresh without it (AADSTS90009), so it is always sent.
         form.append(("scope", scope))
-    response, quirks = yield from _post_grant(metadata.token_endpoint, client, form, tokens.quirks)
+    response, quirks = yield from post_grant(metadata.token_endpoint, client, form, tokens.quirks)
     if not response.is_success:
         raise_token_endpoint_error(response, metadata.token_endpoint, "token endpoint")
     fresh = parse_token_response(

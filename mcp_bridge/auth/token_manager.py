@@ -34,7 +34,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from mcp_bridge.auth.auth_records import (
@@ -73,6 +73,7 @@ __all__ = [
     "MAX_BACKOFF_S",
     "WAKE_CHECK_S",
     "LoginResult",
+    "Renewal",
     "TokenManager",
     "refresh_margin_s",
 ]
@@ -96,6 +97,12 @@ def refresh_margin_s(tokens: TokenSet, received_at: float | None) -> float:
         return MARGIN_S
     lifetime = max(tokens.expires_at - received_at, 0.0)
     return min(MARGIN_S, SHORT_TOKEN_FRACTION * lifetime)
+
+
+# How tokens are renewed when a grant other than the refresh token's does it (a grant that
+# needs no user is simply made again: machine_login.py), given the stored context, the
+# stored client registration and the tokens to replace.
+Renewal = Callable[[AuthorizationContext, ClientRegistration, TokenSet], Awaitable[TokenSet]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +150,8 @@ class TokenManager:
         # Told (with the reason) when a refresh finds the grant dead and the tokens are
         # dropped: the daemon tells the clients connected to the server.
         self.on_login_lost: Callable[[str], None] | None = None
+        # Set by the provider for a grant that renews itself; None: the refresh token.
+        self.renewal: Renewal | None = None
 
     # -- the fast path ----------------------------------------------------------------
 
@@ -332,8 +341,11 @@ class TokenManager:
             if current is None or client is None:
                 raise self._login_required("No stored login")
             try:
-                step = refresh_tokens(context.auth_server, client, current, now=now)
-                fresh = await run_step(step, self._session(), policy=self._policy)
+                if self.renewal is not None:
+                    fresh = await self.renewal(context, client, current)
+                else:
+                    step = refresh_tokens(context.auth_server, client, current, now=now)
+                    fresh = await run_step(step, self._session(), policy=self._policy)
             except (LoginRequired, ClientRejected) as exc:
                 # Committed on the way out: a dead grant must not be tried again (no loops).
                 txn.delete(TOKENS, tokens_key(context.issuer, context.resource))
@@ -398,7 +410,8 @@ class TokenManager:
             self._changed.clear()
             due: float | None = None
             delay: float | None = None
-            if tokens is not None and tokens.expires_at is not None and tokens.refresh_token:
+            renewable = tokens is not None and (tokens.refresh_token or self.renewal is not None)
+            if tokens is not None and tokens.expires_at is not None and renewable:
                 due = max(tokens.expires_at - self._margin_s, self._retry_at)
                 delay = min(max(due - self._clock(), 0.0), WAKE_CHECK_S)
             with contextlib.suppress(TimeoutError):

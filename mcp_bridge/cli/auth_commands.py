@@ -33,7 +33,10 @@ def register(commands: Any) -> None:  # argparse's subparsers action has no publ
         "login",
         help="sign in to a remote MCP server in the browser and keep its tokens",
         description="Sign in to a remote MCP server (OAuth, in the browser) and store the "
-        "tokens in the vault. In a terminal, the address the browser ends on may be pasted.",
+        "tokens in the vault. In a terminal, the address the browser ends on may be pasted. "
+        "With --grant client-credentials or enterprise, no browser: the grant is made and "
+        "its token kept (with a client secret from MCP_BRIDGE_CLIENT_SECRET, which is kept "
+        "in the vault too, so `run` needs it no more).",
     )
     login.add_argument("url", metavar="URL|NAME", help=_TARGET_HELP)
     add_oauth_arguments(login)
@@ -154,6 +157,12 @@ async def _login(url: str, settings: OAuthSettings, *, paste: bool) -> int:
         await asyncio.gather(shown, return_exceptions=True)
         await credentials.aclose()
     scopes = " ".join(result.tokens.scopes) or "the server's default scopes"
+    if settings.grant.is_machine:
+        _say(
+            f"obtained a token for {url} at {result.context.issuer} ({scopes}) with "
+            f"--grant {settings.grant.value}; a new one is obtained the same way when it expires"
+        )
+        return 0
     refresh = "with" if result.tokens.refresh_token else "WITHOUT"
     _say(f"logged in to {url} at {result.context.issuer} ({scopes}), {refresh} a refresh token")
     return 0

@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from mcp_bridge import server_config
-from mcp_bridge.cli.oauth_flags import CLIENT_SECRET_ENV
+from mcp_bridge.cli.oauth_flags import CLIENT_SECRET_ENV, IDP_CLIENT_SECRET_ENV
 from mcp_bridge.cli.server_flags import add_server_arguments, defer_defaults
 from mcp_bridge.errors import ConfigError
 from mcp_bridge.paths import bridge_paths
@@ -60,8 +60,9 @@ def add_command(args: argparse.Namespace) -> int:
     if args.client_secret:
         raise ConfigError(
             "`add` does not store a client secret",
-            next_step=f"Set {CLIENT_SECRET_ENV} in the environment the client launches "
-            f'`mcp-bridge run {name}` with (its "env" setting)',
+            next_step=f"Run `mcp-bridge login {name}` once with {CLIENT_SECRET_ENV} set (the "
+            f"vault keeps the secret), or set {CLIENT_SECRET_ENV} in the environment the "
+            f'client launches `mcp-bridge run {name}` with (its "env" setting)',
         )
     if server_config.is_name(args.url):
         raise ConfigError(
@@ -103,8 +104,17 @@ def _check_like_run(args: argparse.Namespace, entry: server_config.Entry) -> Non
     stand_ins = {
         variable: "x" for spec in headers for variable in server_config.ENV_REFERENCE.findall(spec)
     }
+    # Like a ${VAR}, the identity provider's secret is the launching client's to set.
+    stand_ins[IDP_CLIENT_SECRET_ENV] = "x"
     check = argparse.Namespace(**vars(args), max_message_bytes=DEFAULT_MAX_MESSAGE_BYTES)
     ServerProfile.from_json(profile_json(check, stand_ins))
+    if args.client_key_file is not None or args.idp_client_key_file is not None:
+        from mcp_bridge.auth.machine_login import read_signing_key
+
+        if args.client_key_file is not None:
+            read_signing_key(args.client_key_file, flag="--client-key-file")
+        if args.idp_client_key_file is not None:
+            read_signing_key(args.idp_client_key_file, flag="--idp-client-key-file")
 
 
 def remove_command(args: argparse.Namespace) -> int:

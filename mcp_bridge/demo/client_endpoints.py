@@ -1,6 +1,7 @@
 """The authorization server's client-facing POST endpoints, seen before the SDK's routes:
 token requests counted and recorded (never a secret), the slow and failing token modes,
-the JSON-only token endpoint (JSON read into the form the SDK's handlers parse), DCR forced
+the JSON-only token endpoint (JSON read into the form the SDK's handlers parse), the grants
+the SDK does not know (machine_grants.py), DCR forced
 to hand out a secret, and two gaps of SDK 2.3.0 filled (a public client's revocation
 without `client_secret`; a Basic-authenticated client's id missing from the form).
 """
@@ -16,6 +17,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from mcp_bridge.demo.asgi import ASGIApp, Receive, Scope, Send, read_body, replay
 from mcp_bridge.demo.auth_provider import RESOURCE_REFUSAL, FixtureProvider
+from mcp_bridge.demo.machine_grants import machine_grant_response
 
 FORM_TYPE = b"application/x-www-form-urlencoded"
 
@@ -57,8 +59,10 @@ def client_endpoints_edge(app: ASGIApp, provider: FixtureProvider) -> ASGIApp:
         } | {"has_code_verifier": "code_verifier" in form, "client_auth": client_auth(form, scope)}
         if provider.modes.token_delay_s:
             await asyncio.sleep(provider.modes.token_delay_s)
-        refusal = token_refusal(provider, form)
-        if refusal is not None:
+        refusal = token_refusal(provider, form) or machine_grant_response(
+            provider, form, dict(scope["headers"])
+        )
+        if refusal is not None:  # or the answer to a grant the SDK does not know
             await refusal(scope, receive, send)
             return
         await app(scope, replay(with_basic_client_id(body, scope), receive), send)
@@ -133,10 +137,13 @@ def with_form_type(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, byte
 
 def client_auth(form: dict[str, str], scope: Scope) -> str:
     """How the client authenticated (RFC 6749 §2.3.1), never with what: "basic" (an HTTP
-    Basic header), "post" (client_secret in the form) or "none" (a public client)."""
+    Basic header), "post" (client_secret in the form), "private_key_jwt" (RFC 7523 §2.2)
+    or "none" (a public client)."""
     authorization = dict(scope["headers"]).get(b"authorization", b"")
     if authorization.lower().startswith(b"basic "):
         return "basic"
+    if "client_assertion" in form:
+        return "private_key_jwt"
     return "post" if "client_secret" in form else "none"
 
 

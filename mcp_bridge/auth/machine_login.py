@@ -1,0 +1,299 @@
+"""MachineLogin: tokens without a browser, for `--grant client-credentials` and `--grant
+enterprise` (docs/grants.md). It stands where BrowserLogin stands for the provider (`run`
+makes a login) and gives the token manager its renewal (`renew`): such a grant is simply
+made again when the token runs out, with no user to ask.
+
+The I/O edge of grants.py: it discovers the authorization server as a browser login
+would, reads the key files and the ID token file each time it needs them (so a rotated
+key or a fresh ID token is picked up without a restart), looks up the client secret a
+login left in the vault when none is configured, and runs the steps, the identity
+provider's under a URL policy of its own (the user named it; it is not discovered).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import stat
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from mcp_bridge.auth.challenge import BearerChallenge
+from mcp_bridge.auth.client_assertion import ClientAssertions
+from mcp_bridge.auth.discovery import (
+    AuthorizationContext,
+    AuthServerQuirks,
+    discover,
+    find_auth_server_metadata,
+)
+from mcp_bridge.auth.grants import (
+    ID_JAG_PROFILE,
+    check_id_token,
+    redeem_id_jag,
+    request_client_credentials,
+    request_id_jag,
+)
+from mcp_bridge.auth.http_step import SessionSource, Step, run_step
+from mcp_bridge.auth.jws import SigningKey
+from mcp_bridge.auth.metadata import AuthServerMetadata
+from mcp_bridge.auth.registration import (
+    ClientRegistration,
+    RegistrationMethod,
+    auth_method_for_secret,
+)
+from mcp_bridge.auth.scopes import login_scopes
+from mcp_bridge.auth.settings import Grant, OAuthSettings
+from mcp_bridge.auth.token_endpoint import refresh_tokens
+from mcp_bridge.auth.token_manager import LoginResult
+from mcp_bridge.auth.token_set import TokenSet
+from mcp_bridge.auth.urlpolicy import UrlPolicy
+from mcp_bridge.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mcp_bridge.auth.login import ClientStore
+
+__all__ = ["MachineLogin", "read_signing_key"]
+
+log = logging.getLogger(__name__)
+
+_MAX_FILE_BYTES = 64 * 1024  # a PEM key or an ID token is a few KiB
+
+
+def _read_small_file(path: str, what: str, flag: str) -> bytes:
+    try:
+        with open(path, "rb") as file:
+            mode = os.fstat(file.fileno()).st_mode
+            data = file.read(_MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot read the {what} {path}: {exc.strerror}", next_step=f"Check {flag}"
+        ) from None
+    if len(data) > _MAX_FILE_BYTES:
+        raise ConfigError(f"The {what} {path} is too large to be one", next_step=f"Check {flag}")
+    if what.endswith("key file") and mode & (stat.S_IRWXG | stat.S_IRWXO):
+        log.warning("%s is readable by other users; `chmod 600` it", path)
+    return data
+
+
+def read_signing_key(path: str, *, flag: str, key_id: str | None = None) -> SigningKey:
+    """The private key in the file `path` (given with `flag`); ConfigError saying what is
+    wrong with it. Read at each use, and by `mcp-bridge add` before it stores the path."""
+    return SigningKey.from_pem(
+        _read_small_file(path, "client key file", flag), source=path, key_id=key_id
+    )
+
+
+class MachineLogin:
+    """One server's grant without a browser; see the module docstring. Holds only the
+    identity provider's metadata between runs."""
+
+    def __init__(
+        self,
+        mcp_url: str,
+        settings: OAuthSettings,
+        clients: ClientStore,
+        *,
+        policy: UrlPolicy,
+        http: SessionSource,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        assert settings.grant.is_machine
+        self.mcp_url = mcp_url
+        self.settings = settings
+        self._clients = clients
+        self._policy = policy
+        self._session = http
+        self._clock = clock
+        # What the provider shows a request that waits for a browser login: never a URL.
+        self.pending_url: str | None = None
+        self.url_shown = asyncio.Event()
+        self._idp: AuthServerMetadata | None = None
+
+    async def run(
+        self,
+        challenge: BearerChallenge | None = None,
+        *,
+        previous_scopes: tuple[str, ...] = (),
+        preferred_issuer: str | None = None,
+    ) -> LoginResult:
+        """Discover the authorization server and make the grant. Raises AuthError (the
+        refusal names what to fix) or ConfigError (an unreadable key or ID token file)."""
+        step = discover(self.mcp_url, challenge, self._policy, preferred_issuer=preferred_issuer)
+        context = await run_step(step, self._session(), policy=self._policy)
+        scopes = self.scopes_for(context, previous_scopes)
+        stored = await self._clients.stored_client(context.issuer)
+        client = self._client(context.auth_server, stored.registration if stored else None)
+        quirks = stored.quirks if stored is not None else AuthServerQuirks()
+        tokens = await self._grant(context, client, scopes, quirks)
+        log.info(
+            "obtained a token for %s at %s (%s, scopes: %s)",
+            self.mcp_url,
+            context.issuer,
+            self.settings.grant.value,
+            " ".join(tokens.scopes) or "-",
+        )
+        return LoginResult(context, client, tokens)
+
+    async def renew(
+        self, context: AuthorizationContext, stored: ClientRegistration, tokens: TokenSet
+    ) -> TokenSet:
+        """New tokens for old (TokenManager.renewal): the refresh token if the server gave
+        one, else the grant once more for the scopes it granted."""
+        client = self._client(context.auth_server, stored)
+        if tokens.refresh_token is not None:
+            step = refresh_tokens(context.auth_server, client, tokens, now=self._clock())
+            return await run_step(step, self._session(), policy=self._policy)
+        return await self._grant(context, client, tokens.scopes, tokens.quirks)
+
+    def scopes_for(
+        self, context: AuthorizationContext, previous: tuple[str, ...]
+    ) -> tuple[str, ...]:
+        """As a browser login's, without offline_access: the grant itself is the way to
+        a new token."""
+        return login_scopes(
+            context, previous=previous, configured=self.settings.scopes, offline=False
+        )
+
+    # -- the grant --------------------------------------------------------------------
+
+    async def _grant(
+        self,
+        context: AuthorizationContext,
+        client: ClientRegistration,
+        scopes: tuple[str, ...],
+        quirks: AuthServerQuirks,
+    ) -> TokenSet:
+        metadata = context.auth_server
+        step: Step[TokenSet]
+        if self.settings.grant is Grant.CLIENT_CREDENTIALS:
+            step = request_client_credentials(
+                metadata,
+                client,
+                resource=context.resource,
+                scopes=scopes,
+                quirks=quirks,
+                now=self._clock(),
+            )
+        else:
+            jag = await self._id_jag(context, scopes)
+            step = redeem_id_jag(
+                metadata,
+                client,
+                jag,
+                idp_issuer=str(self.settings.idp_issuer),
+                resource=context.resource,
+                scopes=scopes,
+                quirks=quirks,
+                now=self._clock(),
+            )
+        return await run_step(step, self._session(), policy=self._policy)
+
+    async def _id_jag(self, context: AuthorizationContext, scopes: tuple[str, ...]) -> str:
+        """An ID-JAG for this server from the identity provider, for the ID token in the
+        file as it is now."""
+        settings = self.settings
+        assert settings.idp_issuer is not None
+        assert settings.id_token_file is not None
+        source = settings.id_token_file
+        text = _read_small_file(source, "ID token file", "--id-token-file")
+        id_token = check_id_token(text.decode("utf-8", "replace"), source=source, now=self._clock())
+        profiles = context.auth_server.authorization_grant_profiles_supported
+        if profiles and ID_JAG_PROFILE not in profiles:
+            log.warning("%s does not list the ID-JAG grant profile; trying it", context.issuer)
+        policy = UrlPolicy.for_server(settings.idp_issuer, allow_http=settings.allow_http)
+        if self._idp is None:
+            find = find_auth_server_metadata(settings.idp_issuer, policy)
+            self._idp = await run_step(find, self._session(), policy=policy)
+        exchange = request_id_jag(
+            self._idp,
+            self._idp_client(self._idp),
+            id_token=id_token,
+            audience=context.issuer,
+            resource=context.resource,
+            scopes=scopes,
+        )
+        return await run_step(exchange, self._session(), policy=policy)
+
+    # -- the clients ------------------------------------------------------------------
+
+    def _client(
+        self, metadata: AuthServerMetadata, stored: ClientRegistration | None
+    ) -> ClientRegistration:
+        """This client at the MCP server's authorization server, from the flags, a key
+        read from its file, or the secret a login kept in the vault (`stored`)."""
+        settings = self.settings
+        if settings.client_id is None:  # enterprise with a client metadata document
+            assert settings.client_metadata_url is not None
+            return ClientRegistration(
+                issuer=metadata.issuer,
+                client_id=settings.client_metadata_url,
+                method=RegistrationMethod.CIMD,
+                token_endpoint_auth_method="none",
+            )
+        secret = settings.client_secret
+        if secret is None and stored is not None and stored.client_id == settings.client_id:
+            secret = stored.client_secret
+        if (
+            settings.grant is Grant.CLIENT_CREDENTIALS
+            and secret is None
+            and settings.client_key_file is None
+        ):
+            raise ConfigError(
+                f"--grant client-credentials needs the secret or key of client "
+                f"{settings.client_id}",
+                next_step="Set MCP_BRIDGE_CLIENT_SECRET (once is enough: `mcp-bridge login` "
+                "keeps it in the vault), or pass --client-key-file",
+            )
+        return self._registration(
+            metadata,
+            settings.client_id,
+            secret,
+            settings.client_key_file,
+            flag="--client-key-file",
+        )
+
+    def _idp_client(self, idp: AuthServerMetadata) -> ClientRegistration:
+        settings = self.settings
+        assert settings.idp_client_id is not None
+        return self._registration(
+            idp,
+            settings.idp_client_id,
+            settings.idp_client_secret,
+            settings.idp_client_key_file,
+            flag="--idp-client-key-file",
+        )
+
+    def _registration(
+        self,
+        metadata: AuthServerMetadata,
+        client_id: str,
+        secret: str | None,
+        key_file: str | None,
+        *,
+        flag: str,
+    ) -> ClientRegistration:
+        method = "none"
+        assertions = None
+        if key_file is not None:
+            key_id = self.settings.client_key_id if flag == "--client-key-file" else None
+            key = read_signing_key(key_file, flag=flag, key_id=key_id)
+            algs = metadata.token_endpoint_auth_signing_alg_values_supported
+            if algs and key.alg not in algs:
+                raise ConfigError(
+                    f"{metadata.issuer} verifies client assertions signed with "
+                    f"{', '.join(algs)}; the key in {key_file} signs {key.alg}",
+                    next_step=f"Register a key of a kind it takes, and pass it with {flag}",
+                )
+            method, assertions = "private_key_jwt", ClientAssertions(key, self._clock)
+        elif secret is not None:
+            method = auth_method_for_secret(metadata)
+        return ClientRegistration(
+            issuer=metadata.issuer,
+            client_id=client_id,
+            method=RegistrationMethod.PRE_REGISTERED,
+            token_endpoint_auth_method=method,
+            client_secret=secret if assertions is None else None,
+            assertions=assertions,
+        )

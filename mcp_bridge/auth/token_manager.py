@@ -13,8 +13,8 @@ Theory of operation
 Its vault records (servers, clients, tokens) are laid out in auth_records.py. Its HTTP
 session belongs to its owner (the provider), which makes it on first use and closes it.
 
-Refresh rules (why: docs/oauth-in-the-wild.md §5 and docs/keyrings.md §4):
-- ahead of expiry: MARGIN_S before `expires_at`, or a fifth of the lifetime for short tokens;
+Refresh rules (why: docs/oauth-in-the-wild.md §5 and docs/keyrings.md §4; when to refresh
+and how long to back off: refresh_timing.py):
 - single-flight in-process: one task refreshes, every caller awaits that task (shielded, so a
   cancelled caller cannot cancel it for the others); nothing else ever waits on I/O;
 - cross-process: the refresh runs inside `vault.transaction()`, which re-reads the file under
@@ -53,13 +53,16 @@ from mcp_bridge.auth.auth_records import (
     tokens_key,
 )
 from mcp_bridge.auth.discovery import AuthorizationContext
-from mcp_bridge.auth.errors import (
-    AuthError,
-    AuthServerUnavailable,
-    ClientRejected,
-    LoginRequired,
-)
+from mcp_bridge.auth.errors import AuthError, AuthServerUnavailable, ClientRejected, LoginRequired
 from mcp_bridge.auth.http_step import SessionSource, run_step
+from mcp_bridge.auth.refresh_timing import (
+    MARGIN_S,
+    MAX_BACKOFF_S,
+    backoff_error,
+    backoff_s,
+    refresh_margin_s,
+    renewed_elsewhere,
+)
 from mcp_bridge.auth.registration import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.single_flight import SingleFlight
 from mcp_bridge.auth.token_endpoint import refresh_tokens, revoke_token
@@ -68,35 +71,14 @@ from mcp_bridge.auth.urlpolicy import UrlPolicy, canonical_resource
 from mcp_bridge.errors import BridgeError
 from mcp_bridge.store.base import CredentialVault, VaultTransaction
 
-__all__ = [
-    "MARGIN_S",
-    "MAX_BACKOFF_S",
-    "WAKE_CHECK_S",
-    "LoginResult",
-    "Renewal",
-    "TokenManager",
-    "refresh_margin_s",
-]
+__all__ = ["WAKE_CHECK_S", "LoginResult", "Renewal", "TokenManager"]
 
 log = logging.getLogger(__name__)
 
-MARGIN_S = 60.0  # refresh this long before expiry...
-SHORT_TOKEN_FRACTION = 0.2  # ...or this share of the lifetime, whichever is shorter
-MAX_BACKOFF_S = 300.0
 # The background loop sleeps on the event loop's clock, which stops while the machine
 # sleeps; the tokens expire on the wall clock, which does not. Waking at least this often
 # to look at the wall clock refreshes a token that fell due during a sleep soon after.
 WAKE_CHECK_S = 30.0
-_MAX_BACKOFF_EXPONENT = 16  # 2.0**1024 raises OverflowError; 2**16 s is past the cap anyway
-
-
-def refresh_margin_s(tokens: TokenSet, received_at: float | None) -> float:
-    """How long before `expires_at` to refresh: MARGIN_S, or a fifth of a short lifetime
-    (a 2-second token refreshed 60 s early would be refreshed on every call)."""
-    if tokens.expires_at is None or received_at is None:
-        return MARGIN_S
-    lifetime = max(tokens.expires_at - received_at, 0.0)
-    return min(MARGIN_S, SHORT_TOKEN_FRACTION * lifetime)
 
 
 # How tokens are renewed when a grant other than the refresh token's does it (a grant that
@@ -298,20 +280,7 @@ class TokenManager:
 
     def _backing_off(self, now: float) -> AuthError:
         """The error for a call that finds the token expired while the refresh backs off."""
-        wait_s = self._retry_at - now
-        last = self._last_failure
-        if last is None or isinstance(last, AuthServerUnavailable):
-            return AuthServerUnavailable(
-                f"The authorization server of {self.mcp_url} failed to renew access; "
-                f"the next try is in {wait_s:.0f} s",
-                next_step="Retry shortly",
-                retry_after_s=wait_s,
-            )
-        # A refusal is not an outage: keep its kind and its next step (not "retry shortly"),
-        # or the caller would wait for something that does not pass by itself.
-        return type(last)(
-            f"{last.what}; the next try is in {wait_s:.0f} s", next_step=last.next_step
-        )
+        return backoff_error(self.mcp_url, self._last_failure, self._retry_at - now)
 
     async def refresh(self, *, rejected: TokenSet | None = None) -> TokenSet:
         """Renew the access token (single-flight: concurrent callers share one refresh).
@@ -330,7 +299,7 @@ class TokenManager:
                 raise self._login_required("No stored login")
             record = read_tokens(txn, context)
             now = self._clock()
-            if record is not None and _renewed_elsewhere(record, known, now):
+            if record is not None and renewed_elsewhere(record, known, now):
                 # Another process (or manager) rotated them a moment ago: use theirs and spend
                 # nothing; spending the old refresh token again would look like theft.
                 log.debug("using tokens another process refreshed for %s", self.mcp_url)
@@ -385,8 +354,7 @@ class TokenManager:
         retry_after_s = (
             failure.retry_after_s if isinstance(failure, AuthServerUnavailable) else None
         )
-        exponent = min(self._failures, _MAX_BACKOFF_EXPONENT)
-        delay = retry_after_s or min(MAX_BACKOFF_S, 2.0**exponent)
+        delay = backoff_s(self._failures, retry_after_s)
         self._retry_at = self._clock() + delay
         self._last_failure = failure
         log.warning("refresh for %s failed, retrying in %.0f s: %s", self.mcp_url, delay, failure)
@@ -439,11 +407,3 @@ class TokenManager:
             background.cancel()
             await asyncio.gather(background, return_exceptions=True)
         await self._refreshes.cancel()
-
-
-def _renewed_elsewhere(record: StoredTokens, known: TokenSet | None, now: float) -> bool:
-    """The vault holds other tokens than the ones we know, and they are good for a while."""
-    stored = record.tokens
-    is_other = known is None or stored.access_token != known.access_token
-    margin_s = refresh_margin_s(stored, record.received_at)
-    return is_other and not stored.is_expired(now, margin_s=margin_s)

@@ -181,3 +181,20 @@ async def test_add_refuses_grant_flags_that_cannot_work(
     assert code != 0
     assert expected in said
     assert "Traceback" not in said
+
+
+async def test_token_makes_the_grant_when_there_is_no_token_and_reuses_it(
+    auth_server: AuthServerFactory, bridge_home: Path
+) -> None:
+    server = auth_server(service_clients=(ServiceClient("svc", client_secret=SECRET),))
+    add = ("add", "svc", server.mcp_url, "--grant", "client-credentials", "--client-id", "svc")
+    assert (await mcp_bridge_cli(bridge_home, *add, env=ENV))[0] == 0
+    with_secret = {**ENV, "MCP_BRIDGE_CLIENT_SECRET": SECRET}
+    printed = []
+    for _ in range(2):
+        code, said = await mcp_bridge_cli(bridge_home, "token", "svc", env=with_secret, stdout=True)
+        assert code == 0, said
+        printed.append(said.splitlines()[0])
+    assert printed[0] == printed[1]
+    assert len(printed[0]) > 20
+    assert server.stats()["client_credentials_grants"] == 1

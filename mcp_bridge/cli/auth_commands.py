@@ -62,10 +62,12 @@ def register(commands: Any) -> None:  # argparse's subparsers action has no publ
         "token",
         help="print a fresh access token for a server on stdout (for curl)",
         description="Print a valid access token for the server on stdout, refreshing it if "
-        "needed. Never opens a browser: run `mcp-bridge login URL` first.",
+        "needed. Never opens a browser: run `mcp-bridge login URL` first. With --grant "
+        "client-credentials or enterprise (or a server added with one), the grant is made "
+        "when there is no token to print.",
     )
     token.add_argument("url", metavar="URL|NAME", help=_TARGET_HELP)
-    token.add_argument("--allow-http", action="store_true", help=argparse.SUPPRESS)
+    add_oauth_arguments(token)
     defer_defaults(token)
     token.set_defaults(handler=token_command)
 
@@ -198,10 +200,7 @@ async def _logout(url: str, settings: OAuthSettings, *, revoke: bool) -> int:
 def token_command(args: argparse.Namespace) -> int:
     import asyncio
 
-    from mcp_bridge.auth.settings import OAuthSettings
-
-    resolve_server(args, os.environ)
-    settings = OAuthSettings(allow_http=args.allow_http)
+    settings = oauth_settings_from(args)  # resolves a NAME into args.url
     token = asyncio.run(_token(args.url, settings))
     sys.stdout.write(token + "\n")  # the one deliberate place a token is shown
     sys.stdout.flush()
@@ -209,11 +208,17 @@ def token_command(args: argparse.Namespace) -> int:
 
 
 async def _token(url: str, settings: OAuthSettings) -> str:
+    from mcp_bridge.auth.errors import LoginRequired
     from mcp_bridge.store.selection import open_vault
 
     credentials = _credentials(url, settings, open_vault(), interactive=False)
     try:
-        tokens = await credentials.manager.fresh_tokens()
+        try:
+            tokens = await credentials.manager.fresh_tokens()
+        except LoginRequired:
+            if not settings.grant.is_machine:
+                raise
+            tokens = (await credentials.login()).tokens  # no user involved: just the grant
     finally:
         await credentials.aclose()
     return tokens.access_token

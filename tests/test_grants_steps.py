@@ -8,8 +8,10 @@ import base64
 import contextlib
 import json
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -17,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mcp_bridge.auth.client_assertion import CLIENT_ASSERTION_TYPE, ClientAssertions
-from mcp_bridge.auth.discovery import AuthServerQuirks
+from mcp_bridge.auth.discovery import AuthorizationContext, AuthServerQuirks
 from mcp_bridge.auth.errors import (
     AuthError,
     AuthResponseInvalid,
@@ -37,10 +39,15 @@ from mcp_bridge.auth.grants import (
 )
 from mcp_bridge.auth.http_step import HttpResponse, Step
 from mcp_bridge.auth.jws import SigningKey, b64url, sign_jwt
+from mcp_bridge.auth.machine_login import MachineLogin
 from mcp_bridge.auth.registration import ClientRegistration, RegistrationMethod
+from mcp_bridge.auth.settings import Grant, OAuthSettings
 from mcp_bridge.auth.token_set import TokenSet
+from mcp_bridge.auth.urlpolicy import UrlPolicy
+from mcp_bridge.errors import ConfigError
 from tests.fixtures.grant_keys import pem_of
 from tests.fixtures.http_steps import finish
+from tests.fixtures.oauth_client import NoClients
 from tests.test_auth_token_endpoint import AS, ISSUER, MCP, NOW
 
 IDP_ISSUER = "https://idp.example.com"
@@ -356,3 +363,26 @@ def test_any_exchange_answer_is_an_id_jag_or_an_auth_error(doc: dict[str, object
     next(step)
     with contextlib.suppress(AuthError):
         finish(step, HttpResponse.of_json(doc))
+
+
+async def test_a_key_of_an_algorithm_the_server_does_not_verify_is_refused_before_sending(
+    tmp_path: Path,
+) -> None:
+    key_file = tmp_path / "key.pem"
+    key_file.write_bytes(pem_of(ec.generate_private_key(ec.SECP256R1())))
+    key_file.chmod(0o600)
+    metadata = replace(AS, token_endpoint_auth_signing_alg_values_supported=("RS256", "PS256"))
+    context = AuthorizationContext(MCP, ISSUER, metadata, None)
+    settings = OAuthSettings(
+        grant=Grant.CLIENT_CREDENTIALS, client_id="svc", client_key_file=str(key_file)
+    )
+
+    def no_http() -> aiohttp.ClientSession:
+        raise AssertionError("nothing may be sent")
+
+    login = MachineLogin(MCP, settings, NoClients(), policy=UrlPolicy.for_server(MCP), http=no_http)
+    tokens = TokenSet(access_token="old", issuer=ISSUER, resource=MCP)
+    with pytest.raises(ConfigError) as refused:
+        await login.renew(context, SECRET_CLIENT, tokens)
+    assert "RS256, PS256" in refused.value.what
+    assert "signs ES256" in refused.value.what

@@ -19,20 +19,17 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
 
 from mcp_bridge.auth.login import BrowserLogin
-from mcp_bridge.auth.provider import OAuthCredentials
 from mcp_bridge.auth.settings import OAuthSettings
 from mcp_bridge.auth.urlpolicy import UrlPolicy
 from mcp_bridge.demo.auth_modes import AuthServerModes
 from mcp_bridge.remote.base import NoCredentials
-from mcp_bridge.store.memory import MemoryVault
 from tests.fixtures.auth_server import AuthServer
-from tests.fixtures.oauth_client import FOLLOWER, NoClients
+from tests.fixtures.oauth_client import FOLLOWER, NoClients, fresh_credentials
 
 HEADER_CALLS = 200_000
 
@@ -70,33 +67,15 @@ async def protocol_login_ms(server: AuthServer, http: aiohttp.ClientSession) -> 
     return (time.perf_counter() - started) * 1000
 
 
-@asynccontextmanager
-async def fresh_credentials(server: AuthServer) -> AsyncIterator[OAuthCredentials]:
-    """A provider on an empty vault that logs in through $BROWSER, with no background
-    refresh to run during a measurement; closed on the way out."""
-    credentials = OAuthCredentials(
-        server.mcp_url,
-        OAuthSettings(),
-        MemoryVault(),
-        interactive=True,
-        background_refresh=False,
-        notify=lambda text: None,
-    )
-    try:
-        yield credentials
-    finally:
-        await credentials.aclose()
-
-
 async def browser_login_ms(server: AuthServer) -> float:
-    async with fresh_credentials(server) as credentials:
+    async with fresh_credentials(server.mcp_url) as credentials:
         started = time.perf_counter()
         await credentials.login()
         return (time.perf_counter() - started) * 1000
 
 
 async def headers_ns(server: AuthServer) -> tuple[float, float]:
-    async with fresh_credentials(server) as credentials:
+    async with fresh_credentials(server.mcp_url) as credentials:
         await credentials.login()
         await credentials.headers("POST", server.mcp_url)
         none = NoCredentials()

@@ -13,6 +13,7 @@ Sans-I/O steps, one HTTP driver, and the pieces that touch the user:
     device_grant.py    the device authorization grant (RFC 8628) for `login --device`
     grants.py          client credentials; token exchange for an ID-JAG and its redemption
     jws.py, client_assertion.py        signed JWTs; private_key_jwt client assertions
+    dpop.py, dpop_proofs.py   DPoP (RFC 9449): the key, the proofs, the nonces (docs/dpop.md)
     http_step.py       HttpRequest/HttpResponse, Step[T], and `run_step`, the one driver
     loopback.py, loopback_sockets.py   the redirect listener and the sockets it binds
     browser.py         the browser opener

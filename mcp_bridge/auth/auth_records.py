@@ -8,6 +8,8 @@ an open VaultTransaction; not HTTP, not time, not refresh policy.
     "clients"  issuer                  -> ClientRegistration (keyed by issuer),
                                           and the issuer's AuthServerQuirks beside it
     "tokens"   f"{issuer} {resource}"  -> TokenSet + "received_at" (one audience)
+    "dpop_keys" canonical MCP URL      -> the server's DPoP private key as a JWK (dpop.py):
+                                          its DPoP-bound tokens are useless without it
 
 A damaged or mismatched record reads as absent (and is logged): the answer to it is a new
 login, which overwrites it. Quirks are the exception: unreadable ones are the RFC defaults
@@ -20,6 +22,7 @@ import logging
 from dataclasses import dataclass, field, replace
 
 from mcp_bridge.auth.discovery import AuthorizationContext, AuthServerQuirks
+from mcp_bridge.auth.dpop import DpopKey
 from mcp_bridge.auth.errors import AuthError, AuthResponseInvalid
 from mcp_bridge.auth.registration import ClientRegistration
 from mcp_bridge.auth.token_set import TokenSet
@@ -28,6 +31,7 @@ from mcp_bridge.store.base import VaultTransaction
 
 __all__ = [
     "CLIENTS",
+    "DPOP_KEYS",
     "SERVERS",
     "TOKENS",
     "StoredClient",
@@ -35,10 +39,12 @@ __all__ = [
     "delete_server",
     "put_client",
     "put_context",
+    "put_dpop_key",
     "put_quirks",
     "put_tokens",
     "read_client",
     "read_context",
+    "read_dpop_key",
     "read_quirks",
     "read_stored_client",
     "read_tokens",
@@ -50,6 +56,7 @@ log = logging.getLogger(__name__)
 SERVERS = "servers"
 CLIENTS = "clients"
 TOKENS = "tokens"
+DPOP_KEYS = "dpop_keys"
 _RECEIVED_AT = "received_at"  # our field next to the TokenSet's own in the vault record
 _REGISTERED_SCOPES = "x_mcp_bridge_scopes"  # ours, next to the ClientRegistration's fields
 _QUIRKS = "x_mcp_bridge_quirks"  # ours too: how the issuer wants its requests
@@ -184,10 +191,26 @@ def put_tokens(txn: VaultTransaction, tokens: TokenSet, received_at: float) -> N
     put_quirks(txn, tokens.issuer, tokens.quirks)
 
 
+def read_dpop_key(txn: VaultTransaction, server_key: str) -> DpopKey | None:
+    doc = txn.get(DPOP_KEYS, server_key)
+    if doc is None:
+        return None
+    try:
+        return DpopKey.from_jwk(doc)
+    except AuthResponseInvalid:
+        log.warning("ignoring the damaged DPoP key of %s", server_key)
+        return None
+
+
+def put_dpop_key(txn: VaultTransaction, server_key: str, key: DpopKey) -> None:
+    txn.put(DPOP_KEYS, server_key, key.to_jwk())
+
+
 def delete_server(
     txn: VaultTransaction, server_key: str, context: AuthorizationContext | None
 ) -> None:
-    """Logout: the server's context and tokens; the issuer's registration stays."""
+    """Logout: the server's context, tokens and DPoP key; the issuer's registration stays."""
     txn.delete(SERVERS, server_key)
+    txn.delete(DPOP_KEYS, server_key)
     if context is not None:
         txn.delete(TOKENS, tokens_key(context.issuer, context.resource))

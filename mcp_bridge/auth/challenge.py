@@ -1,4 +1,5 @@
-"""`WWW-Authenticate` parsing (RFC 9110 §11.6.1, RFC 6750 §3) into a `BearerChallenge`.
+"""`WWW-Authenticate` parsing (RFC 9110 §11.6.1, RFC 6750 §3, RFC 9449 §7.1) into a
+`BearerChallenge`.
 
 Pure. The header is server-controlled and read on every 401/403, so the parser never
 raises: whatever is malformed is dropped (logged at debug) and the rest is kept.
@@ -151,32 +152,50 @@ def _parse(header: str) -> list[_Draft]:
 
 @dataclass(frozen=True, slots=True)
 class BearerChallenge:
-    """The Bearer challenge of a 401/403 (RFC 6750 §3, RFC 9728 §5.1, MCP scope challenge)."""
+    """The challenge of a 401/403 (RFC 6750 §3, RFC 9728 §5.1, MCP scope challenge): the
+    Bearer one, or the DPoP one (RFC 9449 §7.1) when the resource offers only that; its
+    parameters read the same. `dpop_algs` is None when no DPoP challenge came, else the
+    algorithms it names (empty: it named none); `dpop_error` is the DPoP challenge's own
+    error (`use_dpop_nonce`: retry with the nonce just sent, §9)."""
 
     error: str | None = None  # invalid_token, insufficient_scope, invalid_request
     error_description: str | None = None
     scope: tuple[str, ...] = ()  # authoritative for this operation (MCP)
     resource_metadata: str | None = None  # RFC 9728 §5.1: the PRM URL to fetch first
     realm: str | None = None
+    dpop_algs: tuple[str, ...] | None = None
+    dpop_error: str | None = None
+    offers_bearer: bool = True
 
     @classmethod
     def from_header(cls, header: str | None) -> BearerChallenge | None:
-        """The first Bearer challenge in the header, or None when there is none."""
+        """The Bearer (else DPoP) challenge in the header, or None when there is neither."""
         if not header:
             return None
-        for challenge in parse_www_authenticate(header):
-            if challenge.scheme == "bearer":
-                params = challenge.params
-                return cls(
-                    error=params.get("error"),
-                    error_description=params.get("error_description"),
-                    scope=tuple(params.get("scope", "").split()),
-                    resource_metadata=params.get("resource_metadata") or None,
-                    realm=params.get("realm"),
-                )
-        return None
+        challenges = parse_www_authenticate(header)
+        bearer = next((c for c in challenges if c.scheme == "bearer"), None)
+        dpop = next((c for c in challenges if c.scheme == "dpop"), None)
+        chosen = bearer or dpop
+        if chosen is None:
+            return None
+        params = chosen.params
+        return cls(
+            error=params.get("error"),
+            error_description=params.get("error_description"),
+            scope=tuple(params.get("scope", "").split()),
+            resource_metadata=params.get("resource_metadata") or None,
+            realm=params.get("realm"),
+            dpop_algs=None if dpop is None else tuple(dpop.params.get("algs", "").split()),
+            dpop_error=None if dpop is None else dpop.params.get("error"),
+            offers_bearer=bearer is not None,
+        )
 
     @property
     def is_insufficient_scope(self) -> bool:
         """A 403 step-up request (RFC 6750 §3.1, MCP "Step-Up Authorization Flow")."""
         return self.error == "insufficient_scope"
+
+    @property
+    def wants_nonce(self) -> bool:
+        """The resource refused a DPoP proof for its missing or old nonce (RFC 9449 §9)."""
+        return self.dpop_error == "use_dpop_nonce"

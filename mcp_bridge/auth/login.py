@@ -47,6 +47,8 @@ from mcp_bridge.auth.device_grant import (
     request_device_code,
 )
 from mcp_bridge.auth.discovery import AuthorizationContext, AuthServerQuirks, discover
+from mcp_bridge.auth.dpop import login_binds_tokens
+from mcp_bridge.auth.dpop_proofs import DpopProofs, ServerDpop
 from mcp_bridge.auth.errors import (
     AuthError,
     AuthorizationDenied,
@@ -134,7 +136,8 @@ async def fetch_challenge(
             ) as response:
                 if response.status != 401:
                     return None
-                return BearerChallenge.from_header(response.headers.get("WWW-Authenticate"))
+                challenges = ", ".join(response.headers.getall("WWW-Authenticate", ()))
+                return BearerChallenge.from_header(challenges)
     except (TimeoutError, aiohttp.ClientError) as exc:
         log.debug("no challenge from %s: %s", mcp_url, exc)
         return None
@@ -190,10 +193,12 @@ class BrowserLogin:
         notify: Notify = notify_on_stderr,
         pasted_urls: PastedUrls | None = None,
         clock: Callable[[], float] = time.time,
+        dpop: ServerDpop | None = None,
     ) -> None:
         self.mcp_url = mcp_url
         self.settings = settings
         self._clients = clients
+        self._dpop = dpop  # where the server's DPoP key is kept; None: tokens stay Bearer
         self._policy = policy
         self._session = http
         self._notify = notify
@@ -228,8 +233,9 @@ class BrowserLogin:
         scopes = self.scopes_for(context, previous_scopes)
         stored = await self._clients.stored_client(context.issuer)
         quirks = stored.quirks if stored is not None else AuthServerQuirks()
+        dpop = await self._dpop_proofs(context, challenge)
         try:
-            return await self._authorize(context, scopes, quirks)
+            return await self._authorize(context, scopes, quirks, dpop)
         except AuthorizationDenied as exc:
             if not exc.refuses_resource or not quirks.send_resource:
                 raise
@@ -237,10 +243,24 @@ class BrowserLogin:
         # for the resource we named. Once more without it; the token still goes to our
         # resource only, and the issuer is remembered as one that takes no `resource`.
         log.info("%s refused the resource indicator; signing in without it", context.issuer)
-        return await self._authorize(context, scopes, replace(quirks, send_resource=False))
+        return await self._authorize(context, scopes, replace(quirks, send_resource=False), dpop)
+
+    async def _dpop_proofs(
+        self, context: AuthorizationContext, challenge: BearerChallenge | None
+    ) -> DpopProofs | None:
+        """The proofs for the code exchange when the server asks for DPoP-bound tokens
+        (dpop.login_binds_tokens): the server's kept key, or a new one saved first."""
+        algs = context.auth_server.dpop_signing_alg_values_supported
+        if self._dpop is None or not login_binds_tokens(algs, challenge):
+            return None
+        return await self._dpop.ensure()
 
     async def _authorize(
-        self, context: AuthorizationContext, scopes: tuple[str, ...], quirks: AuthServerQuirks
+        self,
+        context: AuthorizationContext,
+        scopes: tuple[str, ...],
+        quirks: AuthServerQuirks,
+        dpop: DpopProofs | None,
     ) -> LoginResult:
         """One authorization-code round: the browser, the callback, the code exchange."""
         settings = self.settings
@@ -270,7 +290,9 @@ class BrowserLogin:
             self.pending_url = None
             self.url_shown.clear()
             await listener.aclose()
-        step = exchange_code(context.auth_server, client, pending, code, now=self._clock())
+        step = exchange_code(
+            context.auth_server, client, pending, code, now=self._clock(), dpop=dpop
+        )
         tokens = await run_step(step, self._session(), policy=self._policy)
         log.info("logged in to %s at %s (scopes: %s)", self.mcp_url, context.issuer, scopes)
         return LoginResult(context, client, tokens)

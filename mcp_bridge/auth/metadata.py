@@ -187,6 +187,8 @@ class AuthServerMetadata:
     authorization_grant_profiles_supported: tuple[str, ...] = ()
     authorization_response_iss_parameter_supported: bool = False  # RFC 9207 §3
     client_id_metadata_document_supported: bool = False  # CIMD
+    # RFC 9449 §5.1: the JWS algorithms it takes DPoP proofs in; empty: it does no DPoP.
+    dpop_signing_alg_values_supported: tuple[str, ...] = ()
     # True for the 2025-03-26 fallback: no document was found, endpoints are guessed.
     is_guessed: bool = False
 
@@ -232,6 +234,7 @@ class AuthServerMetadata:
             client_id_metadata_document_supported=checked.flag(
                 "client_id_metadata_document_supported"
             ),
+            dpop_signing_alg_values_supported=checked.strings("dpop_signing_alg_values_supported"),
         )
 
     @classmethod

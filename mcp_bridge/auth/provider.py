@@ -2,14 +2,17 @@
 on top of the TokenManager (tokens, refresh) and BrowserLogin (the browser).
 
 What each call does:
-- `headers()`: the bearer of a valid held token, with no lock, no I/O and no await on the
-  fast path. Without a usable token it loads or refreshes; without any login it returns no
-  header, and the resource's 401 (with its challenge: scopes, resource_metadata) starts
-  what is needed. A process that merely starts never starts a login: hosts start copies
-  they never use (docs/desktop-hosts.md, "Extra copies, probes and early kills").
+- `headers(method, url)`: the bearer of a valid held token, with no lock, no I/O and no
+  await on the fast path; for DPoP-bound tokens the DPoP scheme and a proof made for that
+  one request (a signature, still no I/O: docs/dpop.md). Without a usable token it loads
+  or refreshes; without any login it returns no header, and the resource's 401 (with its
+  challenge: scopes, resource_metadata) starts what is needed. A process that merely
+  starts never starts a login: hosts start copies they never use (docs/desktop-hosts.md,
+  "Extra copies, probes and early kills").
 - `on_unauthorized(challenge)`: refresh (shared with concurrent callers); when no refresh
   can help, one browser login per server (single-flight, storm-braked) if `interactive`,
-  else LoginRequired naming the command to run.
+  else LoginRequired naming the command to run. A DPoP `use_dpop_nonce` needs neither:
+  the retry names the nonce that `on_dpop_nonce` kept from the same answer.
 - `on_forbidden(challenge)`: step-up on `insufficient_scope` (MCP Authorization, "Step-Up
   Authorization Flow"): a login for the
   union of the granted and the challenged scopes, at most MAX_STEP_UPS per resource and scope
@@ -142,6 +145,7 @@ class OAuthCredentials:
             notify=self._notify,
             pasted_urls=self._pasted_urls,
             clock=self._clock,
+            dpop=self.manager.dpop,
         )
 
     @property
@@ -159,26 +163,27 @@ class OAuthCredentials:
     # -- CredentialProvider -------------------------------------------------------------
 
     async def headers(self, method: str, url: str) -> Mapping[str, str]:
-        """The bearer header; for a server that never challenges (`sign_in_unasked`), a
-        request with no login to use starts one, as a 401 would."""
+        """The token's headers for a `method` request to `url`; for a server that never
+        challenges (`sign_in_unasked`), a request with no login to use starts one, as a
+        401 would."""
         try:
             unasked = self.sign_in_unasked and self.interactive and not self._challenged
-            return await self._headers(may_sign_in=unasked)
+            return await self._headers(method, url, may_sign_in=unasked)
         except _NoLogin:
             return _NO_HEADERS
 
     async def stored_headers(self, method: str, url: str) -> Mapping[str, str]:
-        """The bearer header of a login already held (refreshed if needed); never starts a
-        login (the engine's own background requests use this)."""
+        """The token's headers of a login already held (refreshed if needed); never starts
+        a login (the engine's own background requests use this)."""
         try:
-            return await self._headers(may_sign_in=False)
+            return await self._headers(method, url, may_sign_in=False)
         except _NoLogin:
             return _NO_HEADERS
 
     def on_dpop_nonce(self, url: str, nonce: str) -> None:
-        return None
+        self.manager.dpop.nonces.remember(url, nonce)
 
-    async def _headers(self, *, may_sign_in: bool) -> Mapping[str, str]:
+    async def _headers(self, method: str, url: str, *, may_sign_in: bool) -> Mapping[str, str]:
         tokens = self.manager.usable_tokens()
         if tokens is None:
             with _as_auth_errors():
@@ -197,10 +202,24 @@ class OAuthCredentials:
                         raise _NoLogin from exc
             if self._background_refresh:
                 self.manager.start_background()
+        if tokens.is_dpop:
+            self._header_for = tokens
+            return self._dpop_headers(tokens, method, url)
         if tokens is not self._header_for:
             self._header = MappingProxyType({"Authorization": tokens.authorization_header()})
             self._header_for = tokens
         return self._header
+
+    def _dpop_headers(self, tokens: TokenSet, method: str, url: str) -> Mapping[str, str]:
+        """RFC 9449 §7.1: the DPoP scheme, and a new proof for this one request."""
+        proofs = self.manager.dpop.proofs
+        if proofs is None:  # the vault lost the key the tokens are bound to
+            raise LoginRequired(
+                f"The DPoP key of the login to {self.mcp_url} is gone",
+                next_step=f"Run `mcp-bridge login {self.mcp_url}`",
+            )
+        proof = proofs.proof(method, url, tokens.access_token)
+        return {"Authorization": tokens.authorization_header(), "DPoP": proof}
 
     async def on_unauthorized(self, www_authenticate: str | None) -> bool:
         self._challenged = True
@@ -208,7 +227,11 @@ class OAuthCredentials:
         with _as_auth_errors():
             await self.manager.load()
             tokens = self.manager.tokens
-            if tokens is not None:
+            if tokens is not None and tokens.is_dpop and challenge and challenge.wants_nonce:
+                # RFC 9449 §9: the proof lacked the resource's nonce, which on_dpop_nonce
+                # has kept from this very answer: the next proof names it.
+                return True
+            if tokens is not None and not _unbound_refused(tokens, challenge):
                 if tokens is not self._header_for and self.manager.usable_tokens() is tokens:
                     # These tokens were never sent: the 401 is for a request that carried
                     # older ones (or none). Retry with them rather than spend a refresh.
@@ -382,6 +405,12 @@ class OAuthCredentials:
         await self._logins.cancel()
         await self.manager.aclose()
         await self._http.aclose()
+
+
+def _unbound_refused(tokens: TokenSet, challenge: BearerChallenge | None) -> bool:
+    """Bearer tokens refused by a resource that offers only DPoP: a refresh would bring
+    Bearer tokens again, only a login binds new ones to a key."""
+    return not tokens.is_dpop and challenge is not None and not challenge.offers_bearer
 
 
 class _NoLogin(Exception):

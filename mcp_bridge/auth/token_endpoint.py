@@ -13,6 +13,7 @@ retry, and the way that worked (AuthServerQuirks) rides on the TokenSet to the v
 to the next grant (docs/oauth-in-the-wild.md §6):
     the form body refused (415, a 400 about the body, a 500)  -> the same request as JSON
     invalid_target with `resource` (RFC 8707 §2; Entra ID)    -> the same without `resource`
+and with DPoP, a 400 `use_dpop_nonce` (RFC 9449 §8)          -> a new proof with its nonce
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import replace
+from functools import partial
 from typing import NoReturn
 from urllib.parse import quote_plus
 
 from mcp_bridge.auth.authorize import PendingAuthorization
 from mcp_bridge.auth.client_assertion import CLIENT_ASSERTION_TYPE
 from mcp_bridge.auth.discovery import AuthServerQuirks, TokenBody
+from mcp_bridge.auth.dpop_proofs import DpopProofs, post_with_proof
 from mcp_bridge.auth.errors import (
     AuthError,
     AuthServerUnavailable,
@@ -123,23 +126,37 @@ def _refuses_body(response: HttpResponse, sent: TokenBody) -> bool:
 
 
 def _send(
-    endpoint: str, client: ClientRegistration, form: list[tuple[str, str]], quirks: AuthServerQuirks
+    endpoint: str,
+    client: ClientRegistration,
+    form: list[tuple[str, str]],
+    quirks: AuthServerQuirks,
+    dpop: DpopProofs | None = None,
 ) -> Step[tuple[HttpResponse, AuthServerQuirks]]:
-    """POST `form` the way `quirks` say; when the body's kind was refused, the same request
-    once more in the other kind. Returns the answer to act on and the quirks it was sent
-    with. When both kinds are refused, the first answer is the one that tells."""
-    response = yield client_authenticated_post(endpoint, client, form, body=quirks.token_body)
+    """POST `form` the way `quirks` say (with DPoP proofs when `dpop` is given:
+    post_with_proof); when the body's kind was refused, the same request once more in the
+    other kind. Returns the answer to act on and the quirks it was sent with. When both
+    kinds are refused, the first answer is the one that tells."""
+
+    def post(body: TokenBody) -> Step[HttpResponse]:
+        make = partial(client_authenticated_post, endpoint, client, form, body=body)
+        return post_with_proof(make, dpop)
+
+    response = yield from post(quirks.token_body)
     if response.is_success or not _refuses_body(response, quirks.token_body):
         return response, quirks
     other = replace(quirks, token_body="json" if quirks.token_body == "form" else "form")
-    retried = yield client_authenticated_post(endpoint, client, form, body=other.token_body)
+    retried = yield from post(other.token_body)
     if retried.is_success or not _refuses_body(retried, other.token_body):
         return retried, other
     return response, quirks
 
 
 def post_grant(
-    endpoint: str, client: ClientRegistration, form: list[tuple[str, str]], quirks: AuthServerQuirks
+    endpoint: str,
+    client: ClientRegistration,
+    form: list[tuple[str, str]],
+    quirks: AuthServerQuirks,
+    dpop: DpopProofs | None = None,
 ) -> Step[tuple[HttpResponse, AuthServerQuirks]]:
     """A grant's POST (`_send`), with RFC 8707 `resource` unless `quirks` leave it out. An
     `invalid_target` answer to a request naming it gets the request once more without it:
@@ -148,12 +165,12 @@ def post_grant(
     (it is only ever sent to that server): TokenSet.resource does not change."""
     without = [(name, value) for name, value in form if name != "resource"]
     sent = form if quirks.send_resource else without
-    response, quirks = yield from _send(endpoint, client, sent, quirks)
+    response, quirks = yield from _send(endpoint, client, sent, quirks, dpop)
     doc = response.json_or_none()
     refused = isinstance(doc, dict) and doc.get("error") == "invalid_target"
     if response.status == 400 and refused and len(sent) > len(without):
         response, quirks = yield from _send(
-            endpoint, client, without, replace(quirks, send_resource=False)
+            endpoint, client, without, replace(quirks, send_resource=False), dpop
         )
     return response, quirks
 
@@ -217,10 +234,12 @@ def exchange_code(
     code: str,
     *,
     now: float,
+    dpop: DpopProofs | None = None,
 ) -> Step[TokenSet]:
     """Redeem a validated authorization code (RFC 6749 §4.1.3, RFC 7636 §4.5) with the verifier,
     redirect URI and `resource` (MCP: on the token request too). Only after
-    `validate_callback`."""
+    `validate_callback`. With `dpop`, the request carries a proof and the tokens may come
+    back bound to its key (RFC 9449 §5)."""
     if metadata.issuer != pending.issuer or client.client_id != pending.client_id:
         raise AuthError(
             "The code belongs to a login at another authorization server or client",
@@ -233,7 +252,8 @@ def exchange_code(
         ("code_verifier", pending.code_verifier),
         ("resource", pending.resource),
     ]
-    response, quirks = yield from post_grant(metadata.token_endpoint, client, form, pending.quirks)
+    endpoint = metadata.token_endpoint
+    response, quirks = yield from post_grant(endpoint, client, form, pending.quirks, dpop)
     if not response.is_success:
         raise_token_endpoint_error(response, metadata.token_endpoint, "token endpoint")
     tokens = parse_token_response(
@@ -242,6 +262,7 @@ def exchange_code(
         resource=pending.resource,
         requested_scopes=pending.scopes,
         now=now,
+        sent_dpop_proof=dpop is not None,
     )
     return replace(tokens, quirks=quirks)
 
@@ -253,15 +274,23 @@ def refresh_tokens(
     *,
     now: float,
     scopes: tuple[str, ...] | None = None,
+    dpop: DpopProofs | None = None,
 ) -> Step[TokenSet]:
     """Use `tokens.refresh_token` (RFC 6749 §6) for the same `resource` (RFC 8707 §2.2)
     and the granted scope (`scopes` to narrow it). The new set replaces the old; a reply
     without a refresh token keeps the old one (the AS did not rotate it). Raises
-    LoginRequired when there is no refresh token at all."""
+    LoginRequired when there is no refresh token at all. DPoP-bound tokens are refreshed
+    with a proof of the same key (`dpop`, RFC 9449 §5: their refresh token is bound too);
+    Bearer ones without, whatever `dpop` is."""
     if tokens.refresh_token is None:
         raise LoginRequired(
             "There is no refresh token to renew access with", next_step="Log in again"
         )
+    if tokens.is_dpop and dpop is None:
+        raise LoginRequired(
+            "The DPoP key these tokens are bound to is gone", next_step="Log in again"
+        )
+    dpop = dpop if tokens.is_dpop else None
     if not client.is_for(tokens.issuer) or metadata.issuer != tokens.issuer:
         raise AuthError(
             f"These tokens were issued by {tokens.issuer}, not {metadata.issuer}",
@@ -277,7 +306,8 @@ def refresh_tokens(
         # §6: the granted scope or a narrower one; omitted means "as granted", yet Microsoft
         # Entra ID refuses a refresh without it (AADSTS90009), so it is always sent.
         form.append(("scope", scope))
-    response, quirks = yield from post_grant(metadata.token_endpoint, client, form, tokens.quirks)
+    endpoint = metadata.token_endpoint
+    response, quirks = yield from post_grant(endpoint, client, form, tokens.quirks, dpop)
     if not response.is_success:
         raise_token_endpoint_error(response, metadata.token_endpoint, "token endpoint")
     fresh = parse_token_response(
@@ -286,6 +316,7 @@ def refresh_tokens(
         resource=tokens.resource,
         requested_scopes=requested,
         now=now,
+        sent_dpop_proof=dpop is not None,
     )
     return replace(fresh, refresh_token=fresh.refresh_token or tokens.refresh_token, quirks=quirks)
 

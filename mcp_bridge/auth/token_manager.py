@@ -53,6 +53,7 @@ from mcp_bridge.auth.auth_records import (
     tokens_key,
 )
 from mcp_bridge.auth.discovery import AuthorizationContext
+from mcp_bridge.auth.dpop_proofs import ServerDpop
 from mcp_bridge.auth.errors import AuthError, AuthServerUnavailable, ClientRejected, LoginRequired
 from mcp_bridge.auth.http_step import SessionSource, run_step
 from mcp_bridge.auth.refresh_timing import (
@@ -118,6 +119,7 @@ class TokenManager:
         self.context: AuthorizationContext | None = None
         self.client: ClientRegistration | None = None
         self._tokens: TokenSet | None = None
+        self.dpop = ServerDpop(self.server_key, vault, clock=clock)  # its key, its nonces
         self._margin_s = MARGIN_S
         self._loaded = False
         self._load_lock = asyncio.Lock()
@@ -177,6 +179,7 @@ class TokenManager:
             self._loaded = True
 
     def _read_all(self, txn: VaultTransaction) -> None:
+        self.dpop.read(txn)
         context = read_context(txn, self.server_key, mcp_url=self.mcp_url, policy=self._policy)
         if context is None:
             return
@@ -239,6 +242,7 @@ class TokenManager:
         async with self._vault.transaction() as txn:
             delete_server(txn, self.server_key, context)
         self.context = None
+        self.dpop.forget()
         self._adopt(None, None)
         return revoked
 
@@ -298,6 +302,7 @@ class TokenManager:
             if context is None:
                 raise self._login_required("No stored login")
             record = read_tokens(txn, context)
+            dpop = self.dpop.read(txn)  # a login elsewhere may have made another key
             now = self._clock()
             if record is not None and renewed_elsewhere(record, known, now):
                 # Another process (or manager) rotated them a moment ago: use theirs and spend
@@ -313,7 +318,7 @@ class TokenManager:
                 if self.renewal is not None:
                     fresh = await self.renewal(context, client, current)
                 else:
-                    step = refresh_tokens(context.auth_server, client, current, now=now)
+                    step = refresh_tokens(context.auth_server, client, current, now=now, dpop=dpop)
                     fresh = await run_step(step, self._session(), policy=self._policy)
             except (LoginRequired, ClientRejected) as exc:
                 # Committed on the way out: a dead grant must not be tried again (no loops).

@@ -13,9 +13,11 @@ from mcp_bridge.auth.discovery import AuthServerQuirks
 from mcp_bridge.auth.errors import AuthResponseInvalid, sanitize_remote_text
 from mcp_bridge.auth.http_step import HttpResponse, clamped, json_number, shown_json, stored_time
 
-__all__ = ["MAX_TOKEN_LIFETIME_S", "TokenSet", "parse_token_response"]
+__all__ = ["BEARER", "DPOP", "MAX_TOKEN_LIFETIME_S", "TokenSet", "parse_token_response"]
 
 _MAX_TOKEN_CHARS = 64 * 1024
+BEARER = "Bearer"
+DPOP = "DPoP"
 MAX_TOKEN_LIFETIME_S = 365 * 24 * 3600.0  # a longer expires_in is cut to this (_expires_at)
 
 
@@ -30,7 +32,7 @@ class TokenSet:
     access_token: str = field(repr=False)
     issuer: str
     resource: str
-    token_type: str = "Bearer"
+    token_type: str = BEARER  # or DPOP
     refresh_token: str | None = field(default=None, repr=False)
     expires_at: float | None = None  # epoch seconds; None: the AS did not say
     scopes: tuple[str, ...] = ()
@@ -40,9 +42,16 @@ class TokenSet:
         """True when the access token expires within `margin_s` of `now`."""
         return self.expires_at is not None and self.expires_at - margin_s <= now
 
+    @property
+    def is_dpop(self) -> bool:
+        """Bound to the server's DPoP key (RFC 9449 §5: the AS said `token_type` DPoP): each
+        request needs a proof, and a refresh of them too."""
+        return self.token_type == DPOP
+
     def authorization_header(self) -> str:
-        """The `Authorization` value (RFC 6750 §2.1; MCP: never in a query string)."""
-        return f"Bearer {self.access_token}"
+        """The `Authorization` value (RFC 6750 §2.1, RFC 9449 §7.1; MCP: never in a query
+        string): the scheme is the token type."""
+        return f"{self.token_type} {self.access_token}"
 
     def to_json(self) -> dict[str, object]:
         doc: dict[str, object] = {
@@ -73,7 +82,7 @@ class TokenSet:
                 access_token=_text(doc["access_token"]),
                 issuer=_text(doc["issuer"]),
                 resource=_text(doc["resource"]),
-                token_type=_text(doc.get("token_type", "Bearer")),
+                token_type=_token_type(_text(doc.get("token_type", BEARER))),
                 refresh_token=None if refresh is None else _text(refresh),
                 expires_at=None if expires is None else stored_time(expires),
                 scopes=tuple(scopes),
@@ -88,6 +97,14 @@ def _text(value: object) -> str:
     if not isinstance(value, str):
         raise TypeError("expected a string")
     return value
+
+
+def _token_type(value: str) -> str:
+    """The type's own spelling (RFC 6749 §7.1 compares types case-insensitively)."""
+    for known in (BEARER, DPOP):
+        if value.lower() == known.lower():
+            return known
+    raise ValueError("not a token type we use")
 
 
 def _expires_at(value: object, now: float, issuer: str) -> float | None:
@@ -109,6 +126,24 @@ def _expires_at(value: object, now: float, issuer: str) -> float | None:
     return now + clamped(lifetime, 0.0, MAX_TOKEN_LIFETIME_S)
 
 
+def _issued_type(value: object, issuer: str, sent_dpop_proof: bool) -> str:
+    try:
+        token_type = _token_type(_text(value))
+    except (TypeError, ValueError):
+        raise AuthResponseInvalid(
+            f"The token response from {issuer} has token_type "
+            f"{sanitize_remote_text(value, max_chars=30)!r}; only Bearer and DPoP are supported",
+            next_step="Tell the server's owner",
+        ) from None
+    if token_type == DPOP and not sent_dpop_proof:
+        raise AuthResponseInvalid(
+            f"The token response from {issuer} has token_type DPoP, but the request carried "
+            "no DPoP proof: the token is bound to no key of ours (RFC 9449 §5)",
+            next_step="Tell the server's owner",
+        )
+    return token_type
+
+
 def parse_token_response(
     response: HttpResponse,
     *,
@@ -116,11 +151,14 @@ def parse_token_response(
     resource: str,
     requested_scopes: tuple[str, ...],
     now: float,
+    sent_dpop_proof: bool = False,
 ) -> TokenSet:
     """The tokens in a successful token response (RFC 6749 §5.1), for `resource` from
-    `issuer`; AuthResponseInvalid when it is unusable. Only Bearer tokens are usable here
-    (RFC 6750); the type is compared case-insensitively (RFC 6749 §7.1: "bearer" and
-    "Bearer" are the same type)."""
+    `issuer`; AuthResponseInvalid when it is unusable. Bearer tokens (RFC 6750) are usable,
+    and DPoP-bound ones (RFC 9449 §5) when the request carried a proof (`sent_dpop_proof`):
+    a token bound to a key we never showed could not be used. A proof answered with a
+    Bearer token is an AS that does not do DPoP (it ignores the header, §5): the token is
+    used as a bearer. Types compare case-insensitively (RFC 6749 §7.1)."""
     doc = response.json(what="token response")
     if not isinstance(doc, dict):
         raise AuthResponseInvalid(
@@ -133,13 +171,7 @@ def parse_token_response(
             f"The token response from {issuer} has no usable access_token",
             next_step="Tell the server's owner",
         )
-    token_type = doc.get("token_type")
-    if not isinstance(token_type, str) or token_type.lower() != "bearer":
-        raise AuthResponseInvalid(
-            f"The token response from {issuer} has token_type "
-            f"{sanitize_remote_text(token_type, max_chars=30)!r}; only Bearer is supported",
-            next_step="Tell the server's owner",
-        )
+    token_type = _issued_type(doc.get("token_type"), issuer, sent_dpop_proof)
     refresh = doc.get("refresh_token")
     if refresh is not None and (not isinstance(refresh, str) or len(refresh) > _MAX_TOKEN_CHARS):
         raise AuthResponseInvalid(
@@ -153,7 +185,7 @@ def parse_token_response(
         access_token=access,
         issuer=issuer,
         resource=resource,
-        token_type="Bearer",
+        token_type=token_type,
         refresh_token=refresh or None,
         expires_at=_expires_at(doc.get("expires_in"), now, issuer),
         scopes=scopes,

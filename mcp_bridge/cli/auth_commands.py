@@ -221,4 +221,12 @@ async def _token(url: str, settings: OAuthSettings) -> str:
             tokens = (await credentials.login()).tokens  # no user involved: just the grant
     finally:
         await credentials.aclose()
+    if tokens.is_dpop:
+        from mcp_bridge.errors import AuthError
+
+        raise AuthError(
+            f"The access token of {url} is bound to a DPoP key (RFC 9449): the server takes "
+            "it only with a proof signed for each request, so it is of no use to curl",
+            next_step=f"Reach the server through `mcp-bridge run {url}`",
+        )
     return tokens.access_token

@@ -1,7 +1,8 @@
 """`mcp-bridge run` against a server that enforces DPoP (the fixture AS + MCP server in
 `dpop` mode with nonces on both), through the daemon and in-process: the login on the first
 401, requests with a proof each, a refresh with one, and a second process that takes the
-key from the vault and goes on with the tokens bound to it."""
+key from the vault and goes on with the tokens bound to it; `login`, `token` and `doctor`
+with a bound login."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from tests.fixtures.bridge_process import (
     stop_daemon,
 )
 from tests.fixtures.mcp_servers import text_of
+from tests.test_doctor import doctor
 
 MODES = pytest.mark.parametrize("run_flags", [(), ("--no-daemon",)], ids=["daemon", "in-process"])
 
@@ -91,3 +93,27 @@ async def test_login_then_run_uses_the_bound_token_without_a_refresh(
     assert code != 0
     assert "bound to a DPoP key" in said
     assert "mcp-bridge run" in said
+
+
+async def test_doctor_presents_a_bound_token_with_a_proof_and_changes_nothing(
+    auth_server: AuthServerFactory, bridge_home: Path
+) -> None:
+    server = auth_server(dpop=True, dpop_nonce=True)
+    code, said = await mcp_bridge_cli(bridge_home, "login", server.mcp_url, env=oauth_env())
+    assert code == 0, said
+    vault = bridge_paths({"MCP_BRIDGE_HOME": str(bridge_home)}).vault_file
+    before = (vault.read_bytes(), server.stats())
+
+    code, report = await doctor(bridge_home, server.mcp_url)
+
+    transport = report["by_step"]["transport"]
+    assert transport["outcome"] == "pass", transport
+    stats = server.stats()
+    # The era probes went through with the stored token and a proof each, after one
+    # use_dpop_nonce; nothing was refreshed, granted or written.
+    assert stats["dpop_resource_requests"] > before[1]["dpop_resource_requests"]
+    assert stats["dpop_rs_nonce_challenges"] == before[1]["dpop_rs_nonce_challenges"] + 1
+    assert stats["dpop_refusals"] == 0
+    for counter in ("authorizations", "token_exchanges", "refreshes", "dpop_bound_grants"):
+        assert stats[counter] == before[1][counter], counter
+    assert vault.read_bytes() == before[0]

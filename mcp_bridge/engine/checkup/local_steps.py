@@ -15,8 +15,15 @@ import sys
 from collections.abc import Mapping
 
 from mcp_bridge import __version__
-from mcp_bridge.auth.auth_records import StoredTokens, read_client, read_context, read_tokens
+from mcp_bridge.auth.auth_records import (
+    StoredTokens,
+    read_client,
+    read_context,
+    read_dpop_key,
+    read_tokens,
+)
 from mcp_bridge.auth.discovery import AuthorizationContext
+from mcp_bridge.auth.dpop_proofs import DpopNonces, DpopProofs
 from mcp_bridge.auth.registration import ClientRegistration
 from mcp_bridge.auth.urlpolicy import UrlPolicy
 from mcp_bridge.engine.checkup.findings import Finding
@@ -132,28 +139,41 @@ async def host_keyring_finding(environ: Mapping[str, str]) -> Finding:
 
 class StoredLogin:
     """What the vault keeps for one server: where it signed in, with which client, and its
-    tokens (which never leave this object but as the Authorization header for the server
-    they were issued for)."""
+    tokens (which never leave this object but as the headers for the server they were
+    issued for), with the DPoP key they may be bound to."""
 
     def __init__(
         self,
         context: AuthorizationContext,
         client: ClientRegistration | None,
         stored: StoredTokens | None,
+        dpop: DpopProofs | None = None,
     ) -> None:
         self.context = context
         self.client = client
         self._stored = stored
+        self.dpop = dpop
 
     @property
     def tokens(self) -> StoredTokens | None:
         return self._stored
 
-    def authorization(self, now: float) -> str | None:
-        """The Authorization header value while the access token has not expired."""
+    def can_present(self, now: float) -> bool:
+        """Whether the access token has not expired, and a bound one has its key."""
         if self._stored is None or self._stored.tokens.is_expired(now):
-            return None
-        return self._stored.tokens.authorization_header()
+            return False
+        return not self._stored.tokens.is_dpop or self.dpop is not None
+
+    def headers(self, method: str, url: str) -> dict[str, str]:
+        """The headers that present the token to a `method` request to `url`: Bearer, or
+        the DPoP scheme with a proof made for that request (RFC 9449 §7.1)."""
+        if self._stored is None:
+            return {}
+        tokens = self._stored.tokens
+        presented = {"Authorization": tokens.authorization_header()}
+        if tokens.is_dpop and self.dpop is not None:
+            presented["DPoP"] = self.dpop.proof(method, url, tokens.access_token)
+        return presented
 
 
 def stored_login(inspection: VaultInspection, profile: ServerProfile) -> StoredLogin | None:
@@ -164,7 +184,10 @@ def stored_login(inspection: VaultInspection, profile: ServerProfile) -> StoredL
     context = read_context(view, profile.resource, mcp_url=profile.url, policy=policy)
     if context is None:
         return None
-    return StoredLogin(context, read_client(view, context.issuer), read_tokens(view, context))
+    key = read_dpop_key(view, profile.resource)
+    dpop = DpopProofs(key, DpopNonces()) if key is not None else None
+    client = read_client(view, context.issuer)
+    return StoredLogin(context, client, read_tokens(view, context), dpop)
 
 
 def _duration(seconds: float) -> str:

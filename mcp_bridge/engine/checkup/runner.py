@@ -190,8 +190,8 @@ class _Checkup:
             return tls_finding(
                 profile.url, self.answer, presented, via_proxy=self.endpoint.via_proxy
             )
-        authorization = self.login.authorization(self.clock()) if self.login else None
-        return await transport_finding(profile, http, StoredTokenOnly(authorization))
+        login = self.login if self.login and self.login.can_present(self.clock()) else None
+        return await transport_finding(profile, http, StoredTokenOnly(login))
 
     async def _oauth(
         self, step: str, profile: ServerProfile, http: aiohttp.ClientSession

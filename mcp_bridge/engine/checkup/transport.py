@@ -3,8 +3,9 @@
 `initialize`, then an HTTP+SSE GET), with `doctor`'s own `initialize` as the legacy probe.
 
 The requests carry the profile's `--header`s and, when the vault holds an access token for
-this server that has not expired, that token; nothing is ever refreshed and no sign-in is
-started: a 401 is noted and the probe ends there.
+this server that has not expired, that token (with a DPoP proof of the stored key for a
+bound one); nothing is ever refreshed and no sign-in is started: a 401 is noted and the
+probe ends there.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from mcp_bridge import __version__, jsonrpc
+from mcp_bridge.auth.challenge import BearerChallenge
 from mcp_bridge.auth.errors import sanitize_remote_text
 from mcp_bridge.engine.checkup.findings import Finding
+from mcp_bridge.engine.checkup.local_steps import StoredLogin
 from mcp_bridge.engine.profile import ServerProfile
 from mcp_bridge.errors import RemoteError
 from mcp_bridge.jsonrpc import JsonObject
@@ -33,24 +36,33 @@ ANSWER_TIMEOUT_S = 15.0  # an HTTP+SSE answer comes over the stream after the PO
 
 
 class StoredTokenOnly:
-    """A CredentialProvider (remote/base.py) that offers the stored access token, if it is
-    given one, and recovers from nothing: it records the refusal instead."""
+    """A CredentialProvider (remote/base.py) that offers the stored access token, if the
+    login can present it (`StoredLogin.can_present`), and recovers from nothing: it records
+    the refusal instead. The one retry it asks for is a DPoP resource's `use_dpop_nonce`
+    (RFC 9449 §9), whose nonce came with the refusal: that is no refusal of the token."""
 
-    def __init__(self, authorization: str | None) -> None:
-        self._authorization = authorization
+    def __init__(self, login: StoredLogin | None) -> None:
+        self._login = login
+        self._nonce_retried = False
         self.refused_with: int | None = None  # 401 or 403, when the server refused
 
     @property
     def sends_token(self) -> bool:
-        return self._authorization is not None
+        return self._login is not None
 
     async def headers(self, method: str, url: str) -> Mapping[str, str]:
-        return {} if self._authorization is None else {"Authorization": self._authorization}
+        return {} if self._login is None else self._login.headers(method, url)
 
     def on_dpop_nonce(self, url: str, nonce: str) -> None:
-        return None  # a stored Bearer token is all doctor sends
+        if self._login is not None and self._login.dpop is not None:
+            self._login.dpop.nonces.remember(url, nonce)
 
     async def on_unauthorized(self, www_authenticate: str | None) -> bool:
+        challenge = BearerChallenge.from_header(www_authenticate)
+        bound = self._login is not None and self._login.dpop is not None
+        if bound and challenge is not None and challenge.wants_nonce and not self._nonce_retried:
+            self._nonce_retried = True
+            return True
         self.refused_with = 401
         return False
 

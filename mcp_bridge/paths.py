@@ -55,6 +55,12 @@ class BridgePaths(NamedTuple):
         """Held by the shim that starts the daemon, so shims started together start one."""
         return self.state_dir / "daemon.lock"
 
+    @property
+    def daemon_endpoint_file(self) -> Path:
+        """Where a daemon on the loopback transport publishes its port and per-start
+        secret (daemon/transport.py); 0600, and under Windows' per-user profile ACL."""
+        return self.state_dir / "daemon.endpoint"
+
     def daemon_socket(self) -> Path:
         """The daemon's Unix socket: in the runtime directory, or, when that path is too
         long for a socket address, in a private directory of ours under the temp dir.

@@ -1,5 +1,5 @@
-"""The daemon and its shims as a desktop uses them: real processes, a real socket, the
-real demo authorization server."""
+"""The daemon and its shims as a desktop uses them: real processes, a real socket (Unix,
+and loopback TCP with its secret, as on Windows), the real demo authorization server."""
 
 from __future__ import annotations
 
@@ -20,13 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from mcp_bridge.daemon.server import DaemonServer, bind_socket
+from mcp_bridge.daemon import transport
+from mcp_bridge.daemon.server import DaemonServer
 from mcp_bridge.engine.registry import CredentialRegistry
-from mcp_bridge.paths import bridge_paths
-from mcp_bridge.shim.connection import DaemonUnavailable, ask_daemon
+from mcp_bridge.paths import BridgePaths, bridge_paths
+from mcp_bridge.shim.connection import ask_daemon
 from tests.fixtures.auth_server import AuthServerFactory
 from tests.fixtures.bridge_process import (
     BridgeProcess,
+    daemon_process,
     daemons_under,
     echo,
     mcp_bridge_cli,
@@ -47,8 +49,10 @@ def daemon_pid(home: Path) -> int:
 
 
 async def test_the_shim_relays_through_a_daemon_it_started(
-    sdk_stateful: ServerProcess, bridge_home: Path
+    sdk_stateful: ServerProcess, bridge_home: Path, daemon_transport: str
 ) -> None:
+    paths = bridge_paths({"MCP_BRIDGE_HOME": str(bridge_home)})
+    published = published_file(paths)
     async with running_bridge(bridge_home, sdk_stateful.url) as bridge:
         assert "result" in await bridge.initialize()
         assert text_of(await echo(bridge, "via the daemon")) == "via the daemon"
@@ -57,13 +61,18 @@ async def test_the_shim_relays_through_a_daemon_it_started(
         assert code == 0
         assert f"daemon:  running, pid {daemon_pid(bridge_home)}" in said
         assert "1 client(s) connected" in said
+        assert published.parent.stat().st_mode & 0o777 == 0o700
+        if daemon_transport == "tcp":
+            assert published.stat().st_mode & 0o777 == 0o600
+            endpoint = transport.parse_endpoint(published.read_bytes())
+            assert endpoint is not None
+            assert endpoint.pid == daemon_pid(bridge_home)
         assert await bridge.close_stdin_and_wait() == 0
-    socket_dir = bridge_paths({"MCP_BRIDGE_HOME": str(bridge_home)}).daemon_socket().parent
-    assert socket_dir.stat().st_mode & 0o777 == 0o700
+    assert not published.exists()  # the daemon (stopped at the end) took it with it
 
 
 async def test_five_shims_started_together_start_one_daemon_and_sign_in_once(
-    auth_server: AuthServerFactory, bridge_home: Path
+    auth_server: AuthServerFactory, bridge_home: Path, daemon_transport: str
 ) -> None:
     server = auth_server()
     async with bridges_of(bridge_home, server.mcp_url, count=5) as bridges:
@@ -79,8 +88,10 @@ async def test_five_shims_started_together_start_one_daemon_and_sign_in_once(
 
 
 async def test_a_killed_daemon_is_restarted_and_the_login_survives(
-    auth_server: AuthServerFactory, bridge_home: Path
+    auth_server: AuthServerFactory, bridge_home: Path, daemon_transport: str
 ) -> None:
+    """A SIGKILLed daemon leaves its socket or endpoint file behind: the shims find nobody
+    there, start a new daemon and replay their clients' handshakes to it."""
     server = auth_server(access_ttl_s=3)
     async with bridges_of(bridge_home, server.mcp_url, count=2) as bridges:
         for bridge in bridges:
@@ -143,26 +154,138 @@ async def test_another_user_cannot_reach_the_daemon(sdk_stateful: ServerProcess)
 
 
 async def test_a_wrong_or_silent_hello_gets_an_answer_not_a_hang(
-    sdk_stateful: ServerProcess, bridge_home: Path
+    sdk_stateful: ServerProcess, bridge_home: Path, daemon_transport: str
 ) -> None:
     async with running_bridge(bridge_home, sdk_stateful.url) as bridge:
         assert "result" in await bridge.initialize()
-        path = bridge_paths({"MCP_BRIDGE_HOME": str(bridge_home)}).daemon_socket()
-        for first_line, complaint in [
-            (b'{"mcp-bridge":99,"session":{}}\n', "speaks daemon protocol 99"),
-            (b"hello daemon\n", "not JSON"),
-            (b'{"mcp-bridge":1,"session":{"url":"ftp://x/"}}\n', "scheme"),
-        ]:
-            reply = await asyncio.to_thread(_exchange, path, first_line)
+        paths = bridge_paths({"MCP_BRIDGE_HOME": str(bridge_home)})
+        cases: list[tuple[dict[str, object] | bytes, str]] = [
+            ({"mcp-bridge": 99, "session": {}}, "speaks daemon protocol 99"),
+            ({"mcp-bridge": 1, "session": {"url": "ftp://x/"}}, "scheme"),
+            (b"hello daemon", "not JSON"),
+        ]
+        for hello_line, complaint in cases:
+            reply = await asyncio.to_thread(_exchange, paths, hello_line)
             assert complaint in str(reply["error"]), reply
         assert text_of(await echo(bridge, "unharmed")) == "unharmed"
 
 
-def test_the_shim_imports_none_of_the_heavy_libraries(bridge_home: Path) -> None:
+@pytest.mark.parametrize(
+    ("secret", "complaint"),
+    [
+        (None, "The hello carries no daemon secret"),
+        ("guessed", "The hello's daemon secret is not this daemon's"),
+        (12345, "The hello's daemon secret is not this daemon's"),
+    ],
+)
+async def test_loopback_refuses_a_hello_without_the_secret_in_one_line(
+    sdk_stateful: ServerProcess,
+    bridge_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    secret: object,
+    complaint: str,
+) -> None:
+    """Any local process can connect to 127.0.0.1: without the secret from the user's own
+    endpoint file it gets one line saying why, the connection is closed, and `stop` is no
+    exception."""
+    monkeypatch.setenv(transport.TRANSPORT_ENV, "tcp")
+    async with running_bridge(bridge_home, sdk_stateful.url) as bridge:
+        assert "result" in await bridge.initialize()
+        paths = bridge_paths({"MCP_BRIDGE_HOME": str(bridge_home)})
+        address = transport.find_daemon(paths)
+        assert isinstance(address, transport.LoopbackAddress)
+        for command in ("status", "stop"):
+            hello_line: dict[str, object] = {"mcp-bridge": 1, "command": command}
+            if secret is not None:
+                hello_line["secret"] = secret
+            with socket.create_connection(("127.0.0.1", address.port), timeout=15) as sock:
+                sock.sendall(json.dumps(hello_line).encode() + b"\n")
+                refusal, rest = _line_and_rest(sock)
+            assert json.loads(refusal)["error"] == complaint
+            assert "mcp-bridge's own commands read it from daemon.endpoint" in refusal
+            assert address.secret not in refusal
+            assert rest == b""  # and then the daemon hung up
+        assert text_of(await echo(bridge, "still served")) == "still served"
+        assert daemon_pid(bridge_home) == address.pid
+
+
+@pytest.mark.parametrize("stale", ["dead pid, someone else's port", "live pid, closed port"])
+async def test_a_stale_endpoint_file_leads_to_a_new_daemon(
+    sdk_stateful: ServerProcess, bridge_home: Path, monkeypatch: pytest.MonkeyPatch, stale: str
+) -> None:
+    """A daemon that was killed leaves its endpoint file. The shim neither connects to a
+    port that a dead daemon named (another program may listen there now, and would get
+    the session's hello) nor waits on a port nobody listens on: it starts a daemon."""
+    monkeypatch.setenv(transport.TRANSPORT_ENV, "tcp")
+    paths = bridge_paths({"MCP_BRIDGE_HOME": str(bridge_home)})
+    with socket.create_server(("127.0.0.1", 0)) as someone_else:
+        if stale == "dead pid, someone else's port":
+            pid, port = _a_finished_process(), someone_else.getsockname()[1]
+        else:
+            pid, port = os.getpid(), _closed_port()  # this process: alive, not a daemon
+        old = transport.LoopbackAddress(port, "left-behind", pid, "0.1.0")
+        paths.state_dir.mkdir(parents=True)
+        paths.daemon_endpoint_file.write_bytes(transport.encode_endpoint(old))
+        async with running_bridge(bridge_home, sdk_stateful.url) as bridge:
+            assert "result" in await bridge.initialize()
+            assert text_of(await echo(bridge, "new daemon")) == "new daemon"
+            new = transport.parse_endpoint(paths.daemon_endpoint_file.read_bytes())
+            assert new is not None
+            assert new.pid == daemon_pid(bridge_home) != pid
+        if port == someone_else.getsockname()[1]:
+            someone_else.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                someone_else.accept()  # nobody ever connected to it
+
+
+async def test_the_shim_runs_without_fcntl_and_unix_sockets_as_on_windows(
+    sdk_stateful: ServerProcess, bridge_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows' Python has neither `fcntl` nor `socket.AF_UNIX`. With both taken away (a
+    sitecustomize), the shim still imports, picks loopback TCP by itself (no
+    MCP_BRIDGE_DAEMON_TRANSPORT) and relays through the daemon listening there, and
+    `daemon status` reaches it too. (Starting a daemon takes the start lock, which is
+    msvcrt's on Windows and cannot run here: that daemon is started beforehand.)"""
+    windows_like = tmp_path / "windows-like"
+    windows_like.mkdir()
+    (windows_like / "sitecustomize.py").write_text(
+        "import socket, sys\n"
+        "del socket.AF_UNIX\n"
+        "sys.modules['fcntl'] = None  # `import fcntl` raises ImportError\n"
+    )
     env = {
         "PATH": os.environ["PATH"],
         "HOME": str(bridge_home),
         "MCP_BRIDGE_HOME": str(bridge_home),
+        "PYTHONPATH": str(windows_like),
+    }
+    monkeypatch.setenv(transport.TRANSPORT_ENV, "tcp")
+    async with (
+        daemon_process(bridge_home),
+        running_bridge(bridge_home, sdk_stateful.url, exact_env=env) as bridge,
+    ):
+        assert "result" in await bridge.initialize()
+        assert text_of(await echo(bridge, "no AF_UNIX")) == "no AF_UNIX"
+        # Unset there as well: `daemon status` picks the transport by itself too. It can
+        # only reach the loopback daemon, and count the shim's session on it, where the
+        # sitecustomize did take AF_UNIX (and fcntl with it) away.
+        no_choice = {**env, transport.TRANSPORT_ENV: ""}
+        code, said = await mcp_bridge_cli(
+            bridge_home, "daemon", "status", env=no_choice, stdout=True
+        )
+        assert code == 0, said
+        assert json.loads(said)["connections"] == 1  # the shim's session
+        assert await bridge.close_stdin_and_wait() == 0
+
+
+def test_the_shim_imports_none_of_the_heavy_libraries(
+    bridge_home: Path, daemon_transport: str
+) -> None:
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(bridge_home),
+        "MCP_BRIDGE_HOME": str(bridge_home),
+        transport.TRANSPORT_ENV: daemon_transport,
     }
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "mcp_bridge", "run", "http://127.0.0.1:9/mcp"],
@@ -231,41 +354,79 @@ def _connect_as(user: pwd.struct_passwd, path: Path) -> str:
     return done.stdout.decode() + done.stderr.decode()
 
 
-def _exchange(path: Path, first_line: bytes) -> dict[str, object]:
-    with socket.socket(socket.AF_UNIX) as sock:
+def _exchange(paths: BridgePaths, hello_line: dict[str, object] | bytes) -> dict[str, object]:
+    """The daemon's answer to `hello_line`: a JSON object (with the secret the transport
+    asks for), or raw bytes."""
+    address = transport.find_daemon(paths)
+    assert address is not None
+    if isinstance(hello_line, dict):
+        hello_line = json.dumps({**hello_line, **address.hello_fields}).encode()
+    sock = transport.connect(address)
+    assert sock is not None
+    with sock:
         sock.settimeout(15)
-        sock.connect(str(path))
-        sock.sendall(first_line)
-        reply = sock.makefile("rb").readline()
+        sock.sendall(hello_line + b"\n")
+        reply, _ = _line_and_rest(sock)
     decoded: dict[str, object] = json.loads(reply)
     return decoded
 
 
-async def test_a_stopping_daemon_leaves_a_socket_that_is_no_longer_its_own(
-    bridge_home: Path,
+def _line_and_rest(sock: socket.socket) -> tuple[str, bytes]:
+    """The first line the daemon sent, and all it sent after it until it closed."""
+    with sock.makefile("rb") as lines:
+        return lines.readline().decode(), lines.read()
+
+
+def _a_finished_process() -> int:
+    """The pid of a process that has exited and been reaped."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True
+    )
+    return int(done.stdout)
+
+
+def _closed_port() -> int:
+    """A loopback port nobody listens on (one the OS just handed out, then closed)."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port: int = listener.getsockname()[1]
+    return port
+
+
+def published_file(paths: BridgePaths) -> Path:
+    """What the daemon makes to be found: the socket file, or the endpoint file."""
+    if transport.uses_loopback():
+        return paths.daemon_endpoint_file
+    return paths.daemon_socket()
+
+
+async def test_a_stopping_daemon_leaves_a_file_that_is_no_longer_its_own(
+    bridge_home: Path, daemon_transport: str
 ) -> None:
-    """Another listener (systemd, a newer daemon) may own the path by the time this one
-    exits: removing that file would cut every new shim off."""
+    """Another listener (systemd, a newer daemon) may own the socket path or have written
+    the endpoint file by the time this one exits: removing it would cut every new shim
+    off."""
     paths = bridge_paths({"MCP_BRIDGE_HOME": str(bridge_home)})
-    path = paths.daemon_socket()
+    path = published_file(paths)
     registry = CredentialRegistry(paths)
-    daemon = DaemonServer(registry, idle_exit_s=None, socket_path=path)
-    serving = asyncio.create_task(daemon.serve(bind_socket(path)))
+    daemon = DaemonServer(registry, idle_exit_s=None)
+    serving = asyncio.create_task(daemon.serve(transport.listen(paths)))
     await asyncio.sleep(0.05)
     path.unlink()
-    successor = socket.socket(socket.AF_UNIX)
-    successor.bind(str(path))
-    try:
+    with contextlib.ExitStack() as successor:
+        if daemon_transport == "tcp":
+            newer = transport.LoopbackAddress(1, "a newer daemon's", os.getpid(), "0.1.0")
+            path.write_bytes(transport.encode_endpoint(newer))
+        else:
+            listener = successor.enter_context(socket.socket(socket.AF_UNIX))
+            listener.bind(str(path))
         daemon.stop()
         await serving
         await daemon.aclose()
         assert path.exists()
-    finally:
-        successor.close()
 
 
 async def test_a_second_daemon_says_one_is_running_and_leaves_it_alone(
-    sdk_stateful: ServerProcess, bridge_home: Path
+    sdk_stateful: ServerProcess, bridge_home: Path, daemon_transport: str
 ) -> None:
     async with running_bridge(bridge_home, sdk_stateful.url) as bridge:
         assert "result" in await bridge.initialize()
@@ -277,7 +438,7 @@ async def test_a_second_daemon_says_one_is_running_and_leaves_it_alone(
 
 
 async def test_a_daemon_left_by_another_version_is_retired_and_replaced(
-    sdk_stateful: ServerProcess, bridge_home: Path
+    sdk_stateful: ServerProcess, bridge_home: Path, daemon_transport: str
 ) -> None:
     """An upgrade leaves the old daemon running: the first new shim stops it (`stop` is
     understood by every version) and starts a current one."""
@@ -285,21 +446,11 @@ async def test_a_daemon_left_by_another_version_is_retired_and_replaced(
         "import sys, mcp_bridge; mcp_bridge.__version__ = '0.0.1-old'; "
         "from mcp_bridge.cli import main; sys.exit(main(['daemon']))"
     )
-    env = {**os.environ, "MCP_BRIDGE_HOME": str(bridge_home)}
-    old = await asyncio.create_subprocess_exec(sys.executable, "-c", old_version, env=env)
-    try:
-        paths = bridge_paths({"MCP_BRIDGE_HOME": str(bridge_home)})
-        for _ in range(200):
-            with contextlib.suppress(DaemonUnavailable):
-                assert ask_daemon(paths, "status")["version"] == "0.0.1-old"
-                break
-            await asyncio.sleep(0.05)
+    paths = bridge_paths({"MCP_BRIDGE_HOME": str(bridge_home)})
+    async with daemon_process(bridge_home, old_version) as old:
+        assert ask_daemon(paths, "status")["version"] == "0.0.1-old"
         async with running_bridge(bridge_home, sdk_stateful.url) as bridge:
             assert "result" in await bridge.initialize()
             assert text_of(await echo(bridge, "current")) == "current"
             assert ask_daemon(paths, "status")["version"] != "0.0.1-old"
         assert await asyncio.wait_for(old.wait(), 15) == 0
-    finally:
-        if old.returncode is None:
-            old.kill()
-            await old.wait()

@@ -9,12 +9,9 @@ Host header, a cross-site POST and a POST without the page's CSRF token are answ
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
 import re
 import shutil
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -26,7 +23,7 @@ from mcp_bridge.paths import bridge_paths
 from mcp_bridge.shim.connection import DaemonUnavailable, ask_daemon
 from tests.browsers.driven_chromium import chromium_page, screenshot
 from tests.fixtures.auth_server import REPO_ROOT, AuthServer, AuthServerFactory
-from tests.fixtures.bridge_process import mcp_bridge_cli, oauth_env, stop_daemon
+from tests.fixtures.bridge_process import daemon_process, mcp_bridge_cli, oauth_env, stop_daemon
 from tests.fixtures.oauth_client import needs_chromium
 
 ARTIFACT = REPO_ROOT / "test-artifacts" / "status-page.png"
@@ -153,7 +150,9 @@ async def test_log_out_and_in_again_through_the_page_in_chromium(
     assert stats["authorizations"] == 2  # `mcp-bridge login`, then the page's Log in
 
 
-async def test_a_daemon_that_predates_the_page_is_retired_and_replaced(bridge_home: Path) -> None:
+async def test_a_daemon_that_predates_the_page_is_retired_and_replaced(
+    bridge_home: Path, daemon_transport: str
+) -> None:
     """A daemon of an older mcp-bridge answers `page` with "Unknown daemon request": `status
     --open` stops it and asks a current one, as a shim does for a session."""
     old_version = (
@@ -161,25 +160,17 @@ async def test_a_daemon_that_predates_the_page_is_retired_and_replaced(bridge_ho
         "from mcp_bridge.daemon import hello; hello.COMMANDS = ('status', 'stop'); "
         "from mcp_bridge.cli import main; sys.exit(main(['daemon']))"
     )
-    env = {**os.environ, "MCP_BRIDGE_HOME": str(bridge_home)}
-    old = await asyncio.create_subprocess_exec(sys.executable, "-c", old_version, env=env)
     paths = bridge_paths({"MCP_BRIDGE_HOME": str(bridge_home)})
     try:
-        for _ in range(200):
-            with contextlib.suppress(DaemonUnavailable):
-                assert ask_daemon(paths, "status")["version"] == "0.0.1-old"
-                break
-            await asyncio.sleep(0.05)
-        with pytest.raises(DaemonUnavailable, match="Unknown daemon request 'page'"):
-            ask_daemon(paths, "page")
-        code, said = await cli(bridge_home, "status", "--open", BROWSER="/bin/true")
-        assert code == 0, said
-        assert "restarting the daemon" in said
-        assert said.splitlines()[0].startswith("http://127.0.0.1:")  # stdout: the URL
-        assert await asyncio.wait_for(old.wait(), 15) == 0
-        assert ask_daemon(paths, "status")["version"] != "0.0.1-old"
+        async with daemon_process(bridge_home, old_version) as old:
+            assert ask_daemon(paths, "status")["version"] == "0.0.1-old"
+            with pytest.raises(DaemonUnavailable, match="Unknown daemon request 'page'"):
+                ask_daemon(paths, "page")
+            code, said = await cli(bridge_home, "status", "--open", BROWSER="/bin/true")
+            assert code == 0, said
+            assert "restarting the daemon" in said
+            assert said.splitlines()[0].startswith("http://127.0.0.1:")  # stdout: the URL
+            assert await asyncio.wait_for(old.wait(), 15) == 0
+            assert ask_daemon(paths, "status")["version"] != "0.0.1-old"
     finally:
-        if old.returncode is None:
-            old.kill()
-            await old.wait()
         await asyncio.to_thread(stop_daemon, bridge_home)

@@ -57,8 +57,8 @@ from mcp_bridge.auth.urlpolicy import UrlPolicy, canonical_resource
 from mcp_bridge.errors import BridgeError
 from mcp_bridge.http_client import SessionHolder
 from mcp_bridge.paths import BridgePaths, bridge_paths
+from mcp_bridge.process_lock import ProcessFileLock
 from mcp_bridge.store.base import CredentialVault
-from mcp_bridge.store.file_lock import ProcessFileLock
 
 if TYPE_CHECKING:
     import aiohttp

@@ -7,14 +7,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import sys
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp_bridge.cli.log_setup import LEVELS
 from mcp_bridge.errors import BridgeError
 from mcp_bridge.paths import BridgePaths, bridge_paths
+
+if TYPE_CHECKING:
+    from mcp_bridge.daemon.transport import Listening
 
 # systemd socket activation (sd_listen_fds(3)): the first passed descriptor is fd 3.
 SD_LISTEN_FDS_START = 3
@@ -64,32 +65,28 @@ def _run(paths: BridgePaths, *, idle_exit_s: float | None, log_level: str) -> in
         stderr_level=log_level, log_file=paths.log_file("daemon"), per_server_dir=paths.log_dir
     )
     try:
-        listener, socket_path = _listening_socket(paths)
+        listening = _listening(paths)
     except OSError as exc:
         raise BridgeError(
             f"The daemon cannot listen: {exc}",
             next_step="`mcp-bridge daemon status` shows the one already running",
         ) from exc
-    asyncio.run(_serve(paths, listener, socket_path, idle_exit_s))
+    asyncio.run(_serve(paths, listening, idle_exit_s))
     return 0
 
 
-def _listening_socket(paths: BridgePaths) -> tuple[socket.socket, Path | None]:
-    """The socket systemd passed us (socket activation), or one we bind ourselves."""
+def _listening(paths: BridgePaths) -> Listening:
+    """The socket systemd passed us (socket activation), or the user's transport."""
+    from mcp_bridge.daemon import transport
+
     if os.environ.get("LISTEN_PID") == str(os.getpid()) and os.environ.get("LISTEN_FDS"):
-        return socket.socket(fileno=SD_LISTEN_FDS_START), None
-    from mcp_bridge.daemon.server import bind_socket
+        import socket
 
-    path = paths.daemon_socket()
-    return bind_socket(path), path
+        return transport.adopt(socket.socket(fileno=SD_LISTEN_FDS_START))
+    return transport.listen(paths)
 
 
-async def _serve(
-    paths: BridgePaths,
-    listener: socket.socket,
-    socket_path: Path | None,
-    idle_exit_s: float | None,
-) -> None:
+async def _serve(paths: BridgePaths, listening: Listening, idle_exit_s: float | None) -> None:
     import asyncio
     import contextlib
     import signal
@@ -98,10 +95,10 @@ async def _serve(
     from mcp_bridge.engine.registry import CredentialRegistry
 
     registry = CredentialRegistry(paths, interactive=True)
-    server = DaemonServer(registry, idle_exit_s=idle_exit_s, socket_path=socket_path)
+    server = DaemonServer(registry, idle_exit_s=idle_exit_s)
     async with contextlib.aclosing(server) as daemon:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(signum, daemon.stop)
-        await daemon.serve(listener)
+        await daemon.serve(listening)

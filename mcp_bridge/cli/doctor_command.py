@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -119,8 +118,6 @@ def _daemon_status(paths: BridgePaths) -> dict[str, object] | None:
     """The daemon's `status` reply, or None when none runs (never starts one)."""
     from mcp_bridge.shim.connection import DaemonNotRunning, ask_daemon
 
-    if not hasattr(socket, "AF_UNIX"):
-        return None  # no daemon on this platform: `run` serves in-process
     try:
         return ask_daemon(paths, "status")
     except DaemonNotRunning:

@@ -144,7 +144,7 @@ def run_command(args: argparse.Namespace) -> int:
     # Flags are checked before stdio is claimed, so a mistake shows as a plain message.
     resolve_server(args, os.environ)  # a NAME becomes its URL and flags from here on
     doc = profile_json(args, os.environ)
-    if args.no_daemon or not _has_unix_sockets():
+    if args.no_daemon:
         return _run_in_process(args, doc)
     from mcp_bridge.auth.urlpolicy import UrlPolicy, canonical_resource
     from mcp_bridge.engine.answer_cache import AnswerCache
@@ -178,13 +178,6 @@ def _run_in_process(args: argparse.Namespace, doc: dict[str, object]) -> int:
     configure_logging(stderr_level=args.log_level, log_file=paths.log_file(log_name_for(args.url)))
     asyncio.run(_serve_in_process(wire, profile, paths))
     return 0
-
-
-def _has_unix_sockets() -> bool:
-    """Windows has no AF_UNIX for Python's asyncio here: it runs in-process (for now)."""
-    import socket
-
-    return hasattr(socket, "AF_UNIX")
 
 
 def _has_authorization(headers: Mapping[str, str]) -> bool:

@@ -151,9 +151,9 @@ def _service_manager() -> _Manager:
         return _Launchd()
     if sys.platform in ("win32", "cygwin"):
         raise BridgeError(
-            "The mcp-bridge daemon is not available on Windows yet, so there is no service "
-            "to install or remove; nothing was written",
-            next_step="`mcp-bridge run` works without it (in-process)",
+            "mcp-bridge service has no Windows scheduled task yet (not available on Windows "
+            "yet); nothing was written",
+            next_step="`mcp-bridge run` starts the daemon by itself when a client needs it",
         )
     raise BridgeError(
         f"mcp-bridge service knows systemd (Linux) and launchd (macOS), not {sys.platform}",
@@ -307,11 +307,11 @@ def _activate(manager: _Manager, steps: list[list[str]], *, stop_running: bool) 
     shim finding no daemon meanwhile waits for the service instead of starting its own.
     With `stop_running`, a daemon that `run` started is stopped first: otherwise it would
     keep its clients for good, and remove the service's socket file when it exits."""
-    # The shims' own lock (private to them): the same file, taken the same way.
-    from mcp_bridge.shim.connection import _start_lock
+    # The lock the shims take before they start a daemon.
+    from mcp_bridge.shim.connection import start_lock
 
     paths = bridge_paths()
-    with _start_lock(paths):
+    with start_lock(paths):
         if stop_running:
             _stop_started_daemon(paths)
         _apply(manager, steps, strict=True, dry_run=False)
@@ -341,12 +341,12 @@ def _wait_until_listening(paths: BridgePaths) -> None:
     listens would start a daemon of its own."""
     import time
 
-    from mcp_bridge.shim.connection import DaemonUnavailable, connect_to_daemon
+    from mcp_bridge.shim.connection import DaemonUnavailable, ask_daemon
 
     deadline = time.monotonic() + HANDOVER_TIMEOUT_S
     while time.monotonic() < deadline:
         try:
-            connect_to_daemon(paths, start=False).close()
+            ask_daemon(paths, "status")
             return
         except DaemonUnavailable:
             time.sleep(POLL_S)

@@ -11,6 +11,11 @@ After an `ok` to a session hello, every line either way is one JSON-RPC message.
 that speaks another version, or sends anything else first, gets an error line naming both
 versions, never silence.
 
+On the loopback transport (transport.py) a hello also carries `"secret": "..."`, the
+daemon's per-start secret from its endpoint file, and one without it (or with another) is
+refused before anything else in it counts, `stop` included. The field is optional, so the
+version stays 1: the Unix socket needs no secret, and a daemon there ignores one.
+
 A command is added without a new version: an older shim never sends it, and an older
 daemon answers it with an "Unknown daemon request" error, which a newer shim takes as its
 cue to retire that daemon (shim/connection.py, ask_current_daemon). `page` (the status
@@ -37,6 +42,11 @@ __all__ = [
 PROTOCOL_VERSION = 1
 _KEY = "mcp-bridge"
 COMMANDS = ("status", "stop", "page")
+_SECRET = "secret"
+_SECRET_STEP = (
+    "mcp-bridge's own commands read it from daemon.endpoint in mcp-bridge's state "
+    "directory, which a daemon rewrites each time it starts"
+)
 
 
 class HelloError(Exception):
@@ -79,14 +89,18 @@ def ok_reply(**details: object) -> bytes:
     return encode({"ok": True, **details})
 
 
-def parse_hello(line: bytes) -> SessionHello | CommandHello:
+def parse_hello(line: bytes, *, secret: str | None = None) -> SessionHello | CommandHello:
     """The daemon's reading of a shim's first line. Raises HelloError.
 
+    `secret`: the one the hello must carry (the loopback transport), checked first.
     `stop` is understood from any version, now and in every later protocol: it is how a
     newer shim retires a daemon left running by an older mcp-bridge."""
-    if _is_stop_from_any_version(line):
+    doc = _hello_object(line, "The first line to the daemon")
+    if secret is not None:
+        _check_secret(doc.get(_SECRET), secret)
+    if doc.get("command") == "stop":
         return CommandHello("stop")
-    doc = _versioned(line, "The first line on the daemon socket")
+    _check_version(doc, "The first line to the daemon")
     if "session" in doc:
         profile = doc["session"]
         if not isinstance(profile, dict):
@@ -114,25 +128,38 @@ def parse_reply(line: bytes) -> dict[str, object]:
     )
 
 
-def _is_stop_from_any_version(line: bytes) -> bool:
-    try:
-        doc = json.loads(line)
-    except (ValueError, RecursionError):
-        return False
-    return isinstance(doc, dict) and _KEY in doc and doc.get("command") == "stop"
+def _check_secret(given: object, secret: str) -> None:
+    if given is None:
+        raise HelloError("The hello carries no daemon secret", _SECRET_STEP)
+    import hmac  # the daemon's side only: the shim never pays for it
+
+    # Bytes, compared in constant time; surrogatepass: JSON may carry a lone surrogate.
+    if not isinstance(given, str) or not hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), secret.encode()
+    ):
+        raise HelloError("The hello's daemon secret is not this daemon's", _SECRET_STEP)
 
 
 def _versioned(line: bytes, role: str) -> dict[str, object]:
+    doc = _hello_object(line, role)
+    _check_version(doc, role)
+    return doc
+
+
+def _hello_object(line: bytes, role: str) -> dict[str, object]:
     try:
         doc = json.loads(line)
     except (ValueError, RecursionError):
         raise HelloError(f"{role} is not JSON: {line[:60]!r}") from None
     if not isinstance(doc, dict) or _KEY not in doc:
         raise HelloError(f"{role} is not an mcp-bridge hello: {line[:60]!r}")
+    return doc
+
+
+def _check_version(doc: dict[str, object], role: str) -> None:
     version = doc[_KEY]
     if version != PROTOCOL_VERSION:
         raise HelloError(
             f"{role} speaks daemon protocol {version!r}; this side speaks {PROTOCOL_VERSION}",
             "An mcp-bridge upgrade left an old daemon running: run `mcp-bridge daemon stop`",
         )
-    return doc

@@ -1,15 +1,18 @@
-"""The daemon: one per user. It listens on a Unix socket, lets in only its own user,
-bridges each shim's client through the engine, and keeps every stored login fresh.
+"""The daemon: one per user. It listens on a Unix socket (or loopback TCP: transport.py),
+lets in only its own user, bridges each shim's client through the engine, and keeps every
+stored login fresh.
 
 Theory of operation
 
     async with contextlib.aclosing(DaemonServer(registry, idle_exit_s=...)) as daemon:
-        await daemon.serve(listening_socket)     # returns on `stop`, SIGTERM, or idle exit
+        await daemon.serve(transport.listen(paths))   # returns on `stop`, SIGTERM, idle exit
 
 - One CredentialRegistry for every session: one provider per server, so one login and
   one refresh per server however many hosts and copies connect (engine/registry.py).
 - At start, every login in the vault gets its background refresh, whether or not a client
   ever connects (a sliding refresh-token lifetime stays alive while the daemon runs).
+- Who may connect: on a Unix socket, the peer's uid must be ours; on loopback TCP, the
+  hello must carry the secret the daemon published for this user alone.
 - A connection's first line is a hello (hello.py). A session hello carries the server
   profile; the daemon answers `ok`, then the connection carries JSON-RPC both ways until
   the shim closes it. A command hello (`status`, `stop`, `page`) gets one reply; `page`
@@ -24,55 +27,28 @@ import asyncio
 import contextlib
 import logging
 import os
-import socket
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mcp_bridge import __version__
-from mcp_bridge.daemon import hello
+from mcp_bridge.daemon import hello, transport
 from mcp_bridge.daemon.peer import peer_uid
 from mcp_bridge.daemon.socket_channel import SocketChannel
 from mcp_bridge.engine.profile import DEFAULT_MAX_MESSAGE_BYTES, ServerProfile
 from mcp_bridge.engine.registry import CredentialRegistry, ServerState
 from mcp_bridge.engine.session import open_session
 from mcp_bridge.errors import BridgeError, ConfigError
-from mcp_bridge.paths import private_directory
 
 if TYPE_CHECKING:
     from mcp_bridge.daemon.status_page import StatusPage
 
-__all__ = ["HELLO_TIMEOUT_S", "DaemonServer", "bind_socket"]
+__all__ = ["HELLO_TIMEOUT_S", "DaemonServer"]
 
 log = logging.getLogger(__name__)
 
 HELLO_TIMEOUT_S = 10.0  # a connection that says nothing this long is closed
 # The stream reader's buffer bound: the largest message any client may send, and a margin.
 READ_LIMIT_BYTES = DEFAULT_MAX_MESSAGE_BYTES + 64 * 1024
-
-
-def bind_socket(path: Path) -> socket.socket:
-    """A listening Unix socket at `path`, in a 0700 directory, the socket file 0600.
-    A stale file from a daemon that died is replaced; a live daemon's is not (OSError)."""
-    private_directory(path.parent)
-    if path.exists():
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            probe.connect(os.fspath(path))
-        except OSError:
-            path.unlink()  # nobody listens: left by a daemon that was killed
-        else:
-            raise OSError(f"another mcp-bridge daemon is listening on {path}")
-        finally:
-            probe.close()
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old_umask = os.umask(0o177)  # no window in which the socket file is open to others
-    try:
-        listener.bind(os.fspath(path))
-    finally:
-        os.umask(old_umask)
-    listener.listen(64)
-    return listener
 
 
 class DaemonServer:
@@ -84,40 +60,38 @@ class DaemonServer:
         registry: CredentialRegistry,
         *,
         idle_exit_s: float | None,
-        socket_path: Path | None = None,
     ) -> None:
         self._registry = registry
         self._idle_exit_s = idle_exit_s
-        self._socket_path = socket_path
+        self._secret: str | None = None  # the loopback transport's; None: check the uid
         self._connections: set[asyncio.Task[None]] = set()
         self._sessions = 0
         self._stop = asyncio.Event()
         self._activity = asyncio.Event()
         self._started_at = time.time()
         self._background: set[asyncio.Task[None]] = set()
-        self._socket_identity: tuple[int, int] | None = None
         self._page: StatusPage | None = None
 
     def stop(self) -> None:
         self._stop.set()
 
-    async def serve(self, listener: socket.socket) -> None:
-        """Serve until stopped or idle; the listening socket is closed on return."""
+    async def serve(self, listening: transport.Listening) -> None:
+        """Serve until stopped or idle; on return the listening socket is closed and what
+        it published withdrawn."""
         resume = asyncio.create_task(self._resume_logins(), name="resume-logins")
         self._background.add(resume)
         resume.add_done_callback(self._background.discard)
-        self._socket_identity = _identity(self._socket_path)
-        server = await asyncio.start_unix_server(
-            self._on_connection, sock=listener, limit=READ_LIMIT_BYTES
+        self._secret = listening.secret
+        server = await asyncio.start_server(
+            self._on_connection, sock=listening.sock, limit=READ_LIMIT_BYTES
         )
-        log.info(
-            "daemon %s (pid %d) listening on %s", __version__, os.getpid(), listener.getsockname()
-        )
+        where = listening.sock.getsockname()
+        log.info("daemon %s (pid %d) listening on %s", __version__, os.getpid(), where)
         try:
             await self._until_stopped_or_idle()
         finally:
             server.close()
-            self._unlink_socket()
+            transport.withdraw(listening)
 
     async def aclose(self) -> None:
         tasks = [*self._connections, *self._background]
@@ -149,14 +123,6 @@ class DaemonServer:
             if not done:
                 log.info("no connection for %.0f s: exiting", timeout_s or 0)
                 return
-
-    def _unlink_socket(self) -> None:
-        # Only the file this daemon bound: by now another listener (systemd's socket, a
-        # newer daemon) may own the path, and removing its file would cut new shims off.
-        path, bound = self._socket_path, self._socket_identity
-        if path is not None and bound is not None and _identity(path) == bound:
-            with contextlib.suppress(OSError):
-                path.unlink()
 
     async def _resume_logins(self) -> None:
         try:
@@ -195,16 +161,12 @@ class DaemonServer:
     async def _serve_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        sock = writer.get_extra_info("socket")
-        uid = peer_uid(sock) if sock is not None else None
-        if uid is not None and uid != os.getuid():
-            log.warning("refused a connection from uid %d", uid)
-            await _say(writer, hello.error_reply("This daemon serves another user"))
+        if self._secret is None and not await self._is_own_user(writer):
             return
         try:
             async with asyncio.timeout(HELLO_TIMEOUT_S):
                 first = await reader.readuntil(b"\n")
-            request = hello.parse_hello(first)
+            request = hello.parse_hello(first, secret=self._secret)
         except TimeoutError:
             await _say(writer, hello.error_reply("No hello within the time allowed"))
             return
@@ -227,6 +189,17 @@ class DaemonServer:
             return
         await _say(writer, hello.ok_reply(pid=os.getpid(), version=__version__))
         await self._serve_session(reader, writer, profile)
+
+    async def _is_own_user(self, writer: asyncio.StreamWriter) -> bool:
+        """A Unix socket's peer is this user (or the OS cannot tell: the 0700 directory
+        still guards it); anyone else gets a refusal."""
+        sock = writer.get_extra_info("socket")
+        uid = peer_uid(sock) if sock is not None else None
+        if uid is not None and uid != os.getuid():
+            log.warning("refused a connection from uid %d", uid)
+            await _say(writer, hello.error_reply("This daemon serves another user"))
+            return False
+        return True
 
     async def _serve_session(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, profile: ServerProfile
@@ -284,15 +257,6 @@ def _server_status(state: ServerState) -> dict[str, object]:
         "last_refresh_s_ago": None if last_at is None else round(time.time() - last_at),
         "last_failure": manager.last_failure if manager is not None else None,
     }
-
-
-def _identity(path: Path | None) -> tuple[int, int] | None:
-    """Which file `path` is (device and inode), or None."""
-    try:
-        info = path.stat() if path is not None else None
-    except OSError:
-        return None
-    return None if info is None else (info.st_dev, info.st_ino)
 
 
 async def _say(writer: asyncio.StreamWriter, line: bytes) -> None:

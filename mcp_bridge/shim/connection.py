@@ -1,23 +1,24 @@
-"""Reach the daemon: connect to its socket, and start it when nobody answers.
+"""Reach the daemon: connect over this user's transport (daemon/transport.py), say the
+hello, and start the daemon when nobody answers.
 
 Five shims started together start one daemon: the one that takes the start lock spawns
-it, the others wait on the lock and then find it listening. The daemon is started in a
-session of its own (setsid): hosts run servers in a process group they kill as a whole,
-and the daemon must outlive the shim that happened to start it.
+it, the others wait on the lock and then find it listening. The daemon is started apart
+from the shim (a session of its own on POSIX, `setsid`; on Windows a process group of its
+own, without a console): hosts run servers in a process group they kill as a whole, and
+the daemon must outlive the shim that happened to start it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import socket
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
-from mcp_bridge.daemon import hello
+from mcp_bridge import __version__
+from mcp_bridge.daemon import hello, transport
 from mcp_bridge.errors import BridgeError
 from mcp_bridge.paths import BridgePaths
 
@@ -26,15 +27,21 @@ __all__ = [
     "DaemonUnavailable",
     "ask_current_daemon",
     "ask_daemon",
-    "connect_to_daemon",
+    "open_current_daemon",
+    "open_daemon",
     "read_line",
     "retire_daemon",
+    "start_lock",
 ]
 
 START_TIMEOUT_S = 15.0  # a cold daemon imports aiohttp and opens the vault: ~0.5 s
+# A shim that finds the start lock taken waits for the one starting the daemon.
+START_LOCK_TIMEOUT_S = 2 * START_TIMEOUT_S
 POLL_S = 0.02
 # An auto-started daemon exits after this long without a connection.
 AUTO_IDLE_EXIT_S = 600.0
+
+Connected = tuple[socket.socket, transport.DaemonAddress]
 
 
 class DaemonUnavailable(BridgeError):
@@ -42,25 +49,58 @@ class DaemonUnavailable(BridgeError):
 
 
 class DaemonNotRunning(DaemonUnavailable):
-    """Nothing listens on the daemon's socket (and it was not to be started)."""
+    """No daemon listens (and it was not to be started)."""
 
 
-def connect_to_daemon(paths: BridgePaths, *, start: bool = True) -> socket.socket:
-    """A connected socket to this user's daemon; with `start`, the daemon is started
-    first when none is listening. Raises DaemonUnavailable."""
-    path = _socket_path(paths)
-    sock = _try_connect(path)
-    if sock is not None or not start:
-        if sock is None:
-            raise DaemonNotRunning(
-                "No mcp-bridge daemon is running", next_step="`mcp-bridge run` starts one"
-            )
-        return sock
-    with _start_lock(paths):
-        sock = _try_connect(path)  # another shim started it while we waited for the lock
-        if sock is None:
-            sock = _start_daemon(paths, path)
-    return sock
+def open_daemon(
+    paths: BridgePaths,
+    message: dict[str, object],
+    *,
+    start: bool,
+    timeout_s: float = START_TIMEOUT_S,
+) -> tuple[socket.socket, dict[str, object]]:
+    """Connect to this user's daemon (with `start`, started first when none answers), send
+    the hello `message` with what the transport asks of it (the secret, on loopback TCP),
+    and return the socket and the daemon's `ok` reply. Raises HelloError when the daemon
+    refused, DaemonUnavailable when none could be reached."""
+    sock, address = _connect(paths, start=start)
+    try:
+        sock.settimeout(timeout_s)
+        sock.sendall(hello.encode({**message, **address.hello_fields}) + b"\n")
+        reply = hello.parse_reply(read_line(sock))
+        sock.settimeout(None)
+    except OSError as exc:
+        sock.close()
+        raise DaemonUnavailable(
+            f"The daemon at {address} did not answer: {exc}", next_step=_SEE_DAEMON_LOG
+        ) from exc
+    except BaseException:
+        sock.close()
+        raise
+    return sock, reply
+
+
+def open_current_daemon(
+    paths: BridgePaths, message: dict[str, object]
+) -> tuple[socket.socket, dict[str, object]]:
+    """`open_daemon` with a daemon of this very version, started when none runs. One left
+    running by another mcp-bridge version (an upgrade), which may not even know the
+    request, is retired first. Raises HelloError when the current daemon refuses too, or
+    at once when it refused a session's profile (`is_config`: a flag to fix)."""
+    for attempt in range(2):
+        try:
+            sock, reply = open_daemon(paths, message, start=True)
+        except hello.HelloError as exc:
+            if exc.is_config or attempt:
+                raise
+            retire_daemon(paths, f"it did not take this version's hello ({exc.what})")
+            continue
+        if reply.get("version") == __version__ or attempt:
+            return sock, reply
+        sock.close()
+        why = f"it runs mcp-bridge {reply.get('version')}, this is {__version__}"
+        retire_daemon(paths, why, old_pid=reply.get("pid"))
+    raise AssertionError("unreachable: the second attempt returns or raises")
 
 
 def ask_daemon(
@@ -69,39 +109,21 @@ def ask_daemon(
     """Send a command hello (`status`, `stop`, `page`) to the running daemon and return its
     reply."""
     try:
-        return _ask(connect_to_daemon(paths, start=False), command, timeout_s)
+        sock, reply = open_daemon(paths, {"command": command}, start=False, timeout_s=timeout_s)
     except hello.HelloError as exc:
         raise DaemonUnavailable(exc.what, next_step=exc.next_step) from exc
+    sock.close()
+    return reply
 
 
 def ask_current_daemon(paths: BridgePaths, command: str) -> dict[str, object]:
-    """Send a command hello to a daemon of this very version, started when none runs. One
-    left running by another mcp-bridge version (which may not know the command) is retired
-    first, as a shim retires it for a session."""
-    from mcp_bridge import __version__
-
-    for attempt in range(2):
-        try:
-            reply = _ask(connect_to_daemon(paths), command, START_TIMEOUT_S)
-        except hello.HelloError as exc:
-            if attempt:
-                raise DaemonUnavailable(exc.what, next_step=exc.next_step) from exc
-            retire_daemon(paths, f"it cannot answer {command!r} ({exc.what})")
-            continue
-        if reply.get("version") == __version__ or attempt:
-            return reply
-        why = f"it runs mcp-bridge {reply.get('version')}, this is {__version__}"
-        retire_daemon(paths, why, old_pid=reply.get("pid"))
-    raise AssertionError("unreachable: the second attempt returns or raises")
-
-
-def _ask(sock: socket.socket, command: str, timeout_s: float) -> dict[str, object]:
-    """The daemon's reply to one command hello on `sock` (closed after). Raises
-    HelloError when the daemon refused."""
-    with sock:
-        sock.settimeout(timeout_s)
-        sock.sendall(hello.encode({"command": command}) + b"\n")
-        return hello.parse_reply(read_line(sock))
+    """Send a command hello to a daemon of this very version (`open_current_daemon`)."""
+    try:
+        sock, reply = open_current_daemon(paths, {"command": command})
+    except hello.HelloError as exc:
+        raise DaemonUnavailable(exc.what, next_step=exc.next_step) from exc
+    sock.close()
+    return reply
 
 
 def read_line(sock: socket.socket) -> bytes:
@@ -112,8 +134,7 @@ def read_line(sock: socket.socket) -> bytes:
         chunk = sock.recv(1)
         if not chunk:
             raise DaemonUnavailable(
-                "The daemon closed the connection before answering",
-                next_step="See its log, daemon.log, in mcp-bridge's log directory",
+                "The daemon closed the connection before answering", next_step=_SEE_DAEMON_LOG
             )
         line += chunk
     return bytes(line[:-1])
@@ -125,26 +146,47 @@ def retire_daemon(paths: BridgePaths, why: str, *, old_pid: object = None) -> No
     manager that holds the socket (systemd) has a new daemon answer in its place. Its
     other clients' shims reconnect by themselves."""
     sys.stderr.write(f"mcp-bridge: restarting the daemon: {why}\n")
-    path = _socket_path(paths)
-    with contextlib.suppress(OSError, DaemonUnavailable):
-        sock = connect_to_daemon(paths, start=False)
-        with sock:
-            sock.settimeout(START_TIMEOUT_S)
-            sock.sendall(hello.encode({"command": "stop"}) + b"\n")
-            read_line(sock)
+    where = _find(paths)
+    with contextlib.suppress(DaemonUnavailable, hello.HelloError):
+        sock, _ = open_daemon(paths, {"command": "stop"}, start=False)
+        sock.close()
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
-        probe = _try_connect(path)
-        if probe is None:
+        connected = _try_connect(paths)
+        if connected is None:
             return
-        probe.close()
+        connected[0].close()
         if old_pid is not None and _answering_pid(paths) not in (None, old_pid):
             return
         time.sleep(POLL_S)
     raise DaemonUnavailable(
-        f"The daemon at {path} did not stop when asked",
+        f"The daemon at {where} did not stop when asked",
         next_step="Stop it yourself (`mcp-bridge daemon status` shows its pid)",
     )
+
+
+@contextlib.contextmanager
+def start_lock(paths: BridgePaths) -> Iterator[None]:
+    """Held by whoever starts a daemon (a shim; `service install` while it hands over),
+    so that one starts however many try at once."""
+    from mcp_bridge.process_lock import ProcessFileLock  # only a shim that found no daemon
+
+    lock = ProcessFileLock(paths.daemon_lock_file)
+    try:
+        lock.acquire(START_LOCK_TIMEOUT_S)
+    except TimeoutError:
+        raise DaemonUnavailable(
+            f"Another mcp-bridge process held {lock.path} for over "
+            f"{START_LOCK_TIMEOUT_S:.0f} s while starting the daemon",
+            next_step=_SEE_DAEMON_LOG,
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+_SEE_DAEMON_LOG = "See its log, daemon.log, in mcp-bridge's log directory"
 
 
 def _answering_pid(paths: BridgePaths) -> object:
@@ -155,9 +197,9 @@ def _answering_pid(paths: BridgePaths) -> object:
         return None
 
 
-def _socket_path(paths: BridgePaths) -> Path:
+def _find(paths: BridgePaths) -> transport.DaemonAddress | None:
     try:
-        return paths.daemon_socket()
+        return transport.find_daemon(paths)
     except OSError as exc:
         raise DaemonUnavailable(
             f"The daemon's socket directory is unsafe: {exc}",
@@ -165,33 +207,42 @@ def _socket_path(paths: BridgePaths) -> Path:
         ) from exc
 
 
-def _try_connect(path: Path) -> socket.socket | None:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.connect(os.fspath(path))
-    except (FileNotFoundError, ConnectionRefusedError):
-        sock.close()
+def _try_connect(
+    paths: BridgePaths, *, not_at: transport.DaemonAddress | None = None
+) -> Connected | None:
+    """A connection to the daemon, or None when none listens. `not_at`: an address known
+    to be stale, not tried again (Windows retries a refused connection before it gives
+    up, which is slow)."""
+    address = _find(paths)
+    if address is None or address == not_at:
         return None
-    except OSError as exc:
-        sock.close()
-        raise DaemonUnavailable(f"Cannot connect to the daemon at {path}: {exc}") from exc
-    return sock
-
-
-@contextlib.contextmanager
-def _start_lock(paths: BridgePaths) -> Iterator[None]:
-    paths.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(paths.daemon_lock_file, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # held at most START_TIMEOUT_S by another shim
-        yield
-    finally:
-        os.close(fd)  # releases the lock
+        sock = transport.connect(address)
+    except OSError as exc:
+        raise DaemonUnavailable(f"Cannot connect to the daemon at {address}: {exc}") from exc
+    return None if sock is None else (sock, address)
 
 
-def _start_daemon(paths: BridgePaths, path: Path) -> socket.socket:
+def _connect(paths: BridgePaths, *, start: bool) -> Connected:
+    connected = _try_connect(paths)
+    if connected is not None:
+        return connected
+    if not start:
+        raise DaemonNotRunning(
+            "No mcp-bridge daemon is running", next_step="`mcp-bridge run` starts one"
+        )
+    with start_lock(paths):
+        connected = _try_connect(paths)  # another shim started it while we waited for the lock
+        return connected if connected is not None else _start_daemon(paths)
+
+
+def _start_daemon(paths: BridgePaths) -> Connected:
     import subprocess  # only the shim that starts the daemon pays for it
 
+    stale = _find(paths)
+    # Wait for the endpoint file the new daemon writes, not the old one's; a Unix socket's
+    # path stays the same, and is simply tried until it answers.
+    not_at = stale if isinstance(stale, transport.LoopbackAddress) else None
     paths.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     log_path = paths.log_file("daemon-start")
     with open(log_path, "ab", buffering=0) as early_output:
@@ -208,15 +259,16 @@ def _start_daemon(paths: BridgePaths, path: Path) -> socket.socket:
             stdin=subprocess.DEVNULL,
             stdout=early_output,
             stderr=early_output,
-            cwd="/",
-            start_new_session=True,  # setsid: out of the host's process group
+            cwd=os.path.abspath(os.sep),
+            start_new_session=True,  # setsid: out of the host's process group (POSIX)
+            creationflags=_windows_detached_flags(),
             close_fds=True,
         )
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
-        sock = _try_connect(path)
-        if sock is not None:
-            return sock
+        connected = _try_connect(paths, not_at=not_at)
+        if connected is not None:
+            return connected
         if process.poll() is not None:
             raise DaemonUnavailable(
                 f"The mcp-bridge daemon exited at start (code {process.returncode})",
@@ -226,4 +278,19 @@ def _start_daemon(paths: BridgePaths, path: Path) -> socket.socket:
     raise DaemonUnavailable(
         f"The mcp-bridge daemon did not start listening within {START_TIMEOUT_S:.0f} s",
         next_step=f"See {paths.log_file('daemon')}",
+    )
+
+
+def _windows_detached_flags() -> int:
+    """Windows has no setsid (and ignores start_new_session): the daemon gets a process
+    group of its own (a console's Ctrl+C to the host's group misses it), no console and no
+    window. 0 elsewhere, where Popen refuses any other value."""
+    if sys.platform != "win32":
+        return 0
+    import subprocess
+
+    return (
+        subprocess.DETACHED_PROCESS
+        | subprocess.CREATE_NEW_PROCESS_GROUP
+        | subprocess.CREATE_NO_WINDOW
     )

@@ -23,17 +23,12 @@ import threading
 import time
 from typing import BinaryIO
 
-from mcp_bridge import __version__, jsonrpc
+from mcp_bridge import jsonrpc
 from mcp_bridge.daemon import hello
 from mcp_bridge.engine.cached_front import CachedFront
 from mcp_bridge.paths import BridgePaths
 from mcp_bridge.process_stdio import Wire, discard_rest_of_line
-from mcp_bridge.shim.connection import (
-    DaemonUnavailable,
-    connect_to_daemon,
-    read_line,
-    retire_daemon,
-)
+from mcp_bridge.shim.connection import DaemonUnavailable, open_current_daemon
 from mcp_bridge.shim.flights import Flights
 
 __all__ = ["EXIT_CONFIG", "EXIT_NO_DAEMON", "ShimRelay"]
@@ -222,29 +217,9 @@ class ShimRelay:
 
 
 def _open_session(paths: BridgePaths, profile: dict[str, object]) -> tuple[socket.socket, BinaryIO]:
-    """A session with a daemon of this very version: one left running by another
-    mcp-bridge version (an upgrade) is retired first, and a current one started."""
-    for attempt in range(2):
-        sock = connect_to_daemon(paths)
-        try:
-            sock.sendall(hello.encode({"session": profile}) + b"\n")
-            reply = hello.parse_reply(read_line(sock))
-        except hello.HelloError as exc:
-            sock.close()
-            if exc.is_config or attempt:
-                raise
-            retire_daemon(paths, f"it speaks another protocol ({exc.what})")
-            continue
-        except BaseException:
-            sock.close()
-            raise
-        if reply.get("version") == __version__ or attempt:
-            return sock, sock.makefile("rb")
-        sock.close()
-        version = reply.get("version")
-        why = f"it runs mcp-bridge {version}, this is {__version__}"
-        retire_daemon(paths, why, old_pid=reply.get("pid"))
-    raise AssertionError("unreachable: the second attempt returns or raises")
+    """A session with a daemon of this very version (an older one is retired first)."""
+    sock, _reply = open_current_daemon(paths, {"session": profile})
+    return sock, sock.makefile("rb")
 
 
 def _exit_zero_on_sigterm() -> None:

@@ -1,13 +1,13 @@
-"""The vault's locks: a cross-process advisory file lock, and an asyncio lock in front of it.
+"""The vault's lock: an asyncio lock in front of a cross-process file lock.
 
-Knows files and locking, nothing about what the lock protects.
+Knows locking, nothing about what the lock protects.
 
-Theory of operation. Processes exclude each other with `fcntl.flock` (POSIX) or
-`msvcrt.locking` (Windows) on a dedicated lock file; the kernel drops the lock when the
-holder dies, so a SIGKILLed process never leaves the vault locked. Tasks inside one process
-exclude each other with an `asyncio.Lock` taken *first*: a file lock is owned by an open
-file, not by a task, so sharing one file-lock object between tasks would let them all in at
-once (three tasks were seen holding one filelock.AsyncFileLock at a time).
+Theory of operation. Processes exclude each other with a ProcessFileLock
+(mcp_bridge/process_lock.py: `flock` on POSIX, `msvcrt.locking` on Windows) on a dedicated
+lock file. Tasks inside one process exclude each other with an `asyncio.Lock` taken
+*first*: a file lock is owned by an open file, not by a task, so sharing one file-lock
+object between tasks would let them all in at once (three tasks were seen holding one
+filelock.AsyncFileLock at a time).
 
 Acquisition polls the non-blocking lock call rather than blocking in a thread: a blocking
 `flock` cannot be cancelled, and a cancelled waiter must not end up holding the lock.
@@ -18,48 +18,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from mcp_bridge.errors import VaultError
+from mcp_bridge.process_lock import FIRST_POLL_S, MAX_POLL_S, ProcessFileLock
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LOCK_TIMEOUT_S = 60.0
-# Short first so an uncontended-but-busy lock is taken quickly, capped so a long wait
-# costs little CPU on a loaded machine.
-_FIRST_POLL_S = 0.002
-_MAX_POLL_S = 0.05
-
-if sys.platform == "win32":
-    import msvcrt
-
-    def _try_lock(fd: int) -> bool:
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # byte 0; the file may be empty
-        except OSError:
-            return False
-        return True
-
-    def _unlock(fd: int) -> None:
-        os.lseek(fd, 0, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-
-else:
-    import fcntl
-
-    def _try_lock(fd: int) -> bool:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
-
-    def _unlock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 class LockTimeout(VaultError):
@@ -71,58 +39,6 @@ class LockTimeout(VaultError):
             next_step="Retry; if it keeps happening, stop other mcp-bridge processes "
             "(a lock is released as soon as its holder exits)",
         )
-
-
-class ProcessFileLock:
-    """An exclusive lock between processes on `path`. Not re-entrant; one holder per object.
-
-    Each `try_acquire` that succeeds must be paired with `release`.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
-
-    def try_acquire(self) -> bool:
-        """Take the lock if it is free right now; never blocks."""
-        if self._fd is not None:
-            raise RuntimeError(f"{self.path} is already held by this lock object")
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            taken = _try_lock(fd)
-        except BaseException:
-            os.close(fd)
-            raise
-        if not taken:
-            os.close(fd)
-            return False
-        self._fd = fd
-        return True
-
-    def release(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is None:
-            return
-        try:
-            _unlock(fd)
-        finally:
-            os.close(fd)  # closing drops the lock even if unlocking failed
-
-    @contextlib.contextmanager
-    def held(self, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterator[None]:
-        """Blocking acquisition for synchronous callers (scripts, benchmarks)."""
-        deadline = time.monotonic() + timeout_s
-        pause = _FIRST_POLL_S
-        while not self.try_acquire():
-            if time.monotonic() >= deadline:
-                raise LockTimeout(self.path, timeout_s)
-            time.sleep(pause)
-            pause = min(pause * 2, _MAX_POLL_S)
-        try:
-            yield
-        finally:
-            self.release()
 
 
 class AsyncVaultLock:
@@ -152,7 +68,7 @@ class AsyncVaultLock:
 
     async def _acquire_file_lock(self) -> None:
         deadline = time.monotonic() + self.timeout_s
-        pause = _FIRST_POLL_S
+        pause = FIRST_POLL_S
         waited = False
         while not self._file_lock.try_acquire():
             if time.monotonic() >= deadline:
@@ -161,4 +77,4 @@ class AsyncVaultLock:
                 log.debug("waiting for the vault lock %s", self.path)
                 waited = True
             await asyncio.sleep(pause)
-            pause = min(pause * 2, _MAX_POLL_S)
+            pause = min(pause * 2, MAX_POLL_S)

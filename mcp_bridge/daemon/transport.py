@@ -1,0 +1,354 @@
+"""How a shim reaches the daemon: a Unix socket where Python has AF_UNIX, loopback TCP
+guarded by a per-start secret where it has not (Windows: cpython issue 77589). Standard
+library only, since the shim imports it; both sides go through here, so nothing else
+branches on the platform.
+
+    UnixSocketAddress   a socket file in a 0700 directory; the daemon checks each peer's uid
+    LoopbackAddress     127.0.0.1:PORT and a fresh secret, published by the daemon in
+                        <state dir>/daemon.endpoint (0600, in the user's own profile)
+
+Any local process can connect to a loopback port, so on that transport the daemon admits
+only a first line that carries the secret (hello.py); only this user can read the file
+that holds it. Why not a named pipe: docs/daemon-transport.md.
+
+Theory of operation
+
+    shim     address = find_daemon(paths)      # None: no live daemon published one
+             sock = connect(address)           # None: nobody listens there
+             send hello.encode({..., **address.hello_fields})
+    daemon   listening = listen(paths)         # bind, then publish the socket or endpoint
+             serve listening.sock, each hello checked against listening.secret
+             withdraw(listening)               # remove what it published, if still its own
+
+MCP_BRIDGE_DAEMON_TRANSPORT=tcp picks loopback TCP where Unix sockets exist too (that is
+how Linux CI runs it); `unix` insists on the socket; unset (or `auto`) picks by platform.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import NamedTuple
+
+from mcp_bridge.errors import ConfigError
+from mcp_bridge.paths import BridgePaths, private_directory
+
+__all__ = [
+    "TRANSPORT_ENV",
+    "DaemonAddress",
+    "Listening",
+    "LoopbackAddress",
+    "UnixSocketAddress",
+    "adopt",
+    "connect",
+    "encode_endpoint",
+    "find_daemon",
+    "listen",
+    "parse_endpoint",
+    "process_is_running",
+    "uses_loopback",
+    "withdraw",
+]
+
+TRANSPORT_ENV = "MCP_BRIDGE_DAEMON_TRANSPORT"
+LOOPBACK_HOST = "127.0.0.1"
+LISTEN_BACKLOG = 64
+
+
+class UnixSocketAddress(NamedTuple):
+    path: Path
+
+    @property
+    def hello_fields(self) -> dict[str, object]:
+        return {}  # the kernel tells the daemon who connected
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+class LoopbackAddress(NamedTuple):
+    """A daemon's loopback endpoint, as its endpoint file gives it."""
+
+    port: int
+    secret: str  # never shown: not in repr, str, logs or errors
+    pid: int
+    version: str
+
+    @property
+    def hello_fields(self) -> dict[str, object]:
+        return {"secret": self.secret}
+
+    def __str__(self) -> str:
+        return f"{LOOPBACK_HOST}:{self.port}"
+
+    def __repr__(self) -> str:
+        return f"LoopbackAddress(port={self.port}, pid={self.pid}, version={self.version!r})"
+
+
+DaemonAddress = UnixSocketAddress | LoopbackAddress
+
+
+def uses_loopback(environ: Mapping[str, str] | None = None) -> bool:
+    """True when the daemon is reached over loopback TCP (see the module docstring).
+    Raises ConfigError for a value of MCP_BRIDGE_DAEMON_TRANSPORT it cannot honour."""
+    value = (os.environ if environ is None else environ).get(TRANSPORT_ENV, "")
+    choice = value.strip().lower()
+    has_unix = hasattr(socket, "AF_UNIX")
+    if choice in ("", "auto"):
+        return not has_unix
+    if choice == "tcp":
+        return True
+    if choice == "unix" and has_unix:
+        return False
+    if choice == "unix":
+        raise ConfigError(
+            f"{TRANSPORT_ENV}=unix, but this Python has no Unix sockets",
+            next_step=f"Unset {TRANSPORT_ENV}: the daemon then listens on {LOOPBACK_HOST}",
+        )
+    raise ConfigError(
+        f"{TRANSPORT_ENV}={value!r} names no daemon transport",
+        next_step="Set it to tcp or unix, or unset it to let mcp-bridge choose",
+    )
+
+
+# -- the shim's side ----------------------------------------------------------------------
+
+
+def find_daemon(paths: BridgePaths) -> DaemonAddress | None:
+    """Where this user's daemon listens: its socket's path, or the loopback endpoint a
+    daemon published; None when none is published or the process that published it is
+    gone. Raises OSError when the socket's directory is not this user's alone."""
+    if not uses_loopback():
+        return UnixSocketAddress(paths.daemon_socket())
+    address = _read_endpoint(paths.daemon_endpoint_file)
+    if address is None or not process_is_running(address.pid):
+        return None
+    return address
+
+
+def connect(address: DaemonAddress) -> socket.socket | None:
+    """A socket connected to `address`, or None when nobody listens there. Raises OSError
+    for any other failure."""
+    target: str | tuple[str, int]
+    if isinstance(address, UnixSocketAddress):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        target = os.fspath(address.path)
+    else:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # Each line is a message someone waits for: no Nagle delay behind an unacked one.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        target = (LOOPBACK_HOST, address.port)
+    try:
+        sock.connect(target)
+    except (FileNotFoundError, ConnectionRefusedError):
+        sock.close()
+        return None
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def parse_endpoint(data: bytes) -> LoopbackAddress | None:
+    """The endpoint file's content, or None when it is not one (edited by hand, torn, or
+    written by another version in another shape): a shim then starts a daemon, which
+    writes a good one."""
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(doc, dict):
+        return None
+    port, secret, pid, version = (doc.get(key) for key in ("port", "secret", "pid", "version"))
+    if not (
+        isinstance(port, int)
+        and not isinstance(port, bool)
+        and 0 < port < 65536
+        and isinstance(pid, int)
+        and not isinstance(pid, bool)
+        and pid > 0
+        and isinstance(secret, str)
+        and secret
+        and isinstance(version, str)
+    ):
+        return None
+    return LoopbackAddress(port, secret, pid, version)
+
+
+def encode_endpoint(address: LoopbackAddress) -> bytes:
+    return json.dumps(address._asdict(), separators=(",", ":")).encode()
+
+
+def _read_endpoint(path: Path) -> LoopbackAddress | None:
+    try:
+        data = path.read_bytes()
+    except OSError:  # missing, mostly: no daemon has published one
+        return None
+    return parse_endpoint(data)
+
+
+if sys.platform == "win32":
+    # os.kill(pid, 0) would terminate the process on Windows: ask the kernel instead.
+    _PROCESS_QUERY_LIMITED_INFORMATION = 0x1000
+    _ERROR_INVALID_PARAMETER = 87  # OpenProcess's answer for a pid no process has
+    _STILL_ACTIVE = 259
+
+    def process_is_running(pid: int) -> bool:
+        """False only when the process is surely gone: any doubt answers True, and the
+        connection attempt then decides."""
+        import ctypes
+        from ctypes import wintypes
+
+        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+        kernel32.OpenProcess.restype = wintypes.HANDLE
+        kernel32.OpenProcess.argtypes = (wintypes.DWORD, wintypes.BOOL, wintypes.DWORD)
+        kernel32.GetExitCodeProcess.argtypes = (wintypes.HANDLE, ctypes.POINTER(wintypes.DWORD))
+        kernel32.CloseHandle.argtypes = (wintypes.HANDLE,)
+        handle = kernel32.OpenProcess(_PROCESS_QUERY_LIMITED_INFORMATION, False, pid)
+        if not handle:
+            return ctypes.get_last_error() != _ERROR_INVALID_PARAMETER
+        try:
+            code = wintypes.DWORD()
+            if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
+                return True
+            return code.value == _STILL_ACTIVE
+        finally:
+            kernel32.CloseHandle(handle)
+
+else:
+
+    def process_is_running(pid: int) -> bool:
+        """True while `pid` exists (a zombie too: the connection attempt then decides)."""
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True  # another user's process: alive, and not our daemon's
+        return True
+
+
+# -- the daemon's side --------------------------------------------------------------------
+
+
+class Listening(NamedTuple):
+    """A daemon's listening socket and how shims find it."""
+
+    sock: socket.socket
+    secret: str | None  # loopback: what each hello must carry; None: the peer's uid is checked
+    published: Path | None  # the socket or endpoint file leading here; None: systemd's socket
+    fingerprint: tuple[int, int] | bytes | None  # `published` as this daemon made it
+
+    def __repr__(self) -> str:
+        return f"Listening({self.sock.getsockname()!r}, published={self.published})"
+
+
+def listen(paths: BridgePaths) -> Listening:
+    """Listen on this user's transport and publish where. Raises OSError when a live
+    daemon already listens there (the message says where), ConfigError for a bad
+    MCP_BRIDGE_DAEMON_TRANSPORT."""
+    if uses_loopback():
+        return _listen_loopback(paths.daemon_endpoint_file)
+    path = paths.daemon_socket()
+    sock = _bind_unix_socket(path)
+    return Listening(sock, None, path, _identity(path))
+
+
+def adopt(sock: socket.socket) -> Listening:
+    """The Unix socket a service manager bound and passed us (systemd socket activation):
+    its file is the manager's, never removed by the daemon."""
+    return Listening(sock, None, None, None)
+
+
+def withdraw(listening: Listening) -> None:
+    """Remove the file that leads shims to this daemon, if it still does: by now another
+    listener (systemd's socket, a newer daemon) may own the name, and removing their file
+    would cut new shims off."""
+    path = listening.published
+    if path is None:
+        return
+    now = _identity(path) if listening.secret is None else _content(path)
+    if now is not None and now == listening.fingerprint:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def _bind_unix_socket(path: Path) -> socket.socket:
+    """A listening Unix socket at `path`, in a 0700 directory, the socket file 0600.
+    A stale file from a daemon that died is replaced; a live daemon's is not (OSError)."""
+    private_directory(path.parent)
+    if path.exists():
+        probe = connect(UnixSocketAddress(path))
+        if probe is not None:
+            probe.close()
+            raise OSError(f"another mcp-bridge daemon is listening on {path}")
+        path.unlink()  # nobody listens: left by a daemon that was killed
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)  # no window in which the socket file is open to others
+    try:
+        listener.bind(os.fspath(path))
+        listener.listen(LISTEN_BACKLOG)
+    except BaseException:
+        listener.close()
+        raise
+    finally:
+        os.umask(old_umask)
+    return listener
+
+
+def _listen_loopback(endpoint_file: Path) -> Listening:
+    """127.0.0.1 on a port the OS picks, published with a new secret in `endpoint_file`."""
+    import secrets
+
+    from mcp_bridge import __version__
+    from mcp_bridge.atomic_file import write_atomically
+
+    running = _read_endpoint(endpoint_file)
+    if running is not None and process_is_running(running.pid):
+        probe = connect(running)
+        if probe is not None:
+            probe.close()
+            raise OSError(
+                f"another mcp-bridge daemon is listening on {running} (pid {running.pid})"
+            )
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        if sys.platform == "win32":
+            # Otherwise a process binding the same port with SO_REUSEADDR could take over
+            # connections meant for this daemon (Winsock lets it; POSIX does not).
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
+        listener.bind((LOOPBACK_HOST, 0))
+        listener.listen(LISTEN_BACKLOG)
+        port = int(listener.getsockname()[1])
+        address = LoopbackAddress(port, secrets.token_urlsafe(32), os.getpid(), __version__)
+        content = encode_endpoint(address)
+        # The file is 0600 (write_atomically's mode) in the 0700 state directory. On
+        # Windows those bits mean little: the file is private because the state
+        # directory lies under the user's LOCALAPPDATA, whose ACL admits that user (and
+        # SYSTEM and Administrators) only. A MCP_BRIDGE_HOME elsewhere must be as private.
+        write_atomically(endpoint_file, content)
+    except BaseException:
+        listener.close()
+        raise
+    return Listening(listener, address.secret, endpoint_file, content)
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """Which file `path` is (device and inode), or None."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _content(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None

@@ -1,0 +1,198 @@
+"""The daemon's transports without a daemon: the choice, the endpoint file, the secret in
+the hello, the start lock's wait. The processes are in test_daemon.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mcp_bridge.daemon import hello, transport
+from mcp_bridge.errors import ConfigError
+from mcp_bridge.paths import bridge_paths
+from mcp_bridge.process_lock import ProcessFileLock
+
+SECRET = "s3cr3t-token_urlsafe-like-value"
+
+# -- which transport ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "loopback"),
+    [(None, False), ("", False), ("auto", False), ("tcp", True), (" TCP ", True), ("unix", False)],
+)
+def test_the_transport_is_the_unix_socket_unless_tcp_is_asked_for(
+    value: str | None, loopback: bool
+) -> None:
+    environ = {} if value is None else {transport.TRANSPORT_ENV: value}
+    assert transport.uses_loopback(environ) is loopback
+
+
+def test_without_af_unix_loopback_is_chosen_and_unix_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delattr(socket, "AF_UNIX")
+    assert transport.uses_loopback({}) is True
+    assert transport.uses_loopback({transport.TRANSPORT_ENV: "tcp"}) is True
+    with pytest.raises(ConfigError, match="no Unix sockets"):
+        transport.uses_loopback({transport.TRANSPORT_ENV: "unix"})
+
+
+def test_an_unknown_transport_is_a_config_error_naming_the_choices() -> None:
+    with pytest.raises(ConfigError) as caught:
+        transport.uses_loopback({transport.TRANSPORT_ENV: "pipe"})
+    assert "'pipe'" in caught.value.what
+    assert "tcp or unix" in caught.value.next_step
+
+
+# -- the endpoint file --------------------------------------------------------------------
+
+addresses = st.builds(
+    transport.LoopbackAddress,
+    port=st.integers(1, 65535),
+    secret=st.text(min_size=1),
+    pid=st.integers(1, 2**31 - 1),
+    version=st.text(),
+)
+
+
+@given(addresses)
+def test_an_endpoint_round_trips(address: transport.LoopbackAddress) -> None:
+    assert transport.parse_endpoint(transport.encode_endpoint(address)) == address
+
+
+@given(
+    st.binary()
+    | st.builds(
+        lambda doc: json.dumps(doc).encode(),
+        st.dictionaries(
+            st.sampled_from(["port", "secret", "pid", "version", "other"]),
+            st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+        ),
+    )
+)
+def test_any_bytes_parse_to_a_valid_endpoint_or_to_none(data: bytes) -> None:
+    parsed = transport.parse_endpoint(data)
+    if parsed is not None:
+        assert 0 < parsed.port < 65536
+        assert parsed.pid > 0
+        assert parsed.secret
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"port": True, "secret": SECRET, "pid": 7, "version": "1"},
+        {"port": 0, "secret": SECRET, "pid": 7, "version": "1"},
+        {"port": 65536, "secret": SECRET, "pid": 7, "version": "1"},
+        {"port": "8080", "secret": SECRET, "pid": 7, "version": "1"},
+        {"port": 8080, "secret": "", "pid": 7, "version": "1"},
+        {"port": 8080, "secret": SECRET, "pid": 0, "version": "1"},
+        {"port": 8080, "pid": 7, "version": "1"},
+        [8080, SECRET, 7, "1"],
+    ],
+)
+def test_a_malformed_endpoint_means_no_daemon(doc: object) -> None:
+    assert transport.parse_endpoint(json.dumps(doc).encode()) is None
+
+
+def test_the_secret_is_never_shown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    address = transport.LoopbackAddress(8080, SECRET, 7, "1")
+    assert SECRET not in repr(address)
+    assert SECRET not in str(address)
+    assert SECRET not in f"{address!r} {address}"
+    monkeypatch.setenv(transport.TRANSPORT_ENV, "tcp")
+    listening = transport.listen(bridge_paths({"MCP_BRIDGE_HOME": str(tmp_path)}))
+    with listening.sock:
+        assert listening.secret is not None
+        assert listening.secret not in repr(listening)
+        transport.withdraw(listening)
+
+
+def test_the_endpoint_file_is_private_and_withdrawn_only_while_it_is_ours(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(transport.TRANSPORT_ENV, "tcp")
+    paths = bridge_paths({"MCP_BRIDGE_HOME": str(tmp_path)})
+    first = transport.listen(paths)
+    with first.sock:
+        endpoint = paths.daemon_endpoint_file
+        assert endpoint.stat().st_mode & 0o777 == 0o600
+        found = transport.find_daemon(paths)
+        assert isinstance(found, transport.LoopbackAddress)
+        assert (found.port, found.secret, found.pid) == (
+            first.sock.getsockname()[1],
+            first.secret,
+            os.getpid(),
+        )
+        busy = r"another mcp-bridge daemon is listening on 127\.0\.0\.1:"
+        with pytest.raises(OSError, match=busy):
+            transport.listen(paths)
+        transport.withdraw(first)
+        assert not endpoint.exists()
+    second = transport.listen(paths)  # the next daemon
+    with second.sock:
+        replaced = endpoint.read_bytes().replace(b'"pid":', b'"pid":1')
+        endpoint.write_bytes(replaced)  # as if another daemon had written it since
+        transport.withdraw(second)
+        assert endpoint.read_bytes() == replaced
+
+
+# -- the secret in the hello --------------------------------------------------------------
+
+
+def hello_line(**fields: object) -> bytes:
+    return json.dumps({"mcp-bridge": 1, **fields}).encode()
+
+
+def test_the_right_secret_lets_a_hello_in() -> None:
+    line = hello_line(command="status", secret=SECRET)
+    assert hello.parse_hello(line, secret=SECRET) == hello.CommandHello("status")
+    parsed = hello.parse_hello(hello_line(session={"url": "x"}, secret=SECRET), secret=SECRET)
+    assert parsed == hello.SessionHello({"url": "x"})
+
+
+def test_on_a_unix_socket_a_secret_is_ignored() -> None:
+    line = hello_line(command="status", secret="anything")
+    assert hello.parse_hello(line) == hello.CommandHello("status")
+
+
+@pytest.mark.parametrize("command", ["status", "stop"])
+def test_a_hello_without_the_secret_is_refused_even_stop(command: str) -> None:
+    with pytest.raises(hello.HelloError, match="carries no daemon secret") as caught:
+        hello.parse_hello(hello_line(command=command), secret=SECRET)
+    assert "daemon.endpoint" in caught.value.next_step
+
+
+@given(st.none() | st.booleans() | st.integers() | st.text() | st.lists(st.text()))
+def test_any_other_secret_is_refused_and_never_echoed(given_secret: object) -> None:
+    line = hello_line(command="stop", secret=given_secret)
+    if given_secret == SECRET:
+        return
+    with pytest.raises(hello.HelloError) as caught:
+        hello.parse_hello(line, secret=SECRET)
+    assert SECRET not in str(caught.value)
+
+
+def test_a_lone_surrogate_for_a_secret_is_refused_not_a_crash() -> None:
+    with pytest.raises(hello.HelloError, match="not this daemon's"):
+        hello.parse_hello(b'{"mcp-bridge":1,"command":"stop","secret":"\\ud800"}', secret=SECRET)
+
+
+# -- the start lock -----------------------------------------------------------------------
+
+
+def test_the_start_lock_waits_then_gives_up_with_a_timeout(tmp_path: Path) -> None:
+    holder = ProcessFileLock(tmp_path / "daemon.lock")
+    waiter = ProcessFileLock(tmp_path / "daemon.lock")
+    assert holder.try_acquire()
+    with pytest.raises(TimeoutError, match="held by another process"):
+        waiter.acquire(timeout_s=0.05)
+    holder.release()
+    waiter.acquire(timeout_s=0.05)
+    waiter.release()

@@ -17,9 +17,17 @@ import pytest
 from mcp_bridge.auth.auth_records import DPOP_KEYS
 from mcp_bridge.auth.errors import AuthError
 from mcp_bridge.auth.provider import OAuthCredentials
+from mcp_bridge.auth.settings import Grant
+from mcp_bridge.demo.auth_modes import ServiceClient
 from mcp_bridge.store.memory import MemoryVault
 from tests.fixtures.auth_server import AuthServer, AuthServerFactory
-from tests.fixtures.oauth_client import BridgeClient, OAuthPeers, text_of, use_follower
+from tests.fixtures.oauth_client import (
+    BridgeClient,
+    OAuthPeers,
+    settings_for,
+    text_of,
+    use_follower,
+)
 
 
 @dataclass
@@ -49,6 +57,19 @@ def sign_in(
         return SignedIn(server, credentials, await oauth.started_client(credentials), vault)
 
     return make
+
+
+async def bound_again_after_expiry(credentials: OAuthCredentials, client: BridgeClient) -> None:
+    """Wait out a 2-second token, call: the call is answered, with new tokens, bound too."""
+    first = credentials.manager.tokens
+    await asyncio.sleep(2.5)
+    assert text_of(await client.call("echo", "after expiry")) == "after expiry"
+    tokens = credentials.manager.tokens
+    assert first is not None
+    assert tokens is not None
+    assert first.is_dpop
+    assert tokens.is_dpop
+    assert tokens.access_token != first.access_token
 
 
 async def test_a_dpop_server_gets_bound_tokens_and_a_proof_with_every_request(
@@ -96,15 +117,7 @@ async def test_refresh_sends_a_proof_of_the_same_key_and_stays_bound(sign_in: Si
     options = {"background_refresh": False}
     signed = await sign_in(options, dpop=True, dpop_nonce=True, access_ttl_s=2)
     server, credentials, client = signed.server, signed.credentials, signed.client
-    first = credentials.manager.tokens
-    await asyncio.sleep(2.5)
-    assert text_of(await client.call("echo", "after expiry")) == "after expiry"
-
-    tokens = credentials.manager.tokens
-    assert tokens is not None
-    assert first is not None
-    assert tokens.is_dpop
-    assert tokens.access_token != first.access_token
+    await bound_again_after_expiry(credentials, client)
     stats = server.stats()
     assert (stats["refreshes"], stats["authorizations"]) == (1, 1)
     assert stats["dpop_bound_grants"] == 2
@@ -163,3 +176,21 @@ async def test_an_as_that_never_accepts_its_own_nonce_is_refused_in_words(
         await credentials.login()
     assert refused.value.next_step
     assert server.stats()["dpop_as_nonce_challenges"] == 2  # the request and one retry
+
+
+async def test_the_client_credentials_grant_binds_its_tokens_and_renews_them_bound(
+    auth_server: AuthServerFactory, oauth: OAuthPeers
+) -> None:
+    secret = "s3cret-of-the-service"
+    service = ServiceClient("svc", client_secret=secret)
+    server = auth_server(dpop=True, dpop_nonce=True, service_clients=(service,), access_ttl_s=2)
+    settings = settings_for(grant=Grant.CLIENT_CREDENTIALS, client_id="svc", client_secret=secret)
+    credentials = oauth.credentials(
+        server.mcp_url, MemoryVault(), interactive=False, settings=settings
+    )
+    client = await oauth.started_client(credentials)
+    await bound_again_after_expiry(credentials, client)
+    stats = server.stats()
+    assert stats["client_credentials_grants"] >= 2  # made again at expiry, with a proof
+    assert stats["dpop_bound_grants"] == stats["client_credentials_grants"]
+    assert stats["dpop_refusals"] == 0

@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import NoReturn
 
 from mcp_bridge.auth.discovery import AuthServerQuirks
+from mcp_bridge.auth.dpop_proofs import DpopProofs
 from mcp_bridge.auth.errors import (
     AuthError,
     AuthResponseInvalid,
@@ -119,13 +120,15 @@ def request_client_credentials(
     scopes: tuple[str, ...],
     quirks: AuthServerQuirks,
     now: float,
+    dpop: DpopProofs | None = None,
 ) -> Step[TokenSet]:
     """The client credentials grant (OAuth 2.1 §4.2) for `resource` (RFC 8707, as every
     MCP token request), the client authenticated as registered: a secret, or a signed
     assertion (the extension's recommended way). No refresh token is expected: the grant
-    is simply made again."""
+    is simply made again. With `dpop`, a proof asks for tokens bound to its key (RFC 9449)."""
     form = _grant_form(CLIENT_CREDENTIALS_GRANT, resource, scopes)
-    response, quirks = yield from post_grant(metadata.token_endpoint, client, form, quirks)
+    endpoint = metadata.token_endpoint
+    response, quirks = yield from post_grant(endpoint, client, form, quirks, dpop)
     if not response.is_success:
         _refused(
             response,
@@ -135,8 +138,26 @@ def request_client_credentials(
             grant_fix="Ask the authorization server's administrator to allow the client "
             "credentials grant for this client, or leave out --grant",
         )
+    return _issued(response, metadata, resource, scopes, now, quirks, dpop)
+
+
+def _issued(
+    response: HttpResponse,
+    metadata: AuthServerMetadata,
+    resource: str,
+    scopes: tuple[str, ...],
+    now: float,
+    quirks: AuthServerQuirks,
+    dpop: DpopProofs | None,
+) -> TokenSet:
+    """The tokens of a grant's successful answer, with the quirks it was sent with."""
     tokens = parse_token_response(
-        response, issuer=metadata.issuer, resource=resource, requested_scopes=scopes, now=now
+        response,
+        issuer=metadata.issuer,
+        resource=resource,
+        requested_scopes=scopes,
+        now=now,
+        sent_dpop_proof=dpop is not None,
     )
     return replace(tokens, quirks=quirks)
 
@@ -253,12 +274,14 @@ def redeem_id_jag(
     scopes: tuple[str, ...],
     quirks: AuthServerQuirks,
     now: float,
+    dpop: DpopProofs | None = None,
 ) -> Step[TokenSet]:
     """Present the ID-JAG to the MCP server's authorization server as a JWT bearer grant
     (RFC 7523 §2.1; the extension's "Access Token Request"), with this client's own
-    authentication there."""
+    authentication there, and with `dpop` a proof (RFC 9449)."""
     form = _grant_form(JWT_BEARER_GRANT, resource, scopes, ("assertion", jag))
-    response, quirks = yield from post_grant(metadata.token_endpoint, client, form, quirks)
+    endpoint = metadata.token_endpoint
+    response, quirks = yield from post_grant(endpoint, client, form, quirks, dpop)
     if not response.is_success:
         error, detail = token_error(response)
         if error == "invalid_grant":
@@ -275,7 +298,4 @@ def redeem_id_jag(
             grant_fix="Ask the authorization server's administrator to accept ID-JAGs "
             f"from {idp_issuer} for this client",
         )
-    tokens = parse_token_response(
-        response, issuer=metadata.issuer, resource=resource, requested_scopes=scopes, now=now
-    )
-    return replace(tokens, quirks=quirks)
+    return _issued(response, metadata, resource, scopes, now, quirks, dpop)

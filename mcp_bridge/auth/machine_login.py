@@ -28,6 +28,8 @@ from mcp_bridge.auth.discovery import (
     discover,
     find_auth_server_metadata,
 )
+from mcp_bridge.auth.dpop import login_binds_tokens
+from mcp_bridge.auth.dpop_proofs import DpopProofs, ServerDpop
 from mcp_bridge.auth.grants import (
     ID_JAG_PROFILE,
     check_id_token,
@@ -98,8 +100,10 @@ class MachineLogin:
         policy: UrlPolicy,
         http: SessionSource,
         clock: Callable[[], float] = time.time,
+        dpop: ServerDpop | None = None,
     ) -> None:
         assert settings.grant.is_machine
+        self._dpop = dpop  # where the server's DPoP key is kept; None: tokens stay Bearer
         self.mcp_url = mcp_url
         self.settings = settings
         self._clients = clients
@@ -126,7 +130,8 @@ class MachineLogin:
         stored = await self._clients.stored_client(context.issuer)
         client = self._client(context.auth_server, stored.registration if stored else None)
         quirks = stored.quirks if stored is not None else AuthServerQuirks()
-        tokens = await self._grant(context, client, scopes, quirks)
+        dpop = await self._proofs(context, challenge)
+        tokens = await self._grant(context, client, scopes, quirks, dpop)
         log.info(
             "obtained a token for %s at %s (%s, scopes: %s)",
             self.mcp_url,
@@ -142,10 +147,25 @@ class MachineLogin:
         """New tokens for old (TokenManager.renewal): the refresh token if the server gave
         one, else the grant once more for the scopes it granted."""
         client = self._client(context.auth_server, stored)
+        # The key the token manager read in the refresh's vault transaction: one to make
+        # here would need another transaction inside that one. A server with a key asked
+        # for DPoP before; without one the grant asks for Bearer tokens, and if the server
+        # refuses those, its 401 leads to `run`, which makes the key.
+        dpop = self._dpop.proofs if self._dpop is not None else None
         if tokens.refresh_token is not None:
-            step = refresh_tokens(context.auth_server, client, tokens, now=self._clock())
+            step = refresh_tokens(context.auth_server, client, tokens, now=self._clock(), dpop=dpop)
             return await run_step(step, self._session(), policy=self._policy)
-        return await self._grant(context, client, tokens.scopes, tokens.quirks)
+        return await self._grant(context, client, tokens.scopes, tokens.quirks, dpop)
+
+    async def _proofs(
+        self, context: AuthorizationContext, challenge: BearerChallenge | None
+    ) -> DpopProofs | None:
+        """Proofs for the grant when the server asks for DPoP-bound tokens, as a browser
+        login's (dpop.login_binds_tokens)."""
+        algs = context.auth_server.dpop_signing_alg_values_supported
+        if self._dpop is None or not login_binds_tokens(algs, challenge):
+            return None
+        return await self._dpop.ensure()
 
     def scopes_for(
         self, context: AuthorizationContext, previous: tuple[str, ...]
@@ -164,6 +184,7 @@ class MachineLogin:
         client: ClientRegistration,
         scopes: tuple[str, ...],
         quirks: AuthServerQuirks,
+        dpop: DpopProofs | None,
     ) -> TokenSet:
         metadata = context.auth_server
         step: Step[TokenSet]
@@ -175,6 +196,7 @@ class MachineLogin:
                 scopes=scopes,
                 quirks=quirks,
                 now=self._clock(),
+                dpop=dpop,
             )
         else:
             jag = await self._id_jag(context, scopes)
@@ -187,6 +209,7 @@ class MachineLogin:
                 scopes=scopes,
                 quirks=quirks,
                 now=self._clock(),
+                dpop=dpop,
             )
         return await run_step(step, self._session(), policy=self._policy)
 

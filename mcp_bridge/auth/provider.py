@@ -132,6 +132,7 @@ class OAuthCredentials:
                 policy=self._policy,
                 http=self._session,
                 clock=self._clock,
+                dpop=self.manager.dpop,
             )
             self.manager.renewal = machine.renew
             return machine

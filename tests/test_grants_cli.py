@@ -198,3 +198,23 @@ async def test_token_makes_the_grant_when_there_is_no_token_and_reuses_it(
     assert printed[0] == printed[1]
     assert len(printed[0]) > 20
     assert server.stats()["client_credentials_grants"] == 1
+
+
+async def test_logout_of_a_key_client_revokes_with_its_stored_key(
+    auth_server: AuthServerFactory, bridge_home: Path, tmp_path: Path
+) -> None:
+    # Revocation authenticates the client as the grant did: with the key the named
+    # server stores, which logout must read like login does.
+    key = make_client_key(tmp_path)
+    server = auth_server(service_clients=(key.service_client("svc"),))
+    flags = ("--grant", "client-credentials", "--client-id", "svc", "--client-key-file")
+    code, said = await mcp_bridge_cli(
+        bridge_home, "add", "svc", server.mcp_url, *flags, str(key.path), env=ENV
+    )
+    assert code == 0, said
+    assert (await mcp_bridge_cli(bridge_home, "login", "svc", env=ENV))[0] == 0
+
+    code, said = await mcp_bridge_cli(bridge_home, "logout", "svc", env=ENV)
+    assert code == 0, said
+    assert "revoked at the authorization server" in said
+    assert server.stats()["revocations"] == 1

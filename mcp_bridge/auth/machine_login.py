@@ -128,7 +128,7 @@ class MachineLogin:
         context = await run_step(step, self._session(), policy=self._policy)
         scopes = self.scopes_for(context, previous_scopes)
         stored = await self._clients.stored_client(context.issuer)
-        client = self._client(context.auth_server, stored.registration if stored else None)
+        client = self.client_at(context.auth_server, stored.registration if stored else None)
         quirks = stored.quirks if stored is not None else AuthServerQuirks()
         dpop = await self._proofs(context, challenge)
         tokens = await self._grant(context, client, scopes, quirks, dpop)
@@ -146,7 +146,7 @@ class MachineLogin:
     ) -> TokenSet:
         """New tokens for old (TokenManager.renewal): the refresh token if the server gave
         one, else the grant once more for the scopes it granted."""
-        client = self._client(context.auth_server, stored)
+        client = self.client_at(context.auth_server, stored)
         # The key the token manager read in the refresh's vault transaction: one to make
         # here would need another transaction inside that one. A server with a key asked
         # for DPoP before; without one the grant asks for Bearer tokens, and if the server
@@ -241,7 +241,7 @@ class MachineLogin:
 
     # -- the clients ------------------------------------------------------------------
 
-    def _client(
+    def client_at(
         self, metadata: AuthServerMetadata, stored: ClientRegistration | None
     ) -> ClientRegistration:
         """This client at the MCP server's authorization server, from the flags, a key

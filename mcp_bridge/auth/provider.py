@@ -149,6 +149,20 @@ class OAuthCredentials:
             dpop=self.manager.dpop,
         )
 
+    async def logout(self, *, revoke: bool = True) -> bool:
+        """Forget the tokens, revoking them first where the AS offers it (True when it
+        confirmed). A client that authenticates with a key (a grant without a browser)
+        revokes with that key, as it got its tokens."""
+        await self.manager.load()
+        client = None
+        context = self.manager.context
+        if isinstance(self._flow, MachineLogin) and context is not None:
+            try:
+                client = self._flow.client_at(context.auth_server, self.manager.client)
+            except BridgeError as exc:  # no key or secret now: revoke as the vault has it
+                log.info("revoking as the stored client: %s", exc)
+        return await self.manager.forget(revoke=revoke, client=client)
+
     @property
     def pending_sign_in_url(self) -> str | None:
         """The authorization URL of the login waiting for the browser, if one is."""

@@ -224,15 +224,18 @@ class TokenManager:
         self._failures, self._retry_at, self._last_failure = 0, 0.0, None
         self._adopt(login.tokens, received_at)
 
-    async def forget(self, *, revoke: bool = True) -> bool:
+    async def forget(
+        self, *, revoke: bool = True, client: ClientRegistration | None = None
+    ) -> bool:
         """Logout: revoke at the AS when it offers revocation (RFC 7009; best effort), then
         delete this server's tokens and context. The client registration is kept: it belongs
         to the issuer, which other servers may share, and re-registering at every login
         leaves stale clients behind (docs/oauth-in-the-wild.md §4). True when the AS confirmed
-        revocation."""
+        revocation. `client`: the client as it authenticates now (with its key), instead of
+        the registration kept in the vault."""
         await self.load()
         revoked = False
-        tokens, context, client = self._tokens, self.context, self.client
+        tokens, context, client = self._tokens, self.context, client or self.client
         if revoke and tokens is not None and context is not None and client is not None:
             try:
                 step = revoke_token(context.auth_server, client, tokens)

@@ -54,7 +54,9 @@ def register(commands: Any) -> None:  # argparse's subparsers action has no publ
     logout.add_argument(
         "--no-revoke", action="store_true", help="only delete the local copy; tell no server"
     )
-    logout.add_argument("--allow-http", action="store_true", help=argparse.SUPPRESS)
+    # Revocation authenticates the client as its grant did (a key, a secret): the flags,
+    # or a named server's stored ones.
+    add_oauth_arguments(logout)
     defer_defaults(logout)
     logout.set_defaults(handler=logout_command)
 
@@ -173,10 +175,7 @@ async def _login(url: str, settings: OAuthSettings, *, paste: bool) -> int:
 def logout_command(args: argparse.Namespace) -> int:
     import asyncio
 
-    from mcp_bridge.auth.settings import OAuthSettings
-
-    resolve_server(args, os.environ)
-    settings = OAuthSettings(allow_http=args.allow_http)
+    settings = oauth_settings_from(args)  # resolves a NAME into args.url
     return asyncio.run(_logout(args.url, settings, revoke=not args.no_revoke))
 
 
@@ -189,7 +188,7 @@ async def _logout(url: str, settings: OAuthSettings, *, revoke: bool) -> int:
         if credentials.manager.tokens is None:
             _say(f"no stored login for {url}; nothing to do")
             return 0
-        revoked = await credentials.manager.forget(revoke=revoke)
+        revoked = await credentials.logout(revoke=revoke)
     finally:
         await credentials.aclose()
     at_server = "revoked at the authorization server and " if revoked else ""

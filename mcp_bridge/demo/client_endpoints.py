@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from mcp_bridge.demo.asgi import ASGIApp, Receive, Scope, Send, read_body, replay
 from mcp_bridge.demo.auth_provider import RESOURCE_REFUSAL, FixtureProvider
-from mcp_bridge.demo.machine_grants import machine_grant_response
+from mcp_bridge.demo.machine_grants import machine_grant_response, machine_revocation_response
 
 FORM_TYPE = b"application/x-www-form-urlencoded"
 
@@ -44,6 +44,11 @@ def client_endpoints_edge(app: ASGIApp, provider: FixtureProvider) -> ASGIApp:
         if provider.modes.token_json_only:
             scope = {**scope, "headers": with_form_type(scope["headers"])}
         if path == "/revoke":
+            form = dict(parse_qsl(body.decode("latin-1"), keep_blank_values=True))
+            machine = await machine_revocation_response(provider, form, dict(scope["headers"]))
+            if machine is not None:
+                await machine(scope, receive, send)
+                return
             body = with_basic_client_id(body, scope)
             if b"client_secret=" not in body:
                 # SDK 2.3.0's RevocationRequest requires the field, but a public client

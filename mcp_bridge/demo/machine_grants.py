@@ -245,6 +245,33 @@ def machine_grant_response(
     return JSONResponse(token.model_dump(exclude_none=True), headers={"Cache-Control": "no-store"})
 
 
+async def machine_revocation_response(
+    provider: FixtureProvider, form: Mapping[str, str], headers: Mapping[bytes, bytes]
+) -> Response | None:
+    """RFC 7009 revocation by a service client, which authenticates as its grant did (a
+    key's assertion, or its secret); None for any other client (the SDK's handler)."""
+    client_id = form.get("client_id")
+    service_ids = {client.client_id for client in provider.modes.service_clients}
+    if "client_assertion" not in form and client_id not in service_ids:
+        return None
+    audiences = [provider.issuer, f"{provider.issuer}/token", f"{provider.issuer}/revoke"]
+    try:
+        client = authenticate_client(
+            provider.modes.service_clients,
+            form,
+            headers,
+            audiences=audiences,
+            ledger=provider.assertion_jtis,
+            now=time.time() + provider.modes.clock_skew_s,
+        )
+    except ClientRefused as refused:
+        return refused.response
+    token = await provider.load_access_token(form.get("token", ""))
+    if token is not None and token.client_id == client.client_id:
+        await provider.revoke_token(token)
+    return Response(status_code=200)  # §2.2: also for a token it does not know
+
+
 def _redeemed_scopes(
     provider: FixtureProvider, client: ServiceClient, form: Mapping[str, str], now: float
 ) -> list[str]:

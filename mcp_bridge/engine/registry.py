@@ -192,7 +192,7 @@ class CredentialRegistry:
     async def logout(self, profile: ServerProfile) -> bool:
         """Forget the server's tokens, revoking them where the authorization server offers
         it (what `mcp-bridge logout` does). True when the server confirmed revocation."""
-        return await self._oauth(self.state_for(profile)).manager.forget(revoke=True)
+        return await self._oauth(self.state_for(profile)).logout()
 
     async def aclose(self) -> None:
         states, self._servers = list(self._servers.values()), {}

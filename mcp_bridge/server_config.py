@@ -53,6 +53,8 @@ FIELDS: dict[str, type] = {
     "allow_http": bool,
     "no_browser": bool,
     "device": bool,
+    "use_id_token": bool,
+    "no_resource": bool,
     "login_timeout": float,
     "login_wait": float,
     "grant": str,

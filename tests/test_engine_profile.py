@@ -35,6 +35,8 @@ def test_flags_survive_the_json_round_trip() -> None:
         "localhost",
         "--max-message-bytes",
         "4096",
+        "--use-id-token",
+        "--no-resource",
     )
     doc = profile_json(args, {"TEAM": "blue", "MCP_BRIDGE_CLIENT_SECRET": "s3cret"})
     profile = ServerProfile.from_json(doc)
@@ -49,6 +51,8 @@ def test_flags_survive_the_json_round_trip() -> None:
     assert profile.oauth.scopes == ("read", "write")
     assert profile.oauth.authorize_params == (("prompt", "consent"),)
     assert profile.oauth.callback_host is CallbackHost.LOCALHOST
+    assert profile.oauth.use_id_token
+    assert not profile.oauth.send_resource
     assert "s3cret" not in repr(profile)
     assert "blue" not in repr(profile)
 

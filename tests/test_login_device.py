@@ -24,9 +24,9 @@ from mcp_bridge.auth.device_grant import (
     poll_device_token,
     request_device_code,
 )
+from mcp_bridge.auth.device_login import DeviceLogin
 from mcp_bridge.auth.errors import AuthError, AuthorizationDenied, AuthResponseInvalid
 from mcp_bridge.auth.http_step import HttpResponse
-from mcp_bridge.auth.login import BrowserLogin
 from mcp_bridge.auth.metadata import AuthServerMetadata
 from mcp_bridge.auth.registration import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.urlpolicy import UrlPolicy
@@ -40,6 +40,10 @@ class DeviceAs:
 
     token_answers: list[str]  # per poll: an RFC 8628 error code, or "tokens"
     offers_device: bool = True
+    # As the demo AS's modes of the same names: /device and /token read JSON bodies only,
+    # and refuse RFC 8707 `resource` with invalid_target (Microsoft Entra ID).
+    token_json_only: bool = False
+    rejects_resource: bool = False
     origin: str = ""
     polls: list[dict[str, str]] = field(default_factory=list)
     poll_times: list[float] = field(default_factory=list)
@@ -75,8 +79,22 @@ def device_as_app(state: DeviceAs) -> web.Application:
         state.registrations.append(body)
         return web.json_response({**body, "client_id": "device-client"}, status=201)
 
+    async def read(request: web.Request, seen: list[dict[str, str]]) -> web.Response | None:
+        """Record the request's fields (and `body`: its kind); the refusal due, if any."""
+        is_json = request.content_type == "application/json"
+        posted = await request.json() if is_json else await request.post()
+        fields = {str(key): str(value) for key, value in posted.items()}
+        seen.append({**fields, "body": "json" if is_json else "form"})
+        if state.token_json_only and not is_json:
+            refusal = {"error": "invalid_request", "error_description": "expected a JSON body"}
+            return web.json_response(refusal, status=400)
+        if state.rejects_resource and "resource" in fields:
+            return web.json_response({"error": "invalid_target"}, status=400)
+        return None
+
     async def device(request: web.Request) -> web.Response:
-        state.device_requests.append(dict(await request.post()))  # type: ignore[arg-type]
+        if refused := await read(request, state.device_requests):
+            return refused
         return web.json_response(
             {
                 "device_code": "dev-code-secret",
@@ -88,8 +106,10 @@ def device_as_app(state: DeviceAs) -> web.Application:
         )
 
     async def token(request: web.Request) -> web.Response:
-        state.polls.append(dict(await request.post()))  # type: ignore[arg-type]
+        refused = await read(request, state.polls)
         state.poll_times.append(time.monotonic())
+        if refused:
+            return refused
         answer = state.token_answers.pop(0)
         if answer != "tokens":
             return web.json_response({"error": answer}, status=400)
@@ -117,11 +137,18 @@ DeviceAsFactory = Callable[..., Awaitable[DeviceAs]]
 
 @pytest.fixture
 async def device_as() -> AsyncIterator[DeviceAsFactory]:
-    """`await device_as(token_answers, offers_device=True)`: a running fake AS."""
+    """`await device_as(token_answers, **rules)`: a running fake AS (the rules are
+    DeviceAs's boolean fields)."""
     async with contextlib.AsyncExitStack() as stack:
 
-        async def make(token_answers: list[str], *, offers_device: bool = True) -> DeviceAs:
-            state = DeviceAs(token_answers, offers_device)
+        async def make(
+            token_answers: list[str],
+            *,
+            offers_device: bool = True,
+            token_json_only: bool = False,
+            rejects_resource: bool = False,
+        ) -> DeviceAs:
+            state = DeviceAs(token_answers, offers_device, token_json_only, rejects_resource)
             serving = serving_app(device_as_app(state), access_log=None)
             state.origin = await stack.enter_async_context(serving)
             return state
@@ -129,17 +156,17 @@ async def device_as() -> AsyncIterator[DeviceAsFactory]:
         yield make
 
 
-async def device_login(state: DeviceAs, shown: list[str]) -> Any:
+async def device_login(state: DeviceAs, shown: list[str], **settings: Any) -> Any:
     async with aiohttp.ClientSession() as http:
-        flow = BrowserLogin(
+        flow = DeviceLogin(
             state.mcp_url,
-            settings_for(device=True, open_browser=False),
+            settings_for(device=True, open_browser=False, **settings),
             NoClients(),
             policy=UrlPolicy.for_server(state.mcp_url),
             http=lambda: http,
             notify=shown.append,
         )
-        return await flow.run_device()
+        return await flow.run()
 
 
 async def test_device_login_polls_through_pending_and_slow_down(
@@ -164,6 +191,34 @@ async def test_device_login_polls_through_pending_and_slow_down(
     assert DEVICE_CODE_GRANT in state.registrations[0]["grant_types"]
     assert any("WDJB-MJHT" in text and "/activate" in text for text in shown)
     assert not any("dev-code-secret" in text for text in shown)
+
+
+async def test_device_login_learns_a_json_only_as_that_refuses_the_resource(
+    device_as: DeviceAsFactory,
+) -> None:
+    """The browser login's retries, in the device login too: the device request learns
+    both quirks (three tries), and every poll starts from what it learned."""
+    state = await device_as(
+        ["authorization_pending", "tokens"], token_json_only=True, rejects_resource=True
+    )
+    result = await device_login(state, [])
+    assert [(r["body"], "resource" in r) for r in state.device_requests] == [
+        ("form", True),
+        ("json", True),
+        ("json", False),
+    ]
+    assert [(p["body"], "resource" in p) for p in state.polls] == [("json", False)] * 2
+    assert result.tokens.resource == state.mcp_url  # still bound to this server only
+    assert (result.tokens.quirks.token_body, result.tokens.quirks.send_resource) == (
+        "json",
+        False,
+    )
+
+
+async def test_no_resource_is_never_sent_by_the_device_login(device_as: DeviceAsFactory) -> None:
+    state = await device_as(["tokens"], rejects_resource=True)
+    await device_login(state, [], send_resource=False)
+    assert [("resource" in r) for r in [*state.device_requests, *state.polls]] == [False] * 2
 
 
 async def test_a_refused_device_login_is_an_authorization_denied(

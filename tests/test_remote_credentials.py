@@ -43,6 +43,9 @@ class RecordingCredentials:
     async def on_forbidden(self, www_authenticate: str | None) -> bool:
         return False
 
+    async def on_retry_refused(self, www_authenticate: str | None) -> None:
+        return None
+
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 
 from mcp_bridge import jsonrpc
-from mcp_bridge.errors import RemoteError
+from mcp_bridge.errors import AuthError, RemoteError
 from mcp_bridge.protocol import Era, TransportKind
 from mcp_bridge.remote.detect import ConnectOptions, connect
 from mcp_bridge.remote.legacy_sse import LegacySseTransport
@@ -231,6 +231,7 @@ class ScriptedCredentials:
     token: str = "old"
     recover: bool = True
     challenges: list[tuple[int, str | None]] = field(default_factory=list)
+    explanation: str | None = None  # what on_retry_refused raises, if anything
 
     async def headers(self, method: str, url: str) -> Mapping[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
@@ -247,6 +248,11 @@ class ScriptedCredentials:
         self.challenges.append((403, www_authenticate))
         self.token = "stepped-up"
         return self.recover
+
+    async def on_retry_refused(self, www_authenticate: str | None) -> None:
+        self.challenges.append((-401, www_authenticate))
+        if self.explanation is not None:
+            raise AuthError(self.explanation, next_step="Change a flag")
 
 
 @pytest.mark.parametrize(
@@ -274,19 +280,40 @@ async def test_auth_challenge_is_retried_once_with_new_headers(
         assert {h["X-Team"] for _, h, _ in fault_server.seen} == {"blue"}
 
 
+INVALID_TOKEN = 'Bearer error="invalid_token"'
+
+
+async def always_401(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+    return web.Response(status=401, headers={"WWW-Authenticate": INVALID_TOKEN})
+
+
 async def test_auth_refused_for_good_is_an_error_not_a_loop(
     fault_server: FaultServer, inbox: Inbox
 ) -> None:
-    async def never(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
-        return web.Response(status=401, headers={"WWW-Authenticate": "Bearer"})
-
-    fault_server.handler = never
+    fault_server.handler = always_401
     credentials = ScriptedCredentials(recover=True)
     async with started(fault_server, inbox, credentials=credentials) as transport:
         await transport.send(LIST)
         error = (await inbox.response(1))["error"]
         assert "401" in error["message"]
         assert len(fault_server.seen) == 2  # the original and the one retry
+        assert credentials.challenges == [(401, INVALID_TOKEN), (-401, INVALID_TOKEN)]
+
+
+@pytest.mark.parametrize(
+    ("recover", "explained"),
+    [pytest.param(True, True, id="after its retry"), pytest.param(False, False, id="no retry")],
+)
+async def test_the_provider_explains_a_401_only_to_the_retry_it_asked_for(
+    fault_server: FaultServer, inbox: Inbox, recover: bool, explained: bool
+) -> None:
+    fault_server.handler = always_401
+    credentials = ScriptedCredentials(recover=recover, explanation="That token is the wrong kind")
+    async with started(fault_server, inbox, credentials=credentials) as transport:
+        await transport.send(LIST)
+        error = (await inbox.response(1))["error"]
+    assert ("That token is the wrong kind" in error["message"]) is explained
+    assert len(fault_server.seen) == 1 + recover  # told, never retried a second time
 
 
 async def test_priming_event_then_close_resumes_with_last_event_id(

@@ -156,6 +156,8 @@ def stored_server(home: Path) -> None:
         "scope": ["read"],
         "callback_port": 8765,
         "no_browser": True,
+        "use_id_token": True,
+        "no_resource": True,
         "login_wait": 45.0,
     }
     server_config.save_servers(servers_file(home), {"gh": entry})
@@ -278,6 +280,7 @@ def test_add_list_remove_round_trip(home: Path, capsys: pytest.CaptureFixture[st
 def test_the_file_is_plain_toml_a_person_can_read(home: Path) -> None:
     argv = ["add", "gh", URL, "--header", "X-Team: blue", "--scope", "read write"]
     argv += ["--callback-port", "8765", "--no-browser", "--login-wait", "45"]
+    argv += ["--use-id-token", "--no-resource"]
     assert cli(*argv) == 0
     text = servers_file(home).read_text()
     assert text.startswith("# mcp-bridge's named servers")
@@ -289,6 +292,8 @@ def test_the_file_is_plain_toml_a_person_can_read(home: Path) -> None:
         "scope": ["read write"],
         "callback_port": 8765,
         "no_browser": True,
+        "use_id_token": True,
+        "no_resource": True,
         "login_wait": 45.0,
     }
 

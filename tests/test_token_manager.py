@@ -267,6 +267,27 @@ async def test_an_unavailable_as_keeps_the_old_token_while_it_is_valid(
     assert server.stats()["token_requests"] == requests
 
 
+async def test_a_token_without_a_refresh_token_serves_until_it_expires(
+    auth_server: AuthServerFactory,
+    oauth: OAuthPeers,
+    http: aiohttp.ClientSession,
+) -> None:
+    """Inside the refresh margin nothing can renew it: it is used, not dropped a margin
+    early for a login (an ID token a refresh did not renew is such a token)."""
+    server = auth_server()
+    context = await discovered(server.mcp_url, http)
+    vault = MemoryVault()
+    now = time.time()
+    tokens = TokenSet("last-access", context.issuer, context.resource, expires_at=now + 15)
+    await store_past_login(vault, server.mcp_url, context, tokens, received_at=now - 85)
+    manager = oauth.token_manager(server.mcp_url, vault, http)
+    await manager.load()
+    assert manager.usable_tokens() is None  # within the margin...
+    assert (await manager.fresh_tokens()).access_token == "last-access"  # ...yet served
+    assert server.stats()["token_requests"] == 0
+    assert await vault.get(TOKENS, tokens_key(context.issuer, context.resource)) is not None
+
+
 async def test_a_client_the_as_forgot_is_registered_again_once(
     auth_server: AuthServerFactory,
     monkeypatch: pytest.MonkeyPatch,

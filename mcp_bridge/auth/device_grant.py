@@ -3,14 +3,17 @@ can reach our loopback listener (SSH sessions, containers). The user opens a URL
 device and types a short code; meanwhile we poll the token endpoint.
 
 Pure (steps as in http_step.py; the clock is a parameter; the waiting between polls is the
-caller's). `resource` is sent on both requests, as on every token request (MCP MUST).
+caller's). `resource` is sent on both requests, as on every token request (MCP MUST), unless
+the issuer's quirks say it refuses it. Both requests are sent as every grant is
+(token_endpoint.post_grant): the issuer's quirks first, one retry to learn a new one.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from mcp_bridge.auth.discovery import AuthServerQuirks
 from mcp_bridge.auth.errors import (
     AuthError,
     AuthorizationDenied,
@@ -21,7 +24,7 @@ from mcp_bridge.auth.http_step import Step, clamped, json_number, shown_json
 from mcp_bridge.auth.metadata import AuthServerMetadata
 from mcp_bridge.auth.registration import ClientMetadata, ClientRegistration
 from mcp_bridge.auth.scopes import scope_param
-from mcp_bridge.auth.token_endpoint import client_authenticated_post, raise_token_endpoint_error
+from mcp_bridge.auth.token_endpoint import post_grant, raise_token_endpoint_error
 from mcp_bridge.auth.token_set import TokenSet, parse_token_response
 
 __all__ = [
@@ -73,6 +76,8 @@ class DeviceAuthorization:
     verification_uri_complete: str | None
     expires_at: float  # epoch seconds
     interval_s: float
+    # How the device request went through (JSON body, no `resource`): the polls start so.
+    quirks: AuthServerQuirks = field(default_factory=AuthServerQuirks)
 
 
 class DevicePoll(enum.Enum):
@@ -87,8 +92,10 @@ def request_device_code(
     scopes: tuple[str, ...],
     resource: str,
     now: float,
+    quirks: AuthServerQuirks | None = None,
 ) -> Step[DeviceAuthorization]:
-    """POST to the device authorization endpoint (RFC 8628 §3.1)."""
+    """POST to the device authorization endpoint (RFC 8628 §3.1), the way `quirks` (the
+    issuer's, as the vault remembers them) say."""
     endpoint = metadata.device_authorization_endpoint
     if endpoint is None:
         raise AuthError(
@@ -98,7 +105,7 @@ def request_device_code(
     form = [("resource", resource)]
     if (scope := scope_param(scopes)) is not None:
         form.append(("scope", scope))
-    response = yield client_authenticated_post(endpoint, client, form)
+    response, learned = yield from post_grant(endpoint, client, form, quirks or AuthServerQuirks())
     if not response.is_success:
         raise_token_endpoint_error(response, endpoint, "device authorization endpoint")
     doc = response.json(what="device authorization response")
@@ -119,6 +126,7 @@ def request_device_code(
         verification_uri_complete=complete if isinstance(complete, str) and complete else None,
         expires_at=now + _code_lifetime_s(doc.get("expires_in"), endpoint),
         interval_s=_interval_s(doc.get("interval")),
+        quirks=learned,
     )
 
 
@@ -158,27 +166,32 @@ def poll_device_token(
     resource: str,
     scopes: tuple[str, ...],
     now: float,
-) -> Step[TokenSet | DevicePoll]:
-    """One poll of the token endpoint (RFC 8628 §3.4-3.5): the tokens, or PENDING /
-    SLOW_DOWN. AuthorizationDenied when the user refused, AuthError when the code expired,
-    and the token endpoint's usual errors otherwise."""
+    use_id_token: bool = False,
+) -> Step[tuple[TokenSet | DevicePoll, AuthServerQuirks]]:
+    """One poll of the token endpoint (RFC 8628 §3.4-3.5), sent the way `device.quirks`
+    say: the tokens, or PENDING / SLOW_DOWN, with the quirks the next poll starts with.
+    AuthorizationDenied when the user refused, AuthError when the code expired, and the
+    token endpoint's usual errors otherwise."""
     form = [
         ("grant_type", DEVICE_CODE_GRANT),
         ("device_code", device.device_code),
         ("resource", resource),
     ]
-    response = yield client_authenticated_post(metadata.token_endpoint, client, form)
+    response, quirks = yield from post_grant(metadata.token_endpoint, client, form, device.quirks)
     if response.is_success:
-        return parse_token_response(
+        tokens = parse_token_response(
             response, issuer=metadata.issuer, resource=resource, requested_scopes=scopes, now=now
         )
+        if use_id_token:
+            tokens = tokens.sending_id_token(now)
+        return replace(tokens, quirks=quirks), quirks
     doc = response.json_or_none()
     error = doc.get("error") if isinstance(doc, dict) else None
     match error:
         case "authorization_pending":
-            return DevicePoll.PENDING
+            return DevicePoll.PENDING, quirks
         case "slow_down":
-            return DevicePoll.SLOW_DOWN
+            return DevicePoll.SLOW_DOWN, quirks
         case "access_denied":
             raise AuthorizationDenied(
                 "The device login was refused", next_step="Run the login again", error=error

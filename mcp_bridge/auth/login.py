@@ -1,23 +1,19 @@
-"""The interactive login: from an MCP server URL (and maybe its 401/403 challenge) to a
-TokenSet, through the user's browser. Composes the sans-I/O steps (discovery, registration,
-authorization request, callback validation, code exchange) with the loopback listener and the
-browser opener; knows nothing of the vault beyond the `ClientStore` it is handed.
+"""The browser login: the authorization-code grant with PKCE through a loopback redirect
+(RFC 8252), from an MCP server URL (and maybe its 401/403 challenge) to a LoginResult.
+Composes the sign-in steps every login shares (sign_in.py: discovery, scopes, quirks,
+client id) with the authorization request, the loopback listener, the browser opener and
+the code exchange; knows nothing of the vault beyond the `ClientStore` it is handed.
 
-Order of play (`BrowserLogin.run`), each step the spec's rule (MCP 2026-07-28, the
-"Authorization" pages):
-1. discover the AS ("Authorization Server Discovery"; from the challenge when there is one);
-2. the scopes: `--scope` if set, else challenge > PRM scopes_supported > none, unioned with
-   the previous grant on step-up ("Scope Selection Strategy", "Step-Up Authorization
-   Flow"), plus offline_access where the AS lists it;
-3. bind the loopback listener, so the redirect URI is known before registering (redirect
-   URIs MUST be registered with the AS);
-4. a client id: pre-registered > CIMD > stored DCR for this issuer > new DCR ("Client
-   Registration"), a new registration saved at once;
-5. PKCE S256 + state + resource + the expected issuer recorded before redirecting, the
+Order of play (`BrowserLogin.run`), after the shared steps, each the spec's rule (MCP
+2026-07-28, the "Authorization" pages):
+1. bind the loopback listener, so the redirect URI is known before registering (redirect
+   URIs MUST be registered with the AS), then get the client id;
+2. PKCE S256 + state + resource + the expected issuer recorded before redirecting, the
    browser opened (or the URL shown), one callback accepted and validated (`state`, then
    RFC 9207 `iss`: "Authorization Response Validation");
-6. the code exchanged for tokens only after that validation: a hostile AS (wrong iss, no
+3. the code exchanged for tokens only after that validation: a hostile AS (wrong iss, no
    PKCE, a javascript: endpoint...) is refused before anything is spent.
+An `invalid_target` error redirect (RFC 8707 §2) gets the round once more without `resource`.
 
 How often a login may start is not decided here: that is the provider's storm brake
 (login_brake.py).
@@ -27,129 +23,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
-import time
-from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
-from mcp_bridge.auth.auth_records import StoredClient
 from mcp_bridge.auth.authorize import build_authorization_request, validate_callback
 from mcp_bridge.auth.browser import open_in_browser
 from mcp_bridge.auth.challenge import BearerChallenge
-from mcp_bridge.auth.device_grant import (
-    MAX_INTERVAL_S,
-    SLOW_DOWN_STEP_S,
-    DeviceClientMetadata,
-    DevicePoll,
-    poll_device_token,
-    request_device_code,
-)
-from mcp_bridge.auth.discovery import AuthorizationContext, AuthServerQuirks, discover
+from mcp_bridge.auth.discovery import AuthorizationContext
 from mcp_bridge.auth.dpop import login_binds_tokens
-from mcp_bridge.auth.dpop_proofs import DpopProofs, ServerDpop
-from mcp_bridge.auth.errors import (
-    AuthError,
-    AuthorizationDenied,
-    CallbackRejected,
-    sanitize_remote_text,
-)
-from mcp_bridge.auth.http_step import SessionSource, run_step
+from mcp_bridge.auth.dpop_proofs import DpopProofs
+from mcp_bridge.auth.errors import AuthError, AuthorizationDenied, CallbackRejected
+from mcp_bridge.auth.http_step import run_step
 from mcp_bridge.auth.loopback import CALLBACK_PATH, CallbackHost, CallbackWait, LoopbackListener
-from mcp_bridge.auth.registration import (
-    ClientMetadata,
-    ClientRegistration,
-    RegistrationMethod,
-    obtain_client,
-)
-from mcp_bridge.auth.scopes import login_scopes, scope_param
-from mcp_bridge.auth.settings import OAuthSettings
+from mcp_bridge.auth.registration import ClientRegistration, RegistrationMethod
+from mcp_bridge.auth.sign_in import SignInPlan, SignInSteps
 from mcp_bridge.auth.token_endpoint import exchange_code
 from mcp_bridge.auth.token_manager import LoginResult
-from mcp_bridge.auth.token_set import TokenSet
-from mcp_bridge.auth.urlpolicy import UrlPolicy
-from mcp_bridge.http_client import proxy_for
 
-if TYPE_CHECKING:
-    import aiohttp
-
-__all__ = [
-    "PROBE_BODY",
-    "PROBE_HEADERS",
-    "BrowserLogin",
-    "ClientStore",
-    "Notify",
-    "PastedUrls",
-    "chosen_scopes",
-    "fetch_challenge",
-    "notify_on_stderr",
-    "registered_callback_port",
-]
+__all__ = ["BrowserLogin", "registered_callback_port"]
 
 log = logging.getLogger(__name__)
-
-# The device grant needs no redirect, but registration (and the SDK's AS) wants one; a fixed
-# loopback URI keeps a device-login registration reusable (registration.is_usable).
-DEVICE_REDIRECT_URI = "http://127.0.0.1/callback"
-
-# Tells the user something they must act on (the URL to open); never given a secret.
-Notify = Callable[[str], None]
-# Lines the user pastes (the redirect URL from another machine's browser); None at the end.
-PastedUrls = Callable[[], AsyncIterator[str]]
-
-
-def notify_on_stderr(text: str) -> None:
-    """The default `Notify`: stderr (stdout carries JSON-RPC in `run`)."""
-    sys.stderr.write(text + "\n")
-    sys.stderr.flush()
-
-
-# A request any MCP server must authorize before answering: its 401 names the scopes and the
-# PRM location (MCP Authorization Server Discovery). `ping` opens no session, unlike `initialize`.
-PROBE_BODY = b'{"jsonrpc":"2.0","id":"mcp-bridge-login-probe","method":"ping"}'
-PROBE_HEADERS = {
-    "Content-Type": "application/json",
-    "Accept": "application/json, text/event-stream",
-}
-_PROBE_TIMEOUT_S = 30.0
-
-
-async def fetch_challenge(
-    mcp_url: str, http: aiohttp.ClientSession, policy: UrlPolicy
-) -> BearerChallenge | None:
-    """The Bearer challenge the server answers an unauthenticated request with, or None
-    (no 401, no challenge, or unreachable: discovery then uses the well-known URLs)."""
-    import aiohttp
-
-    policy.check_fetch(mcp_url, role="MCP server")
-    try:
-        async with asyncio.timeout(_PROBE_TIMEOUT_S):
-            proxy = proxy_for(mcp_url)
-            async with http.post(
-                mcp_url,
-                data=PROBE_BODY,
-                headers=PROBE_HEADERS,
-                allow_redirects=False,
-                proxy=proxy.proxy,
-                proxy_auth=proxy.proxy_auth,
-            ) as response:
-                if response.status != 401:
-                    return None
-                challenges = ", ".join(response.headers.getall("WWW-Authenticate", ()))
-                return BearerChallenge.from_header(challenges)
-    except (TimeoutError, aiohttp.ClientError) as exc:
-        log.debug("no challenge from %s: %s", mcp_url, exc)
-        return None
-
-
-def chosen_scopes(
-    settings: OAuthSettings, context: AuthorizationContext, previous: tuple[str, ...] = ()
-) -> tuple[str, ...]:
-    """The scopes a login asks for: `--scope` when given, plus what a step-up challenge
-    asks (dropping the challenged scope makes the server answer 403 again,
-    docs/oauth-in-the-wild.md §3); else the spec's rules (scopes.login_scopes)."""
-    return login_scopes(context, previous=previous, configured=settings.scopes)
 
 
 def registered_callback_port(stored: ClientRegistration | None, host: CallbackHost) -> int:
@@ -170,80 +63,24 @@ def registered_callback_port(stored: ClientRegistration | None, host: CallbackHo
     return 0
 
 
-class ClientStore(Protocol):
-    """Where registrations live (TokenManager implements it)."""
+class BrowserLogin(SignInSteps):
+    """One server's browser login (`run`). Holds no state between runs, so one serves
+    every login of its server."""
 
-    async def stored_client(self, issuer: str) -> StoredClient | None: ...
-
-    async def save_client(self, client: ClientRegistration, scopes: tuple[str, ...]) -> None: ...
-
-
-class BrowserLogin:
-    """One server's login: the browser (authorization-code grant with PKCE, `run`) or the
-    device grant (`run_device`). Holds no state between runs, so one serves every login."""
-
-    def __init__(
-        self,
-        mcp_url: str,
-        settings: OAuthSettings,
-        clients: ClientStore,
-        *,
-        policy: UrlPolicy,
-        http: SessionSource,
-        notify: Notify = notify_on_stderr,
-        pasted_urls: PastedUrls | None = None,
-        clock: Callable[[], float] = time.time,
-        dpop: ServerDpop | None = None,
-    ) -> None:
-        self.mcp_url = mcp_url
-        self.settings = settings
-        self._clients = clients
-        self._dpop = dpop  # where the server's DPoP key is kept; None: tokens stay Bearer
-        self._policy = policy
-        self._session = http
-        self._notify = notify
-        # The authorization URL of the login waiting for the browser, if one is: a request
-        # that cannot wait for it any longer hands it to the client (provider.py).
-        self.pending_url: str | None = None
-        self.url_shown = asyncio.Event()
-        self._pasted_urls = pasted_urls
-        self._clock = clock
-
-    async def discover(
-        self, challenge: BearerChallenge | None, *, preferred_issuer: str | None = None
-    ) -> AuthorizationContext:
-        step = discover(self.mcp_url, challenge, self._policy, preferred_issuer=preferred_issuer)
-        return await run_step(step, self._session(), policy=self._policy)
-
-    def scopes_for(
-        self, context: AuthorizationContext, previous: tuple[str, ...]
-    ) -> tuple[str, ...]:
-        return chosen_scopes(self.settings, context, previous)
-
-    async def run(
-        self,
-        challenge: BearerChallenge | None = None,
-        *,
-        previous_scopes: tuple[str, ...] = (),
-        preferred_issuer: str | None = None,
-    ) -> LoginResult:
-        """Log in through the browser; see the module docstring. Raises AuthError
-        subclasses (the refusal of a hostile AS among them) and ConfigError."""
-        context = await self.discover(challenge, preferred_issuer=preferred_issuer)
-        scopes = self.scopes_for(context, previous_scopes)
-        stored = await self._clients.stored_client(context.issuer)
-        quirks = stored.quirks if stored is not None else AuthServerQuirks()
-        dpop = await self._dpop_proofs(context, challenge)
+    async def _grant(self, plan: SignInPlan) -> LoginResult:
+        """The browser's part of `run`; see the module docstring."""
+        dpop = await self._dpop_proofs(plan.context, plan.challenge)
         try:
-            return await self._authorize(context, scopes, quirks, dpop)
+            return await self._authorize(plan, dpop)
         except AuthorizationDenied as exc:
-            if not exc.refuses_resource or not quirks.send_resource:
+            if not exc.refuses_resource or not plan.quirks.send_resource:
                 raise
         # RFC 8707 invalid_target: the AS (Microsoft Entra ID among them) issues nothing
         # for the resource we named. Once more without it; the token still goes to our
         # resource only, and the issuer is remembered as one that takes no `resource`.
-        log.info("%s refused the resource indicator; signing in without it", context.issuer)
-        return await self._authorize(context, scopes, replace(quirks, send_resource=False), dpop)
+        log.info("%s refused the resource indicator; signing in without it", plan.context.issuer)
+        without = replace(plan.quirks, send_resource=False)
+        return await self._authorize(replace(plan, quirks=without), dpop)
 
     async def _dpop_proofs(
         self, context: AuthorizationContext, challenge: BearerChallenge | None
@@ -255,20 +92,14 @@ class BrowserLogin:
             return None
         return await self._dpop.ensure()
 
-    async def _authorize(
-        self,
-        context: AuthorizationContext,
-        scopes: tuple[str, ...],
-        quirks: AuthServerQuirks,
-        dpop: DpopProofs | None,
-    ) -> LoginResult:
+    async def _authorize(self, plan: SignInPlan, dpop: DpopProofs | None) -> LoginResult:
         """One authorization-code round: the browser, the callback, the code exchange."""
-        settings = self.settings
-        reusable = await self._reusable_client(context.issuer, scopes)
+        context, scopes, settings = plan.context, plan.scopes, self.settings
+        reusable = await self.reusable_client(context.issuer, scopes)
         port = registered_callback_port(reusable, settings.callback_host)
         listener = await self._listen(preferred_port=port)
         try:
-            client = await self._client_for(context, listener.redirect_uri, scopes, reusable)
+            client = await self.client_for(context, listener.redirect_uri, scopes, reusable)
             request = build_authorization_request(
                 context,
                 client,
@@ -276,7 +107,7 @@ class BrowserLogin:
                 scopes=scopes,
                 policy=self._policy,
                 extra_params=dict(settings.authorize_params),
-                quirks=quirks,
+                quirks=plan.quirks,
             )
             pending = request.pending
             waiting = listener.expect(
@@ -291,112 +122,17 @@ class BrowserLogin:
             self.url_shown.clear()
             await listener.aclose()
         step = exchange_code(
-            context.auth_server, client, pending, code, now=self._clock(), dpop=dpop
+            context.auth_server,
+            client,
+            pending,
+            code,
+            now=self._clock(),
+            use_id_token=settings.use_id_token,
+            dpop=dpop,
         )
         tokens = await run_step(step, self._session(), policy=self._policy)
         log.info("logged in to %s at %s (scopes: %s)", self.mcp_url, context.issuer, scopes)
         return LoginResult(context, client, tokens)
-
-    async def run_device(
-        self,
-        challenge: BearerChallenge | None = None,
-        *,
-        previous_scopes: tuple[str, ...] = (),
-        preferred_issuer: str | None = None,
-    ) -> LoginResult:
-        """Log in with the device grant (RFC 8628, `--device`): the user opens a URL on any
-        device and enters a code while we poll. Raises AuthError when the AS offers no
-        device login, the user refuses, or the code (or `settings.timeout_s`) runs out."""
-        context = await self.discover(challenge, preferred_issuer=preferred_issuer)
-        scopes = self.scopes_for(context, previous_scopes)
-        metadata = context.auth_server
-        # request_device_code checks this too; asking first spares a registration.
-        if metadata.device_authorization_endpoint is None:
-            raise AuthError(
-                f"The authorization server {metadata.issuer} offers no device login",
-                next_step="Log in without --device (the browser login)",
-            )
-        reusable = await self._reusable_client(context.issuer, scopes)
-        client = await self._client_for(context, DEVICE_REDIRECT_URI, scopes, reusable, device=True)
-        step = request_device_code(
-            metadata, client, scopes=scopes, resource=context.resource, now=self._clock()
-        )
-        device = await run_step(step, self._session(), policy=self._policy)
-        where = sanitize_remote_text(device.verification_uri, max_chars=500)
-        self._notify(
-            f"mcp-bridge: to sign in to {self.mcp_url}, open {where} on any device "
-            f"and enter the code {device.user_code}"
-        )
-        if self.settings.open_browser and device.verification_uri_complete is not None:
-            try:
-                await open_in_browser(
-                    device.verification_uri_complete, allow_http=self.settings.allow_http
-                )
-            except AuthError as exc:  # a URL we will not open: the user types the code
-                log.info("not opening the device verification URL: %s", exc)
-        interval_s = device.interval_s
-        try:
-            async with asyncio.timeout(self.settings.timeout_s):
-                while True:
-                    await asyncio.sleep(interval_s)
-                    if self._clock() >= device.expires_at:
-                        raise AuthError(
-                            "The device code expired before the sign-in was finished",
-                            next_step="Run the login again and finish it sooner",
-                        )
-                    poll = poll_device_token(
-                        metadata,
-                        client,
-                        device,
-                        resource=context.resource,
-                        scopes=scopes,
-                        now=self._clock(),
-                    )
-                    result = await run_step(poll, self._session(), policy=self._policy)
-                    if result is DevicePoll.SLOW_DOWN:
-                        # RFC 8628 §3.5 adds 5 s per slow_down; an AS that says it forever
-                        # must not stretch the polling past the clamp of the interval.
-                        interval_s = min(interval_s + SLOW_DOWN_STEP_S, MAX_INTERVAL_S)
-                    elif isinstance(result, TokenSet):
-                        log.info("logged in to %s at %s (device)", self.mcp_url, context.issuer)
-                        return LoginResult(context, client, result)
-        except TimeoutError:
-            raise AuthError(
-                f"No device sign-in within {self.settings.timeout_s:.0f} s",
-                next_step=f"Run `mcp-bridge login {self.mcp_url} --device` again",
-            ) from None
-
-    async def _reusable_client(
-        self, issuer: str, scopes: tuple[str, ...]
-    ) -> ClientRegistration | None:
-        """The kept registration for `issuer`, if it was made for these scopes (an AS may
-        grant only the scopes a client registered with)."""
-        stored = await self._clients.stored_client(issuer)
-        return stored.registration if stored is not None and stored.covers(scopes) else None
-
-    async def _client_for(
-        self,
-        context: AuthorizationContext,
-        redirect_uri: str,
-        scopes: tuple[str, ...],
-        stored: ClientRegistration | None,
-        *,
-        device: bool = False,
-    ) -> ClientRegistration:
-        kind = DeviceClientMetadata if device else ClientMetadata
-        metadata = kind(redirect_uris=(redirect_uri,), scope=scope_param(scopes))
-        step = obtain_client(
-            context.auth_server,
-            metadata,
-            stored=stored,
-            pre_registered=self.settings.pre_registered(),
-            client_metadata_url=self.settings.client_metadata_url,
-            now=self._clock(),
-        )
-        client = await run_step(step, self._session(), policy=self._policy)
-        if client != stored:
-            await self._clients.save_client(client, scopes)
-        return client
 
     async def _listen(self, *, preferred_port: int) -> LoopbackListener:
         """A started listener: on `--callback-port` if set, else on `preferred_port` if it

@@ -47,6 +47,7 @@ from mcp_bridge.auth.registration import (
 )
 from mcp_bridge.auth.scopes import login_scopes
 from mcp_bridge.auth.settings import Grant, OAuthSettings
+from mcp_bridge.auth.sign_in import starting_quirks
 from mcp_bridge.auth.token_endpoint import refresh_tokens
 from mcp_bridge.auth.token_manager import LoginResult
 from mcp_bridge.auth.token_set import TokenSet
@@ -54,7 +55,7 @@ from mcp_bridge.auth.urlpolicy import UrlPolicy
 from mcp_bridge.errors import ConfigError
 
 if TYPE_CHECKING:
-    from mcp_bridge.auth.login import ClientStore
+    from mcp_bridge.auth.sign_in import ClientStore
 
 __all__ = ["MachineLogin", "read_signing_key"]
 
@@ -129,7 +130,7 @@ class MachineLogin:
         scopes = self.scopes_for(context, previous_scopes)
         stored = await self._clients.stored_client(context.issuer)
         client = self.client_at(context.auth_server, stored.registration if stored else None)
-        quirks = stored.quirks if stored is not None else AuthServerQuirks()
+        quirks = starting_quirks(stored, self.settings)
         dpop = await self._proofs(context, challenge)
         tokens = await self._grant(context, client, scopes, quirks, dpop)
         log.info(

@@ -36,6 +36,8 @@ class ClosableProvider(Protocol):
 
     async def on_forbidden(self, www_authenticate: str | None) -> bool: ...
 
+    async def on_retry_refused(self, www_authenticate: str | None) -> None: ...
+
     async def aclose(self) -> None: ...
 
 
@@ -81,6 +83,10 @@ class OnDemandCredentials:
 
     async def on_forbidden(self, www_authenticate: str | None) -> bool:
         return await self._built().on_forbidden(www_authenticate)
+
+    async def on_retry_refused(self, www_authenticate: str | None) -> None:
+        if self._provider is not None:
+            await self._provider.on_retry_refused(www_authenticate)
 
     async def aclose(self) -> None:
         if self._provider is not None:

@@ -1,5 +1,6 @@
 """OAuthCredentials: the CredentialProvider (remote/base.py) for an OAuth-protected server,
-on top of the TokenManager (tokens, refresh) and BrowserLogin (the browser).
+on top of the TokenManager (tokens, refresh) and a login flow (BrowserLogin, or DeviceLogin
+for `--device`).
 
 What each call does:
 - `headers(method, url)`: the bearer of a valid held token, with no lock, no I/O and no
@@ -13,6 +14,10 @@ What each call does:
   can help, one browser login per server (single-flight, storm-braked) if `interactive`,
   else LoginRequired naming the command to run. A DPoP `use_dpop_nonce` needs neither:
   the retry names the nonce that `on_dpop_nonce` kept from the same answer.
+- `on_retry_refused(challenge)`: the retry after a login met a 401 too, so the server
+  refused the token at once: the error says what to change (refused_login.py), and every
+  later 401 gets the same answer instead of a refresh or another login, until a login
+  or new settings.
 - `on_forbidden(challenge)`: step-up on `insufficient_scope` (MCP Authorization, "Step-Up
   Authorization Flow"): a login for the
   union of the granted and the challenged scopes, at most MAX_STEP_UPS per resource and scope
@@ -38,18 +43,15 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from mcp_bridge.auth.challenge import BearerChallenge
+from mcp_bridge.auth.device_login import DeviceLogin
 from mcp_bridge.auth.errors import AuthError, LoginRequired
-from mcp_bridge.auth.login import (
-    BrowserLogin,
-    Notify,
-    PastedUrls,
-    fetch_challenge,
-    notify_on_stderr,
-)
+from mcp_bridge.auth.login import BrowserLogin
 from mcp_bridge.auth.login_brake import LoginBrake
 from mcp_bridge.auth.machine_login import MachineLogin
+from mcp_bridge.auth.refused_login import FreshLoginWatch
 from mcp_bridge.auth.scopes import step_up_scopes
 from mcp_bridge.auth.settings import OAuthSettings
+from mcp_bridge.auth.sign_in import Notify, PastedUrls, fetch_challenge, notify_on_stderr
 from mcp_bridge.auth.single_flight import SingleFlight
 from mcp_bridge.auth.token_manager import LoginResult, TokenManager
 from mcp_bridge.auth.token_set import TokenSet
@@ -110,6 +112,7 @@ class OAuthCredentials:
         self._notify, self._pasted_urls, self._clock = notify, pasted_urls, clock
         self._flow = self._login_flow(settings)
         self.brake = LoginBrake()
+        self._fresh = FreshLoginWatch(mcp_url)
         self._logins: SingleFlight[LoginResult] = SingleFlight()
         self._step_ups: Counter[tuple[str, frozenset[str]]] = Counter()
         self._header_for: TokenSet | None = None
@@ -121,9 +124,10 @@ class OAuthCredentials:
         self.sign_in_unasked = False
         self._challenged = False  # the server answered 401 or 403: it asks the usual way
 
-    def _login_flow(self, settings: OAuthSettings) -> BrowserLogin | MachineLogin:
-        """The browser's login, or for a grant that needs no user (docs/grants.md) the
-        grant itself, which also renews the tokens in place of a refresh token."""
+    def _login_flow(self, settings: OAuthSettings) -> BrowserLogin | DeviceLogin | MachineLogin:
+        """The browser's login (the device's, for `--device`), or for a grant that needs
+        no user (docs/grants.md) the grant itself, which also renews the tokens in place
+        of a refresh token."""
         if settings.grant.is_machine:
             machine = MachineLogin(
                 self.mcp_url,
@@ -137,7 +141,8 @@ class OAuthCredentials:
             self.manager.renewal = machine.renew
             return machine
         self.manager.renewal = None
-        return BrowserLogin(
+        kind = DeviceLogin if settings.device else BrowserLogin
+        return kind(
             self.mcp_url,
             settings,
             self.manager,
@@ -174,6 +179,7 @@ class OAuthCredentials:
         client that names them.) The URL policy stays the one built at start."""
         self.settings = settings
         self._flow = self._login_flow(settings)
+        self._fresh.forget()
 
     # -- CredentialProvider -------------------------------------------------------------
 
@@ -217,7 +223,7 @@ class OAuthCredentials:
                         raise _NoLogin from exc
             if self._background_refresh:
                 self.manager.start_background()
-        if tokens.is_dpop:
+        if tokens.is_dpop and not tokens.sends_id_token:  # an ID token goes as a Bearer
             self._header_for = tokens
             return self._dpop_headers(tokens, method, url)
         if tokens is not self._header_for:
@@ -240,7 +246,12 @@ class OAuthCredentials:
         self._challenged = True
         challenge = BearerChallenge.from_header(www_authenticate)
         with _as_auth_errors():
-            await self.manager.load()
+            if self._fresh.verdict is not None:
+                # No refresh or login while the verdict stands; a login another process
+                # made meanwhile is in the vault, and its tokens are worth one try.
+                await self.manager.reload()
+            else:
+                await self.manager.load()
             tokens = self.manager.tokens
             if tokens is not None and tokens.is_dpop and challenge and challenge.wants_nonce:
                 # RFC 9449 §9: the proof lacked the resource's nonce, which on_dpop_nonce
@@ -253,6 +264,8 @@ class OAuthCredentials:
                     # Expired ones would only meet another 401, with no retry left: the
                     # refresh below (or a login) must happen now.
                     return True
+                if self._fresh.verdict is not None:
+                    raise self._fresh.verdict
                 try:
                     await self.manager.refresh(rejected=tokens)
                     return True
@@ -260,6 +273,13 @@ class OAuthCredentials:
                     log.info("%s; a new login is needed", exc.what)
             await self._login(challenge)
             return True
+
+    async def on_retry_refused(self, www_authenticate: str | None) -> None:
+        """The retry on_unauthorized asked for met a 401 too: when it carried the token a
+        login got moments ago, the verdict of refused_login.py explains it."""
+        refused = self._fresh.judge(self._header_for, BearerChallenge.from_header(www_authenticate))
+        if refused is not None:
+            raise refused
 
     async def on_forbidden(self, www_authenticate: str | None) -> bool:
         challenge = BearerChallenge.from_header(www_authenticate)
@@ -381,6 +401,7 @@ class OAuthCredentials:
             tokens = self.manager.usable_tokens()
             context, client = self.manager.context, self.manager.client
             if tokens is not None and tokens is not before and context and client:
+                self._fresh.logged_in(tokens)
                 return LoginResult(context, client, tokens)
             if lock.try_acquire():
                 return None
@@ -394,18 +415,13 @@ class OAuthCredentials:
     ) -> LoginResult:
         with _as_auth_errors():
             context = self.manager.context
-            flow = self._flow
-            run = (
-                flow.run_device
-                if isinstance(flow, BrowserLogin) and flow.settings.device
-                else flow.run
-            )
-            result = await run(
+            result = await self._flow.run(
                 challenge,
                 previous_scopes=previous_scopes,
                 preferred_issuer=context.issuer if context is not None else None,
             )
             await self.manager.save_login(result)
+        self._fresh.logged_in(result.tokens)
         if self._background_refresh:
             self.manager.start_background()
         self.brake.completed()

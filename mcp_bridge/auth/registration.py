@@ -15,7 +15,10 @@ Priority (that page's SHOULD order: pre-registered, CIMD, DCR, then ask the user
    `grant_types`); a stored DCR registration is reused when it was made with this very
    issuer (credentials are keyed by issuer and never reused with another AS) for this
    redirect URI;
-4. otherwise RegistrationFailed, telling the user to configure a client id.
+4. otherwise RegistrationFailed, telling the user to configure a client id. When nothing
+   at all was published (no protected-resource metadata, no AS metadata, and the 2025-03-26
+   default /register is not there either), the server most likely takes a static token:
+   NoAuthorizationServer says so, naming --header first and --client-id second.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from mcp_bridge.auth.errors import (
     STATIC_TOKEN_STEP,
     AuthResponseInvalid,
     AuthServerUnavailable,
+    NoAuthorizationServer,
     RegistrationFailed,
     sanitize_remote_text,
 )
@@ -364,7 +368,10 @@ def register_client(
             next_step="Try again later",
         )
     if not response.is_success:
-        raise _registration_refused(response.json_or_none(), endpoint, client_metadata)
+        doc = response.json_or_none()
+        if metadata.is_guessed and not (isinstance(doc, Mapping) and "error" in doc):
+            raise _nothing_published(metadata.issuer, endpoint, response.status)
+        raise _registration_refused(doc, endpoint, client_metadata)
     doc = response.json(what="registration response")
     if (
         not isinstance(doc, dict)
@@ -427,6 +434,18 @@ def _secret_expires_at(value: object, endpoint: str, now: float) -> float | None
     if expires_at == 0:
         return None
     return clamped(expires_at, 0.0, now + MAX_SECRET_LIFETIME_S)
+
+
+def _nothing_published(origin: str, endpoint: str, status: int) -> NoAuthorizationServer:
+    """The error for a server that published no OAuth metadata at all, whose 2025-03-26
+    default registration endpoint (guessed, as that revision says) is no OAuth endpoint
+    either: no sign-in can start, and a static token is by far the likeliest way in."""
+    return NoAuthorizationServer(
+        f"{origin} publishes no OAuth metadata (no protected-resource metadata, no "
+        f"authorization server metadata) and {endpoint} registers no clients "
+        f"(HTTP {status}), so it most likely takes a static token",
+        next_step=f"{STATIC_TOKEN_STEP}; or, if it does have an OAuth sign-in, {CLIENT_ID_STEP}",
+    )
 
 
 def _registration_refused(

@@ -14,6 +14,7 @@ from mcp_bridge.auth.metadata import AuthServerMetadata, ProtectedResourceMetada
 
 __all__ = [
     "OFFLINE_ACCESS",
+    "OPENID",
     "initial_scopes",
     "scope_param",
     "step_up_scopes",
@@ -21,6 +22,7 @@ __all__ = [
 ]
 
 OFFLINE_ACCESS = "offline_access"
+OPENID = "openid"  # OpenID Connect: the scope that asks for an ID token
 
 
 def _ordered_union(*groups: Iterable[str]) -> tuple[str, ...]:

@@ -68,6 +68,12 @@ class OAuthSettings:
     allow_http: bool = False  # plain-http AS endpoints off loopback (development only)
     open_browser: bool = True  # False: print the URL instead
     device: bool = False  # RFC 8628 device grant instead of the loopback redirect
+    # Send the OpenID Connect ID token as the bearer instead of the access token (servers
+    # behind AWS Cognito take only that: docs/oauth-in-the-wild.md §7).
+    use_id_token: bool = False
+    # RFC 8707 `resource` on the first try (MCP MUST); False: never (`--no-resource`), for an
+    # AS known to refuse it, which would otherwise cost one refused try per issuer.
+    send_resource: bool = True
     timeout_s: float = DEFAULT_CALLBACK_TIMEOUT_S  # how long a login waits for the browser
     login_wait_s: float = DEFAULT_LOGIN_WAIT_S  # how long a request waits for a login
     grant: Grant = Grant.AUTHORIZATION_CODE
@@ -138,6 +144,8 @@ class OAuthSettings:
             allow_http=flags.get("allow_http") is True,
             open_browser=flags.get("no_browser") is not True,
             device=flags.get("device") is True,
+            use_id_token=flags.get("use_id_token") is True,
+            send_resource=flags.get("no_resource") is not True,
             timeout_s=float(timeout_s),
             login_wait_s=float(wait_s),
             grant=grant,

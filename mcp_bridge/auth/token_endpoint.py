@@ -39,7 +39,7 @@ from mcp_bridge.auth.errors import (
 from mcp_bridge.auth.http_step import HttpRequest, HttpResponse, Step, clamped, json_number
 from mcp_bridge.auth.metadata import AuthServerMetadata
 from mcp_bridge.auth.registration import ClientRegistration
-from mcp_bridge.auth.scopes import scope_param
+from mcp_bridge.auth.scopes import OPENID, scope_param
 from mcp_bridge.auth.token_set import TokenSet, parse_token_response
 
 __all__ = [
@@ -158,7 +158,9 @@ def post_grant(
     quirks: AuthServerQuirks,
     dpop: DpopProofs | None = None,
 ) -> Step[tuple[HttpResponse, AuthServerQuirks]]:
-    """A grant's POST (`_send`), with RFC 8707 `resource` unless `quirks` leave it out. An
+    """A grant's POST (`_send`), with RFC 8707 `resource` unless `quirks` leave it out; every
+    grant goes out this way (the device grant's two requests too). Returns the answer and
+    the quirks it was sent with, for the caller to keep on what it returns. An
     `invalid_target` answer to a request naming it gets the request once more without it:
     Microsoft Entra ID refuses any resource but its app's ID URI (AADSTS9010010) and binds
     the token to the app through `scope` instead. The token is still ours for one resource
@@ -235,11 +237,13 @@ def exchange_code(
     *,
     now: float,
     dpop: DpopProofs | None = None,
+    use_id_token: bool = False,
 ) -> Step[TokenSet]:
     """Redeem a validated authorization code (RFC 6749 §4.1.3, RFC 7636 §4.5) with the verifier,
     redirect URI and `resource` (MCP: on the token request too). Only after
     `validate_callback`. With `dpop`, the request carries a proof and the tokens may come
-    back bound to its key (RFC 9449 §5)."""
+    back bound to its key (RFC 9449 §5). `use_id_token`: the ID token is to be the bearer
+    (TokenSet.sending_id_token)."""
     if metadata.issuer != pending.issuer or client.client_id != pending.client_id:
         raise AuthError(
             "The code belongs to a login at another authorization server or client",
@@ -264,6 +268,8 @@ def exchange_code(
         now=now,
         sent_dpop_proof=dpop is not None,
     )
+    if use_id_token:
+        tokens = tokens.sending_id_token(now)
     return replace(tokens, quirks=quirks)
 
 
@@ -278,10 +284,11 @@ def refresh_tokens(
 ) -> Step[TokenSet]:
     """Use `tokens.refresh_token` (RFC 6749 §6) for the same `resource` (RFC 8707 §2.2)
     and the granted scope (`scopes` to narrow it). The new set replaces the old; a reply
-    without a refresh token keeps the old one (the AS did not rotate it). Raises
-    LoginRequired when there is no refresh token at all. DPoP-bound tokens are refreshed
-    with a proof of the same key (`dpop`, RFC 9449 §5: their refresh token is bound too);
-    Bearer ones without, whatever `dpop` is."""
+    without a refresh token keeps the old one (the AS did not rotate it). Tokens that send
+    their ID token get a new one (`_with_id_token`). Raises LoginRequired when there is no
+    refresh token at all. DPoP-bound tokens are refreshed with a proof of the same key
+    (`dpop`, RFC 9449 §5: their refresh token is bound too); Bearer ones without, whatever
+    `dpop` is."""
     if tokens.refresh_token is None:
         raise LoginRequired(
             "There is no refresh token to renew access with", next_step="Log in again"
@@ -302,6 +309,9 @@ def refresh_tokens(
         ("resource", tokens.resource),
     ]
     requested = scopes if scopes is not None else tokens.scopes
+    if tokens.sends_id_token and OPENID not in requested:
+        # OpenID Connect Core §12.1: the refresh answers with an ID token for `openid` only.
+        requested = (*requested, OPENID)
     if (scope := scope_param(requested)) is not None:
         # §6: the granted scope or a narrower one; omitted means "as granted", yet Microsoft
         # Entra ID refuses a refresh without it (AADSTS90009), so it is always sent.
@@ -318,7 +328,28 @@ def refresh_tokens(
         now=now,
         sent_dpop_proof=dpop is not None,
     )
-    return replace(fresh, refresh_token=fresh.refresh_token or tokens.refresh_token, quirks=quirks)
+    fresh = replace(fresh, refresh_token=fresh.refresh_token or tokens.refresh_token, quirks=quirks)
+    return _with_id_token(fresh, tokens, now) if tokens.sends_id_token else fresh
+
+
+def _with_id_token(fresh: TokenSet, old: TokenSet, now: float) -> TokenSet:
+    """A refresh's tokens for a login that sends its ID token. OpenID Connect Core §12.2
+    lets the AS leave the ID token out of a refresh response. Then the old ID token is
+    kept, but only until its own `exp` (it is what the server accepts, and it is still
+    valid: sending it until then costs nothing), and the refresh token is dropped: this
+    AS renews the access token, which is never sent, and not the ID token, so refreshing
+    again would spend refresh tokens for nothing, each time sooner as the ID token nears
+    its end. When it expires, the next request meets a 401, and a new sign-in (the only
+    way to a new ID token here) follows."""
+    if fresh.id_token is not None:
+        return fresh.sending_id_token(now)
+    return replace(
+        fresh,
+        id_token=old.id_token,
+        sends_id_token=True,
+        expires_at=old.expires_at,
+        refresh_token=None,
+    )
 
 
 def revoke_token(

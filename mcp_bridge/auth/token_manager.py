@@ -263,6 +263,10 @@ class TokenManager:
         if tokens is None:
             raise self._login_required("No stored login")
         now = self._clock()
+        if tokens.refresh_token is None and not tokens.is_expired(now):
+            # Nothing can renew it ahead of time: it serves until it expires, and only
+            # then does a login (which the refresh below asks for) replace it.
+            return tokens
         if tokens.is_expired(now, margin_s=self._margin_s):
             if now < self._retry_at:
                 # A refresh failed a moment ago and kept the tokens: the AS was down, or it

@@ -19,9 +19,9 @@ from mcp_bridge.cli.oauth_flags import add_oauth_arguments, oauth_flags
 from mcp_bridge.cli.server_flags import defer_defaults, resolve_server
 
 if TYPE_CHECKING:
-    from mcp_bridge.auth.login import Notify
     from mcp_bridge.auth.provider import OAuthCredentials
     from mcp_bridge.auth.settings import OAuthSettings
+    from mcp_bridge.auth.sign_in import Notify
     from mcp_bridge.store.base import CredentialVault
 
 
@@ -63,10 +63,10 @@ def register(commands: Any) -> None:  # argparse's subparsers action has no publ
     token = commands.add_parser(
         "token",
         help="print a fresh access token for a server on stdout (for curl)",
-        description="Print a valid access token for the server on stdout, refreshing it if "
-        "needed. Never opens a browser: run `mcp-bridge login URL` first. With --grant "
-        "client-credentials or enterprise (or a server added with one), the grant is made "
-        "when there is no token to print.",
+        description="Print a valid access token for the server on stdout (the ID token for "
+        "a login made with --use-id-token), refreshing it if needed. Never opens a browser: "
+        "run `mcp-bridge login URL` first. With --grant client-credentials or enterprise (or "
+        "a server added with one), the grant is made when there is no token to print.",
     )
     token.add_argument("url", metavar="URL|NAME", help=_TARGET_HELP)
     add_oauth_arguments(token)
@@ -100,8 +100,8 @@ def _credentials(
     paste: bool = False,
     notify: Notify | None = None,
 ) -> OAuthCredentials:
-    from mcp_bridge.auth.login import notify_on_stderr
     from mcp_bridge.auth.provider import OAuthCredentials
+    from mcp_bridge.auth.sign_in import notify_on_stderr
 
     return OAuthCredentials(
         url,
@@ -220,7 +220,7 @@ async def _token(url: str, settings: OAuthSettings) -> str:
             tokens = (await credentials.login()).tokens  # no user involved: just the grant
     finally:
         await credentials.aclose()
-    if tokens.is_dpop:
+    if tokens.is_dpop and not tokens.sends_id_token:
         from mcp_bridge.errors import AuthError
 
         raise AuthError(
@@ -228,4 +228,4 @@ async def _token(url: str, settings: OAuthSettings) -> str:
             "it only with a proof signed for each request, so it is of no use to curl",
             next_step=f"Reach the server through `mcp-bridge run {url}`",
         )
-    return tokens.access_token
+    return tokens.bearer_token  # the ID token with --use-id-token: what the server is sent

@@ -27,6 +27,8 @@ _DESTS = (
     "allow_http",
     "no_browser",
     "device",
+    "use_id_token",
+    "no_resource",
     "login_timeout",
     "login_wait",
     "grant",
@@ -92,6 +94,18 @@ def add_oauth_arguments(parser: argparse.ArgumentParser) -> None:
         "--device",
         action="store_true",
         help="log in with a code typed on any device (RFC 8628), e.g. over SSH",
+    )
+    group.add_argument(
+        "--use-id-token",
+        action="store_true",
+        help="send the OpenID Connect ID token instead of the access token (servers "
+        "behind AWS Cognito often accept only that)",
+    )
+    group.add_argument(
+        "--no-resource",
+        action="store_true",
+        help="leave out the RFC 8707 resource parameter (for an authorization server that "
+        "refuses it with invalid_target, e.g. Microsoft Entra ID)",
     )
     group.add_argument(
         "--login-timeout",

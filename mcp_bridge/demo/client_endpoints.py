@@ -1,4 +1,5 @@
-"""The authorization server's client-facing POST endpoints, seen before the SDK's routes:
+"""The authorization server's client-facing endpoints, seen before the SDK's routes:
+/authorize reading Auth0's `audience` in `audience_param` mode; and the POST endpoints:
 token requests counted and recorded (never a secret), the slow and failing token modes,
 the JSON-only token endpoint (JSON read into the form the SDK's handlers parse), the grants
 the SDK does not know (machine_grants.py), DCR forced
@@ -30,6 +31,8 @@ def client_endpoints_edge(app: ASGIApp, provider: FixtureProvider) -> ASGIApp:
     forces a secret on DCR."""
 
     async def edge(scope: Scope, receive: Receive, send: Send) -> None:
+        if provider.modes.audience_param and scope["type"] == "http":
+            scope = with_audience_as_resource(scope)
         path = scope["path"] if scope["type"] == "http" and scope["method"] == "POST" else None
         if path == "/register" and provider.modes.registration_forces_secret:
             await app(scope, replay(with_forced_secret(await read_body(receive)), receive), send)
@@ -73,6 +76,19 @@ def client_endpoints_edge(app: ASGIApp, provider: FixtureProvider) -> ASGIApp:
         await app(scope, replay(with_basic_client_id(body, scope), receive), send)
 
     return edge
+
+
+def with_audience_as_resource(scope: Scope) -> Scope:
+    """`audience_param`, as Auth0: a GET /authorize is for the API its `audience` names,
+    whatever RFC 8707 `resource` says; the SDK's handler, which binds the code (and the
+    tokens) to `resource`, is shown the one in place of the other."""
+    if scope["path"] != "/authorize" or scope["method"] != "GET":
+        return scope
+    query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    audience = [value for name, value in query if name == "audience"]
+    kept = [(name, value) for name, value in query if name not in ("resource", "audience")]
+    kept += [("resource", audience[0])] if audience else []
+    return {**scope, "query_string": urlencode(kept).encode("latin-1")}
 
 
 def token_refusal(provider: FixtureProvider, form: dict[str, str]) -> Response | None:

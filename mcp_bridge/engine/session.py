@@ -199,3 +199,6 @@ class _WithoutLogin:
 
     async def on_forbidden(self, www_authenticate: str | None) -> bool:
         return False
+
+    async def on_retry_refused(self, www_authenticate: str | None) -> None:
+        return None

@@ -39,6 +39,12 @@ class CredentialProvider(Protocol):
         """The remote answered 403 with this challenge. True: step-up done, retry once."""
         ...
 
+    async def on_retry_refused(self, www_authenticate: str | None) -> None:
+        """The retry that on_unauthorized asked for met a 401 as well. Raise an error that
+        says why when the provider can tell; returning leaves the transport's own error.
+        Never a refresh or a login: the exchange has no retry left."""
+        ...
+
 
 class NoCredentials:
     """A CredentialProvider for servers that need no authorization (or only static headers)."""
@@ -54,6 +60,9 @@ class NoCredentials:
 
     async def on_forbidden(self, www_authenticate: str | None) -> bool:
         return False
+
+    async def on_retry_refused(self, www_authenticate: str | None) -> None:
+        return None
 
 
 class RemoteTransport(Protocol):

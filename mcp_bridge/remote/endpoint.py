@@ -41,12 +41,15 @@ class AuthRetries:
     """One exchange's allowance: a retry after a 401 and one after a 403, each only if the
     credential provider says it recovered (new token, step-up done). A 401 that brings a
     DPoP nonce (RFC 9449 §9, `use_dpop_nonce`) has one retry of its own: the first request
-    after a login may meet the resource's nonce challenge with the login's retry spent."""
+    after a login may meet the resource's nonce challenge with the login's retry spent.
+    A 401 to the retry after a recovery (and no nonce challenge) is the provider's to
+    explain (`on_retry_refused`)."""
 
     credentials: CredentialProvider
     tried_401: bool = False
     tried_403: bool = False
     tried_nonce: bool = False
+    retried_401: bool = False
 
     async def should_retry(self, response: aiohttp.ClientResponse) -> bool:
         """Raises RequestFailed, with the provider's own words, when it cannot recover
@@ -58,8 +61,12 @@ class AuthRetries:
             # The server's challenge names what it wants (scopes, metadata URL); no secret.
             log.debug("%s answered %d: %s", response.url, response.status, challenge)
         with provider_failures_as_request_failures():
+            if response.status == 401 and self.retried_401 and DPOP_NONCE not in response.headers:
+                await self.credentials.on_retry_refused(challenge)
             if response.status == 401 and self._may_retry_401(response):
-                return await self.credentials.on_unauthorized(challenge)
+                recovered = await self.credentials.on_unauthorized(challenge)
+                self.retried_401 = recovered
+                return recovered
             if response.status == 403 and not self.tried_403:
                 self.tried_403 = True
                 return await self.credentials.on_forbidden(challenge)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from mcp_bridge.auth.auth_records import StoredClient
 from mcp_bridge.auth.discovery import AuthorizationContext
 from mcp_bridge.auth.errors import AuthError
-from mcp_bridge.auth.login import chosen_scopes, registered_callback_port
+from mcp_bridge.auth.login import registered_callback_port
 from mcp_bridge.auth.loopback import CALLBACK_PATH
 from mcp_bridge.auth.loopback_sockets import bind_loopback
 from mcp_bridge.auth.metadata import AuthServerMetadata
@@ -23,6 +23,7 @@ from mcp_bridge.auth.registration import (
     plan_client,
 )
 from mcp_bridge.auth.settings import OAuthSettings
+from mcp_bridge.auth.sign_in import chosen_scopes
 from mcp_bridge.engine.checkup.findings import Finding
 from mcp_bridge.errors import ConfigError
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-from mcp_bridge.auth.login import PROBE_BODY, PROBE_HEADERS
+from mcp_bridge.auth.sign_in import PROBE_BODY, PROBE_HEADERS
 from mcp_bridge.auth.urlpolicy import NetworkZone, network_zone
 from mcp_bridge.engine.checkup.findings import Finding
 from mcp_bridge.http_client import proxy_for

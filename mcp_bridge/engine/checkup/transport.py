@@ -70,6 +70,9 @@ class StoredTokenOnly:
         self.refused_with = 403
         return False
 
+    async def on_retry_refused(self, www_authenticate: str | None) -> None:
+        return None  # never asked: doctor does not retry
+
 
 def _initialize() -> JsonObject:
     return jsonrpc.request(

@@ -28,9 +28,6 @@ from urllib.parse import urlsplit
 
 from mcp_bridge.auth.authorize import build_authorization_request, validate_callback
 from mcp_bridge.auth.browser import open_in_browser
-from mcp_bridge.auth.challenge import BearerChallenge
-from mcp_bridge.auth.discovery import AuthorizationContext
-from mcp_bridge.auth.dpop import login_binds_tokens
 from mcp_bridge.auth.dpop_proofs import DpopProofs
 from mcp_bridge.auth.errors import AuthError, AuthorizationDenied, CallbackRejected
 from mcp_bridge.auth.http_step import run_step
@@ -69,7 +66,7 @@ class BrowserLogin(SignInSteps):
 
     async def _grant(self, plan: SignInPlan) -> LoginResult:
         """The browser's part of `run`; see the module docstring."""
-        dpop = await self._dpop_proofs(plan.context, plan.challenge)
+        dpop = await self.dpop_proofs(plan.context, plan.challenge)
         try:
             return await self._authorize(plan, dpop)
         except AuthorizationDenied as exc:
@@ -81,16 +78,6 @@ class BrowserLogin(SignInSteps):
         log.info("%s refused the resource indicator; signing in without it", plan.context.issuer)
         without = replace(plan.quirks, send_resource=False)
         return await self._authorize(replace(plan, quirks=without), dpop)
-
-    async def _dpop_proofs(
-        self, context: AuthorizationContext, challenge: BearerChallenge | None
-    ) -> DpopProofs | None:
-        """The proofs for the code exchange when the server asks for DPoP-bound tokens
-        (dpop.login_binds_tokens): the server's kept key, or a new one saved first."""
-        algs = context.auth_server.dpop_signing_alg_values_supported
-        if self._dpop is None or not login_binds_tokens(algs, challenge):
-            return None
-        return await self._dpop.ensure()
 
     async def _authorize(self, plan: SignInPlan, dpop: DpopProofs | None) -> LoginResult:
         """One authorization-code round: the browser, the callback, the code exchange."""

@@ -12,24 +12,17 @@ provider's under a URL policy of its own (the user named it; it is not discovere
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import stat
-import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-from mcp_bridge.auth.challenge import BearerChallenge
 from mcp_bridge.auth.client_assertion import ClientAssertions
 from mcp_bridge.auth.discovery import (
     AuthorizationContext,
     AuthServerQuirks,
-    discover,
     find_auth_server_metadata,
 )
-from mcp_bridge.auth.dpop import login_binds_tokens
-from mcp_bridge.auth.dpop_proofs import DpopProofs, ServerDpop
+from mcp_bridge.auth.dpop_proofs import DpopProofs
 from mcp_bridge.auth.grants import (
     ID_JAG_PROFILE,
     check_id_token,
@@ -37,7 +30,7 @@ from mcp_bridge.auth.grants import (
     request_client_credentials,
     request_id_jag,
 )
-from mcp_bridge.auth.http_step import SessionSource, Step, run_step
+from mcp_bridge.auth.http_step import Step, run_step
 from mcp_bridge.auth.jws import SigningKey
 from mcp_bridge.auth.metadata import AuthServerMetadata
 from mcp_bridge.auth.registration import (
@@ -46,16 +39,13 @@ from mcp_bridge.auth.registration import (
     auth_method_for_secret,
 )
 from mcp_bridge.auth.scopes import login_scopes
-from mcp_bridge.auth.settings import Grant, OAuthSettings
-from mcp_bridge.auth.sign_in import starting_quirks
+from mcp_bridge.auth.settings import Grant
+from mcp_bridge.auth.sign_in import SignInPlan, SignInSteps
 from mcp_bridge.auth.token_endpoint import refresh_tokens
 from mcp_bridge.auth.token_manager import LoginResult
 from mcp_bridge.auth.token_set import TokenSet
 from mcp_bridge.auth.urlpolicy import UrlPolicy
 from mcp_bridge.errors import ConfigError
-
-if TYPE_CHECKING:
-    from mcp_bridge.auth.sign_in import ClientStore
 
 __all__ = ["MachineLogin", "read_signing_key"]
 
@@ -88,51 +78,21 @@ def read_signing_key(path: str, *, flag: str, key_id: str | None = None) -> Sign
     )
 
 
-class MachineLogin:
+class MachineLogin(SignInSteps):
     """One server's grant without a browser; see the module docstring. Holds only the
-    identity provider's metadata between runs."""
+    identity provider's metadata between runs. Its sign-in steps are a browser login's
+    (sign_in.py), its scopes without offline_access, and no URL is ever pending."""
 
-    def __init__(
-        self,
-        mcp_url: str,
-        settings: OAuthSettings,
-        clients: ClientStore,
-        *,
-        policy: UrlPolicy,
-        http: SessionSource,
-        clock: Callable[[], float] = time.time,
-        dpop: ServerDpop | None = None,
-    ) -> None:
-        assert settings.grant.is_machine
-        self._dpop = dpop  # where the server's DPoP key is kept; None: tokens stay Bearer
-        self.mcp_url = mcp_url
-        self.settings = settings
-        self._clients = clients
-        self._policy = policy
-        self._session = http
-        self._clock = clock
-        # What the provider shows a request that waits for a browser login: never a URL.
-        self.pending_url: str | None = None
-        self.url_shown = asyncio.Event()
-        self._idp: AuthServerMetadata | None = None
+    _idp: AuthServerMetadata | None = None  # the identity provider's, once fetched
 
-    async def run(
-        self,
-        challenge: BearerChallenge | None = None,
-        *,
-        previous_scopes: tuple[str, ...] = (),
-        preferred_issuer: str | None = None,
-    ) -> LoginResult:
-        """Discover the authorization server and make the grant. Raises AuthError (the
-        refusal names what to fix) or ConfigError (an unreadable key or ID token file)."""
-        step = discover(self.mcp_url, challenge, self._policy, preferred_issuer=preferred_issuer)
-        context = await run_step(step, self._session(), policy=self._policy)
-        scopes = self.scopes_for(context, previous_scopes)
+    async def _grant(self, plan: SignInPlan) -> LoginResult:
+        """Make the grant (`run`). Raises AuthError (the refusal names what to fix) or
+        ConfigError (an unreadable key or ID token file)."""
+        context = plan.context
         stored = await self._clients.stored_client(context.issuer)
         client = self.client_at(context.auth_server, stored.registration if stored else None)
-        quirks = starting_quirks(stored, self.settings)
-        dpop = await self._proofs(context, challenge)
-        tokens = await self._grant(context, client, scopes, quirks, dpop)
+        dpop = await self.dpop_proofs(context, plan.challenge)
+        tokens = await self._request_tokens(context, client, plan.scopes, plan.quirks, dpop)
         log.info(
             "obtained a token for %s at %s (%s, scopes: %s)",
             self.mcp_url,
@@ -156,17 +116,7 @@ class MachineLogin:
         if tokens.refresh_token is not None:
             step = refresh_tokens(context.auth_server, client, tokens, now=self._clock(), dpop=dpop)
             return await run_step(step, self._session(), policy=self._policy)
-        return await self._grant(context, client, tokens.scopes, tokens.quirks, dpop)
-
-    async def _proofs(
-        self, context: AuthorizationContext, challenge: BearerChallenge | None
-    ) -> DpopProofs | None:
-        """Proofs for the grant when the server asks for DPoP-bound tokens, as a browser
-        login's (dpop.login_binds_tokens)."""
-        algs = context.auth_server.dpop_signing_alg_values_supported
-        if self._dpop is None or not login_binds_tokens(algs, challenge):
-            return None
-        return await self._dpop.ensure()
+        return await self._request_tokens(context, client, tokens.scopes, tokens.quirks, dpop)
 
     def scopes_for(
         self, context: AuthorizationContext, previous: tuple[str, ...]
@@ -179,7 +129,7 @@ class MachineLogin:
 
     # -- the grant --------------------------------------------------------------------
 
-    async def _grant(
+    async def _request_tokens(
         self,
         context: AuthorizationContext,
         client: ClientRegistration,

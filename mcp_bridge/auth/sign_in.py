@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Protocol
 from mcp_bridge.auth.auth_records import StoredClient
 from mcp_bridge.auth.challenge import BearerChallenge
 from mcp_bridge.auth.discovery import AuthorizationContext, AuthServerQuirks, discover
-from mcp_bridge.auth.dpop_proofs import ServerDpop
+from mcp_bridge.auth.dpop import login_binds_tokens
+from mcp_bridge.auth.dpop_proofs import DpopProofs, ServerDpop
 from mcp_bridge.auth.http_step import SessionSource, run_step
 from mcp_bridge.auth.registration import ClientMetadata, ClientRegistration, obtain_client
 from mcp_bridge.auth.scopes import OPENID, login_scopes, scope_param
@@ -173,7 +174,7 @@ class SignInSteps:
         self._pasted_urls = pasted_urls  # the browser login reads them; the device's none
         self._clock = clock
         # Where the server's DPoP key is kept; None: tokens stay Bearer. (The browser login
-        # binds its tokens to it; the device and machine grants do not yet.)
+        # and the machine grants bind their tokens to it; the device grant does not yet.)
         self._dpop = dpop
         # The URL the user must open for the login now waiting, if one is: a request that
         # cannot wait for it any longer hands it to the client (provider.py).
@@ -220,6 +221,16 @@ class SignInSteps:
         quirks = starting_quirks(stored, self.settings)
         scopes = self.scopes_for(context, previous_scopes)
         return SignInPlan(context, scopes, quirks, challenge)
+
+    async def dpop_proofs(
+        self, context: AuthorizationContext, challenge: BearerChallenge | None
+    ) -> DpopProofs | None:
+        """The proofs for the grant when the server asks for DPoP-bound tokens
+        (dpop.login_binds_tokens): the server's kept key, or a new one saved first."""
+        algs = context.auth_server.dpop_signing_alg_values_supported
+        if self._dpop is None or not login_binds_tokens(algs, challenge):
+            return None
+        return await self._dpop.ensure()
 
     async def reusable_client(
         self, issuer: str, scopes: tuple[str, ...]

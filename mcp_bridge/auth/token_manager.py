@@ -263,7 +263,7 @@ class TokenManager:
         if tokens is None:
             raise self._login_required("No stored login")
         now = self._clock()
-        if tokens.refresh_token is None and not tokens.is_expired(now):
+        if tokens.refresh_token is None and self.renewal is None and not tokens.is_expired(now):
             # Nothing can renew it ahead of time: it serves until it expires, and only
             # then does a login (which the refresh below asks for) replace it.
             return tokens

@@ -112,3 +112,31 @@ async def test_no_resource_leaves_it_out_from_the_first_try(
     stats = server.stats()
     assert (stats["authorize_requests"], stats["resource_refusals"]) == (1, 0)
     assert stats["last"]["token_request"]["resource"] is None
+
+
+async def test_login_says_at_once_when_the_server_refuses_the_new_token(
+    auth_server: AuthServerFactory, bridge_home: Path
+) -> None:
+    server = auth_server(id_token_bearer=True)
+    refused, said = await mcp_bridge_cli(
+        bridge_home, "login", server.mcp_url, "--scope", "mcp openid", env=oauth_env()
+    )
+    assert refused != 0
+    assert "--use-id-token" in said, said
+    assert "Traceback" not in said
+
+
+@pytest.mark.parametrize("run_flags", RUN_MODES)
+async def test_a_login_with_use_id_token_serves_every_later_run(
+    auth_server: AuthServerFactory, bridge_home: Path, run_flags: tuple[str, ...]
+) -> None:
+    """The choice is kept with the tokens: `run` needs no flag to send the ID token."""
+    server = auth_server(id_token_bearer=True)
+    code, said = await mcp_bridge_cli(
+        bridge_home, "login", server.mcp_url, "--use-id-token", env=oauth_env()
+    )
+    assert code == 0, said
+    async with running_bridge(bridge_home, *run_flags, server.mcp_url, env=oauth_env()) as b:
+        assert "result" in await b.initialize()
+        assert text_of(await echo(b, "kept")) == "kept"
+    assert server.stats()["authorizations"] == 1

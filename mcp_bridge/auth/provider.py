@@ -20,8 +20,8 @@ What each call does:
   or new settings.
 - `on_forbidden(challenge)`: step-up on `insufficient_scope` (MCP Authorization, "Step-Up
   Authorization Flow"): a login for the
-  union of the granted and the challenged scopes, at most MAX_STEP_UPS per resource and scope
-  set, then a clear error instead of a loop (docs/oauth-in-the-wild.md §3).
+  union of the granted and the challenged scopes, within a budget per resource and scope
+  set (scopes.StepUpBudget), then a clear error instead of a loop.
 
 A request never waits for a browser longer than `settings.login_wait_s`: past that it fails
 with "finish signing in, then retry" while the login carries on: the strictest hosts give
@@ -34,28 +34,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from mcp_bridge.auth.challenge import BearerChallenge
 from mcp_bridge.auth.device_login import DeviceLogin
-from mcp_bridge.auth.errors import AuthError, LoginRequired
+from mcp_bridge.auth.errors import LoginRequired
 from mcp_bridge.auth.login import BrowserLogin
 from mcp_bridge.auth.login_brake import LoginBrake
 from mcp_bridge.auth.machine_login import MachineLogin
 from mcp_bridge.auth.refused_login import FreshLoginWatch
-from mcp_bridge.auth.scopes import step_up_scopes
+from mcp_bridge.auth.scopes import StepUpBudget, step_up_scopes
 from mcp_bridge.auth.settings import OAuthSettings
-from mcp_bridge.auth.sign_in import Notify, PastedUrls, fetch_challenge, notify_on_stderr
+from mcp_bridge.auth.shared_login import as_auth_errors, follow_other_login, login_lock_path
+from mcp_bridge.auth.sign_in import (
+    Notify,
+    PastedUrls,
+    fetch_challenge,
+    notify_on_stderr,
+    probe_server,
+)
 from mcp_bridge.auth.single_flight import SingleFlight
 from mcp_bridge.auth.token_manager import LoginResult, TokenManager
 from mcp_bridge.auth.token_set import TokenSet
-from mcp_bridge.auth.urlpolicy import UrlPolicy, canonical_resource
+from mcp_bridge.auth.urlpolicy import UrlPolicy
 from mcp_bridge.errors import BridgeError
 from mcp_bridge.http_client import SessionHolder
 from mcp_bridge.paths import BridgePaths, bridge_paths
@@ -65,13 +70,11 @@ from mcp_bridge.store.base import CredentialVault
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["MAX_STEP_UPS", "OAuthCredentials"]
+__all__ = ["OAuthCredentials"]
 
 log = logging.getLogger(__name__)
 
-MAX_STEP_UPS = 2
 SIGN_IN_URL_WAIT_S = 10.0  # a request past its login wait waits this much more for the URL
-FOLLOW_POLL_S = 0.5  # how often a process waiting on another's login looks at the vault
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
@@ -99,8 +102,7 @@ class OAuthCredentials:
     ) -> None:
         self.mcp_url = mcp_url
         self._login_grace_s = login_grace_s
-        where = paths if paths is not None else bridge_paths()
-        self._login_lock_path = where.state_dir / "logins" / f"{_server_digest(mcp_url)}.lock"
+        self._login_lock_path = login_lock_path(paths or bridge_paths(), mcp_url)
         self.settings = settings
         self.interactive = interactive
         self._background_refresh = background_refresh
@@ -114,7 +116,7 @@ class OAuthCredentials:
         self.brake = LoginBrake()
         self._fresh = FreshLoginWatch(mcp_url)
         self._logins: SingleFlight[LoginResult] = SingleFlight()
-        self._step_ups: Counter[tuple[str, frozenset[str]]] = Counter()
+        self._step_ups = StepUpBudget()
         self._header_for: TokenSet | None = None
         self._header: Mapping[str, str] = _NO_HEADERS
         self.login_count = 0
@@ -168,11 +170,6 @@ class OAuthCredentials:
                 log.info("revoking as the stored client: %s", exc)
         return await self.manager.forget(revoke=revoke, client=client)
 
-    @property
-    def pending_sign_in_url(self) -> str | None:
-        """The authorization URL of the login waiting for the browser, if one is."""
-        return self._flow.pending_url
-
     def use_settings(self, settings: OAuthSettings) -> None:
         """Sign in with `settings` from now on; the tokens held are kept. (A daemon resumes
         stored logins with default settings and learns a server's flags from the first
@@ -207,7 +204,7 @@ class OAuthCredentials:
     async def _headers(self, method: str, url: str, *, may_sign_in: bool) -> Mapping[str, str]:
         tokens = self.manager.usable_tokens()
         if tokens is None:
-            with _as_auth_errors():
+            with as_auth_errors():
                 try:
                     tokens = await self.manager.fresh_tokens()
                 except LoginRequired as exc:
@@ -245,7 +242,7 @@ class OAuthCredentials:
     async def on_unauthorized(self, www_authenticate: str | None) -> bool:
         self._challenged = True
         challenge = BearerChallenge.from_header(www_authenticate)
-        with _as_auth_errors():
+        with as_auth_errors():
             if self._fresh.verdict is not None:
                 # No refresh or login while the verdict stands; a login another process
                 # made meanwhile is in the vault, and its tokens are worth one try.
@@ -285,22 +282,12 @@ class OAuthCredentials:
         challenge = BearerChallenge.from_header(www_authenticate)
         if challenge is None or not challenge.is_insufficient_scope:
             return False  # a plain 403 is the server's final word
-        with _as_auth_errors():
+        with as_auth_errors():
             await self.manager.load()
             tokens = self.manager.tokens
             previous = tokens.scopes if tokens is not None else ()
-            wanted = step_up_scopes(previous, challenge.scope)
             resource = tokens.resource if tokens is not None else self.manager.server_key
-            attempt = (resource, frozenset(wanted))
-            if self._step_ups[attempt] >= MAX_STEP_UPS:
-                raise AuthError(
-                    f"{self.mcp_url} still refuses this operation without scope "
-                    f"{' '.join(challenge.scope) or '(unnamed)'} after {MAX_STEP_UPS} sign-ins "
-                    "asking for it; the authorization server does not grant it",
-                    next_step="Ask the server's owner for access, then run "
-                    f"`mcp-bridge login {self.mcp_url}`",
-                )
-            self._step_ups[attempt] += 1
+            wanted = self._step_ups.spend(self.mcp_url, resource, previous, challenge.scope)
             log.info("step-up for %s: asking for %s", self.mcp_url, " ".join(wanted))
             await self._login(challenge, previous_scopes=previous)
             return True
@@ -314,12 +301,23 @@ class OAuthCredentials:
 
     async def login(self, challenge: BearerChallenge | None = None) -> LoginResult:
         """A browser login now (the `login` command), joined with one already running.
-        Without a challenge, the server is asked for one first (its scopes, its PRM URL)."""
-        with _as_auth_errors():
+        Without a challenge, the server is asked for one first (its scopes, its PRM URL).
+        The tokens are kept whatever happens next, but when the server refuses them at
+        once, the verdict of refused_login.py is raised."""
+        with as_auth_errors():
             await self.manager.load()
             if challenge is None:
                 challenge = await fetch_challenge(self.mcp_url, self._session(), self._policy)
-            return await asyncio.shield(self._start_login(challenge, ()))
+            result = await asyncio.shield(self._start_login(challenge, ()))
+            # Asked for by a person (or the status page), so worth one more request: a
+            # token the server refuses at once is better said now than at the first use.
+            headers = await self.stored_headers("POST", self.mcp_url)
+            answer = await probe_server(self.mcp_url, self._session(), self._policy, headers)
+            if answer.unauthorized and (
+                verdict := self._fresh.judge(self._header_for, answer.challenge)
+            ):
+                raise verdict
+            return result
 
     async def _login(
         self, challenge: BearerChallenge | None, *, previous_scopes: tuple[str, ...] = ()
@@ -369,15 +367,14 @@ class OAuthCredentials:
     async def _run_login(
         self, challenge: BearerChallenge | None, previous_scopes: tuple[str, ...]
     ) -> LoginResult:
-        # One browser login per server across processes: a desktop host runs several copies
-        # of a server (two lanes, probes, other hosts: docs/desktop-hosts.md), each meeting the
-        # same 401. The copy that takes the lock signs in; the others wait for its tokens.
-        # (In the daemon every copy shares one provider; the lock matters for --no-daemon.)
+        # One browser login per server across processes (shared_login.py).
         lock = ProcessFileLock(self._login_lock_path)
         before = self.manager.tokens
         if not lock.try_acquire():
-            followed = await self._follow_other_login(lock, before)
+            timeout_s = self.settings.timeout_s
+            followed = await follow_other_login(self.manager, lock, before, timeout_s=timeout_s)
             if followed is not None:
+                self._fresh.logged_in(followed.tokens)
                 return followed
         try:
             if self._login_grace_s and not self.settings.grant.is_machine:
@@ -387,33 +384,10 @@ class OAuthCredentials:
         finally:
             lock.release()
 
-    async def _follow_other_login(
-        self, lock: ProcessFileLock, before: TokenSet | None
-    ) -> LoginResult | None:
-        """Wait for another process's login to land in the vault: its result, or None once
-        that process gave up (this one then holds `lock` and signs in itself)."""
-        deadline = time.monotonic() + self.settings.timeout_s
-        log.info("another mcp-bridge process is signing in to %s; waiting", self.mcp_url)
-        while time.monotonic() < deadline:
-            await asyncio.sleep(FOLLOW_POLL_S)
-            with _as_auth_errors():
-                await self.manager.reload()
-            tokens = self.manager.usable_tokens()
-            context, client = self.manager.context, self.manager.client
-            if tokens is not None and tokens is not before and context and client:
-                self._fresh.logged_in(tokens)
-                return LoginResult(context, client, tokens)
-            if lock.try_acquire():
-                return None
-        raise LoginRequired(
-            f"Another mcp-bridge process is signing in to {self.mcp_url} and has not finished",
-            next_step="Finish that sign-in in the browser, then retry",
-        )
-
     async def _sign_in(
         self, challenge: BearerChallenge | None, previous_scopes: tuple[str, ...]
     ) -> LoginResult:
-        with _as_auth_errors():
+        with as_auth_errors():
             context = self.manager.context
             result = await self._flow.run(
                 challenge,
@@ -446,19 +420,3 @@ def _unbound_refused(tokens: TokenSet, challenge: BearerChallenge | None) -> boo
 
 class _NoLogin(Exception):
     """Internal: no login to take a header from."""
-
-
-def _server_digest(mcp_url: str) -> str:
-    return hashlib.sha256(canonical_resource(mcp_url).encode()).hexdigest()[:16]
-
-
-@contextlib.contextmanager
-def _as_auth_errors() -> Iterator[None]:
-    """The provider's promise: only AuthError leaves it. A vault or config problem met on
-    the way (a locked keyring, a bad --authorize-param) keeps its message and next step."""
-    try:
-        yield
-    except AuthError:
-        raise
-    except BridgeError as exc:
-        raise AuthError(exc.what, next_step=exc.next_step) from exc

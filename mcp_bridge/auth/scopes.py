@@ -7,14 +7,18 @@ readable URLs and stable tests, never for meaning (RFC 6749 §3.3: a space-separ
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 
 from mcp_bridge.auth.discovery import AuthorizationContext
+from mcp_bridge.auth.errors import AuthError
 from mcp_bridge.auth.metadata import AuthServerMetadata, ProtectedResourceMetadata
 
 __all__ = [
+    "MAX_STEP_UPS",
     "OFFLINE_ACCESS",
     "OPENID",
+    "StepUpBudget",
     "initial_scopes",
     "scope_param",
     "step_up_scopes",
@@ -56,6 +60,40 @@ def step_up_scopes(previous: tuple[str, ...], challenged: tuple[str, ...]) -> tu
     """MCP "Step-Up Authorization Flow": re-authorize with the union of what was asked before
     and what the 403 `insufficient_scope` challenge names, so earlier grants are not lost."""
     return _ordered_union(previous, challenged)
+
+
+MAX_STEP_UPS = 2  # step-up sign-ins per resource and scope set
+
+
+class StepUpBudget:
+    """At most MAX_STEP_UPS step-up sign-ins for one resource and scope set: an AS that
+    never grants the scope a 403 asks for gets a clear error, not a loop of sign-ins
+    (docs/oauth-in-the-wild.md §3)."""
+
+    def __init__(self) -> None:
+        self._spent: Counter[tuple[str, frozenset[str]]] = Counter()
+
+    def spend(
+        self,
+        mcp_url: str,
+        resource: str,
+        previous: tuple[str, ...],
+        challenged: tuple[str, ...],
+    ) -> tuple[str, ...]:
+        """The scopes of the next step-up sign-in (`step_up_scopes`); AuthError when the
+        budget for them is spent."""
+        wanted = step_up_scopes(previous, challenged)
+        attempt = (resource, frozenset(wanted))
+        if self._spent[attempt] >= MAX_STEP_UPS:
+            raise AuthError(
+                f"{mcp_url} still refuses this operation without scope "
+                f"{' '.join(challenged) or '(unnamed)'} after {MAX_STEP_UPS} sign-ins "
+                "asking for it; the authorization server does not grant it",
+                next_step="Ask the server's owner for access, then run "
+                f"`mcp-bridge login {mcp_url}`",
+            )
+        self._spent[attempt] += 1
+        return wanted
 
 
 def scope_param(scopes: tuple[str, ...]) -> str | None:

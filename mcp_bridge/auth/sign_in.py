@@ -14,7 +14,8 @@ id. Each step is the spec's rule (MCP 2026-07-28, the "Authorization" pages):
    Registration"), a new registration saved at once.
 
 Before any of that, what a server says unasked: its challenge to an unauthenticated request
-(`fetch_challenge`, for `mcp-bridge login`).
+(`fetch_challenge`, for `mcp-bridge login`); and after a login, whether it takes the token
+(`probe_server` with the token: refused_login.py judges a 401).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
@@ -49,11 +50,13 @@ __all__ = [
     "ClientStore",
     "Notify",
     "PastedUrls",
+    "ProbeAnswer",
     "SignInPlan",
     "SignInSteps",
     "chosen_scopes",
     "fetch_challenge",
     "notify_on_stderr",
+    "probe_server",
     "starting_quirks",
 ]
 
@@ -81,11 +84,22 @@ PROBE_HEADERS = {
 _PROBE_TIMEOUT_S = 30.0
 
 
-async def fetch_challenge(
-    mcp_url: str, http: aiohttp.ClientSession, policy: UrlPolicy
-) -> BearerChallenge | None:
-    """The Bearer challenge the server answers an unauthenticated request with, or None
-    (no 401, no challenge, or unreachable: discovery then uses the well-known URLs)."""
+@dataclass(frozen=True, slots=True)
+class ProbeAnswer:
+    """How the server answered a `ping` probe: whether with 401, and its Bearer challenge."""
+
+    unauthorized: bool
+    challenge: BearerChallenge | None = None
+
+
+async def probe_server(
+    mcp_url: str,
+    http: aiohttp.ClientSession,
+    policy: UrlPolicy,
+    credentials: Mapping[str, str] | None = None,
+) -> ProbeAnswer:
+    """POST a `ping` to the server, with `credentials` (the Authorization header, and a
+    DPoP proof) if given. Unreachable counts as no 401: the probe only ever informs."""
     import aiohttp
 
     policy.check_fetch(mcp_url, role="MCP server")
@@ -95,18 +109,26 @@ async def fetch_challenge(
             async with http.post(
                 mcp_url,
                 data=PROBE_BODY,
-                headers=PROBE_HEADERS,
+                headers={**PROBE_HEADERS, **(credentials or {})},
                 allow_redirects=False,
                 proxy=proxy.proxy,
                 proxy_auth=proxy.proxy_auth,
             ) as response:
                 if response.status != 401:
-                    return None
+                    return ProbeAnswer(unauthorized=False)
                 challenges = ", ".join(response.headers.getall("WWW-Authenticate", ()))
-                return BearerChallenge.from_header(challenges)
+                return ProbeAnswer(True, BearerChallenge.from_header(challenges))
     except (TimeoutError, aiohttp.ClientError) as exc:
-        log.debug("no challenge from %s: %s", mcp_url, exc)
-        return None
+        log.debug("no answer to the probe from %s: %s", mcp_url, exc)
+        return ProbeAnswer(unauthorized=False)
+
+
+async def fetch_challenge(
+    mcp_url: str, http: aiohttp.ClientSession, policy: UrlPolicy
+) -> BearerChallenge | None:
+    """The Bearer challenge the server answers an unauthenticated request with, or None
+    (no 401, no challenge, or unreachable: discovery then uses the well-known URLs)."""
+    return (await probe_server(mcp_url, http, policy)).challenge
 
 
 def chosen_scopes(

@@ -153,7 +153,7 @@ async def _login(url: str, settings: OAuthSettings, *, paste: bool) -> int:
     credentials = _credentials(
         url, settings, vault, interactive=True, paste=paste, notify=progress.say
     )
-    shown = asyncio.create_task(progress.run(lambda: credentials.pending_sign_in_url))
+    shown = asyncio.create_task(progress.run(lambda: credentials.pending_url))
     try:
         result = await credentials.login()
     finally:

@@ -17,6 +17,8 @@ Prints figures; asserts nothing. The machine may be shared and noisy: read the r
    posts, (b) a bare pipe client through `run --no-daemon`, (c) the same through the
    daemon, (c') the SDK's stdio client through the daemon. The hop is (c) - (b); the whole
    bridge (c') - (a), and (c) - (a'): each pair has the same client library on both sides.
+   (f) is the floor: the same pipe client through floor_relay.py, the leanest relay on
+   stdio (aiohttp, no MCP logic), so (c) - (f) is what the bridge's logic and hop cost.
    The paths take turns in rounds, so drift on a shared machine falls on all of them.
 3. 16 concurrent callers: calls/s of the same paths, taking turns likewise, and the CPU a
    call costs the clients, the bridge's processes and the server (2 cores: CPU is the
@@ -410,6 +412,8 @@ BARE_DIRECT = "(a') bare HTTP client (aiohttp), direct"
 IN_PROCESS = "(b) bare pipe client, run --no-daemon"
 VIA_DAEMON = "(c) bare pipe client, via the daemon"
 SDK_VIA_DAEMON = "(c') SDK client over stdio, via the daemon"
+FLOOR = "(f) bare pipe client, leanest aiohttp relay"
+FLOOR_RELAY = [sys.executable, str(Path(__file__).with_name("floor_relay.py"))]
 
 
 Paths = dict[str, Callable[[], Awaitable[object]]]
@@ -429,7 +433,8 @@ async def call_parts(bench: Bench, plan: Plan) -> CallFigures:
         via_daemon = await stack.enter_async_context(
             piped_bridge(url, bench.env, bench.run_argv(WARM))
         )
-        for pipe in (in_process, via_daemon):
+        floor = await stack.enter_async_context(piped_bridge(url, bench.env, FLOOR_RELAY))
+        for pipe in (in_process, via_daemon, floor):
             await pipe.request("initialize", INITIALIZE)
             await pipe.notify("notifications/initialized")
         stdio = StdioServerParameters(command=bench.script, args=["run", url], env=bench.env)
@@ -440,6 +445,7 @@ async def call_parts(bench: Bench, plan: Plan) -> CallFigures:
             IN_PROCESS: lambda: call_noop(in_process),
             VIA_DAEMON: lambda: call_noop(via_daemon),
             SDK_VIA_DAEMON: lambda: sdk_via_daemon.call_tool("noop", {}),
+            FLOOR: lambda: call_noop(floor),
         }
         shims = [pid for pid, argv in processes_under(bench.home) if b"run" in argv]
         sdk_shims = [
@@ -450,13 +456,14 @@ async def call_parts(bench: Bench, plan: Plan) -> CallFigures:
             IN_PROCESS: [in_process.process.pid],
             VIA_DAEMON: [via_daemon.process.pid, *daemons],
             SDK_VIA_DAEMON: [*sdk_shims, *daemons],
+            FLOOR: [floor.process.pid],
         }
         for call in paths.values():
             await time_calls(call, 20)  # warm up
         await sequential_part(bench, plan, paths, figures)
         figures.in_process_rss_mb = proc_mb(in_process.process.pid, "VmRSS")
         await concurrent_part(bench, plan, paths, figures)
-        for pipe in (in_process, via_daemon):
+        for pipe in (in_process, via_daemon, floor):
             with contextlib.suppress(TimeoutError, OSError):
                 await asyncio.wait_for(pipe.close(), EXIT_TIMEOUT_S)
     return figures
@@ -543,6 +550,10 @@ async def concurrent_part(bench: Bench, plan: Plan, paths: Paths, figures: CallF
         f"{figures.ratio(VIA_DAEMON, BARE_DIRECT):.2f} (c/a')   (target >= {THROUGHPUT_TARGET})"
     )
     print(f"  daemon / --no-daemon:     {figures.ratio(VIA_DAEMON, IN_PROCESS):.2f} (c/b)")
+    print(
+        f"  the floor: (f/a') {figures.ratio(FLOOR, BARE_DIRECT):.2f}, what any relay on "
+        f"stdio reaches; the daemon / the floor (c/f) {figures.ratio(VIA_DAEMON, FLOOR):.2f}"
+    )
 
 
 # -- 4. memory --------------------------------------------------------------------------
@@ -683,7 +694,8 @@ def _summary(
     if calls.rate:
         print(
             f"  16-way via the daemon / direct: {calls.ratio(SDK_VIA_DAEMON, DIRECT):.2f} SDK-SDK, "
-            f"{calls.ratio(VIA_DAEMON, BARE_DIRECT):.2f} bare-bare (>= {THROUGHPUT_TARGET})"
+            f"{calls.ratio(VIA_DAEMON, BARE_DIRECT):.2f} bare-bare (>= {THROUGHPUT_TARGET}); "
+            f"the leanest relay {calls.ratio(FLOOR, BARE_DIRECT):.2f}"
         )
     for figures in memory:
         print(

@@ -305,6 +305,32 @@ def test_the_shim_imports_none_of_the_heavy_libraries(
     stop_daemon(bridge_home)
 
 
+async def test_a_daemon_serving_servers_without_oauth_loads_no_credential_libraries(
+    sdk_stateful: ServerProcess, bridge_home: Path, tmp_path: Path
+) -> None:
+    """Memory is a requirement: the vault (cryptography), the keyring and the SDK cost the
+    daemon ~10 MB each and are loaded only when a server needs a login."""
+    modules_file = tmp_path / "modules.txt"
+    record_modules_at_exit = textwrap.dedent(f"""
+        import atexit, sys
+        atexit.register(
+            lambda: open({str(modules_file)!r}, "w").write("\\n".join(sys.modules))
+        )
+        from mcp_bridge.cli import main
+        sys.exit(main(["daemon"]))
+    """)
+    async with daemon_process(bridge_home, record_modules_at_exit) as daemon:
+        async with running_bridge(bridge_home, sdk_stateful.url) as bridge:
+            assert "result" in await bridge.initialize()
+            assert text_of(await echo(bridge, "no login")) == "no login"
+            assert await bridge.close_stdin_and_wait() == 0
+        stop_daemon(bridge_home)
+        await daemon.wait()
+    loaded = {name.split(".")[0] for name in modules_file.read_text().split()}
+    assert "aiohttp" in loaded  # it did serve the server
+    assert not {"cryptography", "keyring", "mcp", "jwt"} & loaded
+
+
 # -- helpers ----------------------------------------------------------------------------
 
 

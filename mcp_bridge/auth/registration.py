@@ -27,9 +27,9 @@ import enum
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from mcp_bridge.auth.client_assertion import ClientAssertions
 from mcp_bridge.auth.errors import (
     CLIENT_ID_STEP,
     STATIC_TOKEN_STEP,
@@ -49,6 +49,11 @@ from mcp_bridge.auth.http_step import (
 )
 from mcp_bridge.auth.metadata import AuthServerMetadata
 from mcp_bridge.errors import ConfigError
+
+if TYPE_CHECKING:
+    # A type only: importing it loads cryptography, which a daemon serving servers
+    # without OAuth never needs (~9 MB).
+    from mcp_bridge.auth.client_assertion import ClientAssertions
 
 __all__ = [
     "MAX_SECRET_LIFETIME_S",

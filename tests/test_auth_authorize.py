@@ -15,11 +15,11 @@ from mcp_bridge.auth.authorize import (
     parse_callback_query,
     validate_callback,
 )
+from mcp_bridge.auth.client_identity import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.discovery import AuthorizationContext
 from mcp_bridge.auth.errors import AuthError, AuthorizationDenied, CallbackRejected, UrlRefused
 from mcp_bridge.auth.metadata import AuthServerMetadata, ProtectedResourceMetadata
 from mcp_bridge.auth.pkce import PkcePair, require_s256, s256_challenge
-from mcp_bridge.auth.registration import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.scopes import (
     initial_scopes,
     login_scopes,

@@ -7,18 +7,16 @@ from typing import Any
 
 import pytest
 
-from mcp_bridge.auth.errors import AuthResponseInvalid, AuthServerUnavailable, RegistrationFailed
-from mcp_bridge.auth.http_step import HttpResponse
-from mcp_bridge.auth.metadata import AuthServerMetadata
-from mcp_bridge.auth.registration import (
-    ClientMetadata,
+from mcp_bridge.auth.client_identity import (
     ClientRegistration,
     PreRegisteredClient,
     RegistrationMethod,
-    check_cimd_url,
-    obtain_client,
-    plan_client,
 )
+from mcp_bridge.auth.dynamic_registration import ClientMetadata
+from mcp_bridge.auth.errors import AuthResponseInvalid, AuthServerUnavailable, RegistrationFailed
+from mcp_bridge.auth.http_step import HttpResponse
+from mcp_bridge.auth.metadata import AuthServerMetadata
+from mcp_bridge.auth.registration import check_cimd_url, obtain_client, plan_client
 from mcp_bridge.errors import ConfigError
 from tests.fixtures.http_steps import finish, returned_without_io
 

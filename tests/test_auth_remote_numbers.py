@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mcp_bridge.auth.client_identity import ClientRegistration
 from mcp_bridge.auth.device_grant import (
     DEFAULT_INTERVAL_S,
     MAX_EXPIRES_IN_S,
@@ -24,6 +25,11 @@ from mcp_bridge.auth.device_grant import (
     poll_device_token,
     request_device_code,
 )
+from mcp_bridge.auth.dynamic_registration import (
+    MAX_SECRET_LIFETIME_S,
+    ClientMetadata,
+    register_client,
+)
 from mcp_bridge.auth.errors import (
     AuthError,
     AuthResponseInvalid,
@@ -32,12 +38,6 @@ from mcp_bridge.auth.errors import (
 )
 from mcp_bridge.auth.http_step import HttpResponse
 from mcp_bridge.auth.metadata import AuthServerMetadata
-from mcp_bridge.auth.registration import (
-    MAX_SECRET_LIFETIME_S,
-    ClientMetadata,
-    ClientRegistration,
-    register_client,
-)
 from mcp_bridge.auth.token_endpoint import MAX_RETRY_AFTER_S, exchange_code, refresh_tokens
 from mcp_bridge.auth.token_set import MAX_TOKEN_LIFETIME_S, TokenSet
 from mcp_bridge.auth.urlpolicy import UrlPolicy

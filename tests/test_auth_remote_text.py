@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mcp_bridge.auth.dynamic_registration import ClientMetadata
 from mcp_bridge.auth.errors import (
     REMOTE_TEXT_MAX_CHARS,
     AuthError,
@@ -21,7 +22,7 @@ from mcp_bridge.auth.errors import (
 )
 from mcp_bridge.auth.http_step import HttpResponse
 from mcp_bridge.auth.metadata import AuthServerMetadata
-from mcp_bridge.auth.registration import ClientMetadata, obtain_client
+from mcp_bridge.auth.registration import obtain_client
 from mcp_bridge.auth.token_endpoint import raise_token_endpoint_error
 from mcp_bridge.auth.urlpolicy import UrlPolicy
 from tests.fixtures.http_steps import finish

@@ -18,10 +18,12 @@ from mcp_bridge.auth.authorize import (
     parse_callback_query,
     validate_callback,
 )
+from mcp_bridge.auth.client_identity import ClientRegistration
 from mcp_bridge.auth.discovery import AuthorizationContext, AuthServerQuirks, discover
+from mcp_bridge.auth.dynamic_registration import ClientMetadata
 from mcp_bridge.auth.errors import AuthError, AuthorizationDenied
 from mcp_bridge.auth.http_step import HttpResponse, run_step
-from mcp_bridge.auth.registration import ClientMetadata, ClientRegistration, obtain_client
+from mcp_bridge.auth.registration import obtain_client
 from mcp_bridge.auth.token_endpoint import exchange_code, refresh_tokens
 from mcp_bridge.auth.token_set import TokenSet
 from mcp_bridge.auth.urlpolicy import UrlPolicy

@@ -35,15 +35,12 @@ from mcp_bridge.auth.authorize import (
     validate_callback,
 )
 from mcp_bridge.auth.challenge import BearerChallenge
+from mcp_bridge.auth.client_identity import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.discovery import AuthorizationContext, discover
+from mcp_bridge.auth.dynamic_registration import ClientMetadata
 from mcp_bridge.auth.errors import AuthError, LoginRequired
 from mcp_bridge.auth.http_step import run_step
-from mcp_bridge.auth.registration import (
-    ClientMetadata,
-    ClientRegistration,
-    RegistrationMethod,
-    obtain_client,
-)
+from mcp_bridge.auth.registration import obtain_client
 from mcp_bridge.auth.scopes import initial_scopes, with_offline_access
 from mcp_bridge.auth.token_endpoint import exchange_code, refresh_tokens, revoke_token
 from mcp_bridge.auth.token_set import TokenSet

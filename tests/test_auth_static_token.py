@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 
 from mcp_bridge.auth.discovery import discover
+from mcp_bridge.auth.dynamic_registration import ClientMetadata, register_client
 from mcp_bridge.auth.errors import (
     AuthError,
     AuthResponseInvalid,
@@ -22,7 +23,6 @@ from mcp_bridge.auth.errors import (
 from mcp_bridge.auth.http_step import HttpResponse, run_step
 from mcp_bridge.auth.login import BrowserLogin
 from mcp_bridge.auth.metadata import AuthServerMetadata
-from mcp_bridge.auth.registration import ClientMetadata, register_client
 from mcp_bridge.auth.urlpolicy import UrlPolicy
 from tests.fixtures.hostile_server import PrmOf, serving, static_token_server
 from tests.fixtures.oauth_client import NoClients, settings_for

@@ -19,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mcp_bridge.auth.client_assertion import CLIENT_ASSERTION_TYPE, ClientAssertions
+from mcp_bridge.auth.client_identity import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.discovery import AuthorizationContext, AuthServerQuirks
 from mcp_bridge.auth.errors import (
     AuthError,
@@ -40,7 +41,6 @@ from mcp_bridge.auth.grants import (
 from mcp_bridge.auth.http_step import HttpResponse, Step
 from mcp_bridge.auth.jws import SigningKey, b64url, sign_jwt
 from mcp_bridge.auth.machine_login import MachineLogin
-from mcp_bridge.auth.registration import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.settings import Grant, OAuthSettings
 from mcp_bridge.auth.token_set import TokenSet
 from mcp_bridge.auth.urlpolicy import UrlPolicy

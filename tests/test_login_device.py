@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from mcp_bridge.auth.client_identity import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.device_grant import (
     DEVICE_CODE_GRANT,
     MAX_INTERVAL_S,
@@ -28,7 +29,6 @@ from mcp_bridge.auth.device_login import DeviceLogin
 from mcp_bridge.auth.errors import AuthError, AuthorizationDenied, AuthResponseInvalid
 from mcp_bridge.auth.http_step import HttpResponse
 from mcp_bridge.auth.metadata import AuthServerMetadata
-from mcp_bridge.auth.registration import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.urlpolicy import UrlPolicy
 from tests.fixtures.local_http import serving_app
 from tests.fixtures.oauth_client import NoClients, settings_for

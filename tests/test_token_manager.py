@@ -17,11 +17,11 @@ import aiohttp
 import pytest
 
 from mcp_bridge.auth.auth_records import CLIENTS, SERVERS, TOKENS, tokens_key
+from mcp_bridge.auth.client_identity import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.discovery import AuthorizationContext, discover
 from mcp_bridge.auth.errors import AuthServerUnavailable
 from mcp_bridge.auth.http_step import run_step
 from mcp_bridge.auth.refresh_timing import refresh_margin_s
-from mcp_bridge.auth.registration import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.token_endpoint import revoke_token
 from mcp_bridge.auth.token_set import TokenSet
 from mcp_bridge.auth.urlpolicy import UrlPolicy

@@ -20,11 +20,11 @@ import pytest
 from aiohttp import web
 
 from mcp_bridge.auth import token_manager
+from mcp_bridge.auth.client_identity import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.discovery import AuthorizationContext
 from mcp_bridge.auth.errors import AuthError, AuthServerUnavailable
 from mcp_bridge.auth.metadata import AuthServerMetadata
 from mcp_bridge.auth.refresh_timing import MARGIN_S, MAX_BACKOFF_S
-from mcp_bridge.auth.registration import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.token_manager import LoginResult, TokenManager
 from mcp_bridge.auth.token_set import TokenSet
 from mcp_bridge.auth.urlpolicy import UrlPolicy, canonical_resource

@@ -6,7 +6,9 @@ Sans-I/O steps, one HTTP driver, and the pieces that touch the user:
     urlpolicy.py       which URLs may be fetched or opened; the canonical resource URI
     metadata.py        protected-resource and authorization-server metadata, checked once
     discovery.py       steps: PRM -> AS metadata (RFC 8414/OIDC order) or the 2025-03-26 path
-    registration.py    pre-registered > CIMD > DCR; ClientRegistration records per issuer
+    registration.py    which way to get a client id: pre-registered > CIMD > DCR
+    client_identity.py ClientRegistration records per issuer; the configured client
+    dynamic_registration.py   the RFC 7591 registration request and its answer
     pkce.py, scopes.py, authorize.py   the authorization request and its callback checks
     token_endpoint.py  code exchange, refresh, revocation
     token_set.py       TokenSet, and the token response read into one

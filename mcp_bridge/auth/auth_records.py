@@ -21,10 +21,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 
+from mcp_bridge.auth.client_identity import ClientRegistration
 from mcp_bridge.auth.discovery import AuthorizationContext, AuthServerQuirks
 from mcp_bridge.auth.dpop import DpopKey
 from mcp_bridge.auth.errors import AuthError, AuthResponseInvalid
-from mcp_bridge.auth.registration import ClientRegistration
 from mcp_bridge.auth.token_set import TokenSet
 from mcp_bridge.auth.urlpolicy import UrlPolicy
 from mcp_bridge.store.base import VaultTransaction

@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from mcp_bridge.auth.client_identity import ClientRegistration
 from mcp_bridge.auth.discovery import AuthorizationContext, AuthServerQuirks
 from mcp_bridge.auth.errors import AuthorizationDenied, CallbackRejected, sanitize_remote_text
 from mcp_bridge.auth.pkce import PkcePair, require_s256
-from mcp_bridge.auth.registration import ClientRegistration
 from mcp_bridge.auth.scopes import scope_param
 from mcp_bridge.auth.urlpolicy import NetworkZone, UrlPolicy, network_zone
 from mcp_bridge.errors import ConfigError

@@ -13,7 +13,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field, replace
 
+from mcp_bridge.auth.client_identity import ClientRegistration
 from mcp_bridge.auth.discovery import AuthServerQuirks
+from mcp_bridge.auth.dynamic_registration import ClientMetadata
 from mcp_bridge.auth.errors import (
     AuthError,
     AuthorizationDenied,
@@ -22,7 +24,6 @@ from mcp_bridge.auth.errors import (
 )
 from mcp_bridge.auth.http_step import Step, clamped, json_number, shown_json
 from mcp_bridge.auth.metadata import AuthServerMetadata
-from mcp_bridge.auth.registration import ClientMetadata, ClientRegistration
 from mcp_bridge.auth.scopes import scope_param
 from mcp_bridge.auth.token_endpoint import post_grant, raise_token_endpoint_error
 from mcp_bridge.auth.token_set import TokenSet, parse_token_response

@@ -16,6 +16,7 @@ import logging
 from dataclasses import replace
 
 from mcp_bridge.auth.browser import open_in_browser
+from mcp_bridge.auth.client_identity import ClientRegistration
 from mcp_bridge.auth.device_grant import (
     MAX_INTERVAL_S,
     SLOW_DOWN_STEP_S,
@@ -28,7 +29,6 @@ from mcp_bridge.auth.device_grant import (
 from mcp_bridge.auth.discovery import AuthorizationContext
 from mcp_bridge.auth.errors import AuthError, sanitize_remote_text
 from mcp_bridge.auth.http_step import run_step
-from mcp_bridge.auth.registration import ClientRegistration
 from mcp_bridge.auth.sign_in import SignInPlan, SignInSteps
 from mcp_bridge.auth.token_manager import LoginResult
 from mcp_bridge.auth.token_set import TokenSet
@@ -38,7 +38,7 @@ __all__ = ["DEVICE_REDIRECT_URI", "DeviceLogin"]
 log = logging.getLogger(__name__)
 
 # The device grant needs no redirect, but registration (and the SDK's AS) wants one; a fixed
-# loopback URI keeps a device-login registration reusable (registration.is_usable).
+# loopback URI keeps a device-login registration reusable (ClientRegistration.is_usable).
 DEVICE_REDIRECT_URI = "http://127.0.0.1/callback"
 
 

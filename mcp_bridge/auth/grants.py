@@ -15,6 +15,7 @@ import datetime
 from dataclasses import replace
 from typing import NoReturn
 
+from mcp_bridge.auth.client_identity import ClientRegistration
 from mcp_bridge.auth.discovery import AuthServerQuirks
 from mcp_bridge.auth.dpop_proofs import DpopProofs
 from mcp_bridge.auth.errors import (
@@ -27,7 +28,6 @@ from mcp_bridge.auth.errors import (
 from mcp_bridge.auth.http_step import HttpResponse, Step
 from mcp_bridge.auth.jws import unverified_claims
 from mcp_bridge.auth.metadata import AuthServerMetadata
-from mcp_bridge.auth.registration import ClientRegistration
 from mcp_bridge.auth.scopes import scope_param
 from mcp_bridge.auth.token_endpoint import (
     is_outage,

@@ -28,11 +28,11 @@ from urllib.parse import urlsplit
 
 from mcp_bridge.auth.authorize import build_authorization_request, validate_callback
 from mcp_bridge.auth.browser import open_in_browser
+from mcp_bridge.auth.client_identity import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.dpop_proofs import DpopProofs
 from mcp_bridge.auth.errors import AuthError, AuthorizationDenied, CallbackRejected
 from mcp_bridge.auth.http_step import run_step
 from mcp_bridge.auth.loopback import CALLBACK_PATH, CallbackHost, CallbackWait, LoopbackListener
-from mcp_bridge.auth.registration import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.sign_in import SignInPlan, SignInSteps
 from mcp_bridge.auth.token_endpoint import exchange_code
 from mcp_bridge.auth.token_manager import LoginResult

@@ -17,6 +17,7 @@ import os
 import stat
 
 from mcp_bridge.auth.client_assertion import ClientAssertions
+from mcp_bridge.auth.client_identity import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.discovery import (
     AuthorizationContext,
     AuthServerQuirks,
@@ -33,11 +34,7 @@ from mcp_bridge.auth.grants import (
 from mcp_bridge.auth.http_step import Step, run_step
 from mcp_bridge.auth.jws import SigningKey
 from mcp_bridge.auth.metadata import AuthServerMetadata
-from mcp_bridge.auth.registration import (
-    ClientRegistration,
-    RegistrationMethod,
-    auth_method_for_secret,
-)
+from mcp_bridge.auth.registration import auth_method_for_secret
 from mcp_bridge.auth.scopes import login_scopes
 from mcp_bridge.auth.settings import Grant
 from mcp_bridge.auth.sign_in import SignInPlan, SignInSteps

@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Self
 
+from mcp_bridge.auth.client_identity import PreRegisteredClient
 from mcp_bridge.auth.loopback_sockets import DEFAULT_CALLBACK_TIMEOUT_S, CallbackHost
-from mcp_bridge.auth.registration import PreRegisteredClient, check_cimd_url
+from mcp_bridge.auth.registration import check_cimd_url
 from mcp_bridge.errors import ConfigError
 
 __all__ = ["DEFAULT_LOGIN_WAIT_S", "Grant", "OAuthSettings"]

@@ -30,11 +30,13 @@ from typing import TYPE_CHECKING, Protocol
 
 from mcp_bridge.auth.auth_records import StoredClient
 from mcp_bridge.auth.challenge import BearerChallenge
+from mcp_bridge.auth.client_identity import ClientRegistration
 from mcp_bridge.auth.discovery import AuthorizationContext, AuthServerQuirks, discover
 from mcp_bridge.auth.dpop import login_binds_tokens
 from mcp_bridge.auth.dpop_proofs import DpopProofs, ServerDpop
+from mcp_bridge.auth.dynamic_registration import ClientMetadata
 from mcp_bridge.auth.http_step import SessionSource, run_step
-from mcp_bridge.auth.registration import ClientMetadata, ClientRegistration, obtain_client
+from mcp_bridge.auth.registration import obtain_client
 from mcp_bridge.auth.scopes import OPENID, login_scopes, scope_param
 from mcp_bridge.auth.settings import OAuthSettings
 from mcp_bridge.auth.token_manager import LoginResult

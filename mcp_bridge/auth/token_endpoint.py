@@ -27,6 +27,7 @@ from urllib.parse import quote_plus
 
 from mcp_bridge.auth.authorize import PendingAuthorization
 from mcp_bridge.auth.client_assertion import CLIENT_ASSERTION_TYPE
+from mcp_bridge.auth.client_identity import ClientRegistration
 from mcp_bridge.auth.discovery import AuthServerQuirks, TokenBody
 from mcp_bridge.auth.dpop_proofs import DpopProofs, post_with_proof
 from mcp_bridge.auth.errors import (
@@ -38,7 +39,6 @@ from mcp_bridge.auth.errors import (
 )
 from mcp_bridge.auth.http_step import HttpRequest, HttpResponse, Step, clamped, json_number
 from mcp_bridge.auth.metadata import AuthServerMetadata
-from mcp_bridge.auth.registration import ClientRegistration
 from mcp_bridge.auth.scopes import OPENID, scope_param
 from mcp_bridge.auth.token_set import TokenSet, parse_token_response
 

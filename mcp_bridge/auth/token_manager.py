@@ -52,6 +52,7 @@ from mcp_bridge.auth.auth_records import (
     read_tokens,
     tokens_key,
 )
+from mcp_bridge.auth.client_identity import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.discovery import AuthorizationContext
 from mcp_bridge.auth.dpop_proofs import ServerDpop
 from mcp_bridge.auth.errors import AuthError, AuthServerUnavailable, ClientRejected, LoginRequired
@@ -64,7 +65,6 @@ from mcp_bridge.auth.refresh_timing import (
     refresh_margin_s,
     renewed_elsewhere,
 )
-from mcp_bridge.auth.registration import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.single_flight import SingleFlight
 from mcp_bridge.auth.token_endpoint import refresh_tokens, revoke_token
 from mcp_bridge.auth.token_set import TokenSet

@@ -8,6 +8,7 @@ port for a moment, as a login would, and closes it at once.
 from __future__ import annotations
 
 from mcp_bridge.auth.auth_records import StoredClient
+from mcp_bridge.auth.client_identity import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.discovery import AuthorizationContext
 from mcp_bridge.auth.errors import AuthError
 from mcp_bridge.auth.login import registered_callback_port
@@ -15,13 +16,7 @@ from mcp_bridge.auth.loopback import CALLBACK_PATH
 from mcp_bridge.auth.loopback_sockets import bind_loopback
 from mcp_bridge.auth.metadata import AuthServerMetadata
 from mcp_bridge.auth.pkce import require_s256
-from mcp_bridge.auth.registration import (
-    ClientRegistration,
-    RegistrationMethod,
-    from_pre_registered,
-    no_way_to_register,
-    plan_client,
-)
+from mcp_bridge.auth.registration import from_pre_registered, no_way_to_register, plan_client
 from mcp_bridge.auth.settings import OAuthSettings
 from mcp_bridge.auth.sign_in import chosen_scopes
 from mcp_bridge.engine.checkup.findings import Finding

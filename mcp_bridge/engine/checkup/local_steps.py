@@ -22,9 +22,9 @@ from mcp_bridge.auth.auth_records import (
     read_dpop_key,
     read_tokens,
 )
+from mcp_bridge.auth.client_identity import ClientRegistration
 from mcp_bridge.auth.discovery import AuthorizationContext
 from mcp_bridge.auth.dpop_proofs import DpopNonces, DpopProofs
-from mcp_bridge.auth.registration import ClientRegistration
 from mcp_bridge.auth.urlpolicy import UrlPolicy
 from mcp_bridge.engine.checkup.findings import Finding
 from mcp_bridge.engine.profile import ServerProfile

@@ -1,8 +1,8 @@
 """`mcp-bridge service install|uninstall` against a temporary HOME, and the service
 templates: the units systemd-analyze accepts, the plist plistlib reads, the task XML.
 
-No test here talks to a real service manager: PATH holds no systemctl, or `_run_tool` is
-replaced by a recorder."""
+No test here talks to a real service manager: PATH holds no systemctl, or
+`service_managers.run_tool` is replaced by a recorder. Windows: test_service_windows.py."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from mcp_bridge.cli import service, service_files
+from mcp_bridge.cli import service, service_files, service_managers
 from mcp_bridge.cli.app import run_cli
 from mcp_bridge.daemon import hello
 from mcp_bridge.paths import bridge_paths
@@ -176,7 +176,7 @@ def test_without_a_script_the_unit_runs_python_dash_m(
     [
         ("a path systemd cannot run", 2, "systemd cannot run"),
         ("MCP_BRIDGE_HOME", 2, "MCP_BRIDGE_HOME is set"),
-        ("Windows", 1, "not available on Windows yet"),
+        ("an unknown platform", 1, "not sunos5"),
     ],
 )
 def test_a_refused_install_says_why_and_writes_nothing(
@@ -187,8 +187,8 @@ def test_a_refused_install_says_why_and_writes_nothing(
     exit_code: int,
     message: str,
 ) -> None:
-    if refusal == "Windows":
-        monkeypatch.setattr(sys, "platform", "win32")
+    if refusal == "an unknown platform":
+        monkeypatch.setattr(sys, "platform", "sunos5")
     elif refusal == "MCP_BRIDGE_HOME":  # shims with it set look for the daemon elsewhere
         monkeypatch.setenv("MCP_BRIDGE_HOME", str(home.root / "elsewhere"))
     else:
@@ -228,7 +228,7 @@ def test_the_installed_units_pass_systemd_analyze_verify(
 
 
 class Recorder:
-    """Stands in for `_run_tool`: records each command, answers `is-active` with the
+    """Stands in for `service_managers.run_tool`: records each command, answers `is-active` with the
     socket's state, and checks that the shims' start lock is held while units load."""
 
     def __init__(self, *, active: bool) -> None:
@@ -260,7 +260,7 @@ def _start_lock_is_held() -> bool:
 def recorder(home: Home, monkeypatch: pytest.MonkeyPatch) -> Recorder:
     """A user manager that answers, with mcp-bridge.socket not active yet."""
     recorder = Recorder(active=False)
-    monkeypatch.setattr(service, "_run_tool", recorder)
+    monkeypatch.setattr(service_managers, "run_tool", recorder)
     return recorder
 
 
@@ -343,7 +343,7 @@ def test_on_macos_install_writes_the_agent_and_bootstraps_it(
         not_loaded = argv[1] == "print" and argv[2].endswith("/dev.mcp-bridge.daemon")
         return (113 if not_loaded else 0), "", ""
 
-    monkeypatch.setattr(service, "_run_tool", launchctl)
+    monkeypatch.setattr(service_managers, "run_tool", launchctl)
 
     code, out, _ = _cli(capsys, "install")
 

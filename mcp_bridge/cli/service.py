@@ -1,9 +1,10 @@
 """`mcp-bridge service install|uninstall`: the daemon under this user's service manager
-(systemd --user with socket activation, a launchd agent), there from login on and restarted
-when it fails, instead of started by the first `run` and idling out. The files are templates
-shipped in the package (service_templates/), filled in with the absolute path of the running
-mcp-bridge: a service manager does not search the shell's PATH, and the daemon must be the
-same install as the shims that talk to it."""
+(systemd --user with socket activation, a launchd agent, a Task Scheduler task), there from
+login on and restarted when it fails, instead of started by the first `run` and idling out.
+The files are templates shipped in the package (service_templates/), filled in with the
+absolute path of the running mcp-bridge: a service manager does not search the shell's
+PATH, and the daemon must be the same install as the shims that talk to it. What each
+manager needs is plain data in service_managers.py; this module does the I/O."""
 
 from __future__ import annotations
 
@@ -11,21 +12,18 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-# Not a startup cost: cli.app and the other subcommands have imported both already.
-from mcp_bridge.cli.service_files import (
-    LAUNCHD_LABEL,
-    SERVICE_UNIT,
-    SOCKET_UNIT,
-    daemon_command,
-    render_plist,
-    render_service_unit,
-    template_text,
-)
+# Not a startup cost: stdlib, paths and errors, which cli.app has imported already.
+from mcp_bridge.cli import service_managers
+from mcp_bridge.cli.service_files import daemon_command
+from mcp_bridge.cli.service_managers import Manager, Step, service_manager
 from mcp_bridge.errors import BridgeError, ConfigError
 from mcp_bridge.paths import HOME_ENV, BridgePaths, bridge_paths
 
-TOOL_TIMEOUT_S = 30.0
+if TYPE_CHECKING:
+    from mcp_bridge.daemon.transport import DaemonAddress
+
 HANDOVER_TIMEOUT_S = 15.0  # how long a stopping or starting daemon may take
 POLL_S = 0.05
 
@@ -33,10 +31,12 @@ POLL_S = 0.05
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     service = commands.add_parser(
         "service",
-        help="install or remove the daemon as a per-user service (systemd, launchd)",
+        help="install or remove the daemon as a per-user service (systemd, launchd, "
+        "Task Scheduler)",
         description="Install the daemon under this user's service manager, so that it "
         "runs from login on and restarts when it fails: systemd --user units with socket "
-        "activation on Linux, a launchd agent on macOS. Not available on Windows yet.",
+        "activation on Linux, a launchd agent on macOS, a Task Scheduler task at logon on "
+        "Windows.",
     )
     service.add_argument("action", choices=("install", "uninstall"))
     service.add_argument(
@@ -46,7 +46,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def service_command(args: argparse.Namespace) -> int:
-    manager = _service_manager()
+    manager = service_manager()
     if args.action == "install":
         _install(manager, dry_run=args.dry_run)
     else:
@@ -54,120 +54,13 @@ def service_command(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- what each service manager needs -----------------------------------------------------
-
-
-class _Systemd:
-    """systemd --user: a socket unit that starts the service at the first connection."""
-
-    tool = "systemctl"
-    binds_itself = False  # systemd listens from `enable --now` on
-    status_hint = "`systemctl --user status mcp-bridge.socket mcp-bridge.service` says more"
-
-    def __init__(self) -> None:
-        config = os.environ.get("XDG_CONFIG_HOME", "")
-        # The XDG spec says to ignore a relative XDG_CONFIG_HOME; systemd does too.
-        base = Path(config) if os.path.isabs(config) else Path.home() / ".config"
-        self.unit_dir = base / "systemd" / "user"
-
-    def files(self, command: list[str]) -> dict[Path, str]:
-        return {
-            self.unit_dir / SOCKET_UNIT: template_text("systemd", SOCKET_UNIT),
-            self.unit_dir / SERVICE_UNIT: render_service_unit(command),
-        }
-
-    def removable(self) -> list[Path]:
-        # `enable` links the socket into sockets.target.wants/; when `disable` cannot run
-        # (no user manager here) that link would be left dangling.
-        wants = self.unit_dir / "sockets.target.wants" / SOCKET_UNIT
-        return [self.unit_dir / SOCKET_UNIT, self.unit_dir / SERVICE_UNIT, wants]
-
-    def loaded(self) -> bool | None:
-        _, state, _ = _run_tool(["systemctl", "--user", "is-active", SOCKET_UNIT])
-        # is-active prints the unit's state; nothing at all when no user manager answers.
-        return state == "active" if state else None
-
-    def load_steps(self, *, loaded: bool) -> list[list[str]]:
-        steps = [["systemctl", "--user", "daemon-reload"]]
-        if loaded:  # the running daemon keeps its old ExecStart until restarted
-            steps.append(["systemctl", "--user", "try-restart", SERVICE_UNIT])
-        return [*steps, ["systemctl", "--user", "enable", "--now", SOCKET_UNIT]]
-
-    def unload_steps(self) -> list[list[str]]:
-        return [["systemctl", "--user", "disable", "--now", SOCKET_UNIT, SERVICE_UNIT]]
-
-    def after_removal_steps(self) -> list[list[str]]:
-        return [["systemctl", "--user", "daemon-reload"]]
-
-    def prepare(self) -> None:
-        pass
-
-
-class _Launchd:
-    """launchd: an agent loaded at login, kept alive, that binds its socket itself."""
-
-    tool = "launchctl"
-    binds_itself = True  # the daemon listens a moment after `bootstrap` returns
-
-    def __init__(self) -> None:
-        self.plist = Path.home() / "Library" / "LaunchAgents" / f"{LAUNCHD_LABEL}.plist"
-        self.domain = f"gui/{os.getuid()}"
-        self.status_hint = f"`launchctl print {self.domain}/{LAUNCHD_LABEL}` says more"
-
-    def files(self, command: list[str]) -> dict[Path, str]:
-        return {self.plist: render_plist(command, bridge_paths().log_dir)}
-
-    def removable(self) -> list[Path]:
-        return [self.plist]
-
-    def loaded(self) -> bool | None:
-        if _run_tool(["launchctl", "print", self.domain])[0] != 0:
-            return None  # no GUI session for this user (over SSH), or no launchctl
-        return _run_tool(["launchctl", "print", f"{self.domain}/{LAUNCHD_LABEL}"])[0] == 0
-
-    def load_steps(self, *, loaded: bool) -> list[list[str]]:
-        # A loaded agent keeps its old arguments until it is booted out and in again.
-        out = [["launchctl", "bootout", f"{self.domain}/{LAUNCHD_LABEL}"]] if loaded else []
-        return [*out, ["launchctl", "bootstrap", self.domain, str(self.plist)]]
-
-    def unload_steps(self) -> list[list[str]]:
-        return [["launchctl", "bootout", f"{self.domain}/{LAUNCHD_LABEL}"]]
-
-    def after_removal_steps(self) -> list[list[str]]:
-        return []
-
-    def prepare(self) -> None:
-        # launchd opens StandardOutPath itself and does not create its directory.
-        bridge_paths().log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-
-
-_Manager = _Systemd | _Launchd
-
-
-def _service_manager() -> _Manager:
-    if sys.platform.startswith("linux"):
-        return _Systemd()
-    if sys.platform == "darwin":
-        return _Launchd()
-    if sys.platform in ("win32", "cygwin"):
-        raise BridgeError(
-            "mcp-bridge service has no Windows scheduled task yet (not available on Windows "
-            "yet); nothing was written",
-            next_step="`mcp-bridge run` starts the daemon by itself when a client needs it",
-        )
-    raise BridgeError(
-        f"mcp-bridge service knows systemd (Linux) and launchd (macOS), not {sys.platform}",
-        next_step="Start `mcp-bridge daemon` from your session's autostart instead",
-    )
-
-
 # -- install and uninstall ---------------------------------------------------------------
 
 
-def _install(manager: _Manager, *, dry_run: bool) -> None:
+def _install(manager: Manager, *, dry_run: bool) -> None:
     _refuse_custom_home()
-    files = manager.files(daemon_command())
-    changed = [path for path, text in files.items() if _read(path) != text]
+    files = {path: manager.encode(text) for path, text in manager.files(daemon_command()).items()}
+    changed = [path for path, data in files.items() if _read(path) != data]
     loaded = manager.loaded()
     if not dry_run:
         manager.prepare()
@@ -182,30 +75,31 @@ def _install(manager: _Manager, *, dry_run: bool) -> None:
             f"{manager.tool} cannot reach your service manager here (no user session: a "
             "container, CI, SSH without a login session?). From your desktop session, run:"
         )
-        for argv in steps:
-            print(f"  {_shell_line(argv)}")
+        for step in steps:
+            print(f"  {_shell_line(step.argv)}")
     elif dry_run:
-        _apply(manager, steps, strict=True, dry_run=True)
+        _apply(manager, steps, dry_run=True)
     else:
-        _activate(manager, steps, stop_running=not loaded)
+        stop_running = manager.stops_loaded_daemon or not loaded
+        _activate(manager, steps, stop_running=stop_running)
 
 
-def _uninstall(manager: _Manager, *, dry_run: bool) -> None:
+def _uninstall(manager: Manager, *, dry_run: bool) -> None:
     present = [path for path in manager.removable() if os.path.lexists(path)]
     if not present:
         print("The service is not installed: nothing to remove.")
         return
-    reachable = manager.loaded() is not None
-    if reachable:
-        _apply(manager, manager.unload_steps(), strict=False, dry_run=dry_run)
+    loaded = manager.loaded()
+    if loaded is not None:
+        _apply(manager, manager.unload_steps(loaded=loaded), dry_run=dry_run)
     else:
         print(f"note: {manager.tool} cannot reach your service manager here: nothing to stop")
     for path in present:
         print(f"{'would remove' if dry_run else 'removed'} {path}")
         if not dry_run:
             path.unlink(missing_ok=True)  # `disable` may have removed its link already
-    if reachable:
-        _apply(manager, manager.after_removal_steps(), strict=False, dry_run=dry_run)
+    if loaded is not None:
+        _apply(manager, manager.after_removal_steps(), dry_run=dry_run)
 
 
 def _refuse_custom_home() -> None:
@@ -217,34 +111,42 @@ def _refuse_custom_home() -> None:
         )
 
 
-def _read(path: Path) -> str | None:
+def _read(path: Path) -> bytes | None:
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_bytes()
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise BridgeError(f"Cannot read {path}: {exc}", next_step="Remove or fix it") from exc
 
 
-def _write_files(files: dict[Path, str], changed: list[Path], *, dry_run: bool) -> None:
-    for path, text in files.items():
+def _write_files(files: dict[Path, bytes], changed: list[Path], *, dry_run: bool) -> None:
+    for path, data in files.items():
         if dry_run:
             print(f"--- {path} ({'would write' if path in changed else 'unchanged'})")
+            text = _shown(data)
             print(text, end="" if text.endswith("\n") else "\n")
         elif path in changed:
-            _write(path, text)
+            _write(path, data)
             print(f"wrote {path}")
         else:
             print(f"unchanged {path}")
 
 
-def _write(path: Path, text: str) -> None:
+def _shown(data: bytes) -> str:
+    """A file's text for --dry-run: the Task Scheduler's task is UTF-16 with a BOM."""
+    import codecs
+
+    return data.decode("utf-16" if data.startswith(codecs.BOM_UTF16_LE) else "utf-8")
+
+
+def _write(path: Path, data: bytes) -> None:
     """Through a temporary file and a rename: a service manager reading the directory
     meanwhile never loads half a unit. 0644, as unit files usually are."""
     from mcp_bridge.atomic_file import write_atomically
 
     try:
-        write_atomically(path, text.encode("utf-8"))
+        write_atomically(path, data)
         path.chmod(0o644)
     except OSError as exc:
         raise BridgeError(f"Cannot write {path}: {exc}", next_step="Check its directory") from exc
@@ -253,47 +155,36 @@ def _write(path: Path, text: str) -> None:
 # -- running the service manager ---------------------------------------------------------
 
 
-def _run_tool(argv: list[str]) -> tuple[int, str, str]:
-    """Run a service-manager command (argv[0] looked up on PATH, never through a shell):
-    its exit code, stdout and stderr; 127 when the tool is not there."""
-    import shutil
-    import subprocess
-
-    tool = shutil.which(argv[0])
-    if tool is None:
-        return 127, "", f"{argv[0]} was not found"
-    try:
-        done = subprocess.run(
-            [tool, *argv[1:]],
-            capture_output=True,
-            text=True,
-            timeout=TOOL_TIMEOUT_S,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        return 1, "", str(exc)
-    return done.returncode, done.stdout.strip(), done.stderr.strip()
-
-
-def _apply(manager: _Manager, steps: list[list[str]], *, strict: bool, dry_run: bool) -> None:
-    """Run `steps` in order, saying what ran. A failure is an error when `strict`; else it
-    is reported and the rest still runs (uninstall removes what it can)."""
-    for argv in steps:
+def _apply(manager: Manager, steps: list[Step], *, dry_run: bool) -> None:
+    """Run `steps` in order, saying what ran. A required step that fails ends the
+    command with an error naming what is left to run by hand; any other is reported
+    and the rest still runs."""
+    for index, step in enumerate(steps):
         if dry_run:
-            print(f"would run: {_shell_line(argv)}")
+            print(f"would run: {_shell_line(step.argv)}")
             continue
-        code, out, err = _run_tool(argv)
+        code, out, err = service_managers.run_tool(step.argv)
         if code == 0:
-            print(f"ran: {_shell_line(argv)}")
+            print(f"ran: {_shell_line(step.argv)}")
             continue
-        what = f"`{_shell_line(argv)}` failed: {err or out or f'exit code {code}'}"
-        if strict:
-            raise BridgeError(what, next_step=manager.status_hint)
+        detail = (err or out).rstrip(".") or f"exit code {code}"
+        what = f"`{_shell_line(step.argv)}` failed: {detail}"
+        if step.required:
+            left = "; ".join(_shell_line(later.argv) for later in steps[index:])
+            raise BridgeError(
+                what,
+                next_step=f"{manager.status_hint}. Once that is fixed, run the same "
+                f"`mcp-bridge service` command again, or by hand: {left}",
+            )
         print(f"note: {what}")
 
 
 def _shell_line(argv: list[str]) -> str:
+    """`argv` as one would type it: cmd.exe's quoting on Windows, a POSIX shell's else."""
+    if sys.platform == "win32":
+        import subprocess
+
+        return subprocess.list2cmdline(argv)
     import shlex
 
     return shlex.join(argv)
@@ -302,7 +193,7 @@ def _shell_line(argv: list[str]) -> str:
 # -- handing the socket over from a daemon that `run` started ------------------------------
 
 
-def _activate(manager: _Manager, steps: list[list[str]], *, stop_running: bool) -> None:
+def _activate(manager: Manager, steps: list[Step], *, stop_running: bool) -> None:
     """Run `steps` holding the lock that shims take before they start a daemon, so that a
     shim finding no daemon meanwhile waits for the service instead of starting its own.
     With `stop_running`, a daemon that `run` started is stopped first: otherwise it would
@@ -313,32 +204,45 @@ def _activate(manager: _Manager, steps: list[list[str]], *, stop_running: bool) 
     paths = bridge_paths()
     with start_lock(paths):
         if stop_running:
-            _stop_started_daemon(paths)
-        _apply(manager, steps, strict=True, dry_run=False)
+            _stop_running_daemon(paths)
+        _apply(manager, steps, dry_run=False)
         if manager.binds_itself:
             _wait_until_listening(paths)
 
 
-def _stop_started_daemon(paths: BridgePaths) -> None:
+def _stop_running_daemon(paths: BridgePaths) -> None:
     import time
 
+    from mcp_bridge.daemon import transport
     from mcp_bridge.shim.connection import DaemonUnavailable, ask_daemon
 
     try:
+        address = transport.find_daemon(paths)
         ask_daemon(paths, "stop")
     except (DaemonUnavailable, OSError):
         return  # nobody answers: nothing to hand over
-    print("stopped the daemon that `mcp-bridge run` had started; its clients reconnect")
-    # It removes its socket file as it exits: the service's must come after that.
-    socket_path = paths.daemon_socket()
+    print("stopped the daemon that was running; its clients reconnect to the service's")
+    # The service's daemon must come after it is gone: on a Unix socket, after it removed
+    # its socket file; on loopback, after its process ended (a new one refuses to
+    # listen while it lives, and Task Scheduler ignores a start while the task runs).
     deadline = time.monotonic() + HANDOVER_TIMEOUT_S
-    while os.path.lexists(socket_path) and time.monotonic() < deadline:
+    while _still_there(address) and time.monotonic() < deadline:
         time.sleep(POLL_S)
 
 
+def _still_there(address: DaemonAddress | None) -> bool:
+    from mcp_bridge.daemon import transport
+
+    if isinstance(address, transport.LoopbackAddress):
+        return transport.process_is_running(address.pid)
+    if isinstance(address, transport.UnixSocketAddress):
+        return os.path.lexists(address.path)
+    return False
+
+
 def _wait_until_listening(paths: BridgePaths) -> None:
-    """launchd starts the daemon after `bootstrap` returns; a shim let go before it
-    listens would start a daemon of its own."""
+    """launchd and Task Scheduler start the daemon after `bootstrap` or `/Run` returns;
+    a shim let go before it listens would start a daemon of its own."""
     import time
 
     from mcp_bridge.shim.connection import DaemonUnavailable, ask_daemon

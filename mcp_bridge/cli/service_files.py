@@ -1,12 +1,13 @@
 """What the daemon's service files say: the command that runs this install of mcp-bridge,
-and the systemd units and launchd agent rendered from the templates shipped in the package
-(service_templates/). `service install` writes them; `install` writes the same command into
-a desktop client's config."""
+and the systemd units, launchd agent and Task Scheduler task rendered from the templates
+shipped in the package (service_templates/). `service install` writes them; `install`
+writes the same command into a desktop client's config."""
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from mcp_bridge.errors import BridgeError, ConfigError
@@ -15,17 +16,24 @@ __all__ = [
     "LAUNCHD_LABEL",
     "SERVICE_UNIT",
     "SOCKET_UNIT",
+    "TASK_NAME",
     "daemon_command",
+    "encode_task_xml",
     "render_plist",
     "render_service_unit",
+    "render_task_xml",
     "template_text",
+    "windows_user",
 ]
 
 SOCKET_UNIT = "mcp-bridge.socket"
 SERVICE_UNIT = "mcp-bridge.service"
 LAUNCHD_LABEL = "dev.mcp-bridge.daemon"
+TASK_NAME = "mcp-bridge-daemon"
 EXECUTABLE = "@EXECUTABLE@"
 LOG_DIR = "@LOG_DIR@"
+USER = "@USER@"
+TASK_ARGUMENTS = "<Arguments>daemon</Arguments>"
 
 
 def template_text(kind: str, name: str) -> str:
@@ -87,3 +95,66 @@ def render_plist(command: list[str], log_dir: Path) -> str:
     for key in ("StandardOutPath", "StandardErrorPath"):
         plist[key] = plist[key].replace(LOG_DIR, str(log_dir))
     return plistlib.dumps(plist, sort_keys=False).decode()
+
+
+def windows_user(environ: Mapping[str, str] | None = None) -> str:
+    """DOMAIN\\user for the task's logon trigger and principal: this user, whose own logon
+    starts the daemon (a task for any user's logon needs an administrator)."""
+    env = os.environ if environ is None else environ
+    domain, name = env.get("USERDOMAIN", "").strip(), env.get("USERNAME", "").strip()
+    if not domain or not name:
+        raise ConfigError(
+            "Cannot tell which Windows user the task is for: USERDOMAIN or USERNAME is not set",
+            next_step="Run `mcp-bridge service install` from your own desktop session (a "
+            "normal command prompt or PowerShell), where Windows sets both",
+        )
+    return f"{domain}\\{name}"
+
+
+def render_task_xml(command: list[str], user: str) -> str:
+    """The Task Scheduler task: Command is the program, Arguments the rest of the command
+    and `daemon`, quoted the way Windows splits a command line (subprocess.list2cmdline).
+    Both values are XML-escaped, and the declaration says UTF-16: `encode_task_xml`
+    gives the bytes schtasks reads."""
+    import subprocess
+    from xml.sax.saxutils import escape
+
+    for value in (*command, user):
+        if not all(_xml_char(char) for char in value):
+            raise ConfigError(
+                f"Task Scheduler cannot run {value!r}: XML cannot carry a character in it",
+                next_step="Install mcp-bridge under a plainer path, e.g. with `pipx install .`",
+            )
+    for word in command:
+        if "%" not in word:
+            continue
+        # Task Scheduler expands %NAME% in Command and Arguments, with no way to escape it.
+        raise ConfigError(
+            f"Task Scheduler cannot run {word!r}: it would read a % in it as the start of "
+            "an environment variable",
+            next_step="Install mcp-bridge under a path without %, e.g. with `pipx install .`",
+        )
+    template = template_text("windows", f"{TASK_NAME}.xml")
+    if template.count(TASK_ARGUMENTS) != 1 or not template.startswith("<?xml "):
+        raise AssertionError(f"the packaged task template lost its {TASK_ARGUMENTS} or declaration")
+    arguments = escape(subprocess.list2cmdline([*command[1:], "daemon"]))
+    body = template[template.index("?>") + 2 :]
+    body = body.replace(TASK_ARGUMENTS, f"<Arguments>{arguments}</Arguments>")
+    body = body.replace(EXECUTABLE, escape(command[0])).replace(USER, escape(user))
+    return '<?xml version="1.0" encoding="UTF-16"?>' + body
+
+
+def _xml_char(char: str) -> bool:
+    """A character XML 1.0 allows (its Char production) and UTF-16 can encode, less the
+    tab and newlines no Windows path holds: no control characters, no lone surrogates (a
+    Windows file name can hold one)."""
+    code = ord(char)
+    return code >= 0x20 and not 0xD800 <= code <= 0xDFFF and code not in (0xFFFE, 0xFFFF)
+
+
+def encode_task_xml(text: str) -> bytes:
+    """UTF-16 little-endian with a byte order mark: what schtasks /XML reads (it refuses
+    UTF-8, with or without a BOM; packaging/README.md says more)."""
+    import codecs
+
+    return codecs.BOM_UTF16_LE + text.encode("utf-16-le")

@@ -7,19 +7,28 @@ from __future__ import annotations
 import datetime
 import os
 import ssl
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mcp_bridge.auth.auth_records import StoredTokens
+from mcp_bridge.auth.discovery import AuthorizationContext
 from mcp_bridge.auth.http_step import HttpRequest, HttpResponse, Step
 from mcp_bridge.auth.metadata import AuthServerMetadata
-from mcp_bridge.auth.settings import OAuthSettings
+from mcp_bridge.auth.settings import Grant, OAuthSettings
+from mcp_bridge.auth.token_set import TokenSet
 from mcp_bridge.engine.checkup.client_steps import redirect_finding
 from mcp_bridge.engine.checkup.discovery_steps import Discovered, challenge_finding, traced
 from mcp_bridge.engine.checkup.findings import NEEDS, STEPS, Finding, Ledger, Outcome, exit_code
-from mcp_bridge.engine.checkup.local_steps import daemon_finding, host_environment
+from mcp_bridge.engine.checkup.local_steps import (
+    StoredLogin,
+    daemon_finding,
+    host_environment,
+    login_finding,
+)
 from mcp_bridge.engine.checkup.network import (
     PresentedCertificate,
     Reach,
@@ -290,3 +299,29 @@ def test_a_device_login_at_a_server_without_one_fails_at_redirect() -> None:
         issuer, f"{issuer}/a", f"{issuer}/t", device_authorization_endpoint=f"{issuer}/device"
     )
     assert redirect_finding(OAuthSettings(device=True), with_device, None).outcome is Outcome.PASS
+
+
+@pytest.mark.parametrize("grant", [Grant.CLIENT_CREDENTIALS, Grant.ENTERPRISE])
+def test_a_login_a_grant_renews_is_not_said_to_need_a_sign_in_at_expiry(grant: Grant) -> None:
+    issuer = "https://as.example.com"
+    metadata = AuthServerMetadata(issuer, f"{issuer}/authorize", f"{issuer}/token")
+    profile = ServerProfile(URL)
+    context = AuthorizationContext(profile.resource, issuer, metadata, None)
+    tokens = TokenSet("at", issuer, profile.resource, expires_at=1000.0 + 3600)
+    login = StoredLogin(context, None, StoredTokens(tokens, 1000.0))
+    if grant is Grant.CLIENT_CREDENTIALS:
+        settings = OAuthSettings(grant=grant, client_id="svc")
+    else:
+        settings = OAuthSettings(
+            grant=grant,
+            client_id="svc",
+            idp_issuer="https://idp.example.com",
+            idp_client_id="desktop",
+            id_token_file="/ids/token",
+            idp_client_key_file="/ids/key.pem",
+        )
+    by_grant = login_finding(login, replace(profile, oauth=settings), now=1000.0)
+    assert f"renewed by repeating the {grant.value} grant" in by_grant.detail
+    assert "signs in again" not in by_grant.detail
+    by_browser = login_finding(login, profile, now=1000.0)
+    assert "the next request signs in again" in by_browser.detail

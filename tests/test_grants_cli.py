@@ -5,6 +5,7 @@ provider, which enforce every rule (mcp_bridge/demo/machine_grants.py)."""
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from pathlib import Path
@@ -59,11 +60,20 @@ async def test_a_service_key_added_by_name_logs_in_and_runs(
     assert code == 0, said
     assert "obtained a token" in said
     assert server.stats()["client_credentials_grants"] == 1
+    # No refresh token, yet nothing to worry about: the grant is simply made again.
+    code, said = await mcp_bridge_cli(bridge_home, "status", env=ENV, stdout=True)
+    assert code == 0, said
+    assert "renewed by repeating the client-credentials grant" in said
+    assert "not refreshable" not in said
 
     args = ("svc",) if daemon else ("svc", "--no-daemon")
     async with running_bridge(bridge_home, *args, env=ENV) as bridge:
         assert "result" in await bridge.initialize()
         assert text_of(await echo(bridge, "from a service")) == "from a service"
+        if daemon:
+            code, said = await mcp_bridge_cli(bridge_home, "status", "--json", env=ENV, stdout=True)
+            known = json.loads(said)["daemon"]["servers"]
+            assert [entry["grant"] for entry in known] == ["client-credentials"]
     stats = server.stats()
     assert stats["client_credentials_grants"] == 1  # the login's token served the run
     assert (stats["registrations"], stats["authorizations"]) == (0, 0)

@@ -256,6 +256,8 @@ def _server_status(state: ServerState) -> dict[str, object]:
         "refreshes": manager.refresh_count if manager is not None else 0,
         "last_refresh_s_ago": None if last_at is None else round(time.time() - last_at),
         "last_failure": manager.last_failure if manager is not None else None,
+        # A grant without a user renews the tokens (no refresh token needed): which one.
+        "grant": state.settings.grant.value if state.settings.grant.is_machine else None,
     }
 
 

@@ -44,6 +44,7 @@ async def build_report(paths: BridgePaths, vault: CredentialVault, daemon: Repor
         "logins": await _logins(vault),
     }
     _add_refreshes(report)
+    _add_renewals(report)
     return report
 
 
@@ -56,7 +57,13 @@ def named_servers(paths: BridgePaths) -> list[Report] | str:
         servers = load_servers(paths.servers_file)
     except ConfigError as exc:
         return str(exc)
-    return [{"name": name, "url": entry.get("url")} for name, entry in servers.items()]
+    named: list[Report] = []
+    for name, entry in servers.items():
+        server: Report = {"name": name, "url": entry.get("url")}
+        if entry.get("grant") not in (None, "authorization-code"):
+            server["grant"] = entry["grant"]
+        named.append(server)
+    return named
 
 
 async def _logins(vault: CredentialVault) -> list[Report]:
@@ -103,6 +110,35 @@ def _add_refreshes(report: Report) -> None:
             }
 
 
+def _add_renewals(report: Report) -> None:
+    """A login whose tokens a grant without a user renews (`--grant`, named in servers.toml
+    or known to the daemon) needs no refresh token: the grant is simply made again."""
+    grants: dict[str, str] = {}
+    named = report["servers"] if isinstance(report["servers"], list) else []
+    for server in named:
+        if isinstance(server.get("url"), str) and server.get("grant"):
+            grants[_resource_of(server["url"])] = server["grant"]
+    for server in report["daemon"].get("servers") or []:
+        if isinstance(server, dict) and server.get("grant"):
+            grants[str(server.get("resource"))] = server["grant"]
+    for login in report["logins"]:
+        tokens = login.get("tokens")
+        grant = grants.get(login["server"])
+        if tokens is not None and grant is not None:
+            tokens["renewed_by"] = grant
+
+
+def _resource_of(url: str) -> str:
+    """The canonical resource a login is kept under; the URL itself when it has none."""
+    from mcp_bridge.auth.errors import AuthError
+    from mcp_bridge.auth.urlpolicy import canonical_resource
+
+    try:
+        return canonical_resource(url)
+    except (AuthError, ValueError):
+        return url
+
+
 @dataclass(frozen=True, slots=True)
 class ServerRow:
     """One server of the status table: a named server, a stored login, or both (matched by
@@ -135,9 +171,6 @@ class ServerRow:
 def server_rows(report: Report) -> list[ServerRow]:
     """The named servers in servers.toml's order, each with its login, then the logins of
     servers no name points at."""
-    from mcp_bridge.auth.errors import AuthError
-    from mcp_bridge.auth.urlpolicy import canonical_resource
-
     logins = {login["server"]: login for login in report["logins"]}
     rows: list[ServerRow] = []
     named = report["servers"] if isinstance(report["servers"], list) else []
@@ -145,10 +178,7 @@ def server_rows(report: Report) -> list[ServerRow]:
         url = server.get("url")
         if not isinstance(url, str):
             continue
-        try:
-            key = canonical_resource(url)
-        except (AuthError, ValueError):
-            key = url
+        key = _resource_of(url)
         rows.append(ServerRow(key, url, server.get("name"), logins.pop(key, None)))
     rows += [ServerRow(key, key, None, login) for key, login in logins.items()]
     return rows
@@ -158,12 +188,15 @@ def server_rows(report: Report) -> list[ServerRow]:
 
 
 def token_text(tokens: Report) -> str:
-    """ "expires in 3599 s, refreshable", from a login's `tokens` entry."""
+    """ "expires in 3599 s, refreshable" (or "..., renewed by repeating the
+    client-credentials grant"), from a login's `tokens` entry."""
     left_s = tokens["expires_in_s"]
     if left_s is None:
         expiry = "no expiry given"
     else:
         expiry = f"expires in {left_s} s" if left_s > 0 else f"expired {-left_s} s ago"
+    if tokens.get("renewed_by"):
+        return f"{expiry}, renewed by repeating the {tokens['renewed_by']} grant"
     return f"{expiry}, {'refreshable' if tokens['refreshable'] else 'not refreshable'}"
 
 

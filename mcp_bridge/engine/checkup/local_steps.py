@@ -227,11 +227,13 @@ def login_finding(login: StoredLogin | None, profile: ServerProfile, *, now: flo
         expiry = f"expires in {_duration(tokens.expires_at - now)}"
     else:
         expiry = f"expired {_duration(now - tokens.expires_at)} ago"
-    renewal = (
-        "refreshable (the daemon refreshes it ahead of expiry)"
-        if tokens.refresh_token
-        else "no refresh token: when it expires, the next request signs in again"
-    )
+    grant = profile.oauth.grant if profile.oauth is not None else None
+    if grant is not None and grant.is_machine:
+        renewal = f"renewed by repeating the {grant.value} grant ahead of expiry"
+    elif tokens.refresh_token:
+        renewal = "refreshable (the daemon refreshes it ahead of expiry)"
+    else:
+        renewal = "no refresh token: when it expires, the next request signs in again"
     return Finding.passed("login", f"{where}; scopes {scopes}; access token {expiry}, {renewal}")
 
 

@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
+from mcp_bridge.daemon.status_page import StatusPage
+from mcp_bridge.engine.registry import CredentialRegistry
 from mcp_bridge.paths import bridge_paths
 from mcp_bridge.shim.connection import DaemonUnavailable, ask_daemon
 from tests.browsers.driven_chromium import chromium_page, screenshot
@@ -174,3 +176,36 @@ async def test_a_daemon_that_predates_the_page_is_retired_and_replaced(
             assert ask_daemon(paths, "status")["version"] != "0.0.1-old"
     finally:
         await asyncio.to_thread(stop_daemon, bridge_home)
+
+
+async def test_an_idle_page_stops_listening_and_comes_back_at_a_new_url(
+    bridge_home: Path,
+) -> None:
+    """A page URL left in a browser's history must not stay a way into the daemon: after
+    its idle time without a request the page closes, and the next start draws a new port
+    and secret. A request (any, even a refused one) counts as use."""
+    registry = CredentialRegistry(bridge_paths({"MCP_BRIDGE_HOME": str(bridge_home)}))
+    page = StatusPage(registry, lambda: {}, idle_close_s=0.5)
+    try:
+        first = await page.start()
+        assert await page.start() == first  # while it listens: the same URL
+        async with aiohttp.ClientSession() as http:
+            for _ in range(4):  # kept busy for longer than the idle time
+                await asyncio.sleep(0.2)
+                async with http.get(f"{first}nothing-here") as refused:
+                    assert refused.status == 404
+            assert page.is_listening
+            async with asyncio.timeout(10):
+                while page.is_listening:  # noqa: ASYNC110 -- a state, polled briefly
+                    await asyncio.sleep(0.05)
+            with pytest.raises(aiohttp.ClientConnectionError):
+                async with http.get(first):
+                    pass
+            second = await page.start()
+            assert second != first
+            assert urlsplit(second).path != urlsplit(first).path  # a new secret
+            async with http.get(f"{second}nothing-here") as refused:
+                assert refused.status == 404
+    finally:
+        await page.aclose()
+    await registry.aclose()

@@ -7,6 +7,11 @@ Theory of operation
     url = await page.start()    # started on the first `page` command; the same URL after
     await page.aclose()         # with the daemon
 
+- The page stops listening after `idle_close_s` (15 minutes) without a request and without
+  a login it started still running: a page URL left in a browser's history or a terminal
+  does not stay a way in for the daemon's whole life. The next `status --open` starts it
+  again on a new port with a new secret (and CSRF token); the old URL leads nowhere.
+
 - The URL is http://127.0.0.1:PORT/s/<secret>/, the secret made anew at each start; who may
   use the page, and why, is page_guard.py's docstring. Every answer, refusals included, has
   the headers of page_guard.SAFE_HEADERS and the page's Content-Security-Policy, and no CORS
@@ -42,6 +47,7 @@ __all__ = ["StatusPage"]
 log = logging.getLogger(__name__)
 
 MAX_FORM_BYTES = 16 * 1024  # two hidden fields
+IDLE_CLOSE_S = 15 * 60.0
 
 
 class StatusPage:
@@ -55,13 +61,17 @@ class StatusPage:
         describe_daemon: Callable[[], Report],
         *,
         on_request: Callable[[], None] = lambda: None,
+        idle_close_s: float = IDLE_CLOSE_S,
     ) -> None:
         self._registry = registry
         self._describe_daemon = describe_daemon
         self._on_request = on_request
-        self._secret = secrets.token_urlsafe(32)
-        self._csrf_token = secrets.token_urlsafe(32)
+        self._idle_close_s = idle_close_s
+        self._secret = ""
+        self._csrf_token = ""
         self._runner: web.AppRunner | None = None
+        self._closer: asyncio.Task[None] | None = None
+        self._last_request = 0.0
         self._port = 0
         self._starting = asyncio.Lock()
         self._logins: dict[str, asyncio.Task[None]] = {}
@@ -71,10 +81,17 @@ class StatusPage:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._port}/s/{self._secret}/"
 
+    @property
+    def is_listening(self) -> bool:
+        return self._runner is not None
+
     async def start(self) -> str:
-        """Listen (once; later calls return the same URL) and return the page's URL."""
+        """Listen (once; later calls return the same URL while it listens) and return the
+        page's URL."""
         async with self._starting:
             if self._runner is None:
+                self._secret = secrets.token_urlsafe(32)
+                self._csrf_token = secrets.token_urlsafe(32)
                 app = web.Application(client_max_size=MAX_FORM_BYTES)
                 app.on_response_prepare.append(_add_safe_headers)
                 app.router.add_route("*", "/{tail:.*}", self._handle)
@@ -82,22 +99,40 @@ class StatusPage:
                 await runner.setup()
                 await web.TCPSite(runner, "127.0.0.1", 0).start()
                 self._runner, self._port = runner, runner.addresses[0][1]
+                self._last_request = time.monotonic()
+                self._closer = asyncio.create_task(self._close_when_idle(), name="page idle")
                 log.info("status page listening on 127.0.0.1:%d", self._port)
         return self.url
 
     async def aclose(self) -> None:
-        logins = list(self._logins.values())
-        for task in logins:
+        tasks = [*self._logins.values(), *([self._closer] if self._closer else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*logins, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._stop_listening()
+
+    async def _close_when_idle(self) -> None:
+        while True:
+            quiet_s = time.monotonic() - self._last_request
+            logging_in = any(not task.done() for task in self._logins.values())
+            if quiet_s >= self._idle_close_s and not logging_in:
+                break
+            await asyncio.sleep(max(self._idle_close_s - quiet_s, self._idle_close_s / 10))
+        async with self._starting:
+            log.info("status page idle for %.0f s: no longer listening", self._idle_close_s)
+            self._closer = None
+            await self._stop_listening()
+
+    async def _stop_listening(self) -> None:
         if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
 
     # -- requests ---------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self._on_request()
+        self._last_request = time.monotonic()
         try:
             page_guard.check_host(request.headers.get("Host"), self._port)
             action = self._action(request.path)

@@ -2,17 +2,23 @@
 written as UTF-16 and registered with schtasks.
 
 No Windows and no Task Scheduler run here, so this is the one place with a fake: a
-`schtasks` executable first on PATH that records its argv and a copy of the /XML file it
-was given, keeps "registered" and "running" the way Task Scheduler would, and fails with
-configured exit codes and messages. It is a real process that service.py starts the way
-it would start schtasks.exe (argv, no shell); sys.platform says win32 in-process, and the
-daemon transport is loopback TCP, as on Windows. Everything else is the real code: the
-template, the XML escaping and encoding, the files, the start lock, the handover."""
+`schtasks` executable first on PATH (tests/fixtures/fake_schtasks.py) that records its
+argv and a copy of the /XML file it was given, keeps "registered" and "running" the way
+Task Scheduler would, and fails with configured exit codes and messages; in one test it
+also starts the task's Command and Arguments, a real daemon. It is a real process that
+service.py starts the way it would start schtasks.exe (argv, no shell); sys.platform says
+win32 in-process, and the daemon transport is loopback TCP, as on Windows. Everything else
+is the real code: the template, the XML escaping and encoding, the files, the start lock,
+the handover from a running daemon."""
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import json
+import os
+import signal
+import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -30,45 +36,15 @@ import mcp_bridge.shim.connection
 from mcp_bridge.cli import service, service_files
 from mcp_bridge.errors import ConfigError
 from mcp_bridge.paths import bridge_paths
+from mcp_bridge.shim.connection import DaemonUnavailable, ask_daemon
+from tests.fixtures import fake_schtasks
+from tests.fixtures.bridge_process import is_running, wait_for_exit
 from tests.test_service import TASK_NS, _cli
 
 # Characters XML and the Windows command line treat specially, and a comment's `--`.
 HOSTILE_DIR = 'R&D <tools> -- it\'s "here"'
 USER = "o'neil&co"
-
-FAKE_SCHTASKS = """\
-#!{python}
-import json, os, shutil, sys
-state = os.environ["FAKE_SCHTASKS_STATE"]
-args = sys.argv[1:]
-with open(os.path.join(state, "calls.jsonl"), "a") as log:
-    log.write(json.dumps(args) + "\\n")
-verb = args[0]
-faults_file = os.path.join(state, "faults.json")
-faults = json.load(open(faults_file)) if os.path.exists(faults_file) else {{}}
-if verb in faults:
-    code, message = faults[verb]
-    print(message, file=sys.stderr)
-    sys.exit(code)
-registered = os.path.join(state, "registered")
-running = os.path.join(state, "running")
-if verb in ("/Query", "/Run", "/End", "/Delete") and not os.path.exists(registered):
-    print("ERROR: The system cannot find the file specified.", file=sys.stderr)
-    sys.exit(1)
-if verb == "/Create":
-    shutil.copyfile(args[args.index("/XML") + 1], os.path.join(state, "given.xml"))
-    open(registered, "w").close()
-elif verb == "/Run":
-    open(running, "w").close()
-elif verb == "/End":
-    if not os.path.exists(running):
-        print("ERROR: The task is not running.", file=sys.stderr)
-        sys.exit(1)
-    os.remove(running)
-elif verb == "/Delete":
-    os.remove(registered)
-print("SUCCESS")
-"""
+REAL_PYTHON = sys.executable
 
 
 @dataclass
@@ -109,7 +85,6 @@ def windows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Windows:
     """A Windows user (in-process: sys.platform, USERDOMAIN, USERNAME, loopback transport)
     with mcp-bridge.exe in a venv whose path XML and the command line must escape, and
     the fake schtasks alone on PATH."""
-    real_python = sys.executable
     monkeypatch.setattr(sys, "platform", "win32")
     monkeypatch.setenv("USERDOMAIN", "PC")
     monkeypatch.setenv("USERNAME", USER)
@@ -124,7 +99,9 @@ def windows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Windows:
     venv = tmp_path / HOSTILE_DIR / "Scripts"
     venv.mkdir(parents=True)
     python = venv / "python.exe"
-    python.symlink_to(sys.executable)
+    # Not a link: a venv's python finds its venv beside the path it was started by.
+    python.write_text(f'#!/bin/sh\nexec "{REAL_PYTHON}" "$@"\n')
+    python.chmod(0o755)
     script = venv / "mcp-bridge.exe"
     script.write_text("#!/bin/sh\nexit 0\n")
     script.chmod(0o755)
@@ -133,7 +110,7 @@ def windows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Windows:
     bin_dir.mkdir()
     state.mkdir()
     schtasks = bin_dir / "schtasks.exe"  # found through PATHEXT, as on Windows
-    schtasks.write_text(FAKE_SCHTASKS.format(python=real_python))
+    schtasks.write_text(f"#!{REAL_PYTHON}\n" + Path(fake_schtasks.__file__).read_text())
     schtasks.chmod(0o755)
     monkeypatch.setenv("PATH", str(bin_dir))
     monkeypatch.setenv("PATHEXT", ".exe")
@@ -235,6 +212,64 @@ def test_dry_run_shows_the_task_and_the_commands_and_changes_nothing(
     assert "<Arguments>daemon</Arguments>" in out
     assert f'would run: schtasks /Create /TN mcp-bridge-daemon /XML "{windows.task_file}" /F' in out
     assert "would run: schtasks /Run /TN mcp-bridge-daemon" in out
+
+
+def test_install_hands_the_daemon_over_to_the_task_and_uninstall_ends_it(
+    windows: Windows, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real daemons on loopback TCP: one that `run` started, then the ones the task
+    starts. The fake's /Run ignores a start while the task's daemon lives, as Task
+    Scheduler does, so a reinstall that did not stop it first would keep the old one."""
+    monkeypatch.setattr(service, "HANDOVER_TIMEOUT_S", 15.0)
+    windows.script.write_text(f'#!/bin/sh\nexec "{REAL_PYTHON}" -m mcp_bridge "$@"\n')
+    (windows.state / "spawns").touch()
+    paths = bridge_paths()
+    pids = [_start_a_daemon_as_run_does()]
+    try:
+        code, out, err = _cli(capsys, "install")
+
+        assert code == 0, err
+        assert "stopped the daemon that was running" in out
+        assert "did not answer" not in out
+        assert not is_running(pids[0])
+        pids.append(int((windows.state / "running").read_text()))
+        assert ask_daemon(paths, "status")["pid"] == pids[1]
+
+        windows.script.unlink()  # moved: the task now runs python.exe -m mcp_bridge
+        code, out, err = _cli(capsys, "install")
+
+        assert code == 0, err
+        assert "stopped the daemon that was running" in out
+        pids.append(int((windows.state / "running").read_text()))
+        assert pids[2] != pids[1]
+        assert not is_running(pids[1])
+        assert ask_daemon(paths, "status")["pid"] == pids[2]
+
+        code, out, err = _cli(capsys, "uninstall")
+
+        assert code == 0, err
+        assert "ran: schtasks /End /TN mcp-bridge-daemon" in out
+        wait_for_exit(pids[2])
+        with pytest.raises(DaemonUnavailable):
+            ask_daemon(paths, "status")
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _start_a_daemon_as_run_does() -> int:
+    """A daemon started by a shim (`--idle-exit`, detached), from a process of its own
+    that exits: the daemon is not this test's child, as it is not `service install`'s."""
+    code = (
+        "from mcp_bridge.paths import bridge_paths\n"
+        "from mcp_bridge.shim.connection import ask_current_daemon\n"
+        "print(ask_current_daemon(bridge_paths(), 'status')['pid'])\n"
+    )
+    done = subprocess.run(
+        [REAL_PYTHON, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    return int(done.stdout)
 
 
 # -- failures -----------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from mcp_bridge.auth import token_manager
+from mcp_bridge.auth import refresh_ahead
 from mcp_bridge.auth.client_identity import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.discovery import AuthorizationContext
 from mcp_bridge.auth.errors import AuthError, AuthServerUnavailable
@@ -325,7 +325,7 @@ async def test_a_token_due_while_the_machine_slept_is_refreshed_soon_after_wakin
 ) -> None:
     """The loop sleeps on the event loop's clock, which stops while the machine sleeps;
     it must look at the wall clock again within WAKE_CHECK_S of waking, with no nudge."""
-    monkeypatch.setattr(token_manager, "WAKE_CHECK_S", 0.05)
+    monkeypatch.setattr(refresh_ahead, "WAKE_CHECK_S", 0.05)
     state = await token_as([TOKENS])
     clock = FakeClock(START)
     manager = await logged_in(state, oauth, http, clock)

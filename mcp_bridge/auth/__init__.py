@@ -24,6 +24,7 @@ Sans-I/O steps, one HTTP driver, and the pieces that touch the user:
     login.py, token_manager.py, provider.py   the flows that put the steps to work
     machine_login.py   the grants without a browser (docs/grants.md), and their renewal
     refresh_timing.py  when to refresh, how long to back off after a failure
+    refresh_ahead.py   the background loop that refreshes ahead of expiry while idle
     login_brake.py     the storm brake: no endless browser tabs for a failing login
     single_flight.py   one task per job (a refresh, a login) that every caller awaits
     on_demand.py       a provider built on the first 401/403, not at start

@@ -6,7 +6,7 @@ the clock is the caller's.
   tokens (`refresh_margin_s`);
 - after a failure: 2, 4, 8 ... s up to MAX_BACKOFF_S over consecutive failures, or as long
   as the AS's Retry-After asks (`backoff_s`), and what a call told to wait meanwhile hears
-  (`backoff_error`);
+  (`backoff_error`); `RefreshBackoff` keeps that count for one server's tokens;
 - another process's fresh tokens in the vault are used, never replaced (`renewed_elsewhere`).
 """
 
@@ -20,6 +20,7 @@ __all__ = [
     "MARGIN_S",
     "MAX_BACKOFF_S",
     "SHORT_TOKEN_FRACTION",
+    "RefreshBackoff",
     "backoff_error",
     "backoff_s",
     "refresh_margin_s",
@@ -69,3 +70,36 @@ def renewed_elsewhere(record: StoredTokens, known: TokenSet | None, now: float) 
     is_other = known is None or stored.access_token != known.access_token
     margin_s = refresh_margin_s(stored, record.received_at)
     return is_other and not stored.is_expired(now, margin_s=margin_s)
+
+
+class RefreshBackoff:
+    """The back-off of one server's refreshes: how many failed in a row, the time before
+    which none is tried (on the caller's clock), and why the last one failed."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.retry_at = 0.0
+        self.last_failure: AuthError | None = None
+
+    def failed(self, failure: AuthError, now: float) -> float:
+        """Push the next refresh back by `backoff_s` (the AS's Retry-After, when an
+        outage came with one); the delay chosen."""
+        self.failures += 1
+        retry_after_s = (
+            failure.retry_after_s if isinstance(failure, AuthServerUnavailable) else None
+        )
+        delay = backoff_s(self.failures, retry_after_s)
+        self.retry_at = now + delay
+        self.last_failure = failure
+        return delay
+
+    def defer(self, until: float) -> None:
+        """No refresh before `until`, for a failure that is not the AS's (the vault)."""
+        self.retry_at = until
+
+    def succeeded(self) -> None:
+        self.failures, self.retry_at, self.last_failure = 0, 0.0, None
+
+    def error(self, mcp_url: str, now: float) -> AuthError:
+        """What a call that finds the token expired during the back-off hears."""
+        return backoff_error(mcp_url, self.last_failure, self.retry_at - now)

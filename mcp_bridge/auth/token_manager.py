@@ -12,6 +12,7 @@ Theory of operation
 
 Its vault records (servers, clients, tokens) are laid out in auth_records.py. Its HTTP
 session belongs to its owner (the provider), which makes it on first use and closes it.
+The background refresh is refresh_ahead.py's loop, on the due time this class computes.
 
 Refresh rules (why: docs/oauth-in-the-wild.md §5 and docs/keyrings.md §4; when to refresh
 and how long to back off: refresh_timing.py):
@@ -31,7 +32,6 @@ and how long to back off: refresh_timing.py):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -55,13 +55,12 @@ from mcp_bridge.auth.auth_records import (
 from mcp_bridge.auth.client_identity import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.discovery import AuthorizationContext
 from mcp_bridge.auth.dpop_proofs import ServerDpop
-from mcp_bridge.auth.errors import AuthError, AuthServerUnavailable, ClientRejected, LoginRequired
+from mcp_bridge.auth.errors import AuthError, ClientRejected, LoginRequired
 from mcp_bridge.auth.http_step import SessionSource, run_step
+from mcp_bridge.auth.refresh_ahead import refresh_ahead
 from mcp_bridge.auth.refresh_timing import (
     MARGIN_S,
-    MAX_BACKOFF_S,
-    backoff_error,
-    backoff_s,
+    RefreshBackoff,
     refresh_margin_s,
     renewed_elsewhere,
 )
@@ -69,17 +68,11 @@ from mcp_bridge.auth.single_flight import SingleFlight
 from mcp_bridge.auth.token_endpoint import refresh_tokens, revoke_token
 from mcp_bridge.auth.token_set import TokenSet
 from mcp_bridge.auth.urlpolicy import UrlPolicy, canonical_resource
-from mcp_bridge.errors import BridgeError
 from mcp_bridge.store.base import CredentialVault, VaultTransaction
 
-__all__ = ["WAKE_CHECK_S", "LoginResult", "Renewal", "TokenManager"]
+__all__ = ["LoginResult", "Renewal", "TokenManager"]
 
 log = logging.getLogger(__name__)
-
-# The background loop sleeps on the event loop's clock, which stops while the machine
-# sleeps; the tokens expire on the wall clock, which does not. Waking at least this often
-# to look at the wall clock refreshes a token that fell due during a sleep soon after.
-WAKE_CHECK_S = 30.0
 
 
 # How tokens are renewed when a grant other than the refresh token's does it (a grant that
@@ -124,11 +117,9 @@ class TokenManager:
         self._loaded = False
         self._load_lock = asyncio.Lock()
         self._refreshes: SingleFlight[TokenSet] = SingleFlight()
-        self._changed = asyncio.Event()
+        self.changed = asyncio.Event()  # set whenever the tokens held change
         self._background: asyncio.Task[None] | None = None
-        self._failures = 0
-        self._retry_at = 0.0
-        self._last_failure: AuthError | None = None  # why _retry_at was pushed back
+        self._backoff = RefreshBackoff()
         self.refresh_count = 0  # refreshes this manager spent a refresh token on
         self.last_refresh_at: float | None = None  # when the last one succeeded (clock)
         # Told (with the reason) when a refresh finds the grant dead and the tokens are
@@ -150,7 +141,8 @@ class TokenManager:
     @property
     def last_failure(self) -> str | None:
         """Why the last refresh failed, while its back-off lasts (for status)."""
-        return self._last_failure.what if self._last_failure is not None else None
+        failure = self._backoff.last_failure
+        return failure.what if failure is not None else None
 
     @property
     def tokens(self) -> TokenSet | None:
@@ -190,7 +182,7 @@ class TokenManager:
     def _adopt(self, tokens: TokenSet | None, received_at: float | None) -> None:
         self._tokens = tokens
         self._margin_s = MARGIN_S if tokens is None else refresh_margin_s(tokens, received_at)
-        self._changed.set()
+        self.changed.set()
 
     def _adopt_stored(self, stored: StoredTokens | None) -> None:
         if stored is None:
@@ -221,7 +213,7 @@ class TokenManager:
             put_tokens(txn, login.tokens, received_at)
         self.context, self.client = login.context, login.client
         self._loaded = True
-        self._failures, self._retry_at, self._last_failure = 0, 0.0, None
+        self._backoff.succeeded()
         self._adopt(login.tokens, received_at)
 
     async def forget(
@@ -268,14 +260,14 @@ class TokenManager:
             # then does a login (which the refresh below asks for) replace it.
             return tokens
         if tokens.is_expired(now, margin_s=self._margin_s):
-            if now < self._retry_at:
+            if now < self._backoff.retry_at:
                 # A refresh failed a moment ago and kept the tokens: the AS was down, or it
                 # refused (invalid_scope, a malformed reply) and would most likely refuse
                 # again. Either way asking once per request would hammer it, so the request
                 # path waits out the same backoff as the background loop.
                 if not tokens.is_expired(now):
                     return tokens
-                raise self._backing_off(now)
+                raise self._backoff.error(self.mcp_url, now)
             try:
                 return await self.refresh()
             except LoginRequired:
@@ -288,10 +280,6 @@ class TokenManager:
                     return tokens
                 raise
         return tokens
-
-    def _backing_off(self, now: float) -> AuthError:
-        """The error for a call that finds the token expired while the refresh backs off."""
-        return backoff_error(self.mcp_url, self._last_failure, self._retry_at - now)
 
     async def refresh(self, *, rejected: TokenSet | None = None) -> TokenSet:
         """Renew the access token (single-flight: concurrent callers share one refresh).
@@ -338,7 +326,10 @@ class TokenManager:
                 # (invalid_scope, a malformed 200): the tokens are kept, so they are due at
                 # once again, and without a pause the background loop would ask in a tight
                 # loop and every request would ask too.
-                self._back_off(exc)
+                delay = self._backoff.failed(exc, self._clock())
+                log.warning(
+                    "refresh for %s failed, retrying in %.0f s: %s", self.mcp_url, delay, exc
+                )
                 raise
             else:
                 received_at = self._clock()
@@ -354,22 +345,10 @@ class TokenManager:
         assert fresh is not None
         self.refresh_count += 1
         self.last_refresh_at = received_at
-        self._failures, self._retry_at, self._last_failure = 0, 0.0, None
+        self._backoff.succeeded()
         self._adopt(fresh, received_at)
         log.debug("refreshed the access token for %s", self.mcp_url)
         return fresh
-
-    def _back_off(self, failure: AuthError) -> None:
-        """Push the next refresh back: 2, 4, 8 ... s up to MAX_BACKOFF_S over consecutive
-        failures, or as long as the AS's Retry-After asks."""
-        self._failures += 1
-        retry_after_s = (
-            failure.retry_after_s if isinstance(failure, AuthServerUnavailable) else None
-        )
-        delay = backoff_s(self._failures, retry_after_s)
-        self._retry_at = self._clock() + delay
-        self._last_failure = failure
-        log.warning("refresh for %s failed, retrying in %.0f s: %s", self.mcp_url, delay, failure)
 
     def _login_required(self, what: str) -> LoginRequired:
         return LoginRequired(
@@ -381,36 +360,21 @@ class TokenManager:
     def start_background(self) -> None:
         """Refresh ahead of expiry while nobody calls (owned task; `aclose()` ends it)."""
         if self._background is None or self._background.done():
-            self._background = asyncio.create_task(self._refresh_ahead())
+            self._background = asyncio.create_task(refresh_ahead(self, clock=self._clock))
 
-    async def _refresh_ahead(self) -> None:
-        await self.load()
-        while True:
-            tokens = self._tokens
-            self._changed.clear()
-            due: float | None = None
-            delay: float | None = None
-            renewable = tokens is not None and (tokens.refresh_token or self.renewal is not None)
-            if tokens is not None and tokens.expires_at is not None and renewable:
-                due = max(tokens.expires_at - self._margin_s, self._retry_at)
-                delay = min(max(due - self._clock(), 0.0), WAKE_CHECK_S)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await self._changed.wait()
-                continue  # tokens changed (login, refresh, logout): recompute
-            if due is not None and self._clock() < due:
-                # The timer ran on the event loop's clock, the deadline is on self._clock
-                # (the wall clock, or a test's): wait for the one the tokens are judged by.
-                continue
-            try:
-                await self.refresh()
-            except AuthError as exc:
-                # Either the grant is dead and the tokens are gone (nothing is due until a
-                # login), or _retry_at was pushed back: the next turn waits for it.
-                log.info("background refresh for %s failed: %s", self.mcp_url, exc)
-            except BridgeError as exc:  # the vault (a locked keyring): try again later
-                log.warning("background refresh for %s failed: %s", self.mcp_url, exc)
-                self._retry_at = self._clock() + MAX_BACKOFF_S
+    def refresh_due(self) -> float | None:
+        """When the held tokens are next to be renewed ahead of expiry (on the manager's
+        clock), the back-off included; None when nothing can renew them ahead of time."""
+        tokens = self._tokens
+        if tokens is None or tokens.expires_at is None:
+            return None
+        if not tokens.refresh_token and self.renewal is None:
+            return None
+        return max(tokens.expires_at - self._margin_s, self._backoff.retry_at)
+
+    def defer_refresh(self, until: float) -> None:
+        """No refresh before `until` (the background loop, when the vault failed it)."""
+        self._backoff.defer(until)
 
     async def aclose(self) -> None:
         """Stop the background task and any refresh (the session is the owner's to close)."""

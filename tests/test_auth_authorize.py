@@ -349,3 +349,27 @@ def test_localhost_and_ipv6_loopback_redirect_uris_are_accepted() -> None:
         build_authorization_request(
             context(), CLIENT, redirect_uri=redirect_uri, scopes=(), policy=POLICY
         )
+
+
+def test_a_dpop_login_names_its_key_so_the_code_is_bound_to_it_too() -> None:
+    """RFC 9449 §10: `dpop_jkt` binds the authorization code to the DPoP key, so a code
+    caught on its way back is worthless without the key. Reserved: no --authorize-param
+    may set it."""
+    jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+    request = build_authorization_request(
+        context(), CLIENT, redirect_uri=REDIRECT, scopes=(), policy=POLICY, dpop_jkt=jkt
+    )
+    assert query_of(request.url)["dpop_jkt"] == [jkt]
+    plain = build_authorization_request(
+        context(), CLIENT, redirect_uri=REDIRECT, scopes=(), policy=POLICY
+    )
+    assert "dpop_jkt" not in query_of(plain.url)
+    with pytest.raises(ConfigError, match="dpop_jkt"):
+        build_authorization_request(
+            context(),
+            CLIENT,
+            redirect_uri=REDIRECT,
+            scopes=(),
+            policy=POLICY,
+            extra_params={"dpop_jkt": "someone-elses-key"},
+        )

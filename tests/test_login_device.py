@@ -26,10 +26,14 @@ from mcp_bridge.auth.device_grant import (
     request_device_code,
 )
 from mcp_bridge.auth.device_login import DeviceLogin
+from mcp_bridge.auth.dpop import jwk_thumbprint
+from mcp_bridge.auth.dpop_proofs import ServerDpop
 from mcp_bridge.auth.errors import AuthError, AuthorizationDenied, AuthResponseInvalid
 from mcp_bridge.auth.http_step import HttpResponse
 from mcp_bridge.auth.metadata import AuthServerMetadata
 from mcp_bridge.auth.urlpolicy import UrlPolicy
+from mcp_bridge.demo.dpop_checks import DpopRefused, ProofVerifier, RequestFacts
+from mcp_bridge.store.memory import MemoryVault
 from tests.fixtures.local_http import serving_app
 from tests.fixtures.oauth_client import NoClients, settings_for
 
@@ -44,6 +48,10 @@ class DeviceAs:
     # and refuse RFC 8707 `resource` with invalid_target (Microsoft Entra ID).
     token_json_only: bool = False
     rejects_resource: bool = False
+    # DPoP (RFC 9449) as the demo AS's `dpop` mode does it: ES256 in the metadata, and a
+    # poll with a proof (checked in full) gets tokens bound to the proof's key.
+    dpop: ProofVerifier | None = None
+    bound_to: list[str] = field(default_factory=list)  # each bound answer's key thumbprint
     origin: str = ""
     polls: list[dict[str, str]] = field(default_factory=list)
     poll_times: list[float] = field(default_factory=list)
@@ -72,6 +80,8 @@ def device_as_app(state: DeviceAs) -> web.Application:
         }
         if state.offers_device:
             doc["device_authorization_endpoint"] = f"{state.origin}/device"
+        if state.dpop is not None:
+            doc["dpop_signing_alg_values_supported"] = ["ES256"]
         return web.json_response(doc)
 
     async def register(request: web.Request) -> web.Response:
@@ -110,13 +120,22 @@ def device_as_app(state: DeviceAs) -> web.Application:
         state.poll_times.append(time.monotonic())
         if refused:
             return refused
+        token_type = "Bearer"
+        proofs = request.headers.getall("DPoP", [])
+        if state.dpop is not None and proofs:
+            facts = RequestFacts("POST", f"{state.origin}/token")
+            try:
+                state.bound_to.append(state.dpop.verify(proofs, facts, time.time()))
+            except DpopRefused as refusal:
+                return web.json_response({"error": refusal.error}, status=400)
+            token_type = "DPoP"
         answer = state.token_answers.pop(0)
         if answer != "tokens":
             return web.json_response({"error": answer}, status=400)
         return web.json_response(
             {
                 "access_token": "device-access",
-                "token_type": "Bearer",
+                "token_type": token_type,
                 "expires_in": 3600,
                 "refresh_token": "device-refresh",
                 "scope": "mcp",
@@ -147,8 +166,10 @@ async def device_as() -> AsyncIterator[DeviceAsFactory]:
             offers_device: bool = True,
             token_json_only: bool = False,
             rejects_resource: bool = False,
+            dpop: bool = False,
         ) -> DeviceAs:
             state = DeviceAs(token_answers, offers_device, token_json_only, rejects_resource)
+            state.dpop = ProofVerifier() if dpop else None
             serving = serving_app(device_as_app(state), access_log=None)
             state.origin = await stack.enter_async_context(serving)
             return state
@@ -156,7 +177,9 @@ async def device_as() -> AsyncIterator[DeviceAsFactory]:
         yield make
 
 
-async def device_login(state: DeviceAs, shown: list[str], **settings: Any) -> Any:
+async def device_login(
+    state: DeviceAs, shown: list[str], *, dpop: ServerDpop | None = None, **settings: Any
+) -> Any:
     async with aiohttp.ClientSession() as http:
         flow = DeviceLogin(
             state.mcp_url,
@@ -165,6 +188,7 @@ async def device_login(state: DeviceAs, shown: list[str], **settings: Any) -> An
             policy=UrlPolicy.for_server(state.mcp_url),
             http=lambda: http,
             notify=shown.append,
+            dpop=dpop,
         )
         return await flow.run()
 
@@ -213,6 +237,24 @@ async def test_device_login_learns_a_json_only_as_that_refuses_the_resource(
         "json",
         False,
     )
+
+
+async def test_a_dpop_authorization_server_gets_a_proof_with_every_poll_and_binds_the_tokens(
+    device_as: DeviceAsFactory,
+) -> None:
+    """As the browser login: an AS that lists ES256 for DPoP gets a proof of the server's
+    key (made and kept in the vault first) on each token request, and the device login's
+    tokens come back bound to that key."""
+    state = await device_as(["authorization_pending", "tokens"], dpop=True)
+    vault = MemoryVault()
+    server_dpop = ServerDpop(state.mcp_url, vault)
+    result = await device_login(state, [], dpop=server_dpop)
+    assert result.tokens.is_dpop
+    assert server_dpop.proofs is not None
+    thumbprint = jwk_thumbprint(server_dpop.proofs.key.public_jwk)
+    assert state.bound_to == [thumbprint, thumbprint]  # both polls, one key
+    assert state.dpop is not None
+    assert len(state.dpop.seen_jtis) == 2  # a fresh proof each time
 
 
 async def test_no_resource_is_never_sent_by_the_device_login(device_as: DeviceAsFactory) -> None:

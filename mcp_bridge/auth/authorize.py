@@ -44,6 +44,7 @@ RESERVED_AUTHORIZE_PARAMS = frozenset(
         "code_challenge_method",
         "resource",
         "scope",
+        "dpop_jkt",
     }
 )
 _STATE_BYTES = 32
@@ -95,6 +96,7 @@ def build_authorization_request(
     extra_params: Mapping[str, str] | None = None,
     pkce: PkcePair | None = None,
     quirks: AuthServerQuirks | None = None,
+    dpop_jkt: str | None = None,
 ) -> AuthorizationRequest:
     """The URL to open and the record to keep. `quirks`: what the vault remembers of this
     issuer (StoredClient.quirks), carried to the code exchange; with `send_resource=False`
@@ -102,7 +104,8 @@ def build_authorization_request(
     (AuthorizationDenied.refuses_resource). Raises AuthError when the AS does not support S256
     (absent `code_challenge_methods_supported` means refuse), ConfigError when an extra
     parameter would override ours, and UrlRefused when the resulting URL is not one to open in a
-    browser (MCP Security Best Practices)."""
+    browser (MCP Security Best Practices). `dpop_jkt`: the thumbprint of the DPoP key the
+    tokens will be bound to, which binds the code to it as well (RFC 9449 §10)."""
     metadata = context.auth_server
     require_s256(metadata)
     _check_redirect_uri(redirect_uri)
@@ -130,6 +133,8 @@ def build_authorization_request(
     scope = scope_param(scopes)
     if scope is not None:
         params.append(("scope", scope))
+    if dpop_jkt is not None:
+        params.append(("dpop_jkt", dpop_jkt))
     extra = dict(extra_params or {})
     for name, value in PROVIDER_DEFAULT_PARAMS.get(metadata.issuer, ()):
         extra.setdefault(name, value)

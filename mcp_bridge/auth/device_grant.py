@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from mcp_bridge.auth.client_identity import ClientRegistration
 from mcp_bridge.auth.discovery import AuthServerQuirks
+from mcp_bridge.auth.dpop_proofs import DpopProofs
 from mcp_bridge.auth.dynamic_registration import ClientMetadata
 from mcp_bridge.auth.errors import (
     AuthError,
@@ -168,20 +169,28 @@ def poll_device_token(
     scopes: tuple[str, ...],
     now: float,
     use_id_token: bool = False,
+    dpop: DpopProofs | None = None,
 ) -> Step[tuple[TokenSet | DevicePoll, AuthServerQuirks]]:
     """One poll of the token endpoint (RFC 8628 §3.4-3.5), sent the way `device.quirks`
     say: the tokens, or PENDING / SLOW_DOWN, with the quirks the next poll starts with.
     AuthorizationDenied when the user refused, AuthError when the code expired, and the
-    token endpoint's usual errors otherwise."""
+    token endpoint's usual errors otherwise. With `dpop`, each poll carries a fresh proof
+    and the tokens may come back bound to its key (RFC 9449 §5), as a code exchange's."""
     form = [
         ("grant_type", DEVICE_CODE_GRANT),
         ("device_code", device.device_code),
         ("resource", resource),
     ]
-    response, quirks = yield from post_grant(metadata.token_endpoint, client, form, device.quirks)
+    endpoint = metadata.token_endpoint
+    response, quirks = yield from post_grant(endpoint, client, form, device.quirks, dpop)
     if response.is_success:
         tokens = parse_token_response(
-            response, issuer=metadata.issuer, resource=resource, requested_scopes=scopes, now=now
+            response,
+            issuer=metadata.issuer,
+            resource=resource,
+            requested_scopes=scopes,
+            now=now,
+            sent_dpop_proof=dpop is not None,
         )
         if use_id_token:
             tokens = tokens.sending_id_token(now)

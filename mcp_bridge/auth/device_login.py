@@ -27,6 +27,7 @@ from mcp_bridge.auth.device_grant import (
     request_device_code,
 )
 from mcp_bridge.auth.discovery import AuthorizationContext
+from mcp_bridge.auth.dpop_proofs import DpopProofs
 from mcp_bridge.auth.errors import AuthError, sanitize_remote_text
 from mcp_bridge.auth.http_step import run_step
 from mcp_bridge.auth.sign_in import SignInPlan, SignInSteps
@@ -69,10 +70,13 @@ class DeviceLogin(SignInSteps):
             now=self._clock(),
         )
         device = await run_step(step, self._session(), policy=self._policy)
+        # Made (and kept) before the user is shown the code: the tokens are never kept
+        # without the key they are bound to.
+        dpop = await self.dpop_proofs(context, plan.challenge)
         await self._show(device)
         try:
             async with asyncio.timeout(self.settings.timeout_s):
-                tokens = await self._poll(context, client, device, scopes)
+                tokens = await self._poll(context, client, device, scopes, dpop)
         except TimeoutError:
             raise AuthError(
                 f"No device sign-in within {self.settings.timeout_s:.0f} s",
@@ -101,6 +105,7 @@ class DeviceLogin(SignInSteps):
         client: ClientRegistration,
         device: DeviceAuthorization,
         scopes: tuple[str, ...],
+        dpop: DpopProofs | None,
     ) -> TokenSet:
         interval_s = device.interval_s
         while True:
@@ -118,6 +123,7 @@ class DeviceLogin(SignInSteps):
                 scopes=scopes,
                 now=self._clock(),
                 use_id_token=self.settings.use_id_token,
+                dpop=dpop,
             )
             result, quirks = await run_step(poll, self._session(), policy=self._policy)
             # What a poll had to learn (a refused `resource`), the next poll starts with.

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from mcp_bridge.auth.authorize import build_authorization_request, validate_callback
 from mcp_bridge.auth.browser import open_in_browser
 from mcp_bridge.auth.client_identity import ClientRegistration, RegistrationMethod
+from mcp_bridge.auth.dpop import jwk_thumbprint
 from mcp_bridge.auth.dpop_proofs import DpopProofs
 from mcp_bridge.auth.errors import AuthError, AuthorizationDenied, CallbackRejected
 from mcp_bridge.auth.http_step import run_step
@@ -95,6 +96,7 @@ class BrowserLogin(SignInSteps):
                 policy=self._policy,
                 extra_params=dict(settings.authorize_params),
                 quirks=plan.quirks,
+                dpop_jkt=None if dpop is None else jwk_thumbprint(dpop.key.public_jwk),
             )
             pending = request.pending
             waiting = listener.expect(

@@ -159,7 +159,7 @@ async def test_the_typescript_sdk_demo_oauth_server_end_to_end(
     client = await oauth.started_client(credentials)
     reply = await client.call("greet", arguments={"name": "bridge"})
     assert "bridge" in text_of(reply)
-    assert credentials.login_count == 1
+    assert credentials.logins.count == 1
     tokens = credentials.manager.tokens
     assert tokens is not None
     assert tokens.issuer == ts_auth_server.issuer

@@ -37,7 +37,7 @@ async def test_first_call_logs_in_once_through_the_browser_then_calls_the_tool(
 
     stats = server.stats()
     assert (stats["registrations"], stats["authorizations"], stats["token_exchanges"]) == (1, 1, 1)
-    assert credentials.login_count == 1
+    assert credentials.logins.count == 1
     tokens = credentials.manager.tokens
     assert tokens is not None
     assert tokens.resource == server.mcp_url

@@ -227,7 +227,7 @@ async def test_invalid_grant_drops_the_tokens_and_logs_in_exactly_once(
     stats = server.stats()
     assert stats["authorizations"] == 2  # the first login and exactly one more
     assert stats["registrations"] == 1  # on the same callback port: the client is reused
-    assert credentials.login_count == 2
+    assert credentials.logins.count == 2
 
 
 async def test_an_unavailable_as_keeps_the_old_token_while_it_is_valid(

@@ -22,6 +22,7 @@ Sans-I/O steps, one HTTP driver, and the pieces that touch the user:
     auth_records.py    how servers, clients and tokens are laid out in the vault
     settings.py, errors.py             OAuthSettings (the flags); the AuthError tree
     login.py, token_manager.py, provider.py   the flows that put the steps to work
+    login_coordinator.py   which login a server gets, one at a time, braked, waited for
     machine_login.py   the grants without a browser (docs/grants.md), and their renewal
     refresh_timing.py  when to refresh, how long to back off after a failure
     refresh_ahead.py   the background loop that refreshes ahead of expiry while idle

@@ -1,6 +1,7 @@
 """OAuthCredentials: the CredentialProvider (remote/base.py) for an OAuth-protected server,
-on top of the TokenManager (tokens, refresh) and a login flow (BrowserLogin, or DeviceLogin
-for `--device`).
+on top of the TokenManager (tokens, refresh) and the LoginCoordinator (which login, one at a
+time, braked, waited for within the request's patience: login_coordinator.py). It answers
+each request's headers and decides, from the resource's 401s and 403s, what is needed.
 
 What each call does:
 - `headers(method, url)`: the bearer of a valid held token, with no lock, no I/O and no
@@ -23,17 +24,14 @@ What each call does:
   union of the granted and the challenged scopes, within a budget per resource and scope
   set (scopes.StepUpBudget), then a clear error instead of a loop.
 
-A request never waits for a browser longer than `settings.login_wait_s`: past that it fails
-with "finish signing in, then retry" while the login carries on: the strictest hosts give
-a call 60 s (docs/desktop-hosts.md, "Deadlines"), and the SDK's client blocks the request
-for the whole login (docs/sdk-gaps.md #10). Every failure is an
-AuthError subclass; the transport turns it into a JSON-RPC error for that request only.
+A request never waits for a browser longer than `settings.login_wait_s` (the coordinator's
+rule). Every failure is an AuthError subclass; the transport turns it into a JSON-RPC error
+for that request only.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -41,15 +39,13 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from mcp_bridge.auth.challenge import BearerChallenge
-from mcp_bridge.auth.device_login import DeviceLogin
 from mcp_bridge.auth.errors import LoginRequired
-from mcp_bridge.auth.login import BrowserLogin
-from mcp_bridge.auth.login_brake import LoginBrake
+from mcp_bridge.auth.login_coordinator import LoginCoordinator
 from mcp_bridge.auth.machine_login import MachineLogin
 from mcp_bridge.auth.refused_login import FreshLoginWatch
-from mcp_bridge.auth.scopes import StepUpBudget, step_up_scopes
+from mcp_bridge.auth.scopes import StepUpBudget
 from mcp_bridge.auth.settings import OAuthSettings
-from mcp_bridge.auth.shared_login import as_auth_errors, follow_other_login, login_lock_path
+from mcp_bridge.auth.shared_login import as_auth_errors, login_lock_path
 from mcp_bridge.auth.sign_in import (
     Notify,
     PastedUrls,
@@ -57,14 +53,12 @@ from mcp_bridge.auth.sign_in import (
     notify_on_stderr,
     probe_server,
 )
-from mcp_bridge.auth.single_flight import SingleFlight
 from mcp_bridge.auth.token_manager import LoginResult, TokenManager
 from mcp_bridge.auth.token_set import TokenSet
 from mcp_bridge.auth.urlpolicy import UrlPolicy
 from mcp_bridge.errors import BridgeError
 from mcp_bridge.http_client import SessionHolder
 from mcp_bridge.paths import BridgePaths, bridge_paths
-from mcp_bridge.process_lock import ProcessFileLock
 from mcp_bridge.store.base import CredentialVault
 
 if TYPE_CHECKING:
@@ -74,7 +68,6 @@ __all__ = ["OAuthCredentials"]
 
 log = logging.getLogger(__name__)
 
-SIGN_IN_URL_WAIT_S = 10.0  # a request past its login wait waits this much more for the URL
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
@@ -101,9 +94,6 @@ class OAuthCredentials:
         paths: BridgePaths | None = None,
     ) -> None:
         self.mcp_url = mcp_url
-        self._login_grace_s = login_grace_s
-        self._login_lock_path = login_lock_path(paths or bridge_paths(), mcp_url)
-        self.settings = settings
         self.interactive = interactive
         self._background_refresh = background_refresh
         self._policy = UrlPolicy.for_server(mcp_url, allow_http=settings.allow_http)
@@ -111,50 +101,30 @@ class OAuthCredentials:
         self.manager = TokenManager(
             mcp_url, vault, policy=self._policy, http=self._session, clock=clock
         )
-        self._notify, self._pasted_urls, self._clock = notify, pasted_urls, clock
-        self._flow = self._login_flow(settings)
-        self.brake = LoginBrake()
         self._fresh = FreshLoginWatch(mcp_url)
-        self._logins: SingleFlight[LoginResult] = SingleFlight()
+        self.logins = LoginCoordinator(
+            mcp_url,
+            settings,
+            self.manager,
+            policy=self._policy,
+            http=self._session,
+            fresh=self._fresh,
+            lock_path=login_lock_path(paths or bridge_paths(), mcp_url),
+            interactive=interactive,
+            background_refresh=background_refresh,
+            notify=notify,
+            pasted_urls=pasted_urls,
+            clock=clock,
+            login_grace_s=login_grace_s,
+        )
         self._step_ups = StepUpBudget()
         self._header_for: TokenSet | None = None
         self._header: Mapping[str, str] = _NO_HEADERS
-        self.login_count = 0
         # The server never answers 401 but names an authorization server in its resource
         # metadata (it answers "Unauthorized" inside tool results instead): a request with
         # no login starts one itself. Set by the engine once it has seen that metadata.
         self.sign_in_unasked = False
         self._challenged = False  # the server answered 401 or 403: it asks the usual way
-
-    def _login_flow(self, settings: OAuthSettings) -> BrowserLogin | DeviceLogin | MachineLogin:
-        """The browser's login (the device's, for `--device`), or for a grant that needs
-        no user (docs/grants.md) the grant itself, which also renews the tokens in place
-        of a refresh token."""
-        if settings.grant.is_machine:
-            machine = MachineLogin(
-                self.mcp_url,
-                settings,
-                self.manager,
-                policy=self._policy,
-                http=self._session,
-                clock=self._clock,
-                dpop=self.manager.dpop,
-            )
-            self.manager.renewal = machine.renew
-            return machine
-        self.manager.renewal = None
-        kind = DeviceLogin if settings.device else BrowserLogin
-        return kind(
-            self.mcp_url,
-            settings,
-            self.manager,
-            policy=self._policy,
-            http=self._session,
-            notify=self._notify,
-            pasted_urls=self._pasted_urls,
-            clock=self._clock,
-            dpop=self.manager.dpop,
-        )
 
     async def logout(self, *, revoke: bool = True) -> bool:
         """Forget the tokens, revoking them first where the AS offers it (True when it
@@ -163,9 +133,10 @@ class OAuthCredentials:
         await self.manager.load()
         client = None
         context = self.manager.context
-        if isinstance(self._flow, MachineLogin) and context is not None:
+        flow = self.logins.flow
+        if isinstance(flow, MachineLogin) and context is not None:
             try:
-                client = self._flow.client_at(context.auth_server, self.manager.client)
+                client = flow.client_at(context.auth_server, self.manager.client)
             except BridgeError as exc:  # no key or secret now: revoke as the vault has it
                 log.info("revoking as the stored client: %s", exc)
         return await self.manager.forget(revoke=revoke, client=client)
@@ -174,8 +145,7 @@ class OAuthCredentials:
         """Sign in with `settings` from now on; the tokens held are kept. (A daemon resumes
         stored logins with default settings and learns a server's flags from the first
         client that names them.) The URL policy stays the one built at start."""
-        self.settings = settings
-        self._flow = self._login_flow(settings)
+        self.logins.use_settings(settings)
         self._fresh.forget()
 
     # -- CredentialProvider -------------------------------------------------------------
@@ -214,7 +184,7 @@ class OAuthCredentials:
                     log.debug("no usable token for %s: %s", self.mcp_url, exc.what)
                     if not may_sign_in:
                         raise _NoLogin from exc
-                    await self._login(None)
+                    await self.logins.wait(None)
                     tokens = self.manager.usable_tokens()
                     if tokens is None:
                         raise _NoLogin from exc
@@ -268,7 +238,7 @@ class OAuthCredentials:
                     return True
                 except LoginRequired as exc:
                     log.info("%s; a new login is needed", exc.what)
-            await self._login(challenge)
+            await self.logins.wait(challenge)
             return True
 
     async def on_retry_refused(self, www_authenticate: str | None) -> None:
@@ -289,7 +259,7 @@ class OAuthCredentials:
             resource = tokens.resource if tokens is not None else self.manager.server_key
             wanted = self._step_ups.spend(self.mcp_url, resource, previous, challenge.scope)
             log.info("step-up for %s: asking for %s", self.mcp_url, " ".join(wanted))
-            await self._login(challenge, previous_scopes=previous)
+            await self.logins.wait(challenge, previous_scopes=previous)
             return True
 
     # -- logins -------------------------------------------------------------------------
@@ -297,7 +267,7 @@ class OAuthCredentials:
     @property
     def pending_url(self) -> str | None:
         """The authorization URL of the browser login waiting for the user, if any."""
-        return self._flow.pending_url
+        return self.logins.pending_url
 
     async def login(self, challenge: BearerChallenge | None = None) -> LoginResult:
         """A browser login now (the `login` command), joined with one already running.
@@ -308,7 +278,7 @@ class OAuthCredentials:
             await self.manager.load()
             if challenge is None:
                 challenge = await fetch_challenge(self.mcp_url, self._session(), self._policy)
-            result = await asyncio.shield(self._start_login(challenge, ()))
+            result = await asyncio.shield(self.logins.start(challenge))
             # Asked for by a person (or the status page), so worth one more request: a
             # token the server refuses at once is better said now than at the first use.
             headers = await self.stored_headers("POST", self.mcp_url)
@@ -319,95 +289,12 @@ class OAuthCredentials:
                 raise verdict
             return result
 
-    async def _login(
-        self, challenge: BearerChallenge | None, *, previous_scopes: tuple[str, ...] = ()
-    ) -> None:
-        if not self.interactive and not self.settings.grant.is_machine:
-            command = f"mcp-bridge login {self.mcp_url}"
-            if previous_scopes and challenge is not None:
-                # A step-up: the login must ask for the union (MCP "Step-Up Authorization
-                # Flow"), not the defaults.
-                wanted = " ".join(step_up_scopes(previous_scopes, challenge.scope))
-                command += f" --scope '{wanted}'"
-            raise LoginRequired(
-                f"{self.mcp_url} needs a browser sign-in",
-                next_step=f"Run `{command}` in a terminal, then retry",
-            )
-        task = self._start_login(challenge, previous_scopes)
-        try:
-            async with asyncio.timeout(self.settings.login_wait_s):
-                await asyncio.shield(task)
-        except TimeoutError:
-            url = await self._sign_in_url(task)
-            where = f"Open {url} to sign in" if url else "Finish signing in in the browser"
-            raise LoginRequired(
-                f"A browser sign-in to {self.mcp_url} is waiting for you",
-                next_step=f"{where} (or run `mcp-bridge login {self.mcp_url}` in a "
-                "terminal), then retry",
-                sign_in_url=url,
-            ) from None
-
-    async def _sign_in_url(self, login: asyncio.Task[LoginResult]) -> str | None:
-        """The URL of the running login, waiting a little for it when the login has not
-        come that far (discovery, registration, the in-process grace): it is what the
-        client needs to be told."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(SIGN_IN_URL_WAIT_S):
-                while not login.done() and self._flow.pending_url is None:
-                    await self._flow.url_shown.wait()
-        return self._flow.pending_url
-
-    def _start_login(
-        self, challenge: BearerChallenge | None, previous_scopes: tuple[str, ...]
-    ) -> asyncio.Task[LoginResult]:
-        if not self._logins.is_running:
-            self.brake.start(self.mcp_url)  # joining a running login starts nothing new
-        return self._logins.join(lambda: self._run_login(challenge, previous_scopes))
-
-    async def _run_login(
-        self, challenge: BearerChallenge | None, previous_scopes: tuple[str, ...]
-    ) -> LoginResult:
-        # One browser login per server across processes (shared_login.py).
-        lock = ProcessFileLock(self._login_lock_path)
-        before = self.manager.tokens
-        if not lock.try_acquire():
-            timeout_s = self.settings.timeout_s
-            followed = await follow_other_login(self.manager, lock, before, timeout_s=timeout_s)
-            if followed is not None:
-                self._fresh.logged_in(followed.tokens)
-                return followed
-        try:
-            if self._login_grace_s and not self.settings.grant.is_machine:
-                # A probe copy the host kills within a second never opens a browser tab.
-                await asyncio.sleep(self._login_grace_s)
-            return await self._sign_in(challenge, previous_scopes)
-        finally:
-            lock.release()
-
-    async def _sign_in(
-        self, challenge: BearerChallenge | None, previous_scopes: tuple[str, ...]
-    ) -> LoginResult:
-        with as_auth_errors():
-            context = self.manager.context
-            result = await self._flow.run(
-                challenge,
-                previous_scopes=previous_scopes,
-                preferred_issuer=context.issuer if context is not None else None,
-            )
-            await self.manager.save_login(result)
-        self._fresh.logged_in(result.tokens)
-        if self._background_refresh:
-            self.manager.start_background()
-        self.brake.completed()
-        self.login_count += 1
-        return result
-
     def _session(self) -> aiohttp.ClientSession:
         """The session for every request to the AS, made on first use (inside the loop)."""
         return self._http.get()
 
     async def aclose(self) -> None:
-        await self._logins.cancel()
+        await self.logins.aclose()
         await self.manager.aclose()
         await self._http.aclose()
 

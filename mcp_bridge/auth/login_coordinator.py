@@ -1,0 +1,209 @@
+"""LoginCoordinator: when and how one MCP server's logins run, for the credential provider
+(provider.py), which decides that one is needed.
+
+- which login: the browser's (BrowserLogin), the device's for `--device` (DeviceLogin), or
+  for a grant that needs no user (docs/grants.md) the grant itself (MachineLogin), which
+  then also renews the tokens in place of a refresh token;
+- one at a time: callers join the running login (single-flight), and across processes the
+  one holding the server's login lock signs in while the others follow it (shared_login.py);
+- storm-braked (login_brake.py), and a probe copy's login waits `login_grace_s` first;
+- a request waits for a browser at most `settings.login_wait_s`, then fails with "finish
+  signing in, then retry" (and the sign-in URL) while the login carries on: the strictest
+  hosts give a call 60 s (docs/desktop-hosts.md, "Deadlines"), and the SDK's client blocks
+  the request for the whole login (docs/sdk-gaps.md #10).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from mcp_bridge.auth.challenge import BearerChallenge
+from mcp_bridge.auth.device_login import DeviceLogin
+from mcp_bridge.auth.errors import LoginRequired
+from mcp_bridge.auth.http_step import SessionSource
+from mcp_bridge.auth.login import BrowserLogin
+from mcp_bridge.auth.login_brake import LoginBrake
+from mcp_bridge.auth.machine_login import MachineLogin
+from mcp_bridge.auth.refused_login import FreshLoginWatch
+from mcp_bridge.auth.scopes import step_up_scopes
+from mcp_bridge.auth.settings import OAuthSettings
+from mcp_bridge.auth.shared_login import as_auth_errors, follow_other_login
+from mcp_bridge.auth.sign_in import Notify, PastedUrls, notify_on_stderr
+from mcp_bridge.auth.single_flight import SingleFlight
+from mcp_bridge.auth.token_manager import LoginResult, TokenManager
+from mcp_bridge.auth.urlpolicy import UrlPolicy
+from mcp_bridge.process_lock import ProcessFileLock
+
+__all__ = ["SIGN_IN_URL_WAIT_S", "LoginCoordinator", "LoginFlow"]
+
+SIGN_IN_URL_WAIT_S = 10.0  # a request past its login wait waits this much more for the URL
+
+LoginFlow = BrowserLogin | DeviceLogin | MachineLogin
+
+
+class LoginCoordinator:
+    """The logins of the MCP server at `mcp_url`; see the module docstring. `fresh` is
+    told of each login's tokens (the provider judges a refusal of them by it)."""
+
+    def __init__(
+        self,
+        mcp_url: str,
+        settings: OAuthSettings,
+        manager: TokenManager,
+        *,
+        policy: UrlPolicy,
+        http: SessionSource,
+        fresh: FreshLoginWatch,
+        lock_path: Path,
+        interactive: bool,
+        background_refresh: bool,
+        notify: Notify = notify_on_stderr,
+        pasted_urls: PastedUrls | None = None,
+        clock: Callable[[], float] = time.time,
+        login_grace_s: float = 0.0,
+    ) -> None:
+        self.mcp_url = mcp_url
+        self.manager = manager
+        self.interactive = interactive
+        self._policy, self._session, self._fresh = policy, http, fresh
+        self._lock_path = lock_path
+        self._background_refresh = background_refresh
+        self._notify, self._pasted_urls, self._clock = notify, pasted_urls, clock
+        self._login_grace_s = login_grace_s
+        self.settings = settings
+        self.flow = self._flow_for(settings)
+        self.brake = LoginBrake()
+        self._logins: SingleFlight[LoginResult] = SingleFlight()
+        self.count = 0  # logins completed
+
+    def use_settings(self, settings: OAuthSettings) -> None:
+        """Sign in with `settings` from the next login on."""
+        self.settings = settings
+        self.flow = self._flow_for(settings)
+
+    def _flow_for(self, settings: OAuthSettings) -> LoginFlow:
+        if settings.grant.is_machine:
+            machine = MachineLogin(
+                self.mcp_url,
+                settings,
+                self.manager,
+                policy=self._policy,
+                http=self._session,
+                clock=self._clock,
+                dpop=self.manager.dpop,
+            )
+            self.manager.renewal = machine.renew
+            return machine
+        self.manager.renewal = None
+        kind = DeviceLogin if settings.device else BrowserLogin
+        return kind(
+            self.mcp_url,
+            settings,
+            self.manager,
+            policy=self._policy,
+            http=self._session,
+            notify=self._notify,
+            pasted_urls=self._pasted_urls,
+            clock=self._clock,
+            dpop=self.manager.dpop,
+        )
+
+    @property
+    def pending_url(self) -> str | None:
+        """The authorization URL of the browser login waiting for the user, if any."""
+        return self.flow.pending_url
+
+    async def wait(
+        self, challenge: BearerChallenge | None, *, previous_scopes: tuple[str, ...] = ()
+    ) -> None:
+        """A login for a request: joined or started, and waited for at most
+        `settings.login_wait_s`; LoginRequired saying what to do when it cannot run here
+        (not interactive) or takes longer. `previous_scopes`: a step-up's granted scopes."""
+        if not self.interactive and not self.settings.grant.is_machine:
+            command = f"mcp-bridge login {self.mcp_url}"
+            if previous_scopes and challenge is not None:
+                # A step-up: the login must ask for the union (MCP "Step-Up Authorization
+                # Flow"), not the defaults.
+                wanted = " ".join(step_up_scopes(previous_scopes, challenge.scope))
+                command += f" --scope '{wanted}'"
+            raise LoginRequired(
+                f"{self.mcp_url} needs a browser sign-in",
+                next_step=f"Run `{command}` in a terminal, then retry",
+            )
+        task = self.start(challenge, previous_scopes)
+        try:
+            async with asyncio.timeout(self.settings.login_wait_s):
+                await asyncio.shield(task)
+        except TimeoutError:
+            url = await self._sign_in_url(task)
+            where = f"Open {url} to sign in" if url else "Finish signing in in the browser"
+            raise LoginRequired(
+                f"A browser sign-in to {self.mcp_url} is waiting for you",
+                next_step=f"{where} (or run `mcp-bridge login {self.mcp_url}` in a "
+                "terminal), then retry",
+                sign_in_url=url,
+            ) from None
+
+    async def _sign_in_url(self, login: asyncio.Task[LoginResult]) -> str | None:
+        """The URL of the running login, waiting a little for it when the login has not
+        come that far (discovery, registration, the in-process grace): it is what the
+        client needs to be told."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(SIGN_IN_URL_WAIT_S):
+                while not login.done() and self.flow.pending_url is None:
+                    await self.flow.url_shown.wait()
+        return self.flow.pending_url
+
+    def start(
+        self, challenge: BearerChallenge | None, previous_scopes: tuple[str, ...] = ()
+    ) -> asyncio.Task[LoginResult]:
+        """The running login, or a new one (braked); shield it to wait for it."""
+        if not self._logins.is_running:
+            self.brake.start(self.mcp_url)  # joining a running login starts nothing new
+        return self._logins.join(lambda: self._run(challenge, previous_scopes))
+
+    async def _run(
+        self, challenge: BearerChallenge | None, previous_scopes: tuple[str, ...]
+    ) -> LoginResult:
+        # One browser login per server across processes (shared_login.py).
+        lock = ProcessFileLock(self._lock_path)
+        before = self.manager.tokens
+        if not lock.try_acquire():
+            timeout_s = self.settings.timeout_s
+            followed = await follow_other_login(self.manager, lock, before, timeout_s=timeout_s)
+            if followed is not None:
+                self._fresh.logged_in(followed.tokens)
+                return followed
+        try:
+            if self._login_grace_s and not self.settings.grant.is_machine:
+                # A probe copy the host kills within a second never opens a browser tab.
+                await asyncio.sleep(self._login_grace_s)
+            return await self._sign_in(challenge, previous_scopes)
+        finally:
+            lock.release()
+
+    async def _sign_in(
+        self, challenge: BearerChallenge | None, previous_scopes: tuple[str, ...]
+    ) -> LoginResult:
+        with as_auth_errors():
+            context = self.manager.context
+            result = await self.flow.run(
+                challenge,
+                previous_scopes=previous_scopes,
+                preferred_issuer=context.issuer if context is not None else None,
+            )
+            await self.manager.save_login(result)
+        self._fresh.logged_in(result.tokens)
+        if self._background_refresh:
+            self.manager.start_background()
+        self.brake.completed()
+        self.count += 1
+        return result
+
+    async def aclose(self) -> None:
+        """Cancel a running login."""
+        await self._logins.cancel()

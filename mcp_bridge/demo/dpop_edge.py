@@ -114,7 +114,7 @@ def _token_request_key(
     proofs = _header_values(scope, b"dpop")
     bound = None
     if form.get("grant_type") == "refresh_token":
-        record = provider.refresh.get(form.get("refresh_token", ""))
+        record = provider.tokens.refresh.get(form.get("refresh_token", ""))
         bound = record.jkt if record is not None else None
     if not proofs:
         if bound is not None:
@@ -158,12 +158,12 @@ def _binding(send: Send, provider: FixtureProvider, jkt: str) -> Send:
 
 def _bound_response(provider: FixtureProvider, body: bytes, jkt: str) -> bytes:
     doc: dict[str, Any] = json.loads(body)
-    access = provider.access.get(doc.get("access_token", ""))
+    access = provider.tokens.access.get(doc.get("access_token", ""))
     if access is not None:
-        provider.access[access.token] = access.model_copy(update={"jkt": jkt})
-    refresh = provider.refresh.get(doc.get("refresh_token", ""))
+        provider.tokens.access[access.token] = access.model_copy(update={"jkt": jkt})
+    refresh = provider.tokens.refresh.get(doc.get("refresh_token", ""))
     if refresh is not None:
-        provider.refresh[refresh.token] = refresh.model_copy(update={"jkt": jkt})
+        provider.tokens.refresh[refresh.token] = refresh.model_copy(update={"jkt": jkt})
     provider.stats["dpop_bound_grants"] += 1
     return json.dumps({**doc, "token_type": "DPoP"}).encode()
 
@@ -190,7 +190,7 @@ def dpop_resource_edge(app: ASGIApp, provider: FixtureProvider) -> ASGIApp:
                 return
             facts = RequestFacts(scope["method"], _request_url(scope), token)
             jkt = verifier.verify(_header_values(scope, b"dpop"), facts, time.time())
-            record = provider.access.get(token)
+            record = provider.tokens.access.get(token)
             if record is not None and record.jkt != jkt:
                 raise DpopRefused("invalid_token", "the token is not bound to the proof's key")
         except DpopRefused as refusal:
@@ -207,7 +207,7 @@ def dpop_resource_edge(app: ASGIApp, provider: FixtureProvider) -> ASGIApp:
 
 
 def _refuse_bound_bearer(provider: FixtureProvider, token: str) -> None:
-    record = provider.access.get(token)
+    record = provider.tokens.access.get(token)
     if record is not None and record.jkt is not None:
         raise DpopRefused(
             "invalid_token",

@@ -1,7 +1,7 @@
 """OpenID Connect ID tokens for the demo authorization server's `id_token_bearer` mode:
 compact JWTs (RFC 7519) signed with HS256 under a key only the demo process knows.
 
-The demo's resource server recognises them by looking them up (auth_provider.py), as it
+The demo's resource server recognises them by looking them up (token_families.py), as it
 does access tokens; the signature is there so that what the client receives has the shape
 of a real ID token (header.payload.signature, base64url, no padding).
 """

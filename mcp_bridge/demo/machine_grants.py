@@ -241,7 +241,9 @@ def machine_grant_response(
         return refused.response
     # OAuth 2.1 §4.2.3: no refresh token for the client credentials grant; and none here
     # for an ID-JAG either, so the client must repeat the exchange (the IdP decides again).
-    token = provider.mint(client.client_id, scopes, provider.resource_url, with_refresh=False)
+    token = provider.tokens.mint(
+        client.client_id, scopes, provider.resource_url, with_refresh=False
+    )
     return JSONResponse(token.model_dump(exclude_none=True), headers={"Cache-Control": "no-store"})
 
 

@@ -30,6 +30,11 @@ async def open_in_headless_browser(url: str) -> None:
     assert await asyncio.wait_for(follower.wait(), 60) == 0
 
 
+def url_named_in(text: str) -> str:
+    """The sign-in URL an error's or a tool result's text tells the user to open."""
+    return text.split("Open ", 1)[1].split(" ", 1)[0]
+
+
 async def initialize(bridge: BridgeProcess, capabilities: dict[str, object]) -> dict[str, object]:
     return await bridge.request("initialize", {**INIT, "capabilities": capabilities})
 
@@ -67,8 +72,7 @@ async def test_any_other_client_reads_the_sign_in_url_in_the_message(
         message = str(error["message"])
         assert f"Open {server.issuer}/authorize?" in message
         assert f"mcp-bridge login {server.mcp_url}" in message
-        url = message.split("Open ", 1)[1].split(" ", 1)[0]
-        await open_in_headless_browser(url)
+        await open_in_headless_browser(url_named_in(message))
         assert "result" in await initialize(bridge, {})
 
 
@@ -91,5 +95,5 @@ async def test_a_tool_call_that_waited_for_a_sign_in_gets_a_tool_result_naming_t
         assert result["isError"] is True, waited
         text = result["content"][0]["text"]
         assert f"Open {server.issuer}/authorize?" in text
-        await open_in_headless_browser(text.split("Open ", 1)[1].split(" ", 1)[0])
+        await open_in_headless_browser(url_named_in(text))
         assert text_of(await echo(bridge, "signed in")) == "signed in"

@@ -269,6 +269,13 @@ class OAuthCredentials:
         """The authorization URL of the browser login waiting for the user, if any."""
         return self.logins.pending_url
 
+    async def sign_in_url_shown(self) -> str:
+        """The authorization URL of the browser login waiting for the user: at once when
+        one does, else when a login gets that far (a login without a browser never does)."""
+        while (url := self._flow.pending_url) is None:
+            await self._flow.url_shown.wait()
+        return url
+
     async def login(self, challenge: BearerChallenge | None = None) -> LoginResult:
         """A browser login now (the `login` command), joined with one already running.
         Without a challenge, the server is asked for one first (its scopes, its PRM URL).

@@ -10,6 +10,7 @@ remote when the local side ends.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,13 @@ log = logging.getLogger(__name__)
 # client retrying in a tight loop does not hammer a server that is down.
 CONNECT_BACKOFF_S = (0.5, 8.0)
 
+
+# The id of the local request the session is sending on now. Tasks started while it is sent
+# (a transport's exchange for it) inherit it, so a credential provider asked to recover from
+# a 401 can tell which client request waits for it (engine/prompt_sign_in.py).
+ROUTED_REQUEST: contextvars.ContextVar[jsonrpc.RequestId | None] = contextvars.ContextVar(
+    "ROUTED_REQUEST", default=None
+)
 
 # A listen stream the translator gave up on is tried again after this long, doubling each
 # time it is given up again (never reset: a remote that keeps hanging up is asked less often).
@@ -209,6 +217,7 @@ class BridgeSession:
     async def _pump_outbox(self) -> None:
         while True:
             message = await self._outbox.get()
+            routed = ROUTED_REQUEST.set(message["id"] if _is_request(message) else None)
             try:
                 if self._translator is None and (
                     not _is_request(message) or not await self._connect_for(message)
@@ -225,6 +234,8 @@ class BridgeSession:
                 self._answer_failure(
                     message, jsonrpc.INTERNAL_ERROR, "mcp-bridge failed; see its log file"
                 )
+            finally:
+                ROUTED_REQUEST.reset(routed)
 
     def _answer_failure(
         self, message: JsonObject, code: int, text: str, exc: BridgeError | None = None

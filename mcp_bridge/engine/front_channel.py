@@ -19,6 +19,7 @@ from mcp_bridge.bridge.large_line import LargeLine
 from mcp_bridge.engine.answer_book import AnswerBook
 from mcp_bridge.engine.answer_cache import CACHEABLE_METHODS, answer_key
 from mcp_bridge.engine.cached_front import CachedFront, drop_key
+from mcp_bridge.engine.sign_in_rounds import STATE_PREFIX, Answer, SignInRounds
 from mcp_bridge.jsonrpc import JsonObject
 from mcp_bridge.protocol import SIGN_IN_URL_DATA, URL_ELICITATION_REQUIRED
 
@@ -29,6 +30,9 @@ log = logging.getLogger(__name__)
 _CACHEABLE_MARKERS = tuple(f'"{method}"'.encode() for method in CACHEABLE_METHODS)
 _SIGN_IN_MARKER = f'"{SIGN_IN_URL_DATA}"'.encode()
 _TOOL_CALL_MARKER = b'"tools/call"'
+# The requests that may get a sign-in round (MRTR methods), and the retry answering one.
+_MRTR_MARKERS = (_TOOL_CALL_MARKER, b'"resources/read"', b'"prompts/get"')
+_OUR_STATE_MARKER = f'"{STATE_PREFIX}'.encode()
 _TOOL_CALL_PARSE_LIMIT = 64 * 1024
 _TOOL_CALLS_REMEMBERED = 1024
 TOOLS_LIST_CHANGED: JsonObject = {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}
@@ -46,8 +50,11 @@ class FrontChannel:
         book: AnswerBook,
         *,
         on_cache_answer: Callable[[JsonObject], None],
+        rounds: SignInRounds | None = None,
     ) -> None:
         self._inner = inner
+        # A 2026-07-28 client that takes URL elicitation gets a sign-in as an MRTR round.
+        self._rounds = rounds or SignInRounds()
         self._front = front
         self._book = book
         self._on_cache_answer = on_cache_answer
@@ -115,10 +122,18 @@ class FrontChannel:
     def _may_matter(self, line: bytes) -> bool:
         if not self._front.is_transparent or any(m in line for m in _CACHEABLE_MARKERS):
             return True
+        if _OUR_STATE_MARKER in line:
+            return True  # it may answer a sign-in round: never forward our state upstream
         # A tool call's id is worth a parse while small; a huge call (an upload) is not.
-        return _TOOL_CALL_MARKER in line and len(line) <= _TOOL_CALL_PARSE_LIMIT
+        return len(line) <= _TOOL_CALL_PARSE_LIMIT and any(m in line for m in _MRTR_MARKERS)
 
     def _on_local(self, message: JsonObject, line: bytes) -> None:
+        round_step = self._rounds.from_local(message)
+        if isinstance(round_step, Answer):
+            self._inner.send(jsonrpc.encode(round_step.reply))
+            return
+        if round_step.message is not message:  # a retry, without our MRTR fields
+            message, line = round_step.message, jsonrpc.encode(round_step.message)
         if message.get("method") == "tools/call" and jsonrpc.is_request_id(message.get("id")):
             request_id = message["id"]
             assert isinstance(request_id, str | int)
@@ -172,9 +187,11 @@ class FrontChannel:
 
     def _sign_in_answer(self, line: bytes) -> bytes:
         """An error whose request waited for a sign-in, in the form this client handles
-        best: URL-mode elicitation (-32042) when it declared it, a tool result for a tool
-        call (hosts show it in the conversation; a bare error reads as a broken server),
-        else the error as it is (its message names the URL)."""
+        best: an MRTR round with a URL-mode elicitation for a 2026-07-28 request that
+        declared it (sign_in_rounds.py), URL-mode elicitation (-32042) for a 2025-11-25
+        client that declared it, a tool result for a tool call (hosts show it in the
+        conversation; a bare error reads as a broken server), else the error as it is (its
+        message names the URL)."""
         try:
             reply = jsonrpc.decode(line)
         except jsonrpc.InvalidMessage:
@@ -183,6 +200,10 @@ class FrontChannel:
         if sign_in is None or not isinstance(reply, dict):
             return line
         request_id, url, message = sign_in
+        if request_id is not None and (
+            round_reply := self._rounds.sign_in_reply(request_id, url, message)
+        ):
+            return jsonrpc.encode(round_reply)
         if self._front.accepts_url_elicitation:
             return jsonrpc.encode(_url_elicitation_error(request_id, url, message))
         if request_id is None or drop_key(request_id) not in self._tool_calls:

@@ -189,6 +189,10 @@ class CredentialRegistry:
         state = self._servers.get(resource)
         return None if state is None or state.oauth is None else state.oauth.pending_url
 
+    async def sign_in_url_shown(self, profile: ServerProfile) -> str:
+        """The authorization URL of `profile`'s browser login once it waits for the user."""
+        return await self._oauth(self.state_for(profile)).sign_in_url_shown()
+
     async def logout(self, profile: ServerProfile) -> bool:
         """Forget the server's tokens, revoking them where the authorization server offers
         it (what `mcp-bridge logout` does). True when the server confirmed revocation."""

@@ -5,8 +5,10 @@ profile and the process's registry in; a running BridgeSession out.
 and the engine itself for a recheck of a server's cached answers; nothing else builds a
 BridgeSession.
 
-    client channel -> FrontChannel (CachedFront: cached answers, held handshake)
-                   -> BridgeSession -> remote transport (registry's credentials, HTTP)
+    client channel -> FrontChannel (CachedFront: cached answers, held handshake;
+                                    SignInRounds: a sign-in as an MRTR round)
+                   -> BridgeSession -> remote transport (registry's credentials, HTTP,
+                                       through PromptSignIn for those rounds)
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from mcp_bridge.bridge.session import BridgeSession
 from mcp_bridge.engine.cached_front import CachedFront
 from mcp_bridge.engine.front_channel import FrontChannel
 from mcp_bridge.engine.profile import ServerProfile
+from mcp_bridge.engine.prompt_sign_in import PromptSignIn
 from mcp_bridge.engine.registry import CredentialRegistry
+from mcp_bridge.engine.sign_in_rounds import SignInRounds
 from mcp_bridge.jsonrpc import JsonObject
 from mcp_bridge.remote.base import CredentialProvider
 from mcp_bridge.server_log import serving
@@ -59,16 +63,25 @@ async def open_session(
     with serving(profile.url):
         book = registry.answers_for(profile)
         front = CachedFront(book.get, is_transparent=is_recheck)
+        rounds = SignInRounds()
         local = FrontChannel(
             channel,
             front,
             book,
             on_cache_answer=lambda opening: _recheck_soon(profile, registry, opening),
+            rounds=rounds,
         )
         shared = registry.credentials_for(profile)
         credentials: CredentialProvider | None = shared
         if shared is not None and is_recheck:
             credentials = _WithoutLogin(shared)
+        elif shared is not None:
+            credentials = PromptSignIn(
+                shared,
+                rounds,
+                lambda: registry.sign_in_url_shown(profile),
+                server=profile.url,
+            )
         settings = RemoteSettings(
             url=profile.url,
             transport=profile.transport,

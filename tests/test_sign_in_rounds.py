@@ -1,0 +1,168 @@
+"""A 2026-07-28 client that declared URL-mode elicitation gets a sign-in as an MRTR round:
+its tool call is answered `input_required` as soon as the authorization URL is known (the
+login wait here is far longer than any reply is awaited), the user follows the URL in a
+real browser, and the retry carrying the bridge's requestState gets the tool's result.
+Against the demo authorization server and its MCP server, through a real bridge process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fixtures.auth_server import AuthServer, AuthServerFactory
+from tests.fixtures.bridge_process import BridgeProcess, running_bridge
+from tests.fixtures.mcp_servers import modern_meta, text_of
+from tests.test_sign_in_url import NO_BROWSER, open_in_headless_browser, url_named_in
+
+# Far longer than the fixture awaits a reply (30 s): an answer at all means it came early.
+LONG_LOGIN_WAIT = ("--login-wait", "600")
+URL_ELICITATION: dict[str, Any] = {"elicitation": {"url": {}}}
+MODES = pytest.mark.parametrize("run_flags", [(), ("--no-daemon",)], ids=["daemon", "in-process"])
+
+
+def meta(capabilities: dict[str, Any]) -> dict[str, Any]:
+    return {**modern_meta(), "io.modelcontextprotocol/clientCapabilities": capabilities}
+
+
+def echo_params(text: str, capabilities: dict[str, Any] = URL_ELICITATION) -> dict[str, Any]:
+    return {"name": "echo", "arguments": {"text": text}, "_meta": meta(capabilities)}
+
+
+def retry_params(first: dict[str, Any], answered: dict[str, Any], action: str) -> dict[str, Any]:
+    """The MRTR retry of `first` answering the round `answered` with `action`."""
+    (key,) = answered["inputRequests"]
+    return {
+        **first,
+        "inputResponses": {key: {"action": action}},
+        "requestState": answered["requestState"],
+    }
+
+
+async def sign_in_round(bridge: BridgeProcess, params: dict[str, Any]) -> dict[str, Any]:
+    """Call `echo` and return the input_required result it must get."""
+    reply = await bridge.request("tools/call", params)
+    result = reply.get("result")
+    assert isinstance(result, dict), reply
+    assert result.get("resultType") == "input_required", reply
+    return result
+
+
+def sign_in_url(server: AuthServer, answered: dict[str, Any]) -> str:
+    (request,) = answered["inputRequests"].values()
+    assert request["method"] == "elicitation/create"
+    elicitation = request["params"]
+    assert elicitation["mode"] == "url"
+    assert elicitation["message"]
+    url = elicitation["url"]
+    assert isinstance(url, str)
+    assert url.startswith(f"{server.issuer}/authorize?")
+    return url
+
+
+@MODES
+async def test_the_sign_in_comes_as_a_round_and_the_retry_gets_the_result(
+    auth_server: AuthServerFactory, bridge_home: Path, run_flags: tuple[str, ...]
+) -> None:
+    server = auth_server()
+    args = (*run_flags, *LONG_LOGIN_WAIT, server.mcp_url)
+    async with running_bridge(bridge_home, *args, env=NO_BROWSER) as bridge:
+        first = echo_params("after the sign-in")
+        answered = await sign_in_round(bridge, first)
+        state = answered["requestState"]
+        assert isinstance(state, str)
+        assert len(state) > 40
+        await open_in_headless_browser(sign_in_url(server, answered))
+        retried = await bridge.request("tools/call", retry_params(first, answered, "accept"))
+        assert text_of(retried) == "after the sign-in"
+        # Spent: the same retry again is refused here, never forwarded with our state.
+        again = await bridge.request("tools/call", retry_params(first, answered, "accept"))
+        assert again["error"]["code"] == -32602, again
+        assert "requestState" in again["error"]["message"]
+        assert text_of(await bridge.request("tools/call", echo_params("plain"))) == "plain"
+    assert server.stats()["authorizations"] == 1
+
+
+async def test_a_retry_sent_before_the_login_ends_waits_for_it(
+    auth_server: AuthServerFactory, bridge_home: Path
+) -> None:
+    server = auth_server()
+    args = (*LONG_LOGIN_WAIT, server.mcp_url)
+    async with running_bridge(bridge_home, *args, env=NO_BROWSER) as bridge:
+        first = echo_params("waited")
+        answered = await sign_in_round(bridge, first)
+        retry_id = bridge.new_id()
+        waiter = bridge.expect_reply(retry_id)
+        retry = retry_params(first, answered, "accept")
+        await bridge.send(
+            {"jsonrpc": "2.0", "id": retry_id, "method": "tools/call", "params": retry}
+        )
+        # Held on the login (not answered with another round) until the user signs in.
+        await open_in_headless_browser(sign_in_url(server, answered))
+        assert text_of(await bridge.reply(retry_id, waiter)) == "waited"
+
+
+@MODES
+async def test_a_declined_sign_in_is_answered_without_asking_the_server(
+    auth_server: AuthServerFactory, bridge_home: Path, run_flags: tuple[str, ...]
+) -> None:
+    server = auth_server()
+    args = (*run_flags, *LONG_LOGIN_WAIT, server.mcp_url)
+    async with running_bridge(bridge_home, *args, env=NO_BROWSER) as bridge:
+        first = echo_params("never sent")
+        answered = await sign_in_round(bridge, first)
+        asked = server.stats()["unauthorized"]
+        declined = await bridge.request("tools/call", retry_params(first, answered, "decline"))
+        result = declined["result"]
+        assert result["isError"] is True, declined
+        assert "declined" in result["content"][0]["text"]
+        assert server.stats()["unauthorized"] == asked  # the retry went nowhere
+        # Asked again, the client gets a new round for the same login.
+        again = await sign_in_round(bridge, echo_params("asked again"))
+        assert again["requestState"] != answered["requestState"]
+        assert sign_in_url(server, again) == sign_in_url(server, answered)
+    assert server.stats()["authorizations"] == 0
+
+
+async def test_a_forged_request_state_is_refused_and_a_foreign_one_reaches_the_server(
+    auth_server: AuthServerFactory, bridge_home: Path
+) -> None:
+    server = auth_server()
+    args = (*LONG_LOGIN_WAIT, server.mcp_url)
+    async with running_bridge(bridge_home, *args, env=NO_BROWSER) as bridge:
+        forged = {
+            **echo_params("forged"),
+            "inputResponses": {"mcp-bridge-sign-in": {"action": "accept"}},
+            "requestState": "mcp-bridge-sign-in.guessed",
+        }
+        refused = await bridge.request("tools/call", forged)
+        assert refused["error"]["code"] == -32602, refused
+        assert server.stats()["unauthorized"] == 0  # answered by the bridge alone
+        # A state that is not the bridge's belongs to the remote's own MRTR. This one meets
+        # the sign-in first and gets a round of ours; the retry answering ours goes up with
+        # the remote's state again, and the remote (the SDK's server) judges it: its own
+        # verdict, which names its reason in `data`, comes back.
+        foreign = {**echo_params("foreign"), "requestState": "not-the-bridge's"}
+        answered = await sign_in_round(bridge, foreign)
+        assert server.stats()["unauthorized"] >= 1
+        await open_in_headless_browser(sign_in_url(server, answered))
+        retried = await bridge.request("tools/call", retry_params(foreign, answered, "accept"))
+        assert retried["error"]["data"] == {"reason": "invalid_request_state"}, retried
+
+
+async def test_a_modern_client_without_url_elicitation_keeps_the_tool_result_naming_the_url(
+    auth_server: AuthServerFactory, bridge_home: Path
+) -> None:
+    server = auth_server()
+    args = ("--login-wait", "1", server.mcp_url)
+    async with running_bridge(bridge_home, *args, env=NO_BROWSER) as bridge:
+        waited = await bridge.request("tools/call", echo_params("no round", {"elicitation": {}}))
+        result = waited["result"]
+        assert result.get("resultType") != "input_required", waited
+        assert result["isError"] is True, waited
+        text = result["content"][0]["text"]
+        assert f"Open {server.issuer}/authorize?" in text
+        await open_in_headless_browser(url_named_in(text))
+        signed_in = await bridge.request("tools/call", echo_params("signed in", {}))
+        assert text_of(signed_in) == "signed in"

@@ -90,3 +90,17 @@ async def test_a_large_reply_to_a_request_answered_from_the_cache_is_dropped_unp
     other = encode_line(jsonrpc.result_response(9, big))
     channel.send(other)
     assert [m["id"] for m in client.received] == [0, 9]  # 0 from the cache, then 9 only
+
+
+@pytest.mark.parametrize("transparent", [False, True], ids=["holding", "transparent"])
+async def test_a_method_that_is_not_a_string_is_left_for_the_session_to_refuse(
+    tmp_path: Path, transparent: bool
+) -> None:
+    """Lines are parsed before anything checks them: a list where the method should be
+    (naming a cached method, so that the front looks) must not end the client's session."""
+    odd = {"jsonrpc": "2.0", "id": 1, "method": ["tools/list"]}
+    client = MemoryClient(odd)
+    book = AnswerBook(tmp_path, RESOURCE)
+    front = CachedFront(book.get, is_transparent=transparent)
+    channel = FrontChannel(client, front, book, on_cache_answer=lambda m: None)
+    assert await channel.receive() == jsonrpc.encode(odd)

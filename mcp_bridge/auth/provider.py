@@ -272,8 +272,8 @@ class OAuthCredentials:
     async def sign_in_url_shown(self) -> str:
         """The authorization URL of the browser login waiting for the user: at once when
         one does, else when a login gets that far (a login without a browser never does)."""
-        while (url := self._flow.pending_url) is None:
-            await self._flow.url_shown.wait()
+        while (url := self.logins.flow.pending_url) is None:
+            await self.logins.flow.url_shown.wait()
         return url
 
     async def login(self, challenge: BearerChallenge | None = None) -> LoginResult:

@@ -48,8 +48,8 @@ def answer_key(message: dict[str, object], handshake_version: str | None) -> str
     `handshake_version`: the version the client asked for in its `initialize`, which
     applies to its later requests that carry no version of their own."""
     method = message.get("method")
-    if method not in CACHEABLE_METHODS:
-        return None
+    if not isinstance(method, str) or method not in CACHEABLE_METHODS:
+        return None  # not a string: the session refuses it (and a list is unhashable)
     params = message.get("params")
     params = params if isinstance(params, dict) else {}
     if method == "initialize":

@@ -109,7 +109,8 @@ class SignInRounds:
 
     def from_local(self, message: JsonObject) -> Forward | Answer:
         method, request_id = message.get("method"), message.get("id")
-        if method not in MRTR_METHODS or not jsonrpc.is_request_id(request_id):
+        is_mrtr = isinstance(method, str) and method in MRTR_METHODS  # a list is unhashable
+        if not is_mrtr or not jsonrpc.is_request_id(request_id):
             return Forward(message)
         assert isinstance(method, str)
         assert isinstance(request_id, str | int)
@@ -219,7 +220,7 @@ def elicit_action(responses: object) -> str | None:
     retry carries none (or one that is not an ElicitResult)."""
     answer = responses.get(INPUT_KEY) if isinstance(responses, dict) else None
     action = answer.get("action") if isinstance(answer, dict) else None
-    return action if action in _ACTIONS else None
+    return action if isinstance(action, str) and action in _ACTIONS else None
 
 
 def _round_of(method: str, params: JsonObject, carried: JsonObject) -> _Round:

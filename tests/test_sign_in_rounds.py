@@ -166,3 +166,25 @@ async def test_a_modern_client_without_url_elicitation_keeps_the_tool_result_nam
         await open_in_headless_browser(url_named_in(text))
         signed_in = await bridge.request("tools/call", echo_params("signed in", {}))
         assert text_of(signed_in) == "signed in"
+
+
+async def test_a_step_up_comes_as_a_round_too(
+    auth_server: AuthServerFactory, bridge_home: Path
+) -> None:
+    """A 403 insufficient_scope starts a login for more scopes (MCP Step-Up Authorization
+    Flow): the request that met it gets a round like one that met a 401."""
+    server = auth_server()
+    args = (*LONG_LOGIN_WAIT, server.mcp_url)
+    async with running_bridge(bridge_home, *args, env=NO_BROWSER) as bridge:
+        first = echo_params("signed in")
+        answered = await sign_in_round(bridge, first)
+        await open_in_headless_browser(sign_in_url(server, answered))
+        retried = await bridge.request("tools/call", retry_params(first, answered, "accept"))
+        assert text_of(retried) == "signed in"
+        admin = {**echo_params("root"), "name": "admin_echo"}
+        stepping_up = await sign_in_round(bridge, admin)
+        assert server.stats()["step_up_challenges"] == 1
+        await open_in_headless_browser(sign_in_url(server, stepping_up))
+        stepped = await bridge.request("tools/call", retry_params(admin, stepping_up, "accept"))
+        assert text_of(stepped) == "admin: root"
+    assert server.stats()["authorizations"] == 2

@@ -309,6 +309,20 @@ def test_without_schtasks_nothing_is_written_and_it_says_why(
     assert not windows.task_file.parent.exists()
 
 
+def test_without_schtasks_a_dry_run_still_shows_the_task_and_the_commands(
+    windows: Windows, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(windows.root / "nowhere"))
+
+    code, out, _ = _cli(capsys, "install", "--dry-run")
+
+    assert code == 0
+    assert "note: schtasks was not found on PATH" in out
+    assert "<Arguments>daemon</Arguments>" in out
+    assert "would run: schtasks /Run /TN mcp-bridge-daemon" in out
+    assert not windows.task_file.parent.exists()
+
+
 def test_an_unknown_windows_user_is_refused_before_anything_runs(
     windows: Windows, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

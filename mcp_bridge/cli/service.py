@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 # Not a startup cost: stdlib, paths and errors, which cli.app has imported already.
 from mcp_bridge.cli import service_managers
 from mcp_bridge.cli.service_files import daemon_command
-from mcp_bridge.cli.service_managers import Manager, Step, service_manager
+from mcp_bridge.cli.service_managers import Manager, Step, ToolNotFound, service_manager
 from mcp_bridge.errors import BridgeError, ConfigError
 from mcp_bridge.paths import HOME_ENV, BridgePaths, bridge_paths
 
@@ -61,7 +61,13 @@ def _install(manager: Manager, *, dry_run: bool) -> None:
     _refuse_custom_home()
     files = {path: manager.encode(text) for path, text in manager.files(daemon_command()).items()}
     changed = [path for path, data in files.items() if _read(path) != data]
-    loaded = manager.loaded()
+    try:
+        loaded = manager.loaded()
+    except ToolNotFound as exc:
+        if not dry_run:
+            raise
+        print(f"note: {exc.what}")  # what a dry run shows is for running by hand
+        loaded = False
     if not dry_run:
         manager.prepare()
     _write_files(files, changed, dry_run=dry_run)

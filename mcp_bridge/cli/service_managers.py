@@ -30,7 +30,7 @@ from mcp_bridge.cli.service_files import (
 from mcp_bridge.errors import BridgeError
 from mcp_bridge.paths import bridge_paths
 
-__all__ = ["Manager", "Step", "run_tool", "service_manager"]
+__all__ = ["Manager", "Step", "ToolNotFound", "run_tool", "service_manager"]
 
 TOOL_TIMEOUT_S = 30.0
 
@@ -42,6 +42,10 @@ class Step(NamedTuple):
 
     argv: list[str]
     required: bool = True
+
+
+class ToolNotFound(BridgeError):
+    """The service manager's command-line tool is not on PATH where it must be."""
 
 
 def _utf8(text: str) -> bytes:
@@ -162,12 +166,12 @@ class _TaskScheduler:
         return [self.task_file]
 
     def loaded(self) -> bool:
-        """Whether the task is registered. Raises BridgeError when schtasks is missing:
+        """Whether the task is registered. Raises ToolNotFound when schtasks is missing:
         unlike a Linux container without a user manager, a Windows session always has
         Task Scheduler, so a missing tool is a broken PATH to fix, not a case to skip."""
         code, _, err = run_tool(["schtasks", "/Query", "/TN", TASK_NAME])
         if code == NOT_FOUND:
-            raise BridgeError(
+            raise ToolNotFound(
                 f"{err} on PATH (Task Scheduler's command-line tool, in "
                 "%SystemRoot%\\System32); nothing was changed",
                 next_step="Put %SystemRoot%\\System32 back on PATH and run this again; "

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from mcp_bridge.auth.errors import AuthError, ClientRejected, LoginRequired
+from mcp_bridge.auth.login_brake import MAX_LOGINS_PER_WINDOW
 from mcp_bridge.auth.provider import OAuthCredentials
 from mcp_bridge.auth.settings import Grant
 from mcp_bridge.demo.auth_modes import ServiceClient
@@ -120,6 +121,26 @@ async def test_a_wrong_secret_names_the_flag(
         await credentials.on_unauthorized(None)
     assert "wrong client secret" in refused.value.what
     assert "--client-id" in refused.value.next_step
+
+
+async def test_a_grant_that_keeps_failing_is_braked_in_the_words_of_a_grant(
+    auth_server: AuthServerFactory, oauth: OAuthPeers
+) -> None:
+    """The storm brake stops a grant that keeps being refused, as it stops browser
+    logins; its message speaks of the grant and the command that makes it, not of a
+    browser that never opened."""
+    server = auth_server(service_clients=(ServiceClient("svc", client_secret=SECRET),))
+    credentials = service_credentials(oauth, server, client_secret="nope")
+    for _ in range(MAX_LOGINS_PER_WINDOW):
+        with pytest.raises(ClientRejected):
+            await credentials.on_unauthorized(None)
+    with pytest.raises(AuthError) as braked:
+        await credentials.on_unauthorized(None)
+    said = f"{braked.value.what}. {braked.value.next_step}"
+    assert "client-credentials grants" in said
+    assert f"mcp-bridge login {server.mcp_url} --grant client-credentials" in said
+    assert "browser" not in said
+    assert server.stats()["machine_grant_refusals"] == MAX_LOGINS_PER_WINDOW
 
 
 # -- enterprise-managed authorization ------------------------------------------------

@@ -16,6 +16,7 @@ import pytest
 from mcp_bridge.auth.errors import AuthError
 from mcp_bridge.auth.login import BrowserLogin
 from mcp_bridge.auth.login_brake import LoginBrake
+from mcp_bridge.auth.settings import Grant, OAuthSettings
 from mcp_bridge.auth.urlpolicy import UrlPolicy
 from mcp_bridge.paths import bridge_paths
 from mcp_bridge.store.memory import MemoryVault
@@ -113,15 +114,59 @@ async def test_a_pasted_redirect_url_completes_the_login(
 def test_the_storm_brake_stops_the_fourth_unfinished_login() -> None:
     now = [0.0]
     brake = LoginBrake(max_starts=3, window_s=300, clock=lambda: now[0])
+    browser = OAuthSettings()
     for _ in range(3):
-        brake.start("https://mcp.example/mcp")
+        brake.start("https://mcp.example/mcp", browser)
     with pytest.raises(AuthError, match="none completed"):
-        brake.start("https://mcp.example/mcp")
+        brake.start("https://mcp.example/mcp", browser)
     now[0] = 301.0  # the window slid past them
-    brake.start("https://mcp.example/mcp")
+    brake.start("https://mcp.example/mcp", browser)
     brake.completed()
     for _ in range(3):
-        brake.start("https://mcp.example/mcp")
+        brake.start("https://mcp.example/mcp", browser)
+
+
+# settings -> (words the brake's refusal must say, the command it must name)
+BRAKED_KINDS: list[tuple[OAuthSettings, tuple[str, ...], str]] = [
+    (OAuthSettings(), ("browser sign-ins", "browser tab"), "mcp-bridge login URL`"),
+    (OAuthSettings(device=True), ("device sign-ins",), "mcp-bridge login URL --device`"),
+    (
+        OAuthSettings(grant=Grant.CLIENT_CREDENTIALS, client_id="svc"),
+        ("client-credentials grants", "none succeeded"),
+        "mcp-bridge login URL --grant client-credentials`",
+    ),
+    (
+        OAuthSettings(
+            grant=Grant.ENTERPRISE,
+            client_id="app",
+            idp_issuer="https://idp.example",
+            idp_client_id="app",
+            idp_client_secret="idp-secret",
+            id_token_file="/id-token",
+        ),
+        ("enterprise grants", "none succeeded"),
+        "mcp-bridge login URL --grant enterprise`",
+    ),
+]
+
+
+@pytest.mark.parametrize(("settings", "words", "command"), BRAKED_KINDS)
+def test_the_storm_brake_speaks_of_the_kind_of_login_it_stops(
+    settings: OAuthSettings, words: tuple[str, ...], command: str
+) -> None:
+    """A device login or a grant without a user opens no browser: the refusal must not
+    send the user looking for browser tabs, and the command to try must make that kind."""
+    url = "https://mcp.example/mcp"
+    brake = LoginBrake(max_starts=1, window_s=300, clock=lambda: 0.0)
+    brake.start(url, settings)
+    with pytest.raises(AuthError) as braked:
+        brake.start(url, settings)
+    said = f"{braked.value.what}. {braked.value.next_step}"
+    for word in words:
+        assert word in said
+    assert command.replace("URL", url) in said
+    if settings.device or settings.grant.is_machine:
+        assert "browser" not in said
 
 
 async def test_no_token_on_disk_outside_the_vault_nor_in_the_log(

@@ -1,6 +1,8 @@
 """The storm brake: a server whose logins keep being started without one completing gets a
 clear error instead of another browser tab (users of other bridges have seen dozens of tabs,
-docs/oauth-in-the-wild.md §2). Knows a clock, not logins.
+docs/oauth-in-the-wild.md §2), another device code, or another request for a grant the
+authorization server keeps refusing. Knows a clock, and the kind of login only to say
+what it stopped; not how logins run.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import time
 from collections.abc import Callable
 
 from mcp_bridge.auth.errors import AuthError
+from mcp_bridge.auth.settings import OAuthSettings
 
 __all__ = ["LOGIN_WINDOW_S", "MAX_LOGINS_PER_WINDOW", "LoginBrake"]
 
@@ -31,19 +34,33 @@ class LoginBrake:
         self._clock = clock
         self._starts: list[float] = []
 
-    def start(self, server: str) -> None:
-        """Record a login start; AuthError when too many went unfinished recently."""
+    def start(self, server: str, settings: OAuthSettings) -> None:
+        """Record the start of a login made with `settings`; AuthError, in the words of
+        that kind of login, when too many went unfinished recently."""
         now = self._clock()
         self._starts = [t for t in self._starts if now - t < self._window_s]
         if len(self._starts) >= self._max_starts:
-            wait_s = self._window_s - (now - self._starts[0])
-            raise AuthError(
-                f"{len(self._starts)} logins to {server} were started in the last "
-                f"{self._window_s / 60:.0f} minutes and none completed; not opening another",
-                next_step=f"Run `mcp-bridge login {server}` in a terminal to see what fails, "
-                f"or wait {wait_s:.0f} s",
-            )
+            raise self._refusal(server, settings, wait_s=self._window_s - (now - self._starts[0]))
         self._starts.append(now)
+
+    def _refusal(self, server: str, settings: OAuthSettings, *, wait_s: float) -> AuthError:
+        tried = f"{len(self._starts)} {settings.login_kind}s"
+        within = f"in the last {self._window_s / 60:.0f} minutes"
+        command, wait = settings.login_command(server), f"or wait {wait_s:.0f} s"
+        if settings.grant.is_machine:
+            return AuthError(
+                f"{tried} for {server} were made {within} and none succeeded; not asking "
+                "the authorization server again",
+                next_step=f"Run `{command}` with the same client flags in a terminal to see "
+                f"what fails, {wait}",
+            )
+        another = (
+            "asking for another device code" if settings.device else "opening another browser tab"
+        )
+        return AuthError(
+            f"{tried} to {server} were started {within} and none completed; not {another}",
+            next_step=f"Run `{command}` in a terminal to see what fails, {wait}",
+        )
 
     def completed(self) -> None:
         self._starts.clear()

@@ -163,7 +163,7 @@ class LoginCoordinator:
     ) -> asyncio.Task[LoginResult]:
         """The running login, or a new one (braked); shield it to wait for it."""
         if not self._logins.is_running:
-            self.brake.start(self.mcp_url)  # joining a running login starts nothing new
+            self.brake.start(self.mcp_url, self.settings)  # joining one starts nothing new
         return self._logins.join(lambda: self._run(challenge, previous_scopes))
 
     async def _run(

@@ -87,6 +87,21 @@ class OAuthSettings:
     idp_client_key_file: str | None = None
     id_token_file: str | None = None
 
+    @property
+    def login_kind(self) -> str:
+        """The kind of login these settings make, for messages: "browser sign-in",
+        "device sign-in", or "<grant> grant" for a grant without a user."""
+        if self.grant.is_machine:
+            return f"{self.grant.value} grant"
+        return "device sign-in" if self.device else "browser sign-in"
+
+    def login_command(self, server: str) -> str:
+        """The `mcp-bridge login` command that makes this kind of login to `server` (a
+        grant's client flags aside)."""
+        if self.grant.is_machine:
+            return f"mcp-bridge login {server} --grant {self.grant.value}"
+        return f"mcp-bridge login {server}" + (" --device" if self.device else "")
+
     def __post_init__(self) -> None:
         # Refuse a bad CIMD URL where the flag is read, before any request: obtain_client
         # checks it only when an AS advertises CIMD, so it could go unnoticed until then.

@@ -17,4 +17,5 @@ pytest_plugins = [
     "tests.fixtures.era_server",
     "tests.fixtures.tls_server",
     "tests.fixtures.http_proxy",
+    "tests.fixtures.windows_user",
 ]

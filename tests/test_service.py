@@ -25,10 +25,10 @@ from mcp_bridge.cli import service, service_files, service_managers
 from mcp_bridge.cli.app import run_cli
 from mcp_bridge.daemon import hello
 from mcp_bridge.paths import bridge_paths
+from tests.fixtures.windows_user import TASK_NS, fresh_user_dirs
 
 REPO = Path(__file__).resolve().parent.parent
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
-TASK_NS = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
 
 Runner = Callable[[list[str]], tuple[int, str, str]]
 
@@ -54,13 +54,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
     """A Linux user with an empty HOME, mcp-bridge installed in a venv whose path needs
     quoting in a unit file, and no systemctl on PATH."""
     monkeypatch.setattr(sys, "platform", "linux")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    fresh_user_dirs(monkeypatch, tmp_path / "home", tmp_path / "run")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    for name in ("MCP_BRIDGE_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"):
-        monkeypatch.delenv(name, raising=False)
-    runtime = tmp_path / "run"
-    runtime.mkdir(mode=0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
     (tmp_path / "empty-bin").mkdir()
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
     venv_bin = tmp_path / "my venv%$" / "bin"

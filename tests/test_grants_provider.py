@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from mcp_bridge.auth import login_coordinator
 from mcp_bridge.auth.errors import AuthError, ClientRejected, LoginRequired
 from mcp_bridge.auth.login_brake import MAX_LOGINS_PER_WINDOW
 from mcp_bridge.auth.provider import OAuthCredentials
@@ -141,6 +142,27 @@ async def test_a_grant_that_keeps_failing_is_braked_in_the_words_of_a_grant(
     assert f"mcp-bridge login {server.mcp_url} --grant client-credentials" in said
     assert "browser" not in said
     assert server.stats()["machine_grant_refusals"] == MAX_LOGINS_PER_WINDOW
+
+
+async def test_a_request_that_outwaits_a_slow_grant_hears_of_the_grant(
+    auth_server: AuthServerFactory, oauth: OAuthPeers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(login_coordinator, "SIGN_IN_URL_WAIT_S", 0.1)  # no URL will come
+    server = auth_server(
+        service_clients=(ServiceClient("svc", client_secret=SECRET),), token_delay_s=2.0
+    )
+    settings = settings_for(
+        grant=Grant.CLIENT_CREDENTIALS, client_id="svc", client_secret=SECRET, login_wait_s=0.2
+    )
+    credentials = oauth.credentials(
+        server.mcp_url, MemoryVault(), interactive=False, settings=settings
+    )
+    with pytest.raises(LoginRequired) as waiting:
+        await credentials.on_unauthorized(None)
+    said = f"{waiting.value.what}. {waiting.value.next_step}"
+    assert "client-credentials grant" in said
+    assert "browser" not in said
+    assert "sign in" not in said
 
 
 # -- enterprise-managed authorization ------------------------------------------------

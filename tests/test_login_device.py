@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from mcp_bridge.auth import login_coordinator
 from mcp_bridge.auth.client_identity import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.device_grant import (
     DEVICE_CODE_GRANT,
@@ -28,14 +29,19 @@ from mcp_bridge.auth.device_grant import (
 from mcp_bridge.auth.device_login import DeviceLogin
 from mcp_bridge.auth.dpop import jwk_thumbprint
 from mcp_bridge.auth.dpop_proofs import ServerDpop
-from mcp_bridge.auth.errors import AuthError, AuthorizationDenied, AuthResponseInvalid
+from mcp_bridge.auth.errors import (
+    AuthError,
+    AuthorizationDenied,
+    AuthResponseInvalid,
+    LoginRequired,
+)
 from mcp_bridge.auth.http_step import HttpResponse
 from mcp_bridge.auth.metadata import AuthServerMetadata
 from mcp_bridge.auth.urlpolicy import UrlPolicy
 from mcp_bridge.demo.dpop_checks import DpopRefused, ProofVerifier, RequestFacts
 from mcp_bridge.store.memory import MemoryVault
 from tests.fixtures.local_http import serving_app
-from tests.fixtures.oauth_client import NoClients, settings_for
+from tests.fixtures.oauth_client import NoClients, OAuthPeers, settings_for
 
 
 @dataclass
@@ -348,3 +354,44 @@ async def test_slow_down_stretches_the_interval_no_further_than_the_clamp(
     polls = [wait for wait in waits if wait >= MIN_INTERVAL_S]
     assert max(polls) == MAX_INTERVAL_S
     assert polls[-3:] == [MAX_INTERVAL_S] * 3
+
+
+# -- what a request is told while a device login is needed ----------------------------
+
+
+def said(error: AuthError) -> str:
+    return f"{error.what}. {error.next_step}"
+
+
+async def test_a_request_that_cannot_sign_in_here_names_the_device_login(
+    oauth: OAuthPeers,
+) -> None:
+    settings = settings_for(device=True)
+    credentials = oauth.credentials(
+        "https://mcp.example/mcp", MemoryVault(), interactive=False, settings=settings
+    )
+    with pytest.raises(LoginRequired) as needed:
+        await credentials.on_unauthorized(None)
+    assert "needs a device sign-in" in said(needed.value)
+    assert "`mcp-bridge login https://mcp.example/mcp --device`" in said(needed.value)
+    assert "browser" not in said(needed.value)
+
+
+async def test_a_request_that_outwaits_its_login_wait_hears_of_a_device_sign_in(
+    device_as: DeviceAsFactory, oauth: OAuthPeers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A device login shows a code, not a URL to open in this machine's browser: the
+    request that gives up waiting must not send the user looking for a browser tab."""
+    monkeypatch.setattr(login_coordinator, "SIGN_IN_URL_WAIT_S", 0.1)  # no URL will come
+    state = await device_as(["authorization_pending"] * 5)
+    shown: list[str] = []
+    settings = settings_for(device=True, open_browser=False, login_wait_s=0.2)
+    credentials = oauth.credentials(
+        state.mcp_url, MemoryVault(), interactive=True, settings=settings, notify=shown.append
+    )
+    with pytest.raises(LoginRequired) as waiting:
+        await credentials.on_unauthorized(None)
+    assert any("enter the code" in text for text in shown)
+    assert "device sign-in" in said(waiting.value)
+    assert f"`mcp-bridge login {state.mcp_url} --device`" in said(waiting.value)
+    assert "browser" not in said(waiting.value)

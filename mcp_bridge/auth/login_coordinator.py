@@ -123,28 +123,28 @@ class LoginCoordinator:
         """A login for a request: joined or started, and waited for at most
         `settings.login_wait_s`; LoginRequired saying what to do when it cannot run here
         (not interactive) or takes longer. `previous_scopes`: a step-up's granted scopes."""
-        if not self.interactive and not self.settings.grant.is_machine:
-            command = f"mcp-bridge login {self.mcp_url}"
+        settings = self.settings
+        command = settings.login_command(self.mcp_url)
+        if not self.interactive and not settings.grant.is_machine:
             if previous_scopes and challenge is not None:
                 # A step-up: the login must ask for the union (MCP "Step-Up Authorization
                 # Flow"), not the defaults.
                 wanted = " ".join(step_up_scopes(previous_scopes, challenge.scope))
                 command += f" --scope '{wanted}'"
             raise LoginRequired(
-                f"{self.mcp_url} needs a browser sign-in",
+                f"{self.mcp_url} needs a {settings.login_kind}",
                 next_step=f"Run `{command}` in a terminal, then retry",
             )
         task = self.start(challenge, previous_scopes)
         try:
-            async with asyncio.timeout(self.settings.login_wait_s):
+            async with asyncio.timeout(settings.login_wait_s):
                 await asyncio.shield(task)
         except TimeoutError:
             url = await self._sign_in_url(task)
-            where = f"Open {url} to sign in" if url else "Finish signing in in the browser"
             raise LoginRequired(
-                f"A browser sign-in to {self.mcp_url} is waiting for you",
-                next_step=f"{where} (or run `mcp-bridge login {self.mcp_url}` in a "
-                "terminal), then retry",
+                _still_waiting(self.mcp_url, settings),
+                next_step=f"{_what_to_do(settings, url)} (or run `{command}` in a terminal), "
+                "then retry",
                 sign_in_url=url,
             ) from None
 
@@ -207,3 +207,21 @@ class LoginCoordinator:
     async def aclose(self) -> None:
         """Cancel a running login."""
         await self._logins.cancel()
+
+
+def _still_waiting(server: str, settings: OAuthSettings) -> str:
+    """What a request that stopped waiting for a login is told: in the words of the kind
+    of login (a device login shows a code, a grant needs nobody)."""
+    if settings.grant.is_machine:
+        return f"The {settings.login_kind} for {server} has not finished yet"
+    return f"A {settings.login_kind} to {server} is waiting for you"
+
+
+def _what_to_do(settings: OAuthSettings, url: str | None) -> str:
+    if url is not None:
+        return f"Open {url} to sign in"
+    if settings.grant.is_machine:
+        return "Wait a moment for the authorization server"
+    if settings.device:
+        return "Enter the code mcp-bridge showed at the device sign-in page"
+    return "Finish signing in in the browser"

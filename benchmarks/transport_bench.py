@@ -1,5 +1,5 @@
-"""Daemon transport benchmark: the Unix socket and loopback TCP with its secret (what
-Windows uses), side by side in one run, with `run --no-daemon` as the floor.
+"""Daemon transport benchmark: the Unix socket and loopback TCP with its mutual proof
+(what Windows uses), side by side in one run, with `run --no-daemon` as the floor.
 
 Prints figures; asserts nothing. The machine may be shared and noisy: read the ratios.
 
@@ -7,11 +7,14 @@ Prints figures; asserts nothing. The machine may be shared and noisy: read the r
 
 1. spawn -> reply to `initialize` through a warm daemon, per transport: a URL the bridge
    has not seen each time, so the shim has to reach the daemon (a cached answer would
-   come from the shim alone). The TCP shim also reads the endpoint file and checks the
-   daemon's pid before it connects.
-2. sequential tools/call noop through a shim: p50/p99 per transport, and the hop over
+   come from the shim alone). The TCP shim also reads the endpoint file, checks the
+   daemon's pid, imports hmac and has the daemon prove itself before its hello.
+2. connect + hello + reply, what every shim does before its first message: `status`
+   asked in this process, p50/p90 per transport. TCP's extra round trip (the challenge and
+   its answer) and its two HMACs each way show here.
+3. sequential tools/call noop through a shim: p50/p99 per transport, and the hop over
    `--no-daemon`. The paths take turns in rounds, so drift falls on all of them.
-3. 16 concurrent callers: calls/s per transport, and TCP / Unix.
+4. 16 concurrent callers: calls/s per transport, and TCP / Unix.
 
 Each transport's daemon has its own MCP_BRIDGE_HOME; every process under them is ended
 on exit.
@@ -42,6 +45,8 @@ from daemon_bench import (
 from relay_bench import INITIALIZE, PipeClient, bench_server, percentile, piped_bridge, row
 
 from mcp_bridge.daemon.transport import TRANSPORT_ENV
+from mcp_bridge.paths import bridge_paths
+from mcp_bridge.shim.connection import ask_daemon
 
 TRANSPORTS = ("unix", "tcp")
 IN_PROCESS = "--no-daemon (floor)"
@@ -66,6 +71,26 @@ async def spawn_to_initialize(url: str, env: dict[str, str]) -> float:
             raise SystemExit(f"initialize failed: {reply}")
         await bridge.close()
     return elapsed
+
+
+def connect_and_hello(home: Path, transport: str, runs: int) -> list[float]:
+    """Seconds each for `runs` connections to the daemon under `home`: connect (and, on
+    TCP, the proof), the `status` hello, its reply."""
+    paths = bridge_paths({"MCP_BRIDGE_HOME": str(home)})
+    before = os.environ.get(TRANSPORT_ENV)
+    os.environ[TRANSPORT_ENV] = transport  # read by the transport choice at each connect
+    try:
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            ask_daemon(paths, "status")
+            times.append(time.perf_counter() - started)
+        return times
+    finally:
+        if before is None:
+            del os.environ[TRANSPORT_ENV]
+        else:
+            os.environ[TRANSPORT_ENV] = before
 
 
 def calling(pipe: PipeClient) -> Callable[[], Awaitable[None]]:
@@ -93,6 +118,19 @@ async def run_all(url: str, homes: dict[str, Path], runs: int, calls: int, round
             f"{percentile(times, 0.9) * 1000:7.1f}"
         )
 
+    print(f"\n2. connect + hello + reply (`status`), ms (median / p90 of {runs * 20})")
+    hellos: dict[str, list[float]] = {transport: [] for transport in TRANSPORTS}
+    for _ in range(runs):  # in turns, so drift falls on both
+        for transport in TRANSPORTS:
+            hellos[transport] += connect_and_hello(homes[transport], transport, 20)
+    for transport, times in hellos.items():
+        print(
+            f"  {transport:<6} {statistics.median(times) * 1000:7.3f} "
+            f"{percentile(times, 0.9) * 1000:7.3f}"
+        )
+    extra = statistics.median(hellos["tcp"]) - statistics.median(hellos["unix"])
+    print(f"  tcp - unix: {extra * 1000:+.3f} ms p50")
+
     async with contextlib.AsyncExitStack() as stack:
         pipes: dict[str, PipeClient] = {}
         argv = {IN_PROCESS: [str(SCRIPT), "run", "--no-daemon"]}
@@ -111,7 +149,7 @@ async def run_all(url: str, homes: dict[str, Path], runs: int, calls: int, round
                 await call()  # warm up
 
         per_turn = max(1, calls // rounds)
-        print(f"\n2. tools/call noop, sequential: {per_turn} calls a turn, {rounds} turns a path")
+        print(f"\n3. tools/call noop, sequential: {per_turn} calls a turn, {rounds} turns a path")
         samples: dict[str, list[float]] = {label: [] for label in paths}
         for _ in range(rounds):
             for label, call in paths.items():
@@ -125,7 +163,7 @@ async def run_all(url: str, homes: dict[str, Path], runs: int, calls: int, round
         print(f"  tcp - unix: {p50['tcp'] - p50['unix']:+.3f} ms p50")
 
         per_turn = max(WORKERS, calls * 2 // rounds)
-        print(f"\n3. {WORKERS} concurrent callers: {per_turn} calls a turn, {rounds} turns a path")
+        print(f"\n4. {WORKERS} concurrent callers: {per_turn} calls a turn, {rounds} turns a path")
         made = dict.fromkeys(paths, 0)
         spent = dict.fromkeys(paths, 0.0)
         for _ in range(rounds):

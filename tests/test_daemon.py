@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from mcp_bridge.daemon import transport
+from mcp_bridge.daemon import proof, transport
 from mcp_bridge.daemon.server import DaemonServer
 from mcp_bridge.engine.registry import CredentialRegistry
 from mcp_bridge.paths import BridgePaths, bridge_paths
@@ -128,9 +128,12 @@ async def test_a_killed_daemon_is_restarted_and_the_login_survives(
     assert stats["reuse_detections"] == 0
 
 
-async def test_another_user_cannot_reach_the_daemon(sdk_stateful: ServerProcess) -> None:
+async def test_another_user_cannot_reach_the_daemon(
+    sdk_stateful: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if os.getuid() != 0:
         pytest.skip("creating a second user needs root (CI runs as root)")
+    monkeypatch.setenv(transport.TRANSPORT_ENV, "unix")  # the uid check is the socket's
     other = _other_user()
     # A home the other user can walk to (pytest's own temp root is 0700).
     with tempfile.TemporaryDirectory(prefix="mcp-bridge-uid-", dir="/tmp") as name:
@@ -161,7 +164,7 @@ async def test_a_wrong_or_silent_hello_gets_an_answer_not_a_hang(
         paths = bridge_paths({"MCP_BRIDGE_HOME": str(bridge_home)})
         cases: list[tuple[dict[str, object] | bytes, str]] = [
             ({"mcp-bridge": 99, "session": {}}, "speaks daemon protocol 99"),
-            ({"mcp-bridge": 1, "session": {"url": "ftp://x/"}}, "scheme"),
+            ({"mcp-bridge": 2, "session": {"url": "ftp://x/"}}, "scheme"),
             (b"hello daemon", "not JSON"),
         ]
         for hello_line, complaint in cases:
@@ -170,24 +173,32 @@ async def test_a_wrong_or_silent_hello_gets_an_answer_not_a_hang(
         assert text_of(await echo(bridge, "unharmed")) == "unharmed"
 
 
+REFLECTED = "the daemon's own proof, sent back"
+
+
 @pytest.mark.parametrize(
-    ("secret", "complaint"),
+    ("opening", "complaint"),
     [
-        (None, "The hello carries no daemon secret"),
-        ("guessed", "The hello's daemon secret is not this daemon's"),
-        (12345, "The hello's daemon secret is not this daemon's"),
+        (
+            "a protocol 1 hello with the secret",
+            "The first line to the daemon speaks daemon protocol 1; this side speaks 2",
+        ),
+        ("a hello, no challenge", "The first line to the daemon carries no challenge"),
+        ("no proof", "The hello carries no proof of the daemon secret"),
+        (REFLECTED, "The hello's proof does not match this daemon's secret"),
     ],
 )
-async def test_loopback_refuses_a_hello_without_the_secret_in_one_line(
+async def test_loopback_refuses_a_peer_that_does_not_prove_itself_in_one_line(
     sdk_stateful: ServerProcess,
     bridge_home: Path,
     monkeypatch: pytest.MonkeyPatch,
-    secret: object,
+    opening: str,
     complaint: str,
 ) -> None:
-    """Any local process can connect to 127.0.0.1: without the secret from the user's own
-    endpoint file it gets one line saying why, the connection is closed, and `stop` is no
-    exception."""
+    """Any local process can connect to 127.0.0.1: one that does not prove it holds the
+    secret from the user's own endpoint file gets one line saying why, the connection is
+    closed, and `stop` is no exception. An older shim's hello, which carried the secret
+    itself, is refused too: the daemon takes no secret from the wire."""
     monkeypatch.setenv(transport.TRANSPORT_ENV, "tcp")
     async with running_bridge(bridge_home, sdk_stateful.url) as bridge:
         assert "result" in await bridge.initialize()
@@ -195,18 +206,34 @@ async def test_loopback_refuses_a_hello_without_the_secret_in_one_line(
         address = transport.find_daemon(paths)
         assert isinstance(address, transport.LoopbackAddress)
         for command in ("status", "stop"):
-            hello_line: dict[str, object] = {"mcp-bridge": 1, "command": command}
-            if secret is not None:
-                hello_line["secret"] = secret
             with socket.create_connection(("127.0.0.1", address.port), timeout=15) as sock:
-                sock.sendall(json.dumps(hello_line).encode() + b"\n")
-                refusal, rest = _line_and_rest(sock)
+                said = await asyncio.to_thread(_open_with, sock, opening, command, address)
+            refusal, rest = said
             assert json.loads(refusal)["error"] == complaint
-            assert "mcp-bridge's own commands read it from daemon.endpoint" in refusal
             assert address.secret not in refusal
             assert rest == b""  # and then the daemon hung up
         assert text_of(await echo(bridge, "still served")) == "still served"
         assert daemon_pid(bridge_home) == address.pid
+
+
+def _open_with(
+    sock: socket.socket, opening: str, command: str, address: transport.LoopbackAddress
+) -> tuple[str, bytes]:
+    """Open a connection the way `opening` names; the daemon's refusal and what followed."""
+    hello_line: dict[str, object] = {"mcp-bridge": 2, "command": command}
+    with sock.makefile("rwb") as lines:
+        if opening == "a protocol 1 hello with the secret":
+            hello_line = {"mcp-bridge": 1, "command": command, "secret": address.secret}
+        elif opening != "a hello, no challenge":
+            shim = proof.ShimProof(address.secret, os.urandom(proof.NONCE_BYTES))
+            lines.write(shim.challenge() + b"\n")
+            lines.flush()
+            answer = json.loads(lines.readline())
+            if opening == REFLECTED:
+                hello_line["proof"] = answer["proof"]
+        lines.write(json.dumps(hello_line).encode() + b"\n")
+        lines.flush()
+        return lines.readline().decode(), lines.read()
 
 
 @pytest.mark.parametrize("stale", ["dead pid, someone else's port", "live pid, closed port"])
@@ -385,11 +412,11 @@ def _exchange(paths: BridgePaths, hello_line: dict[str, object] | bytes) -> dict
     asks for), or raw bytes."""
     address = transport.find_daemon(paths)
     assert address is not None
+    link = transport.connect(address)
+    assert link is not None
     if isinstance(hello_line, dict):
-        hello_line = json.dumps({**hello_line, **address.hello_fields}).encode()
-    sock = transport.connect(address)
-    assert sock is not None
-    with sock:
+        hello_line = json.dumps({**hello_line, **link.hello_fields}).encode()
+    with link.sock as sock:
         sock.settimeout(15)
         sock.sendall(hello_line + b"\n")
         reply, _ = _line_and_rest(sock)

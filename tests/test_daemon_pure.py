@@ -37,9 +37,9 @@ def test_a_command_hello_names_its_command(command: str) -> None:
         (b"GET / HTTP/1.1", "not JSON"),
         (b'{"jsonrpc":"2.0","id":1,"method":"initialize"}', "not an mcp-bridge hello"),
         (b"[1]", "not an mcp-bridge hello"),
-        (b'{"mcp-bridge":2,"session":{}}', "speaks daemon protocol 2; this side speaks 1"),
-        (b'{"mcp-bridge":1,"session":"x"}', "no server profile"),
-        (b'{"mcp-bridge":1,"command":"format-disk"}', "Unknown daemon request"),
+        (b'{"mcp-bridge":1,"session":{}}', "speaks daemon protocol 1; this side speaks 2"),
+        (b'{"mcp-bridge":2,"session":"x"}', "no server profile"),
+        (b'{"mcp-bridge":2,"command":"format-disk"}', "Unknown daemon request"),
         (b"[" * 100_000, "not JSON"),
     ],
 )

@@ -1,5 +1,6 @@
-"""The daemon's transports without a daemon: the choice, the endpoint file, the secret in
-the hello, the start lock's wait. The processes are in test_daemon.py."""
+"""The daemon's transports without a daemon: the choice, the endpoint file, the proof
+against listeners that are no daemon, the start lock's wait. The processes are in
+test_daemon.py; the proof's lines in test_daemon_proof.py."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mcp_bridge.daemon import hello, transport
+from mcp_bridge.daemon import transport
+from mcp_bridge.daemon.proof import NotProven
 from mcp_bridge.errors import ConfigError
 from mcp_bridge.paths import bridge_paths
 from mcp_bridge.process_lock import ProcessFileLock
+from tests.fixtures.squatter import HANGS_UP, SILENT, squatting
 
 SECRET = "s3cr3t-token_urlsafe-like-value"
 
@@ -130,9 +133,6 @@ def test_the_endpoint_file_is_private_and_withdrawn_only_while_it_is_ours(
             first.secret,
             os.getpid(),
         )
-        busy = r"another mcp-bridge daemon is listening on 127\.0\.0\.1:"
-        with pytest.raises(OSError, match=busy):
-            transport.listen(paths)
         transport.withdraw(first)
         assert not endpoint.exists()
     second = transport.listen(paths)  # the next daemon
@@ -143,45 +143,55 @@ def test_the_endpoint_file_is_private_and_withdrawn_only_while_it_is_ours(
         assert endpoint.read_bytes() == replaced
 
 
-# -- the secret in the hello --------------------------------------------------------------
+# -- the proof on a real socket -----------------------------------------------------------
 
 
-def hello_line(**fields: object) -> bytes:
-    return json.dumps({"mcp-bridge": 1, **fields}).encode()
+LONG_LINE = b'{"mcp-bridge":2,"challenge":"' + b"a" * 8000 + b'"}\n'
 
 
-def test_the_right_secret_lets_a_hello_in() -> None:
-    line = hello_line(command="status", secret=SECRET)
-    assert hello.parse_hello(line, secret=SECRET) == hello.CommandHello("status")
-    parsed = hello.parse_hello(hello_line(session={"url": "x"}, secret=SECRET), secret=SECRET)
-    assert parsed == hello.SessionHello({"url": "x"})
+@pytest.mark.parametrize(
+    ("answer", "complaint"),
+    [
+        (SILENT, "did not answer the challenge within 0.2 s"),
+        (HANGS_UP, "closed the connection without answering"),
+        (LONG_LINE, "more than one short line"),
+        (b'{"mcp-bridge":2}\n{"mcp-bridge":2}\n', "more than one short line"),
+        (b"HTTP/1.1 400 Bad Request\r\n", "not JSON"),
+        (
+            b'{"mcp-bridge":2,"challenge":"' + b"ab" * 32 + b'","proof":"' + b"0" * 64 + b'"}\n',
+            "does not match the secret",
+        ),
+    ],
+)
+def test_a_listener_that_does_not_prove_itself_gets_nothing_but_a_nonce(
+    answer: bytes | None, complaint: str
+) -> None:
+    with squatting(answer) as squatter:
+        address = transport.LoopbackAddress(squatter.port, SECRET, os.getpid(), "1")
+        with pytest.raises(NotProven, match=complaint):
+            transport.connect(address, timeout_s=0.2)
+    assert set(json.loads(squatter.everything)) == {"mcp-bridge", "challenge"}
 
 
-def test_on_a_unix_socket_a_secret_is_ignored() -> None:
-    line = hello_line(command="status", secret="anything")
-    assert hello.parse_hello(line) == hello.CommandHello("status")
-
-
-@pytest.mark.parametrize("command", ["status", "stop"])
-def test_a_hello_without_the_secret_is_refused_even_stop(command: str) -> None:
-    with pytest.raises(hello.HelloError, match="carries no daemon secret") as caught:
-        hello.parse_hello(hello_line(command=command), secret=SECRET)
-    assert "daemon.endpoint" in caught.value.next_step
-
-
-@given(st.none() | st.booleans() | st.integers() | st.text() | st.lists(st.text()))
-def test_any_other_secret_is_refused_and_never_echoed(given_secret: object) -> None:
-    line = hello_line(command="stop", secret=given_secret)
-    if given_secret == SECRET:
-        return
-    with pytest.raises(hello.HelloError) as caught:
-        hello.parse_hello(line, secret=SECRET)
-    assert SECRET not in str(caught.value)
-
-
-def test_a_lone_surrogate_for_a_secret_is_refused_not_a_crash() -> None:
-    with pytest.raises(hello.HelloError, match="not this daemon's"):
-        hello.parse_hello(b'{"mcp-bridge":1,"command":"stop","secret":"\\ud800"}', secret=SECRET)
+def test_a_daemon_starts_in_place_of_a_listener_that_does_not_prove_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The endpoint file names a live pid and a port something listens on, but it cannot
+    prove it holds the secret: a new daemon publishes its own endpoint all the same."""
+    monkeypatch.setenv(transport.TRANSPORT_ENV, "tcp")
+    paths = bridge_paths({"MCP_BRIDGE_HOME": str(tmp_path)})
+    refusal = b'{"mcp-bridge":1,"error":"The hello carries no daemon secret"}\n'
+    with squatting(refusal) as squatter:
+        paths.state_dir.mkdir(parents=True)
+        stale = transport.LoopbackAddress(squatter.port, SECRET, os.getpid(), "0.0.1")
+        paths.daemon_endpoint_file.write_bytes(transport.encode_endpoint(stale))
+        listening = transport.listen(paths)
+        with listening.sock:
+            published = transport.find_daemon(paths)
+            assert isinstance(published, transport.LoopbackAddress)
+            assert published.port == listening.sock.getsockname()[1] != squatter.port
+            transport.withdraw(listening)
+    assert SECRET.encode() not in squatter.everything
 
 
 # -- the start lock -----------------------------------------------------------------------

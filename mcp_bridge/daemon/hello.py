@@ -1,20 +1,28 @@
 """The first line on a daemon connection, each way. Standard library only (the shim
 imports it), and pure: lines in, values out.
 
-    shim   -> daemon   {"mcp-bridge": 1, "session": {server profile}}        bridge a client
-                       {"mcp-bridge": 1, "command": "status" | "stop" | "page"}  control
-    daemon -> shim     {"mcp-bridge": 1, "ok": true, ...}                     then JSON-RPC lines
-                       {"mcp-bridge": 1, "error": "...", "next_step": "...",
+    shim   -> daemon   {"mcp-bridge": 2, "session": {server profile}}        bridge a client
+                       {"mcp-bridge": 2, "command": "status" | "stop" | "page"}  control
+    daemon -> shim     {"mcp-bridge": 2, "ok": true, ...}                     then JSON-RPC lines
+                       {"mcp-bridge": 2, "error": "...", "next_step": "...",
                         "config": true|false}                                 then close
 
 After an `ok` to a session hello, every line either way is one JSON-RPC message. A peer
 that speaks another version, or sends anything else first, gets an error line naming both
 versions, never silence.
 
-On the loopback transport (transport.py) a hello also carries `"secret": "..."`, the
-daemon's per-start secret from its endpoint file, and one without it (or with another) is
-refused before anything else in it counts, `stop` included. The field is optional, so the
-version stays 1: the Unix socket needs no secret, and a daemon there ignores one.
+On loopback TCP (transport.py) two lines come before the hello: the shim's challenge and
+the daemon's answer, by which the daemon proves it holds the per-start secret of its
+endpoint file (proof.py). The hello then carries `"proof": "..."`, the shim's own proof,
+checked in constant time before anything else in it counts, `stop` included. On the Unix
+socket (the kernel names the peer's uid) there is neither the exchange nor the field.
+
+Protocol 2 is protocol 1 with that exchange. Protocol 1's loopback hello carried the
+secret itself, so that whatever listened on the port got it: a daemon of protocol 1 is
+refused by a newer shim as "not proven" and left to exit by itself when idle (the secret
+is never handed to a peer that has not proved itself, and a protocol 1 daemon cannot), and
+a protocol 1 shim's hello is refused by a newer daemon with both versions named. On the
+Unix socket nothing else changed: a newer shim retires a protocol 1 daemon with `stop`.
 
 A command is added without a new version: an older shim never sends it, and an older
 daemon answers it with an "Unknown daemon request" error, which a newer shim takes as its
@@ -32,20 +40,23 @@ __all__ = [
     "CommandHello",
     "HelloError",
     "SessionHello",
+    "check_version",
     "encode",
     "error_reply",
+    "hello_object",
+    "is_digest",
     "ok_reply",
     "parse_hello",
     "parse_reply",
 ]
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 _KEY = "mcp-bridge"
 COMMANDS = ("status", "stop", "page")
-_SECRET = "secret"
-_SECRET_STEP = (
-    "mcp-bridge's own commands read it from daemon.endpoint in mcp-bridge's state "
-    "directory, which a daemon rewrites each time it starts"
+_PROOF = "proof"
+_PROOF_STEP = (
+    "mcp-bridge's own commands make it from the secret in daemon.endpoint, in "
+    "mcp-bridge's state directory, which a daemon rewrites each time it starts"
 )
 
 
@@ -89,18 +100,19 @@ def ok_reply(**details: object) -> bytes:
     return encode({"ok": True, **details})
 
 
-def parse_hello(line: bytes, *, secret: str | None = None) -> SessionHello | CommandHello:
-    """The daemon's reading of a shim's first line. Raises HelloError.
+def parse_hello(line: bytes, *, proof: bytes | None = None) -> SessionHello | CommandHello:
+    """The daemon's reading of a shim's hello. Raises HelloError.
 
-    `secret`: the one the hello must carry (the loopback transport), checked first.
-    `stop` is understood from any version, now and in every later protocol: it is how a
-    newer shim retires a daemon left running by an older mcp-bridge."""
-    doc = _hello_object(line, "The first line to the daemon")
-    if secret is not None:
-        _check_secret(doc.get(_SECRET), secret)
+    `proof`: the MAC the hello must carry (loopback TCP: proof.answer_challenge made it),
+    checked first. `stop` is understood from any version, now and in every later
+    protocol: it is how a newer shim retires a daemon left running by an older mcp-bridge."""
+    role = "The hello to the daemon"
+    doc = hello_object(line, role)
+    if proof is not None:
+        _check_proof(doc.get(_PROOF), proof)
     if doc.get("command") == "stop":
         return CommandHello("stop")
-    _check_version(doc, "The first line to the daemon")
+    check_version(doc, role)
     if "session" in doc:
         profile = doc["session"]
         if not isinstance(profile, dict):
@@ -128,25 +140,33 @@ def parse_reply(line: bytes) -> dict[str, object]:
     )
 
 
-def _check_secret(given: object, secret: str) -> None:
-    if given is None:
-        raise HelloError("The hello carries no daemon secret", _SECRET_STEP)
-    import hmac  # the daemon's side only: the shim never pays for it
+def is_digest(given: object, expected: bytes) -> bool:
+    """Whether `given` (a field of a line) is the hex of `expected`, compared in constant
+    time."""
+    if not isinstance(given, str):
+        return False
+    import hmac  # loopback TCP only: a shim on the Unix socket never pays for it
 
     # Bytes, compared in constant time; surrogatepass: JSON may carry a lone surrogate.
-    if not isinstance(given, str) or not hmac.compare_digest(
-        given.encode("utf-8", "surrogatepass"), secret.encode()
-    ):
-        raise HelloError("The hello's daemon secret is not this daemon's", _SECRET_STEP)
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.hex().encode())
+
+
+def _check_proof(given: object, expected: bytes) -> None:
+    if given is None:
+        raise HelloError("The hello carries no proof of the daemon secret", _PROOF_STEP)
+    if not is_digest(given, expected):
+        raise HelloError("The hello's proof does not match this daemon's secret", _PROOF_STEP)
 
 
 def _versioned(line: bytes, role: str) -> dict[str, object]:
-    doc = _hello_object(line, role)
-    _check_version(doc, role)
+    doc = hello_object(line, role)
+    check_version(doc, role)
     return doc
 
 
-def _hello_object(line: bytes, role: str) -> dict[str, object]:
+def hello_object(line: bytes, role: str) -> dict[str, object]:
+    """`line` as a JSON object that names the protocol (its version unchecked). Raises
+    HelloError; `role` names the line in the message."""
     try:
         doc = json.loads(line)
     except (ValueError, RecursionError):
@@ -156,7 +176,7 @@ def _hello_object(line: bytes, role: str) -> dict[str, object]:
     return doc
 
 
-def _check_version(doc: dict[str, object], role: str) -> None:
+def check_version(doc: dict[str, object], role: str) -> None:
     version = doc[_KEY]
     if version != PROTOCOL_VERSION:
         raise HelloError(

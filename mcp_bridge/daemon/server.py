@@ -12,7 +12,8 @@ Theory of operation
 - At start, every login in the vault gets its background refresh, whether or not a client
   ever connects (a sliding refresh-token lifetime stays alive while the daemon runs).
 - Who may connect: on a Unix socket, the peer's uid must be ours; on loopback TCP, the
-  hello must carry the secret the daemon published for this user alone.
+  peer must prove it holds the secret the daemon published for this user alone, after
+  the daemon proved it first (proof.py).
 - A connection's first line is a hello (hello.py). A session hello carries the server
   profile; the daemon answers `ok`, then the connection carries JSON-RPC both ways until
   the shim closes it. A command hello (`status`, `stop`, `page`) gets one reply; `page`
@@ -31,7 +32,7 @@ import time
 from typing import TYPE_CHECKING
 
 from mcp_bridge import __version__
-from mcp_bridge.daemon import hello, transport
+from mcp_bridge.daemon import hello, proof, transport
 from mcp_bridge.daemon.peer import peer_uid
 from mcp_bridge.daemon.socket_channel import SocketChannel
 from mcp_bridge.engine.profile import DEFAULT_MAX_MESSAGE_BYTES, ServerProfile
@@ -165,8 +166,11 @@ class DaemonServer:
             return
         try:
             async with asyncio.timeout(HELLO_TIMEOUT_S):
-                first = await reader.readuntil(b"\n")
-            request = hello.parse_hello(first, secret=self._secret)
+                expected = None
+                if self._secret is not None:
+                    expected = await _answer_challenge(reader, writer, self._secret)
+                line = await reader.readuntil(b"\n")
+            request = hello.parse_hello(line, proof=expected)
         except TimeoutError:
             await _say(writer, hello.error_reply("No hello within the time allowed"))
             return
@@ -259,6 +263,18 @@ def _server_status(state: ServerState) -> dict[str, object]:
         # A grant without a user renews the tokens (no refresh token needed): which one.
         "grant": state.settings.grant.value if state.settings.grant.is_machine else None,
     }
+
+
+async def _answer_challenge(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, secret: str
+) -> bytes:
+    """Loopback TCP: prove this daemon holds `secret`; the proof the hello must then
+    carry. Raises HelloError for a first line that is no challenge."""
+    challenge = await reader.readuntil(b"\n")
+    answer, expected = proof.answer_challenge(challenge, secret, os.urandom(proof.NONCE_BYTES))
+    writer.writelines((answer, b"\n"))
+    await writer.drain()
+    return expected
 
 
 async def _say(writer: asyncio.StreamWriter, line: bytes) -> None:

@@ -7,17 +7,19 @@ branches on the platform.
     LoopbackAddress     127.0.0.1:PORT and a fresh secret, published by the daemon in
                         <state dir>/daemon.endpoint (0600, in the user's own profile)
 
-Any local process can connect to a loopback port, so on that transport the daemon admits
-only a first line that carries the secret (hello.py); only this user can read the file
-that holds it. Why not a named pipe: docs/daemon-transport.md.
+Any local process can connect to a loopback port, and any local process could listen on
+the port a dead daemon named: on that transport each side proves to the other that it
+holds the secret (proof.py), the daemon first, before the shim sends its hello; only this
+user can read the file that holds it. Why not a named pipe: docs/daemon-transport.md.
 
 Theory of operation
 
     shim     address = find_daemon(paths)      # None: no live daemon published one
-             sock = connect(address)           # None: nobody listens there
-             send hello.encode({..., **address.hello_fields})
+             link = connect(address)           # None: nobody listens there; NotProven:
+                                               #   what listens is no daemon of ours
+             send hello.encode({..., **link.hello_fields})
     daemon   listening = listen(paths)         # bind, then publish the socket or endpoint
-             serve listening.sock, each hello checked against listening.secret
+             serve listening.sock, each loopback peer proving listening.secret
              withdraw(listening)               # remove what it published, if still its own
 
 MCP_BRIDGE_DAEMON_TRANSPORT=tcp picks loopback TCP where Unix sockets exist too (that is
@@ -35,12 +37,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
+from mcp_bridge.daemon.proof import NONCE_BYTES, NotProven, ShimProof
 from mcp_bridge.errors import ConfigError
 from mcp_bridge.paths import BridgePaths, private_directory
 
 __all__ = [
+    "PROOF_TIMEOUT_S",
     "TRANSPORT_ENV",
     "DaemonAddress",
+    "Link",
     "Listening",
     "LoopbackAddress",
     "UnixSocketAddress",
@@ -58,14 +63,15 @@ __all__ = [
 TRANSPORT_ENV = "MCP_BRIDGE_DAEMON_TRANSPORT"
 LOOPBACK_HOST = "127.0.0.1"
 LISTEN_BACKLOG = 64
+# A daemon answers the challenge at once; a squatter may never, and a shim that met one
+# starts a daemon that probes it again, within the shim's START_TIMEOUT_S.
+PROOF_TIMEOUT_S = 5.0
+# The daemon's answer is ~200 bytes; a protocol 1 daemon's refusal ~250.
+_ANSWER_LIMIT_BYTES = 4096
 
 
 class UnixSocketAddress(NamedTuple):
     path: Path
-
-    @property
-    def hello_fields(self) -> dict[str, object]:
-        return {}  # the kernel tells the daemon who connected
 
     def __str__(self) -> str:
         return str(self.path)
@@ -79,10 +85,6 @@ class LoopbackAddress(NamedTuple):
     pid: int
     version: str
 
-    @property
-    def hello_fields(self) -> dict[str, object]:
-        return {"secret": self.secret}
-
     def __str__(self) -> str:
         return f"{LOOPBACK_HOST}:{self.port}"
 
@@ -91,6 +93,13 @@ class LoopbackAddress(NamedTuple):
 
 
 DaemonAddress = UnixSocketAddress | LoopbackAddress
+
+
+class Link(NamedTuple):
+    """A connection to the daemon, ready for the hello."""
+
+    sock: socket.socket
+    hello_fields: dict[str, object]  # what the hello must carry: loopback TCP's proof
 
 
 def uses_loopback(environ: Mapping[str, str] | None = None) -> bool:
@@ -131,9 +140,10 @@ def find_daemon(paths: BridgePaths) -> DaemonAddress | None:
     return address
 
 
-def connect(address: DaemonAddress) -> socket.socket | None:
-    """A socket connected to `address`, or None when nobody listens there. Raises OSError
-    for any other failure."""
+def connect(address: DaemonAddress, *, timeout_s: float = PROOF_TIMEOUT_S) -> Link | None:
+    """A connection to `address`, or None when nobody listens there. On loopback TCP the
+    daemon has proved itself (proof.py) before this returns: raises NotProven when what
+    listens did not, within `timeout_s`. Raises OSError for any other failure."""
     target: str | tuple[str, int]
     if isinstance(address, UnixSocketAddress):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -145,13 +155,39 @@ def connect(address: DaemonAddress) -> socket.socket | None:
         target = (LOOPBACK_HOST, address.port)
     try:
         sock.connect(target)
+        if isinstance(address, UnixSocketAddress):
+            return Link(sock, {})  # the kernel tells the daemon who connected
+        return Link(sock, _prove(sock, address.secret, min(timeout_s, PROOF_TIMEOUT_S)))
     except (FileNotFoundError, ConnectionRefusedError):
         sock.close()
         return None
     except BaseException:
         sock.close()
         raise
-    return sock
+
+
+def _prove(sock: socket.socket, secret: str, timeout_s: float) -> dict[str, object]:
+    """The challenge exchange, shim's side: the hello fields once the daemon proved
+    itself. Raises NotProven."""
+    exchange = ShimProof(secret, os.urandom(NONCE_BYTES))
+    sock.settimeout(timeout_s)
+    try:
+        sock.sendall(exchange.challenge() + b"\n")
+        answer = bytearray()
+        while not answer.endswith(b"\n"):
+            # A daemon says nothing more until it has the hello: no read takes more.
+            chunk = sock.recv(_ANSWER_LIMIT_BYTES)
+            if not chunk:
+                raise NotProven("it closed the connection without answering the challenge")
+            answer += chunk
+            if b"\n" in answer[:-1] or len(answer) > _ANSWER_LIMIT_BYTES:
+                raise NotProven("it answered the challenge with more than one short line")
+    except TimeoutError:
+        raise NotProven(f"it did not answer the challenge within {timeout_s:g} s") from None
+    except ConnectionError as exc:
+        raise NotProven(f"it dropped the connection at the challenge ({exc})") from None
+    sock.settimeout(None)
+    return exchange.hello_fields(bytes(answer[:-1]))
 
 
 def parse_endpoint(data: bytes) -> LoopbackAddress | None:
@@ -285,7 +321,7 @@ def _bind_unix_socket(path: Path) -> socket.socket:
     if path.exists():
         probe = connect(UnixSocketAddress(path))
         if probe is not None:
-            probe.close()
+            probe.sock.close()
             raise OSError(f"another mcp-bridge daemon is listening on {path}")
         path.unlink()  # nobody listens: left by a daemon that was killed
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -309,13 +345,8 @@ def _listen_loopback(endpoint_file: Path) -> Listening:
     from mcp_bridge.atomic_file import write_atomically
 
     running = _read_endpoint(endpoint_file)
-    if running is not None and process_is_running(running.pid):
-        probe = connect(running)
-        if probe is not None:
-            probe.close()
-            raise OSError(
-                f"another mcp-bridge daemon is listening on {running} (pid {running.pid})"
-            )
+    if running is not None and process_is_running(running.pid) and _proves_itself(running):
+        raise OSError(f"another mcp-bridge daemon is listening on {running} (pid {running.pid})")
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         if sys.platform == "win32":
@@ -336,6 +367,28 @@ def _listen_loopback(endpoint_file: Path) -> Listening:
         listener.close()
         raise
     return Listening(listener, address.secret, endpoint_file, content)
+
+
+def _proves_itself(address: LoopbackAddress) -> bool:
+    """Whether a daemon that holds the endpoint's secret listens at `address`. What does
+    not prove it (a protocol 1 daemon, a squatter) is left: the new endpoint leads away."""
+    try:
+        probe = connect(address)
+    except NotProven as exc:
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "daemon.endpoint named %s (pid %d), which did not prove it is a daemon of "
+            "this user's: %s; publishing a new endpoint",
+            address,
+            address.pid,
+            exc,
+        )
+        return False
+    if probe is None:
+        return False
+    probe.sock.close()
+    return True
 
 
 def _identity(path: Path) -> tuple[int, int] | None:

@@ -1,6 +1,11 @@
 """Reach the daemon: connect over this user's transport (daemon/transport.py), say the
 hello, and start the daemon when nobody answers.
 
+On loopback TCP, what listens at the published endpoint must prove it holds the secret
+(daemon/proof.py) before the shim sends its hello. What does not (a program on the port of
+a daemon that died, or a daemon of protocol 1, which cannot) counts as no daemon: the shim
+says so on stderr and starts one as usual, whose new endpoint file leads every shim away.
+
 Five shims started together start one daemon: the one that takes the start lock spawns
 it, the others wait on the lock and then find it listening. The daemon is started apart
 from the shim (a session of its own on POSIX, `setsid`; on Windows a process group of its
@@ -19,6 +24,7 @@ from collections.abc import Iterator
 
 from mcp_bridge import __version__
 from mcp_bridge.daemon import hello, transport
+from mcp_bridge.daemon.proof import NotProven
 from mcp_bridge.errors import BridgeError
 from mcp_bridge.paths import BridgePaths
 
@@ -41,7 +47,7 @@ POLL_S = 0.02
 # An auto-started daemon exits after this long without a connection.
 AUTO_IDLE_EXIT_S = 600.0
 
-Connected = tuple[socket.socket, transport.DaemonAddress]
+Connected = tuple[transport.Link, transport.DaemonAddress]
 
 
 class DaemonUnavailable(BridgeError):
@@ -60,13 +66,13 @@ def open_daemon(
     timeout_s: float = START_TIMEOUT_S,
 ) -> tuple[socket.socket, dict[str, object]]:
     """Connect to this user's daemon (with `start`, started first when none answers), send
-    the hello `message` with what the transport asks of it (the secret, on loopback TCP),
+    the hello `message` with what the transport asks of it (the proof, on loopback TCP),
     and return the socket and the daemon's `ok` reply. Raises HelloError when the daemon
     refused, DaemonUnavailable when none could be reached."""
-    sock, address = _connect(paths, start=start)
+    (sock, hello_fields), address = _connect(paths, start=start, timeout_s=timeout_s)
     try:
         sock.settimeout(timeout_s)
-        sock.sendall(hello.encode({**message, **address.hello_fields}) + b"\n")
+        sock.sendall(hello.encode({**message, **hello_fields}) + b"\n")
         reply = hello.parse_reply(read_line(sock))
         sock.settimeout(None)
     except OSError as exc:
@@ -155,7 +161,7 @@ def retire_daemon(paths: BridgePaths, why: str, *, old_pid: object = None) -> No
         connected = _try_connect(paths)
         if connected is None:
             return
-        connected[0].close()
+        connected[0].sock.close()
         if old_pid is not None and _answering_pid(paths) not in (None, old_pid):
             return
         time.sleep(POLL_S)
@@ -208,35 +214,60 @@ def _find(paths: BridgePaths) -> transport.DaemonAddress | None:
 
 
 def _try_connect(
-    paths: BridgePaths, *, not_at: transport.DaemonAddress | None = None
+    paths: BridgePaths,
+    *,
+    not_at: transport.DaemonAddress | None = None,
+    timeout_s: float = START_TIMEOUT_S,
 ) -> Connected | None:
-    """A connection to the daemon, or None when none listens. `not_at`: an address known
-    to be stale, not tried again (Windows retries a refused connection before it gives
-    up, which is slow)."""
+    """A connection to the daemon, or None when none listens or what listens did not prove
+    itself (said on stderr). `not_at`: an address known to be stale, not tried again
+    (Windows retries a refused connection before it gives up, which is slow)."""
     address = _find(paths)
     if address is None or address == not_at:
         return None
     try:
-        sock = transport.connect(address)
+        link = transport.connect(address, timeout_s=timeout_s)
+    except NotProven as exc:
+        _say_not_proven(address, exc)
+        return None
     except OSError as exc:
         raise DaemonUnavailable(f"Cannot connect to the daemon at {address}: {exc}") from exc
-    return None if sock is None else (sock, address)
+    return None if link is None else (link, address)
 
 
-def _connect(paths: BridgePaths, *, start: bool) -> Connected:
-    connected = _try_connect(paths)
+def _say_not_proven(address: transport.DaemonAddress, exc: NotProven) -> None:
+    pid = address.pid if isinstance(address, transport.LoopbackAddress) else "?"
+    why = (
+        " (a daemon of an older mcp-bridge, which cannot prove itself: it is left to exit "
+        "by itself once idle)"
+        if exc.old_protocol
+        else ""
+    )
+    sys.stderr.write(
+        f"mcp-bridge: not using {address} (pid {pid} in daemon.endpoint): it did not prove "
+        f"it holds this user's daemon secret, so nothing was sent to it; {exc}{why}\n"
+    )
+
+
+def _connect(paths: BridgePaths, *, start: bool, timeout_s: float) -> Connected:
+    tried = _find(paths)
+    connected = _try_connect(paths, timeout_s=timeout_s)
     if connected is not None:
         return connected
     if not start:
         raise DaemonNotRunning(
             "No mcp-bridge daemon is running", next_step="`mcp-bridge run` starts one"
         )
+    # An endpoint that refused or did not prove itself once is not tried again: a daemon
+    # started meanwhile publishes a new one (a Unix socket's path is always worth a retry).
+    stale = tried if isinstance(tried, transport.LoopbackAddress) else None
     with start_lock(paths):
-        connected = _try_connect(paths)  # another shim started it while we waited for the lock
-        return connected if connected is not None else _start_daemon(paths)
+        # another shim started it while we waited for the lock
+        connected = _try_connect(paths, not_at=stale, timeout_s=timeout_s)
+        return connected if connected is not None else _start_daemon(paths, timeout_s)
 
 
-def _start_daemon(paths: BridgePaths) -> Connected:
+def _start_daemon(paths: BridgePaths, timeout_s: float) -> Connected:
     import subprocess  # only the shim that starts the daemon pays for it
 
     stale = _find(paths)
@@ -266,7 +297,7 @@ def _start_daemon(paths: BridgePaths) -> Connected:
         )
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
-        connected = _try_connect(paths, not_at=not_at)
+        connected = _try_connect(paths, not_at=not_at, timeout_s=timeout_s)
         if connected is not None:
             return connected
         if process.poll() is not None:

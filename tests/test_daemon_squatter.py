@@ -14,7 +14,7 @@ from mcp_bridge.daemon import transport
 from mcp_bridge.paths import bridge_paths
 from tests.fixtures.bridge_process import echo, running_bridge
 from tests.fixtures.mcp_servers import ServerProcess, text_of
-from tests.fixtures.squatter import HANGS_UP, squatting
+from tests.fixtures.squatter import HANGS_UP, SILENT, squatting
 
 SECRET = "the-dead-daemons-secret-0123456789abcdef"
 HEADER_VALUE = "static-header-value-that-must-stay-home"
@@ -31,14 +31,15 @@ PROTOCOL_1_REFUSAL = (
         (PROTOCOL_1_REFUSAL, "a daemon of an older mcp-bridge"),
         (b"HTTP/1.1 400 Bad Request\r\n", "not JSON"),
         (HANGS_UP, "closed the connection without answering the challenge"),
+        (SILENT, "did not answer the challenge within 5 s"),
     ],
-    ids=["wrong MAC", "protocol 1 refusal", "not JSON", "hangs up"],
+    ids=["wrong MAC", "protocol 1 refusal", "not JSON", "hangs up", "silent"],
 )
 async def test_a_squatter_gets_no_secret_and_no_profile_and_the_client_is_served(
     sdk_stateful: ServerProcess,
     bridge_home: Path,
     monkeypatch: pytest.MonkeyPatch,
-    answer: bytes,
+    answer: bytes | None,
     complaint: str,
 ) -> None:
     monkeypatch.setenv(transport.TRANSPORT_ENV, "tcp")

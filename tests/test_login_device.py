@@ -381,8 +381,10 @@ async def test_a_request_that_outwaits_its_login_wait_hears_of_a_device_sign_in(
     device_as: DeviceAsFactory, oauth: OAuthPeers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A device login shows a code, not a URL to open in this machine's browser: the
-    request that gives up waiting must not send the user looking for a browser tab."""
-    monkeypatch.setattr(login_coordinator, "SIGN_IN_URL_WAIT_S", 0.1)  # no URL will come
+    request that gives up waiting must not send the user looking for a browser tab, but
+    gets the page and the code to hand its client (in the daemon, the only place the user
+    sees them)."""
+    monkeypatch.setattr(login_coordinator, "SIGN_IN_URL_WAIT_S", 5.0)
     state = await device_as(["authorization_pending"] * 5)
     shown: list[str] = []
     settings = settings_for(device=True, open_browser=False, login_wait_s=0.2)
@@ -393,5 +395,52 @@ async def test_a_request_that_outwaits_its_login_wait_hears_of_a_device_sign_in(
         await credentials.on_unauthorized(None)
     assert any("enter the code" in text for text in shown)
     assert "device sign-in" in said(waiting.value)
+    assert f"Open {state.origin}/activate and enter the code WDJB-MJHT" in said(waiting.value)
+    assert waiting.value.sign_in_url == f"{state.origin}/activate"
     assert f"`mcp-bridge login {state.mcp_url} --device`" in said(waiting.value)
     assert "browser" not in said(waiting.value)
+
+
+async def test_a_waiting_device_login_offers_its_page_and_code_to_hand_to_a_client(
+    device_as: DeviceAsFactory,
+) -> None:
+    """In the daemon nobody reads what a device login prints: a request that stops waiting
+    hands the client the page and the code (login_coordinator.py) instead, so the flow
+    keeps them while it waits, and forgets them after."""
+    state = await device_as(["authorization_pending", "tokens"])
+    seen: list[tuple[str | None, str | None]] = []
+    async with aiohttp.ClientSession() as http:
+        flow = DeviceLogin(
+            state.mcp_url,
+            settings_for(device=True, open_browser=False),
+            NoClients(),
+            policy=UrlPolicy.for_server(state.mcp_url),
+            http=lambda: http,
+            notify=lambda text: seen.append((flow.pending_url, flow.pending_code)),
+        )
+        await flow.run()
+    assert seen == [(f"{state.origin}/activate", "WDJB-MJHT")]
+    assert flow.url_shown.is_set() is False
+    assert (flow.pending_url, flow.pending_code) == (None, None)
+
+
+async def test_a_device_login_is_offered_to_the_client_with_its_code(
+    device_as: DeviceAsFactory, oauth: OAuthPeers
+) -> None:
+    """What a 2026-07-28 client's sign-in round is made of (engine/prompt_sign_in.py): the
+    page to open and, for a device login, the code to enter there."""
+    state = await device_as(["authorization_pending"] * 50)
+    settings = settings_for(device=True, open_browser=False, login_wait_s=30.0)
+    credentials = oauth.credentials(
+        state.mcp_url, MemoryVault(), interactive=True, settings=settings, notify=lambda _: None
+    )
+    waiting = asyncio.ensure_future(credentials.on_unauthorized(None))
+    try:
+        async with asyncio.timeout(20):
+            url, what_to_do = await credentials.sign_in_url_shown()
+    finally:
+        waiting.cancel()
+        await asyncio.gather(waiting, return_exceptions=True)
+        await credentials.aclose()
+    assert url == f"{state.origin}/activate"
+    assert what_to_do == f"Open {url} and enter the code WDJB-MJHT"

@@ -82,10 +82,21 @@ class DeviceLogin(SignInSteps):
                 f"No device sign-in within {self.settings.timeout_s:.0f} s",
                 next_step=f"Run `mcp-bridge login {self.mcp_url} --device` again",
             ) from None
+        finally:
+            self.pending_url = self.pending_code = None
+            self.url_shown.clear()
         log.info("logged in to %s at %s (device)", self.mcp_url, context.issuer)
         return LoginResult(context, client, tokens)
 
     async def _show(self, device: DeviceAuthorization) -> None:
+        page = device.verification_uri_complete or device.verification_uri
+        try:
+            self._policy.check_browser(page)
+        except AuthError as exc:  # not a URL to hand a client: the code is still shown
+            log.info("not handing out the device verification URL: %s", exc)
+        else:
+            self.pending_url, self.pending_code = page, device.user_code
+            self.url_shown.set()
         where = sanitize_remote_text(device.verification_uri, max_chars=500)
         self._notify(
             f"mcp-bridge: to sign in to {self.mcp_url}, open {where} on any device "

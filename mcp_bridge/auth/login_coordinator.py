@@ -141,10 +141,10 @@ class LoginCoordinator:
                 await asyncio.shield(task)
         except TimeoutError:
             url = await self._sign_in_url(task)
+            what = what_to_do(settings, url, self.flow.pending_code)
             raise LoginRequired(
                 _still_waiting(self.mcp_url, settings),
-                next_step=f"{_what_to_do(settings, url)} (or run `{command}` in a terminal), "
-                "then retry",
+                next_step=f"{what} (or run `{command}` in a terminal), then retry",
                 sign_in_url=url,
             ) from None
 
@@ -217,7 +217,11 @@ def _still_waiting(server: str, settings: OAuthSettings) -> str:
     return f"A {settings.login_kind} to {server} is waiting for you"
 
 
-def _what_to_do(settings: OAuthSettings, url: str | None) -> str:
+def what_to_do(settings: OAuthSettings, url: str | None, code: str | None) -> str:
+    """What a user is told to do for the login waiting for them (`url`, `code`: what the
+    login shows, when it has come that far)."""
+    if url is not None and code is not None:
+        return f"Open {url} and enter the code {code}"
     if url is not None:
         return f"Open {url} to sign in"
     if settings.grant.is_machine:

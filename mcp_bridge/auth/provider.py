@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 
 from mcp_bridge.auth.challenge import BearerChallenge
 from mcp_bridge.auth.errors import LoginRequired
-from mcp_bridge.auth.login_coordinator import LoginCoordinator
+from mcp_bridge.auth.login_coordinator import LoginCoordinator, what_to_do
 from mcp_bridge.auth.machine_login import MachineLogin
 from mcp_bridge.auth.refused_login import FreshLoginWatch
 from mcp_bridge.auth.scopes import StepUpBudget
@@ -269,12 +269,14 @@ class OAuthCredentials:
         """The authorization URL of the browser login waiting for the user, if any."""
         return self.logins.pending_url
 
-    async def sign_in_url_shown(self) -> str:
-        """The authorization URL of the browser login waiting for the user: at once when
-        one does, else when a login gets that far (a login without a browser never does)."""
-        while (url := self.logins.flow.pending_url) is None:
-            await self.logins.flow.url_shown.wait()
-        return url
+    async def sign_in_url_shown(self) -> tuple[str, str]:
+        """The URL the login waiting for the user wants opened, and what to tell the user
+        ("Open URL to sign in", or with a device login's code "Open URL and enter the code
+        C"): at once when one waits, else when a login gets that far (a grant never does)."""
+        flow = self.logins.flow
+        while (url := flow.pending_url) is None:
+            await flow.url_shown.wait()
+        return url, what_to_do(self.logins.settings, url, flow.pending_code)
 
     async def login(self, challenge: BearerChallenge | None = None) -> LoginResult:
         """A browser login now (the `login` command), joined with one already running.

@@ -197,12 +197,14 @@ class SignInSteps:
         self._notify = notify
         self._pasted_urls = pasted_urls  # the browser login reads them; the device's none
         self._clock = clock
-        # Where the server's DPoP key is kept; None: tokens stay Bearer. (The browser login
-        # and the machine grants bind their tokens to it; the device grant does not yet.)
+        # Where the server's DPoP key is kept; None: tokens stay Bearer.
         self._dpop = dpop
-        # The URL the user must open for the login now waiting, if one is: a request that
-        # cannot wait for it any longer hands it to the client (provider.py).
+        # The URL the user must open for the login now waiting, if one is (and for a device
+        # login the code to enter there): a request that cannot wait for it any longer
+        # hands them to the client (login_coordinator.py). In the daemon this is the only
+        # way the user hears of a device code: the daemon's own output is a log file.
         self.pending_url: str | None = None
+        self.pending_code: str | None = None
         self.url_shown = asyncio.Event()
 
     async def discover(

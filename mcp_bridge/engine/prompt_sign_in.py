@@ -29,14 +29,14 @@ __all__ = ["PromptSignIn"]
 
 class PromptSignIn:
     """A CredentialProvider over the server's shared one (see the module docstring).
-    `url_shown()`: the authorization URL of the server's browser login once one waits for
-    the user (at once when one does)."""
+    `url_shown()`: the URL of the server's login once one waits for the user (at once
+    when one does), and what to tell the user to do there."""
 
     def __init__(
         self,
         inner: OnDemandCredentials,
         rounds: SignInRounds,
-        url_shown: Callable[[], Awaitable[str]],
+        url_shown: Callable[[], Awaitable[tuple[str, str]]],
         *,
         server: str,
     ) -> None:
@@ -75,9 +75,9 @@ class PromptSignIn:
             await asyncio.gather(attempt, shown, return_exceptions=True)
         if attempt.done() and not attempt.cancelled():
             return attempt.result()  # a refresh did it, or the login ended first
-        url = shown.result()
+        url, what_to_do = shown.result()
         raise LoginRequired(
             f"Sign in to {self._server} to continue",
-            next_step=f"Open {url} to sign in, then retry",
+            next_step=f"{what_to_do}, then retry",
             sign_in_url=url,
         )

@@ -189,8 +189,8 @@ class CredentialRegistry:
         state = self._servers.get(resource)
         return None if state is None or state.oauth is None else state.oauth.pending_url
 
-    async def sign_in_url_shown(self, profile: ServerProfile) -> str:
-        """The authorization URL of `profile`'s browser login once it waits for the user."""
+    async def sign_in_url_shown(self, profile: ServerProfile) -> tuple[str, str]:
+        """The URL of `profile`'s login once it waits for the user, and what to tell them."""
         return await self._oauth(self.state_for(profile)).sign_in_url_shown()
 
     async def logout(self, profile: ServerProfile) -> bool:

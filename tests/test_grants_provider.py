@@ -147,7 +147,8 @@ async def test_a_grant_that_keeps_failing_is_braked_in_the_words_of_a_grant(
 async def test_a_request_that_outwaits_a_slow_grant_hears_of_the_grant(
     auth_server: AuthServerFactory, oauth: OAuthPeers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(login_coordinator, "SIGN_IN_URL_WAIT_S", 0.1)  # no URL will come
+    # A grant never shows a URL: the request must not wait for one (it used to, this long).
+    monkeypatch.setattr(login_coordinator, "SIGN_IN_URL_WAIT_S", 600.0)
     server = auth_server(
         service_clients=(ServiceClient("svc", client_secret=SECRET),), token_delay_s=2.0
     )
@@ -158,7 +159,8 @@ async def test_a_request_that_outwaits_a_slow_grant_hears_of_the_grant(
         server.mcp_url, MemoryVault(), interactive=False, settings=settings
     )
     with pytest.raises(LoginRequired) as waiting:
-        await credentials.on_unauthorized(None)
+        async with asyncio.timeout(60):
+            await credentials.on_unauthorized(None)
     said = f"{waiting.value.what}. {waiting.value.next_step}"
     assert "client-credentials grant" in said
     assert "browser" not in said

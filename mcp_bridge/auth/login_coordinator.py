@@ -151,7 +151,9 @@ class LoginCoordinator:
     async def _sign_in_url(self, login: asyncio.Task[LoginResult]) -> str | None:
         """The URL of the running login, waiting a little for it when the login has not
         come that far (discovery, registration, the in-process grace): it is what the
-        client needs to be told."""
+        client needs to be told. A grant without a user never shows one."""
+        if self.settings.grant.is_machine:
+            return None
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(SIGN_IN_URL_WAIT_S):
                 while not login.done() and self.flow.pending_url is None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from mcp_bridge.daemon import proof, transport
+from mcp_bridge.daemon import endpoint_file, proof, transport
 from mcp_bridge.daemon.server import DaemonServer
 from mcp_bridge.engine.registry import CredentialRegistry
 from mcp_bridge.paths import BridgePaths, bridge_paths
@@ -64,7 +64,7 @@ async def test_the_shim_relays_through_a_daemon_it_started(
         assert published.parent.stat().st_mode & 0o777 == 0o700
         if daemon_transport == "tcp":
             assert published.stat().st_mode & 0o777 == 0o600
-            endpoint = transport.parse_endpoint(published.read_bytes())
+            endpoint = endpoint_file.parse_endpoint(published.read_bytes())
             assert endpoint is not None
             assert endpoint.pid == daemon_pid(bridge_home)
         assert await bridge.close_stdin_and_wait() == 0
@@ -204,7 +204,7 @@ async def test_loopback_refuses_a_peer_that_does_not_prove_itself_in_one_line(
         assert "result" in await bridge.initialize()
         paths = bridge_paths({"MCP_BRIDGE_HOME": str(bridge_home)})
         address = transport.find_daemon(paths)
-        assert isinstance(address, transport.LoopbackAddress)
+        assert isinstance(address, endpoint_file.LoopbackAddress)
         for command in ("status", "stop"):
             with socket.create_connection(("127.0.0.1", address.port), timeout=15) as sock:
                 said = await asyncio.to_thread(_open_with, sock, opening, command, address)
@@ -217,7 +217,7 @@ async def test_loopback_refuses_a_peer_that_does_not_prove_itself_in_one_line(
 
 
 def _open_with(
-    sock: socket.socket, opening: str, command: str, address: transport.LoopbackAddress
+    sock: socket.socket, opening: str, command: str, address: endpoint_file.LoopbackAddress
 ) -> tuple[str, bytes]:
     """Open a connection the way `opening` names; the daemon's refusal and what followed."""
     hello_line: dict[str, object] = {"mcp-bridge": 2, "command": command}
@@ -250,13 +250,13 @@ async def test_a_stale_endpoint_file_leads_to_a_new_daemon(
             pid, port = _a_finished_process(), someone_else.getsockname()[1]
         else:
             pid, port = os.getpid(), _closed_port()  # this process: alive, not a daemon
-        old = transport.LoopbackAddress(port, "left-behind", pid, "0.1.0")
+        old = endpoint_file.LoopbackAddress(port, "left-behind", pid, "0.1.0")
         paths.state_dir.mkdir(parents=True)
-        paths.daemon_endpoint_file.write_bytes(transport.encode_endpoint(old))
+        paths.daemon_endpoint_file.write_bytes(endpoint_file.encode_endpoint(old))
         async with running_bridge(bridge_home, sdk_stateful.url) as bridge:
             assert "result" in await bridge.initialize()
             assert text_of(await echo(bridge, "new daemon")) == "new daemon"
-            new = transport.parse_endpoint(paths.daemon_endpoint_file.read_bytes())
+            new = endpoint_file.parse_endpoint(paths.daemon_endpoint_file.read_bytes())
             assert new is not None
             assert new.pid == daemon_pid(bridge_home) != pid
         if port == someone_else.getsockname()[1]:
@@ -467,8 +467,8 @@ async def test_a_stopping_daemon_leaves_a_file_that_is_no_longer_its_own(
     path.unlink()
     with contextlib.ExitStack() as successor:
         if daemon_transport == "tcp":
-            newer = transport.LoopbackAddress(1, "a newer daemon's", os.getpid(), "0.1.0")
-            path.write_bytes(transport.encode_endpoint(newer))
+            newer = endpoint_file.LoopbackAddress(1, "a newer daemon's", os.getpid(), "0.1.0")
+            path.write_bytes(endpoint_file.encode_endpoint(newer))
         else:
             listener = successor.enter_context(socket.socket(socket.AF_UNIX))
             listener.bind(str(path))

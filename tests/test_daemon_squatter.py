@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mcp_bridge.daemon import transport
+from mcp_bridge.daemon import endpoint_file, transport
 from mcp_bridge.paths import bridge_paths
 from tests.fixtures.bridge_process import echo, running_bridge
 from tests.fixtures.mcp_servers import ServerProcess, text_of
@@ -46,15 +46,15 @@ async def test_a_squatter_gets_no_secret_and_no_profile_and_the_client_is_served
     paths = bridge_paths({"MCP_BRIDGE_HOME": str(bridge_home)})
     with squatting(answer) as squatter:
         # A live pid (this test's own): the shim does connect to the squatter's port.
-        left = transport.LoopbackAddress(squatter.port, SECRET, os.getpid(), "0.1.0")
+        left = endpoint_file.LoopbackAddress(squatter.port, SECRET, os.getpid(), "0.1.0")
         paths.state_dir.mkdir(parents=True)
-        paths.daemon_endpoint_file.write_bytes(transport.encode_endpoint(left))
+        paths.daemon_endpoint_file.write_bytes(endpoint_file.encode_endpoint(left))
         header = f"X-Static: {HEADER_VALUE}"
         async with running_bridge(bridge_home, sdk_stateful.url, "--header", header) as bridge:
             assert "result" in await bridge.initialize()
             assert text_of(await echo(bridge, "fresh daemon")) == "fresh daemon"
             new = transport.find_daemon(paths)
-            assert isinstance(new, transport.LoopbackAddress)
+            assert isinstance(new, endpoint_file.LoopbackAddress)
             assert new.port != squatter.port
             assert new.secret != SECRET
             assert await bridge.close_stdin_and_wait() == 0

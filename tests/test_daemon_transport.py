@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mcp_bridge.daemon import transport
+from mcp_bridge.daemon import endpoint_file, transport
 from mcp_bridge.daemon.proof import NotProven
 from mcp_bridge.errors import ConfigError
 from mcp_bridge.paths import bridge_paths
@@ -56,7 +56,7 @@ def test_an_unknown_transport_is_a_config_error_naming_the_choices() -> None:
 # -- the endpoint file --------------------------------------------------------------------
 
 addresses = st.builds(
-    transport.LoopbackAddress,
+    endpoint_file.LoopbackAddress,
     port=st.integers(1, 65535),
     secret=st.text(min_size=1),
     pid=st.integers(1, 2**31 - 1),
@@ -65,8 +65,8 @@ addresses = st.builds(
 
 
 @given(addresses)
-def test_an_endpoint_round_trips(address: transport.LoopbackAddress) -> None:
-    assert transport.parse_endpoint(transport.encode_endpoint(address)) == address
+def test_an_endpoint_round_trips(address: endpoint_file.LoopbackAddress) -> None:
+    assert endpoint_file.parse_endpoint(endpoint_file.encode_endpoint(address)) == address
 
 
 @given(
@@ -80,7 +80,7 @@ def test_an_endpoint_round_trips(address: transport.LoopbackAddress) -> None:
     )
 )
 def test_any_bytes_parse_to_a_valid_endpoint_or_to_none(data: bytes) -> None:
-    parsed = transport.parse_endpoint(data)
+    parsed = endpoint_file.parse_endpoint(data)
     if parsed is not None:
         assert 0 < parsed.port < 65536
         assert parsed.pid > 0
@@ -101,11 +101,11 @@ def test_any_bytes_parse_to_a_valid_endpoint_or_to_none(data: bytes) -> None:
     ],
 )
 def test_a_malformed_endpoint_means_no_daemon(doc: object) -> None:
-    assert transport.parse_endpoint(json.dumps(doc).encode()) is None
+    assert endpoint_file.parse_endpoint(json.dumps(doc).encode()) is None
 
 
 def test_the_secret_is_never_shown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    address = transport.LoopbackAddress(8080, SECRET, 7, "1")
+    address = endpoint_file.LoopbackAddress(8080, SECRET, 7, "1")
     assert SECRET not in repr(address)
     assert SECRET not in str(address)
     assert SECRET not in f"{address!r} {address}"
@@ -127,7 +127,7 @@ def test_the_endpoint_file_is_private_and_withdrawn_only_while_it_is_ours(
         endpoint = paths.daemon_endpoint_file
         assert endpoint.stat().st_mode & 0o777 == 0o600
         found = transport.find_daemon(paths)
-        assert isinstance(found, transport.LoopbackAddress)
+        assert isinstance(found, endpoint_file.LoopbackAddress)
         assert (found.port, found.secret, found.pid) == (
             first.sock.getsockname()[1],
             first.secret,
@@ -167,7 +167,7 @@ def test_a_listener_that_does_not_prove_itself_gets_nothing_but_a_nonce(
     answer: bytes | None, complaint: str
 ) -> None:
     with squatting(answer) as squatter:
-        address = transport.LoopbackAddress(squatter.port, SECRET, os.getpid(), "1")
+        address = endpoint_file.LoopbackAddress(squatter.port, SECRET, os.getpid(), "1")
         with pytest.raises(NotProven, match=complaint):
             transport.connect(address, timeout_s=0.2)
     assert set(json.loads(squatter.everything)) == {"mcp-bridge", "challenge"}
@@ -183,12 +183,12 @@ def test_a_daemon_starts_in_place_of_a_listener_that_does_not_prove_itself(
     refusal = b'{"mcp-bridge":1,"error":"The hello carries no daemon secret"}\n'
     with squatting(refusal) as squatter:
         paths.state_dir.mkdir(parents=True)
-        stale = transport.LoopbackAddress(squatter.port, SECRET, os.getpid(), "0.0.1")
-        paths.daemon_endpoint_file.write_bytes(transport.encode_endpoint(stale))
+        stale = endpoint_file.LoopbackAddress(squatter.port, SECRET, os.getpid(), "0.0.1")
+        paths.daemon_endpoint_file.write_bytes(endpoint_file.encode_endpoint(stale))
         listening = transport.listen(paths)
         with listening.sock:
             published = transport.find_daemon(paths)
-            assert isinstance(published, transport.LoopbackAddress)
+            assert isinstance(published, endpoint_file.LoopbackAddress)
             assert published.port == listening.sock.getsockname()[1] != squatter.port
             transport.withdraw(listening)
     assert SECRET.encode() not in squatter.everything

@@ -237,10 +237,10 @@ def _stop_running_daemon(paths: BridgePaths) -> None:
 
 
 def _still_there(address: DaemonAddress | None) -> bool:
-    from mcp_bridge.daemon import transport
+    from mcp_bridge.daemon import endpoint_file, transport
 
-    if isinstance(address, transport.LoopbackAddress):
-        return transport.process_is_running(address.pid)
+    if isinstance(address, endpoint_file.LoopbackAddress):
+        return endpoint_file.process_is_running(address.pid)
     if isinstance(address, transport.UnixSocketAddress):
         return os.path.lexists(address.path)
     return False

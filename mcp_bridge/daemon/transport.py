@@ -29,7 +29,6 @@ how Linux CI runs it); `unix` insists on the socket; unset (or `auto`) picks by 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
 import sys
@@ -37,6 +36,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
+from mcp_bridge.daemon.endpoint_file import (
+    LOOPBACK_HOST,
+    LoopbackAddress,
+    encode_endpoint,
+    process_is_running,
+    read_endpoint,
+)
 from mcp_bridge.daemon.proof import NONCE_BYTES, NotProven, ShimProof
 from mcp_bridge.errors import ConfigError
 from mcp_bridge.paths import BridgePaths, private_directory
@@ -47,21 +53,16 @@ __all__ = [
     "DaemonAddress",
     "Link",
     "Listening",
-    "LoopbackAddress",
     "UnixSocketAddress",
     "adopt",
     "connect",
-    "encode_endpoint",
     "find_daemon",
     "listen",
-    "parse_endpoint",
-    "process_is_running",
     "uses_loopback",
     "withdraw",
 ]
 
 TRANSPORT_ENV = "MCP_BRIDGE_DAEMON_TRANSPORT"
-LOOPBACK_HOST = "127.0.0.1"
 LISTEN_BACKLOG = 64
 # A daemon answers the challenge at once; a squatter may never, and a shim that met one
 # starts a daemon that probes it again, within the shim's START_TIMEOUT_S.
@@ -75,21 +76,6 @@ class UnixSocketAddress(NamedTuple):
 
     def __str__(self) -> str:
         return str(self.path)
-
-
-class LoopbackAddress(NamedTuple):
-    """A daemon's loopback endpoint, as its endpoint file gives it."""
-
-    port: int
-    secret: str  # never shown: not in repr, str, logs or errors
-    pid: int
-    version: str
-
-    def __str__(self) -> str:
-        return f"{LOOPBACK_HOST}:{self.port}"
-
-    def __repr__(self) -> str:
-        return f"LoopbackAddress(port={self.port}, pid={self.pid}, version={self.version!r})"
 
 
 DaemonAddress = UnixSocketAddress | LoopbackAddress
@@ -134,7 +120,7 @@ def find_daemon(paths: BridgePaths) -> DaemonAddress | None:
     gone. Raises OSError when the socket's directory is not this user's alone."""
     if not uses_loopback():
         return UnixSocketAddress(paths.daemon_socket())
-    address = _read_endpoint(paths.daemon_endpoint_file)
+    address = read_endpoint(paths.daemon_endpoint_file)
     if address is None or not process_is_running(address.pid):
         return None
     return address
@@ -188,85 +174,6 @@ def _prove(sock: socket.socket, secret: str, timeout_s: float) -> dict[str, obje
         raise NotProven(f"it dropped the connection at the challenge ({exc})") from None
     sock.settimeout(None)
     return exchange.hello_fields(bytes(answer[:-1]))
-
-
-def parse_endpoint(data: bytes) -> LoopbackAddress | None:
-    """The endpoint file's content, or None when it is not one (edited by hand, torn, or
-    written by another version in another shape): a shim then starts a daemon, which
-    writes a good one."""
-    try:
-        doc = json.loads(data)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(doc, dict):
-        return None
-    port, secret, pid, version = (doc.get(key) for key in ("port", "secret", "pid", "version"))
-    if not (
-        isinstance(port, int)
-        and not isinstance(port, bool)
-        and 0 < port < 65536
-        and isinstance(pid, int)
-        and not isinstance(pid, bool)
-        and pid > 0
-        and isinstance(secret, str)
-        and secret
-        and isinstance(version, str)
-    ):
-        return None
-    return LoopbackAddress(port, secret, pid, version)
-
-
-def encode_endpoint(address: LoopbackAddress) -> bytes:
-    return json.dumps(address._asdict(), separators=(",", ":")).encode()
-
-
-def _read_endpoint(path: Path) -> LoopbackAddress | None:
-    try:
-        data = path.read_bytes()
-    except OSError:  # missing, mostly: no daemon has published one
-        return None
-    return parse_endpoint(data)
-
-
-if sys.platform == "win32":
-    # os.kill(pid, 0) would terminate the process on Windows: ask the kernel instead.
-    _PROCESS_QUERY_LIMITED_INFORMATION = 0x1000
-    _ERROR_INVALID_PARAMETER = 87  # OpenProcess's answer for a pid no process has
-    _STILL_ACTIVE = 259
-
-    def process_is_running(pid: int) -> bool:
-        """False only when the process is surely gone: any doubt answers True, and the
-        connection attempt then decides."""
-        import ctypes
-        from ctypes import wintypes
-
-        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
-        kernel32.OpenProcess.restype = wintypes.HANDLE
-        kernel32.OpenProcess.argtypes = (wintypes.DWORD, wintypes.BOOL, wintypes.DWORD)
-        kernel32.GetExitCodeProcess.argtypes = (wintypes.HANDLE, ctypes.POINTER(wintypes.DWORD))
-        kernel32.CloseHandle.argtypes = (wintypes.HANDLE,)
-        handle = kernel32.OpenProcess(_PROCESS_QUERY_LIMITED_INFORMATION, False, pid)
-        if not handle:
-            return ctypes.get_last_error() != _ERROR_INVALID_PARAMETER
-        try:
-            code = wintypes.DWORD()
-            if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
-                return True
-            return code.value == _STILL_ACTIVE
-        finally:
-            kernel32.CloseHandle(handle)
-
-else:
-
-    def process_is_running(pid: int) -> bool:
-        """True while `pid` exists (a zombie too: the connection attempt then decides)."""
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True  # another user's process: alive, and not our daemon's
-        return True
 
 
 # -- the daemon's side --------------------------------------------------------------------
@@ -344,7 +251,7 @@ def _listen_loopback(endpoint_file: Path) -> Listening:
     from mcp_bridge import __version__
     from mcp_bridge.atomic_file import write_atomically
 
-    running = _read_endpoint(endpoint_file)
+    running = read_endpoint(endpoint_file)
     if running is not None and process_is_running(running.pid) and _proves_itself(running):
         raise OSError(f"another mcp-bridge daemon is listening on {running} (pid {running.pid})")
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

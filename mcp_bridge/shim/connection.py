@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 
 from mcp_bridge import __version__
-from mcp_bridge.daemon import hello, transport
+from mcp_bridge.daemon import endpoint_file, hello, transport
 from mcp_bridge.daemon.proof import NotProven
 from mcp_bridge.errors import BridgeError
 from mcp_bridge.paths import BridgePaths
@@ -236,7 +236,7 @@ def _try_connect(
 
 
 def _say_not_proven(address: transport.DaemonAddress, exc: NotProven) -> None:
-    pid = address.pid if isinstance(address, transport.LoopbackAddress) else "?"
+    pid = address.pid if isinstance(address, endpoint_file.LoopbackAddress) else "?"
     why = (
         " (a daemon of an older mcp-bridge, which cannot prove itself: it is left to exit "
         "by itself once idle)"
@@ -260,7 +260,7 @@ def _connect(paths: BridgePaths, *, start: bool, timeout_s: float) -> Connected:
         )
     # An endpoint that refused or did not prove itself once is not tried again: a daemon
     # started meanwhile publishes a new one (a Unix socket's path is always worth a retry).
-    stale = tried if isinstance(tried, transport.LoopbackAddress) else None
+    stale = tried if isinstance(tried, endpoint_file.LoopbackAddress) else None
     with start_lock(paths):
         # another shim started it while we waited for the lock
         connected = _try_connect(paths, not_at=stale, timeout_s=timeout_s)
@@ -273,7 +273,7 @@ def _start_daemon(paths: BridgePaths, timeout_s: float) -> Connected:
     stale = _find(paths)
     # Wait for the endpoint file the new daemon writes, not the old one's; a Unix socket's
     # path stays the same, and is simply tried until it answers.
-    not_at = stale if isinstance(stale, transport.LoopbackAddress) else None
+    not_at = stale if isinstance(stale, endpoint_file.LoopbackAddress) else None
     paths.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     log_path = paths.log_file("daemon-start")
     with open(log_path, "ab", buffering=0) as early_output:

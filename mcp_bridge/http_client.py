@@ -62,6 +62,10 @@ class ProxyChoice(NamedTuple):
 
 _NO_PROXY = ProxyChoice(None, None)
 _chosen: dict[tuple[str, str | None, int | None], ProxyChoice] = {}
+# The same choices by URL text, so a request to a URL seen before parses nothing; bounded,
+# as legacy SSE endpoints carry a session id in their query.
+_chosen_by_url: dict[str, ProxyChoice] = {}
+_URLS_REMEMBERED = 256
 
 
 def proxy_for(url: str | yarl.URL) -> ProxyChoice:
@@ -69,6 +73,8 @@ def proxy_for(url: str | yarl.URL) -> ProxyChoice:
     reads them) name for `url`, as aiohttp's trust_env chose it; looked up once per
     scheme, host and port (the first lookup may read files: ~/.netrc for proxy
     credentials, the system proxy settings on macOS)."""
+    if isinstance(url, str) and (known := _chosen_by_url.get(url)) is not None:
+        return known
     import yarl
     from aiohttp.helpers import get_env_proxy_for_url
 
@@ -81,6 +87,10 @@ def proxy_for(url: str | yarl.URL) -> ProxyChoice:
         except LookupError:  # no proxy for this scheme, or NO_PROXY names the host
             choice = _NO_PROXY
         _chosen[key] = choice
+    if isinstance(url, str):
+        if len(_chosen_by_url) >= _URLS_REMEMBERED:
+            _chosen_by_url.clear()
+        _chosen_by_url[url] = choice
     return choice
 
 

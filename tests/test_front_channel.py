@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mcp_bridge import jsonrpc
-from mcp_bridge.bridge.channel import OutgoingLine, OversizedLine
+from mcp_bridge.bridge.channel import IncomingLine, OutgoingLine, ParsedLine
 from mcp_bridge.bridge.large_line import LargeLine, encode_line
 from mcp_bridge.engine.answer_book import AnswerBook
 from mcp_bridge.engine.cached_front import CachedFront
@@ -25,7 +25,7 @@ class MemoryClient:
         self._lines = [jsonrpc.encode(message) for message in messages]
         self.received: list[JsonObject] = []
 
-    async def receive(self) -> bytes | OversizedLine | None:
+    async def receive(self) -> IncomingLine | None:
         return self._lines.pop(0) if self._lines else None
 
     def send(self, line: OutgoingLine) -> None:
@@ -33,6 +33,15 @@ class MemoryClient:
 
     async def aclose(self) -> None:
         return None
+
+
+async def passed_on(channel: FrontChannel) -> object:
+    """The next message the channel hands the session: parsed on the way, or as it came."""
+    line = await channel.receive()
+    if isinstance(line, ParsedLine):
+        return line.message
+    assert isinstance(line, bytes), line
+    return jsonrpc.decode(line)
 
 
 def initialize(capabilities: JsonObject | None = None) -> JsonObject:
@@ -103,4 +112,4 @@ async def test_a_method_that_is_not_a_string_is_left_for_the_session_to_refuse(
     book = AnswerBook(tmp_path, RESOURCE)
     front = CachedFront(book.get, is_transparent=transparent)
     channel = FrontChannel(client, front, book, on_cache_answer=lambda m: None)
-    assert await channel.receive() == jsonrpc.encode(odd)
+    assert await passed_on(channel) == odd

@@ -6,7 +6,6 @@ and never carries the bridge's state upstream. And the FrontChannel around it.""
 from __future__ import annotations
 
 import itertools
-import json
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from mcp_bridge.engine.sign_in_rounds import (
 )
 from mcp_bridge.jsonrpc import JsonObject
 from tests.fixtures.mcp_servers import modern_meta
-from tests.test_front_channel import MemoryClient
+from tests.test_front_channel import MemoryClient, passed_on
 
 URL = "https://as.example/authorize?client_id=c"
 WITH_URL: JsonObject = {"elicitation": {"url": {}}}
@@ -242,7 +241,7 @@ async def test_the_front_answers_a_round_and_passes_the_plain_retry(tmp_path: Pa
     rounds = counting_mint()
     front = CachedFront(book.get, is_transparent=True)
     channel = FrontChannel(client, front, book, on_cache_answer=lambda m: None, rounds=rounds)
-    assert await channel.receive() == jsonrpc.encode(request)
+    assert await passed_on(channel) == request
     error = jsonrpc.error_response(1, -32000, "Sign in", {"signInUrl": URL})
     channel.send(jsonrpc.encode(error))
     result = client.received[-1]["result"]
@@ -255,12 +254,11 @@ async def test_the_front_answers_a_round_and_passes_the_plain_retry(tmp_path: Pa
     spent = retry_of(request, result, "accept", 4)
     client = MemoryClient(big, foreign, spent)
     channel = FrontChannel(client, front, book, on_cache_answer=lambda m: None, rounds=rounds)
-    line = await channel.receive()
-    assert isinstance(line, bytes)
-    plain = json.loads(line)
+    plain = await passed_on(channel)
+    assert isinstance(plain, dict)
     assert plain["id"] == 2
     assert "requestState" not in plain["params"]
     assert "inputResponses" not in plain["params"]
-    assert await channel.receive() == jsonrpc.encode(foreign)  # the remote's own: as it came
+    assert await passed_on(channel) == foreign  # the remote's own state: untouched
     assert await channel.receive() is None  # the spent one was answered here
     assert client.received[-1]["error"]["code"] == jsonrpc.INVALID_PARAMS

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from mcp_bridge import jsonrpc
 from mcp_bridge.bridge.batch import BatchCollector
-from mcp_bridge.bridge.channel import LineChannel, OversizedLine
+from mcp_bridge.bridge.channel import IncomingLine, LineChannel, OversizedLine, ParsedLine
 from mcp_bridge.bridge.large_line import encode_line
 from mcp_bridge.bridge.outgoing import Outgoing, RemoteSend
 from mcp_bridge.errors import BridgeError
@@ -146,7 +146,10 @@ class BridgeSession:
 
     # -- local side -------------------------------------------------------------------
 
-    def _on_line(self, line: bytes | OversizedLine) -> None:
+    def _on_line(self, line: IncomingLine) -> None:
+        if isinstance(line, ParsedLine):
+            self._on_message(line.message)
+            return
         if isinstance(line, OversizedLine):
             self._reply(
                 jsonrpc.error_response(

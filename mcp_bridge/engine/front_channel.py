@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 
 from mcp_bridge import jsonrpc
-from mcp_bridge.bridge.channel import LineChannel, OutgoingLine, OversizedLine
+from mcp_bridge.bridge.channel import IncomingLine, LineChannel, OutgoingLine, ParsedLine
 from mcp_bridge.bridge.large_line import LargeLine
 from mcp_bridge.engine.answer_book import AnswerBook
 from mcp_bridge.engine.answer_cache import CACHEABLE_METHODS, answer_key
@@ -58,7 +58,7 @@ class FrontChannel:
         self._front = front
         self._book = book
         self._on_cache_answer = on_cache_answer
-        self._ready: collections.deque[bytes] = collections.deque()
+        self._ready: collections.deque[bytes | ParsedLine] = collections.deque()
         self._awaited: dict[str, str] = {}  # drop_key(id) -> cache key of its answer
         self._watching = False
         # Ids of the client's recent tools/call requests: a sign-in it waited for in vain is
@@ -72,7 +72,7 @@ class FrontChannel:
     def front(self) -> CachedFront:
         return self._front
 
-    async def receive(self) -> bytes | OversizedLine | None:
+    async def receive(self) -> IncomingLine | None:
         while not self._ready:
             line = await self._inner.receive()
             if not isinstance(line, bytes) or not self._may_matter(line):
@@ -83,10 +83,10 @@ class FrontChannel:
                 return line  # the session answers it as it answers any malformed line
             if not isinstance(message, dict):
                 self._front.is_transparent = True  # a batch: an old client; relay as is
-                self._ready.extend(jsonrpc.encode(held) for held in self._release_held())
+                self._ready.extend(ParsedLine(held) for held in self._release_held())
                 self._ready.append(line)
                 break
-            self._on_local(message, line)
+            self._on_local(message)
         return self._ready.popleft()
 
     def send(self, line: OutgoingLine) -> None:
@@ -127,13 +127,12 @@ class FrontChannel:
         # A tool call's id is worth a parse while small; a huge call (an upload) is not.
         return len(line) <= _TOOL_CALL_PARSE_LIMIT and any(m in line for m in _MRTR_MARKERS)
 
-    def _on_local(self, message: JsonObject, line: bytes) -> None:
+    def _on_local(self, message: JsonObject) -> None:
         round_step = self._rounds.from_local(message)
         if isinstance(round_step, Answer):
             self._inner.send(jsonrpc.encode(round_step.reply))
             return
-        if round_step.message is not message:  # a retry, without our MRTR fields
-            message, line = round_step.message, jsonrpc.encode(round_step.message)
+        message = round_step.message  # a retry comes without our MRTR fields
         if message.get("method") == "tools/call" and jsonrpc.is_request_id(message.get("id")):
             request_id = message["id"]
             assert isinstance(request_id, str | int)
@@ -153,8 +152,7 @@ class FrontChannel:
             self._book.watch_tools(self._tools_changed)
         for passed in step.to_remote:
             self._await_answer(passed)
-            # The line as received when it is the message itself (raw JSON relayed).
-            self._ready.append(line if passed is message else jsonrpc.encode(passed))
+            self._ready.append(ParsedLine(passed))
 
     def _release_held(self) -> list[JsonObject]:
         held, self._front.held = self._front.held, []

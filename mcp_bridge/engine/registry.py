@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -82,6 +83,7 @@ class CredentialRegistry:
         login_grace_s: float = 0.0,
     ) -> None:
         self._paths = paths
+        self._vault_path = str(paths.vault_file)
         self._open_vault = open_vault
         self._vault: CredentialVault | None = None
         self._interactive = interactive
@@ -280,7 +282,8 @@ class CredentialRegistry:
 
     async def _has_stored_login(self, state: ServerState) -> bool:
         try:
-            mtime = self._paths.vault_file.stat().st_mtime
+            # os.stat on a str: this runs for every request to a server without a provider.
+            mtime = os.stat(self._vault_path).st_mtime
         except OSError:
             return False  # no vault, no login: the common case costs one stat
         seen = state.stored_login_seen

@@ -54,12 +54,13 @@ class AuthRetries:
     async def should_retry(self, response: aiohttp.ClientResponse) -> bool:
         """Raises RequestFailed, with the provider's own words, when it cannot recover
         (no login possible here, the user must act): the request is answered, not lost."""
+        if response.status not in (401, 403):
+            return False
         # Several challenges may come in several fields (RFC 9110 §11.6.1), e.g. Bearer
         # and DPoP (RFC 9449 §7.1): one list, as §5.3 allows combining them.
         challenge = ", ".join(response.headers.getall("WWW-Authenticate", ())) or None
-        if response.status in (401, 403):
-            # The server's challenge names what it wants (scopes, metadata URL); no secret.
-            log.debug("%s answered %d: %s", response.url, response.status, challenge)
+        # The server's challenge names what it wants (scopes, metadata URL); no secret.
+        log.debug("%s answered %d: %s", response.url, response.status, challenge)
         with provider_failures_as_request_failures():
             if response.status == 401 and self.retried_401 and DPOP_NONCE not in response.headers:
                 await self.credentials.on_retry_refused(challenge)

@@ -28,7 +28,6 @@ ACCEPT_BOTH = "application/json, text/event-stream"
 ACCEPT_SSE = "text/event-stream"
 JSON_BODY: Mapping[str, str] = MappingProxyType({"Content-Type": "application/json"})
 
-_VISIBLE_ASCII = re.compile(r"[\x20-\x7e]*")
 # What aiohttp refuses in a header value (RFC 9110 §5.5: no CTLs but HTAB); it raises
 # ValueError at send time, so a value from a peer is checked before it becomes a header.
 _FORBIDDEN_IN_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -43,10 +42,12 @@ def encode_header_value(value: str) -> str:
     leading or trailing whitespace (which HTTP strips), and for a literal value that already
     looks like the sentinel, so the receiver never decodes something that was not encoded.
     """
+    # For ASCII, isprintable() is exactly the visible characters and the space.
     is_plain = (
-        _VISIBLE_ASCII.fullmatch(value) is not None
-        and value == value.strip(" \t")
-        and _BASE64_SENTINEL.fullmatch(value) is None
+        value.isascii()
+        and value.isprintable()
+        and value == value.strip(" ")
+        and not (value.startswith("=?") and _BASE64_SENTINEL.fullmatch(value))
     )
     if is_plain:
         return value

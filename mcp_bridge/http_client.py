@@ -24,6 +24,13 @@ if TYPE_CHECKING:
 # total deadline (metadata fetches) pass their own.
 CONNECT_TIMEOUT_S = 30.0
 USER_AGENT = "mcp-bridge"
+# A pooled connection idle this long is closed rather than reused. Servers close idle
+# keep-alive connections too (uvicorn, under the MCP SDKs' servers, after 5 s), and a
+# request sent as their close crosses it on the wire fails with "Server disconnected": a
+# POST cannot then be sent again (it may have run, RFC 9112 §9.3.1), so a tool call would
+# fail. Letting go first (aiohttp would keep them 15 s) costs a new connection for calls
+# more than this far apart.
+IDLE_CONNECTION_S = 4.0
 
 
 def tls_context() -> ssl.SSLContext:
@@ -43,7 +50,7 @@ def client_session(*, timeout_s: float | None = None) -> aiohttp.ClientSession:
     import aiohttp
 
     timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=CONNECT_TIMEOUT_S)
-    connector = aiohttp.TCPConnector(ssl=tls_context())
+    connector = aiohttp.TCPConnector(ssl=tls_context(), keepalive_timeout=IDLE_CONNECTION_S)
     return aiohttp.ClientSession(
         connector=connector,
         timeout=timeout,

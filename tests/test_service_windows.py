@@ -46,7 +46,7 @@ def test_install_registers_the_task_and_starts_it(
     assert windows.calls() == [QUERY, create_argv(windows.task_file), RUN]
     assert windows.given_task() == windows.task_file.read_bytes()
     task = task_of(windows.given_task())
-    assert task_text(task, "t:Actions/t:Exec/t:Command") == str(windows.script)
+    assert task_text(task, "t:Actions/t:Exec/t:Command") == f'"{windows.script}"'
     assert task_text(task, "t:Actions/t:Exec/t:Arguments") == "daemon"
     assert task_text(task, "t:Principals/t:Principal/t:UserId") == f"PC\\{USER}"
     assert task_text(task, "t:Triggers/t:LogonTrigger/t:UserId") == f"PC\\{USER}"
@@ -90,7 +90,7 @@ def test_a_moved_install_replaces_the_registered_task(
     assert code == 0, err
     assert windows.calls() == [QUERY, create_argv(windows.task_file), RUN]
     task = task_of(windows.given_task())
-    assert task_text(task, "t:Actions/t:Exec/t:Command") == str(windows.python)
+    assert task_text(task, "t:Actions/t:Exec/t:Command") == f'"{windows.python}"'
     assert task_text(task, "t:Actions/t:Exec/t:Arguments") == "-m mcp_bridge daemon"
 
 
@@ -208,11 +208,16 @@ def test_any_program_and_user_render_to_well_formed_utf16_xml(
     program: str, rest: list[str], user: str
 ) -> None:
 
+    if '"' in program:
+        with pytest.raises(ConfigError, match="cannot hold a quote"):
+            service_files.render_task_xml([program, *rest], user)
+        return
     data = service_files.encode_task_xml(service_files.render_task_xml([program, *rest], user))
 
     task = task_of(data)
 
-    assert task_text(task, "t:Actions/t:Exec/t:Command") == program
+    command = task_text(task, "t:Actions/t:Exec/t:Command")
+    assert command == (f'"{program}"' if any(c.isspace() for c in program) else program)
     assert task_text(task, "t:Actions/t:Exec/t:Arguments") == subprocess.list2cmdline(
         [*rest, "daemon"]
     )

@@ -112,8 +112,9 @@ def windows_user(environ: Mapping[str, str] | None = None) -> str:
 
 
 def render_task_xml(command: list[str], user: str) -> str:
-    """The Task Scheduler task: Command is the program, Arguments the rest of the command
-    and `daemon`, quoted the way Windows splits a command line (subprocess.list2cmdline).
+    """The Task Scheduler task: Command is the program (quoted if it holds a space),
+    Arguments the rest of the command and `daemon`, quoted the way Windows splits a command
+    line (subprocess.list2cmdline).
     Both values are XML-escaped, and the declaration says UTF-16: `encode_task_xml`
     gives the bytes schtasks reads."""
     import subprocess
@@ -125,6 +126,12 @@ def render_task_xml(command: list[str], user: str) -> str:
                 f"Task Scheduler cannot run {value!r}: XML cannot carry a character in it",
                 next_step="Install mcp-bridge under a plainer path, e.g. with `pipx install .`",
             )
+    if '"' in command[0]:
+        # No Windows path holds one, and Command could not carry it inside its quotes.
+        raise ConfigError(
+            f"Task Scheduler cannot run {command[0]!r}: a program path cannot hold a quote",
+            next_step="Install mcp-bridge under a plainer path, e.g. with `pipx install .`",
+        )
     for word in command:
         if "%" not in word:
             continue
@@ -140,8 +147,17 @@ def render_task_xml(command: list[str], user: str) -> str:
     arguments = escape(subprocess.list2cmdline([*command[1:], "daemon"]))
     body = template[template.index("?>") + 2 :]
     body = body.replace(TASK_ARGUMENTS, f"<Arguments>{arguments}</Arguments>")
-    body = body.replace(EXECUTABLE, escape(command[0])).replace(USER, escape(user))
+    body = body.replace(EXECUTABLE, escape(_program_for_command(command[0])))
+    body = body.replace(USER, escape(user))
     return '<?xml version="1.0" encoding="UTF-16"?>' + body
+
+
+def _program_for_command(path: str) -> str:
+    """The task's Command: the path, in double quotes when it holds a space (C:\\Program
+    Files, a user name with a space), as the tasks Windows itself exports write it. Task
+    Scheduler builds the process's command line from Command and Arguments, so an unquoted
+    space would split the program's path."""
+    return f'"{path}"' if any(char.isspace() for char in path) else path
 
 
 def _xml_char(char: str) -> bool:

@@ -46,8 +46,9 @@ def test_install_registers_the_task_and_starts_it(
     assert windows.calls() == [QUERY, create_argv(windows.task_file), RUN]
     assert windows.given_task() == windows.task_file.read_bytes()
     task = task_of(windows.given_task())
-    assert task_text(task, "t:Actions/t:Exec/t:Command") == f'"{windows.script}"'
-    assert task_text(task, "t:Actions/t:Exec/t:Arguments") == "daemon"
+    # pythonw.exe: a console program started at logon would show a console window.
+    assert task_text(task, "t:Actions/t:Exec/t:Command") == f'"{windows.pythonw}"'
+    assert task_text(task, "t:Actions/t:Exec/t:Arguments") == "-m mcp_bridge daemon"
     assert task_text(task, "t:Principals/t:Principal/t:UserId") == f"PC\\{USER}"
     assert task_text(task, "t:Triggers/t:LogonTrigger/t:UserId") == f"PC\\{USER}"
     # Escaped, not dropped in raw: the hostile path and user stay well-formed XML.
@@ -78,20 +79,29 @@ def test_a_second_install_changes_nothing_and_says_so(
     assert "wrote" not in out
 
 
-def test_a_moved_install_replaces_the_registered_task(
-    windows: Windows, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("gone", ["pythonw", "pythonw and the script"])
+def test_a_changed_install_replaces_the_registered_task(
+    windows: Windows, capsys: pytest.CaptureFixture[str], gone: str
 ) -> None:
+    """Without pythonw.exe the task runs mcp-bridge.exe, and without that (run from a
+    checkout) python.exe -m mcp_bridge."""
     _cli(capsys, "install")
     windows.forget_calls()
-    windows.script.unlink()  # now run from a checkout: python.exe -m mcp_bridge
+    windows.pythonw.unlink()
+    if gone == "pythonw and the script":
+        windows.script.unlink()
 
     code, _out, err = _cli(capsys, "install")
 
     assert code == 0, err
     assert windows.calls() == [QUERY, create_argv(windows.task_file), RUN]
     task = task_of(windows.given_task())
-    assert task_text(task, "t:Actions/t:Exec/t:Command") == f'"{windows.python}"'
-    assert task_text(task, "t:Actions/t:Exec/t:Arguments") == "-m mcp_bridge daemon"
+    command = task_text(task, "t:Actions/t:Exec/t:Command")
+    arguments = task_text(task, "t:Actions/t:Exec/t:Arguments")
+    if gone == "pythonw":
+        assert (command, arguments) == (f'"{windows.script}"', "daemon")
+    else:
+        assert (command, arguments) == (f'"{windows.python}"', "-m mcp_bridge daemon")
 
 
 def test_dry_run_shows_the_task_and_the_commands_and_changes_nothing(
@@ -105,7 +115,7 @@ def test_dry_run_shows_the_task_and_the_commands_and_changes_nothing(
     assert not windows.registered()
     assert f"--- {windows.task_file} (would write)" in out
     assert '<?xml version="1.0" encoding="UTF-16"?>' in out
-    assert "<Arguments>daemon</Arguments>" in out
+    assert "<Arguments>-m mcp_bridge daemon</Arguments>" in out
     assert f'would run: schtasks /Create /TN mcp-bridge-daemon /XML "{windows.task_file}" /F' in out
     assert "would run: schtasks /Run /TN mcp-bridge-daemon" in out
 
@@ -156,7 +166,7 @@ def test_without_schtasks_a_dry_run_still_shows_the_task_and_the_commands(
 
     assert code == 0
     assert "note: schtasks was not found on PATH" in out
-    assert "<Arguments>daemon</Arguments>" in out
+    assert "<Arguments>-m mcp_bridge daemon</Arguments>" in out
     assert "would run: schtasks /Run /TN mcp-bridge-daemon" in out
     assert not windows.task_file.parent.exists()
 

@@ -24,8 +24,9 @@ def test_install_hands_the_daemon_over_to_the_task_and_uninstall_ends_it(
     windows: Windows, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Real daemons on loopback TCP: one that `run` started, then the ones the task
-    starts. The fake's /Run ignores a start while the task's daemon lives, as Task
-    Scheduler does, so a reinstall that did not stop it first would keep the old one."""
+    starts (the first windowless, by pythonw.exe: no standard streams at all). The fake's
+    /Run ignores a start while the task's daemon lives, as Task Scheduler does, so a
+    reinstall that did not stop it first would keep the old one."""
     monkeypatch.setattr(service, "HANDOVER_TIMEOUT_S", 15.0)
     windows.script.write_text(f'#!/bin/sh\nexec "{REAL_PYTHON}" -m mcp_bridge "$@"\n')
     (windows.state / "spawns").touch()
@@ -41,7 +42,7 @@ def test_install_hands_the_daemon_over_to_the_task_and_uninstall_ends_it(
         pids.append(int((windows.state / "running").read_text()))
         assert ask_daemon(paths, "status")["pid"] == pids[1]
 
-        windows.script.unlink()  # moved: the task now runs python.exe -m mcp_bridge
+        windows.pythonw.unlink()  # the task now runs mcp-bridge.exe daemon
         code, out, err = _cli(capsys, "install")
 
         assert code == 0, err

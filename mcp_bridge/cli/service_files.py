@@ -23,6 +23,7 @@ __all__ = [
     "render_service_unit",
     "render_task_xml",
     "template_text",
+    "windowless_command",
     "windows_user",
 ]
 
@@ -60,6 +61,17 @@ def daemon_command() -> list[str]:
     if script.is_file() and os.access(script, os.X_OK):
         return [str(script)]
     return [str(python), "-m", "mcp_bridge"]
+
+
+def windowless_command(command: list[str]) -> list[str]:
+    """`command` as Windows should start it at logon: by pythonw.exe (beside this
+    python.exe, in every venv and python.org install), which opens no console. A console
+    program that a logon task starts gets a console window, open for as long as the daemon
+    runs. `command` itself where there is no pythonw.exe."""
+    pythonw = Path(sys.executable).absolute().with_name("pythonw.exe") if sys.executable else None
+    if pythonw is not None and pythonw.is_file():
+        return [str(pythonw), "-m", "mcp_bridge"]
+    return command
 
 
 def render_service_unit(command: list[str]) -> str:

@@ -25,6 +25,7 @@ from mcp_bridge.cli.service_files import (
     render_service_unit,
     render_task_xml,
     template_text,
+    windowless_command,
     windows_user,
 )
 from mcp_bridge.errors import BridgeError
@@ -143,7 +144,8 @@ class _Launchd:
 
 
 class _TaskScheduler:
-    """Windows Task Scheduler: a task that runs `mcp-bridge.exe daemon` at this user's
+    """Windows Task Scheduler: a task that runs `pythonw.exe -m mcp_bridge daemon` (no
+    console window; `mcp-bridge.exe daemon` where there is no pythonw) at this user's
     logon. The daemon binds its loopback port itself. schtasks takes the task as an XML
     file, which stays in mcp-bridge's config directory (it holds no secret) so that a
     second install can tell whether anything changed."""
@@ -160,7 +162,7 @@ class _TaskScheduler:
         self.task_file = bridge_paths().config_dir / f"{TASK_NAME}.xml"
 
     def files(self, command: list[str]) -> dict[Path, str]:
-        return {self.task_file: render_task_xml(command, windows_user())}
+        return {self.task_file: render_task_xml(windowless_command(command), windows_user())}
 
     def removable(self) -> list[Path]:
         return [self.task_file]

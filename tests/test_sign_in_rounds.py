@@ -16,10 +16,20 @@ from tests.fixtures.bridge_process import BridgeProcess, running_bridge
 from tests.fixtures.mcp_servers import modern_meta, text_of
 from tests.test_sign_in_url import NO_BROWSER, open_in_headless_browser, url_named_in
 
+TAB_COUNTER = Path(__file__).parent / "browsers" / "tab_counter.py"
 # Far longer than the fixture awaits a reply (30 s): an answer at all means it came early.
 LONG_LOGIN_WAIT = ("--login-wait", "600")
 URL_ELICITATION: dict[str, Any] = {"elicitation": {"url": {}}}
 MODES = pytest.mark.parametrize("run_flags", [(), ("--no-daemon",)], ids=["daemon", "in-process"])
+
+
+def counting_tabs(record: Path) -> dict[str, str]:
+    """The environment of a bridge whose browser tabs are counted in `record`, not opened."""
+    return {**NO_BROWSER, "BROWSER": str(TAB_COUNTER), "BROWSER_RECORD": str(record)}
+
+
+def tabs_opened(record: Path) -> list[str]:
+    return record.read_text().splitlines() if record.exists() else []
 
 
 def meta(capabilities: dict[str, Any]) -> dict[str, Any]:
@@ -81,6 +91,27 @@ async def test_the_sign_in_comes_as_a_round_and_the_retry_gets_the_result(
         assert again["error"]["code"] == -32602, again
         assert "requestState" in again["error"]["message"]
         assert text_of(await bridge.request("tools/call", echo_params("plain"))) == "plain"
+    assert server.stats()["authorizations"] == 1
+
+
+@MODES
+async def test_the_client_that_shows_the_url_gets_no_second_tab_from_the_bridge(
+    auth_server: AuthServerFactory, bridge_home: Path, tmp_path: Path, run_flags: tuple[str, ...]
+) -> None:
+    """The client opens the URL of its round itself: a browser tab of the bridge's own would
+    be a second one, for the same sign-in. A login's tab opens before the login can end
+    (it is opened, or not, before the callback is awaited), so once the retry has its
+    result the count is final."""
+    server = auth_server()
+    record = tmp_path / "tabs"
+    args = (*run_flags, *LONG_LOGIN_WAIT, server.mcp_url)
+    async with running_bridge(bridge_home, *args, env=counting_tabs(record)) as bridge:
+        first = echo_params("one tab")
+        answered = await sign_in_round(bridge, first)
+        await open_in_headless_browser(sign_in_url(server, answered))
+        retried = await bridge.request("tools/call", retry_params(first, answered, "accept"))
+        assert text_of(retried) == "one tab"
+    assert tabs_opened(record) == []
     assert server.stats()["authorizations"] == 1
 
 
@@ -152,11 +183,14 @@ async def test_a_forged_request_state_is_refused_and_a_foreign_one_reaches_the_s
 
 
 async def test_a_modern_client_without_url_elicitation_keeps_the_tool_result_naming_the_url(
-    auth_server: AuthServerFactory, bridge_home: Path
+    auth_server: AuthServerFactory, bridge_home: Path, tmp_path: Path
 ) -> None:
+    """Nobody hands this client the URL as something to open: the bridge opens its tab,
+    once, as for any client."""
     server = auth_server()
+    record = tmp_path / "tabs"
     args = ("--login-wait", "1", server.mcp_url)
-    async with running_bridge(bridge_home, *args, env=NO_BROWSER) as bridge:
+    async with running_bridge(bridge_home, *args, env=counting_tabs(record)) as bridge:
         waited = await bridge.request("tools/call", echo_params("no round", {"elicitation": {}}))
         result = waited["result"]
         assert result.get("resultType") != "input_required", waited
@@ -166,6 +200,7 @@ async def test_a_modern_client_without_url_elicitation_keeps_the_tool_result_nam
         await open_in_headless_browser(url_named_in(text))
         signed_in = await bridge.request("tools/call", echo_params("signed in", {}))
         assert text_of(signed_in) == "signed in"
+    assert tabs_opened(record) == [url_named_in(text)]
 
 
 async def test_a_step_up_comes_as_a_round_too(

@@ -19,6 +19,7 @@ Sans-I/O steps, one HTTP driver, and the pieces that touch the user:
     http_step.py       HttpRequest/HttpResponse, Step[T], and `run_step`, the one driver
     loopback.py, loopback_sockets.py   the redirect listener and the sockets it binds
     browser.py         the browser opener
+    url_showing.py     whether our tab opens a sign-in URL, or a client shows it
     auth_records.py    how servers, clients and tokens are laid out in the vault
     settings.py, errors.py             OAuthSettings (the flags); the AuthError tree
     login.py, token_manager.py, provider.py   the flows that put the steps to work

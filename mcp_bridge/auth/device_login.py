@@ -15,7 +15,6 @@ import asyncio
 import logging
 from dataclasses import replace
 
-from mcp_bridge.auth.browser import open_in_browser
 from mcp_bridge.auth.client_identity import ClientRegistration
 from mcp_bridge.auth.device_grant import (
     MAX_INTERVAL_S,
@@ -83,30 +82,30 @@ class DeviceLogin(SignInSteps):
                 next_step=f"Run `mcp-bridge login {self.mcp_url} --device` again",
             ) from None
         finally:
-            self.pending_url = self.pending_code = None
-            self.url_shown.clear()
+            self._withdraw()
         log.info("logged in to %s at %s (device)", self.mcp_url, context.issuer)
         return LoginResult(context, client, tokens)
 
     async def _show(self, device: DeviceAuthorization) -> None:
         page = device.verification_uri_complete or device.verification_uri
+        tab = False
         try:
             self._policy.check_browser(page)
         except AuthError as exc:  # not a URL to hand a client: the code is still shown
             log.info("not handing out the device verification URL: %s", exc)
         else:
-            self.pending_url, self.pending_code = page, device.user_code
-            self.url_shown.set()
+            # Only the page that carries the code is worth a tab: the user must type the
+            # code on the plain one, and reads it where the code is shown anyway.
+            complete = device.verification_uri_complete
+            tab = self._publish(page, device.user_code, tab_url=complete)
         where = sanitize_remote_text(device.verification_uri, max_chars=500)
         self._notify(
             f"mcp-bridge: to sign in to {self.mcp_url}, open {where} on any device "
             f"and enter the code {device.user_code}"
         )
-        if self.settings.open_browser and device.verification_uri_complete is not None:
+        if tab and device.verification_uri_complete is not None:
             try:
-                await open_in_browser(
-                    device.verification_uri_complete, allow_http=self.settings.allow_http
-                )
+                await self.open_tab(device.verification_uri_complete)
             except AuthError as exc:  # a URL we will not open: the user types the code
                 log.info("not opening the device verification URL: %s", exc)
 

@@ -9,7 +9,8 @@ Order of play (`BrowserLogin.run`), after the shared steps, each the spec's rule
 1. bind the loopback listener, so the redirect URI is known before registering (redirect
    URIs MUST be registered with the AS), then get the client id;
 2. PKCE S256 + state + resource + the expected issuer recorded before redirecting, the
-   browser opened (or the URL shown), one callback accepted and validated (`state`, then
+   URL published, our browser tab opened unless a client shows the URL (url_showing.py),
+   one callback accepted and validated (`state`, then
    RFC 9207 `iss`: "Authorization Response Validation");
 3. the code exchanged for tokens only after that validation: a hostile AS (wrong iss, no
    PKCE, a javascript: endpoint...) is refused before anything is spent.
@@ -27,7 +28,6 @@ from dataclasses import replace
 from urllib.parse import urlsplit
 
 from mcp_bridge.auth.authorize import build_authorization_request, validate_callback
-from mcp_bridge.auth.browser import open_in_browser
 from mcp_bridge.auth.client_identity import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.dpop import jwk_thumbprint
 from mcp_bridge.auth.dpop_proofs import DpopProofs
@@ -102,13 +102,11 @@ class BrowserLogin(SignInSteps):
             waiting = listener.expect(
                 pending.state, lambda query: validate_callback(pending, query)
             )
-            self.pending_url = request.url
-            self.url_shown.set()
-            await self._show(request.url)
+            tab = self._publish(request.url, tab_url=request.url)
+            await self._show(request.url, tab=tab)
             code = await self._wait(waiting)
         finally:
-            self.pending_url = None
-            self.url_shown.clear()
+            self._withdraw()
             await listener.aclose()
         step = exchange_code(
             context.auth_server,
@@ -147,11 +145,9 @@ class BrowserLogin(SignInSteps):
             return listener
         raise AssertionError("unreachable: the last port either binds or raises")
 
-    async def _show(self, url: str) -> None:
-        opened = False
-        if self.settings.open_browser:
-            opened = await open_in_browser(url, allow_http=self.settings.allow_http)
-        if opened:
+    async def _show(self, url: str, *, tab: bool) -> None:
+        """Tell the user of `url`, in our browser tab when `tab` (UrlShowing decided)."""
+        if tab and await self.open_tab(url):
             # The URL too: the browser that opened may not be the one (or the profile)
             # the person signs in with.
             self._notify(

@@ -10,7 +10,10 @@
 - a request waits for a browser at most `settings.login_wait_s`, then fails with "finish
   signing in, then retry" (and the sign-in URL) while the login carries on: the strictest
   hosts give a call 60 s (docs/desktop-hosts.md, "Deadlines"), and the SDK's client blocks
-  the request for the whole login (docs/sdk-gaps.md #10).
+  the request for the whole login (docs/sdk-gaps.md #10);
+- who shows the sign-in URL, a client or our browser tab (url_showing.py): the requests
+  that hand it to their client say so (`client_waits`, `client_done`), and a person asking
+  for the login (`person_asks`) always gets the tab.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from mcp_bridge.auth.shared_login import as_auth_errors, follow_other_login
 from mcp_bridge.auth.sign_in import Notify, PastedUrls, notify_on_stderr
 from mcp_bridge.auth.single_flight import SingleFlight
 from mcp_bridge.auth.token_manager import LoginResult, TokenManager
+from mcp_bridge.auth.url_showing import UrlShowing
 from mcp_bridge.auth.urlpolicy import UrlPolicy
 from mcp_bridge.process_lock import ProcessFileLock
 
@@ -75,6 +79,7 @@ class LoginCoordinator:
         self._notify, self._pasted_urls, self._clock = notify, pasted_urls, clock
         self._login_grace_s = login_grace_s
         self.settings = settings
+        self.showing = UrlShowing()
         self.flow = self._flow_for(settings)
         self.brake = LoginBrake()
         self._logins: SingleFlight[LoginResult] = SingleFlight()
@@ -110,12 +115,30 @@ class LoginCoordinator:
             pasted_urls=self._pasted_urls,
             clock=self._clock,
             dpop=self.manager.dpop,
+            showing=self.showing,
         )
 
     @property
     def pending_url(self) -> str | None:
         """The authorization URL of the browser login waiting for the user, if any."""
         return self.flow.pending_url
+
+    def client_waits(self) -> None:
+        """A request will hand the sign-in URL to its client as soon as one waits: no tab
+        of ours for it meanwhile. Pair with `client_done`."""
+        self.showing.client_waits()
+
+    def client_done(self, handed: str | None) -> None:
+        """The request of `client_waits` handed `handed` to its client (None: nothing).
+        When that leaves a waiting URL with nobody to show it, our tab opens it now."""
+        if self.showing.client_done(handed):
+            self.flow.open_tab_late()
+
+    def person_asks(self) -> None:
+        """A person asked for the running login (the status page's Login button): it
+        shows in our tab, even where a client was handed its URL."""
+        if self.showing.person_asks():
+            self.flow.open_tab_late()
 
     async def wait(
         self, challenge: BearerChallenge | None, *, previous_scopes: tuple[str, ...] = ()
@@ -186,6 +209,7 @@ class LoginCoordinator:
                 await asyncio.sleep(self._login_grace_s)
             return await self._sign_in(challenge, previous_scopes)
         finally:
+            self.showing.url_gone()  # a person's ask ends with the login, URL or not
             lock.release()
 
     async def _sign_in(

@@ -278,6 +278,14 @@ class OAuthCredentials:
             await flow.url_shown.wait()
         return url, what_to_do(self.logins.settings, url, flow.pending_code)
 
+    def client_waits(self) -> None:
+        """A request will hand the sign-in URL to its client (login_coordinator.py)."""
+        self.logins.client_waits()
+
+    def client_done(self, handed: str | None) -> None:
+        """That request is over, having handed `handed` to its client (None: nothing)."""
+        self.logins.client_done(handed)
+
     async def login(self, challenge: BearerChallenge | None = None) -> LoginResult:
         """A browser login now (the `login` command), joined with one already running.
         Without a challenge, the server is asked for one first (its scopes, its PRM URL).
@@ -287,7 +295,9 @@ class OAuthCredentials:
             await self.manager.load()
             if challenge is None:
                 challenge = await fetch_challenge(self.mcp_url, self._session(), self._policy)
-            result = await asyncio.shield(self.logins.start(challenge))
+            login = self.logins.start(challenge)
+            self.logins.person_asks()  # the tab opens even if a client has the URL
+            result = await asyncio.shield(login)
             # Asked for by a person (or the status page), so worth one more request: a
             # token the server refuses at once is better said now than at the first use.
             headers = await self.stored_headers("POST", self.mcp_url)

@@ -16,6 +16,10 @@ id. Each step is the spec's rule (MCP 2026-07-28, the "Authorization" pages):
 Before any of that, what a server says unasked: its challenge to an unauthenticated request
 (`fetch_challenge`, for `mcp-bridge login`); and after a login, whether it takes the token
 (`probe_server` with the token: refused_login.py judges a 401).
+
+After them, for a grant with a user, the URL that waits for them: published for requests
+that hand it to their client (`pending_url`, `url_shown`), and opened in our own browser tab
+when UrlShowing (url_showing.py) says nobody else shows it.
 """
 
 from __future__ import annotations
@@ -29,17 +33,20 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 from mcp_bridge.auth.auth_records import StoredClient
+from mcp_bridge.auth.browser import open_in_browser
 from mcp_bridge.auth.challenge import BearerChallenge
 from mcp_bridge.auth.client_identity import ClientRegistration
 from mcp_bridge.auth.discovery import AuthorizationContext, AuthServerQuirks, discover
 from mcp_bridge.auth.dpop import login_binds_tokens
 from mcp_bridge.auth.dpop_proofs import DpopProofs, ServerDpop
 from mcp_bridge.auth.dynamic_registration import ClientMetadata
+from mcp_bridge.auth.errors import AuthError
 from mcp_bridge.auth.http_step import SessionSource, run_step
 from mcp_bridge.auth.registration import obtain_client
 from mcp_bridge.auth.scopes import OPENID, login_scopes, scope_param
 from mcp_bridge.auth.settings import OAuthSettings
 from mcp_bridge.auth.token_manager import LoginResult
+from mcp_bridge.auth.url_showing import UrlShowing
 from mcp_bridge.auth.urlpolicy import UrlPolicy
 from mcp_bridge.http_client import proxy_for
 
@@ -188,6 +195,7 @@ class SignInSteps:
         pasted_urls: PastedUrls | None = None,
         clock: Callable[[], float] = time.time,
         dpop: ServerDpop | None = None,
+        showing: UrlShowing | None = None,
     ) -> None:
         self.mcp_url = mcp_url
         self.settings = settings
@@ -206,6 +214,51 @@ class SignInSteps:
         self.pending_url: str | None = None
         self.pending_code: str | None = None
         self.url_shown = asyncio.Event()
+        # Whether our browser tab shows that URL; the coordinator shares one across the
+        # flows of a server, since the requests that speak for clients outlive a flow.
+        self.showing = showing or UrlShowing()
+        self._tab_url: str | None = None  # what the tab opens for the pending URL, if any
+        self._late_tab: asyncio.Task[None] | None = None
+
+    # -- the URL that waits for the user ------------------------------------------------
+
+    def _publish(self, url: str, code: str | None = None, *, tab_url: str | None) -> bool:
+        """`url` (and a device login's `code`) now wait for the user: requests may hand
+        them to their clients. True when our tab should open `tab_url` now (None: the
+        sign-in has no page worth a tab)."""
+        self.pending_url, self.pending_code, self._tab_url = url, code, tab_url
+        self.url_shown.set()
+        return self.showing.url_ready(url) and tab_url is not None
+
+    def _withdraw(self) -> None:
+        """The published URL no longer waits for the user."""
+        self.pending_url = self.pending_code = self._tab_url = None
+        self.url_shown.clear()
+        self.showing.url_gone()
+        if self._late_tab is not None:
+            self._late_tab.cancel()
+            self._late_tab = None
+
+    def open_tab_late(self) -> None:
+        """Open the tab for the URL waiting now, in the background: UrlShowing said so
+        after the URL was ready (the client meant to show it did not, a person asked)."""
+        if self._tab_url is not None and self._late_tab is None:
+            self._late_tab = asyncio.create_task(self._open_late(self._tab_url))
+
+    async def _open_late(self, url: str) -> None:
+        try:
+            await self.open_tab(url)
+        except AuthError as exc:  # checked when published; a refusal here is only logged
+            log.info("not opening the sign-in page: %s", exc)
+
+    async def open_tab(self, url: str) -> bool:
+        """Open `url` in the user's browser unless `--no-browser`: False when none opened.
+        Raises UrlRefused for a URL no browser may be sent to."""
+        if not self.settings.open_browser:
+            return False
+        return await open_in_browser(url, allow_http=self.settings.allow_http)
+
+    # -- the steps ------------------------------------------------------------------------
 
     async def discover(
         self, challenge: BearerChallenge | None, *, preferred_issuer: str | None = None

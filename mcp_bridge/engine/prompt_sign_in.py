@@ -10,39 +10,56 @@ carries on (the provider's single flight), and the client's retry, which answers
 elicitation, waits for it the usual way, up to `--login-wait`; a login still unfinished
 then gets another round.
 
+Such a request also tells the server's login that its client will show the URL
+(`client_waits`, then `client_done` with what it handed over): the client opens the URL
+itself, so the login opens no browser tab of its own for it (auth/url_showing.py).
+
 Every other request, and every request of other clients, goes to the shared provider as it is.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import Any
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, Protocol
 
 from mcp_bridge.auth.errors import LoginRequired
 from mcp_bridge.auth.on_demand import OnDemandCredentials
 from mcp_bridge.bridge.session import ROUTED_REQUEST
 from mcp_bridge.engine.sign_in_rounds import SignInRounds
 
-__all__ = ["PromptSignIn"]
+__all__ = ["PromptSignIn", "ServerSignIn"]
+
+
+class ServerSignIn(Protocol):
+    """The server's logins, as a session that hands their URL to its client sees them
+    (auth/provider.py's OAuthCredentials)."""
+
+    async def sign_in_url_shown(self) -> tuple[str, str]:
+        """The URL of the login waiting for the user (at once when one does), and what to
+        tell the user to do there."""
+        ...
+
+    def client_waits(self) -> None: ...
+
+    def client_done(self, handed: str | None) -> None: ...
 
 
 class PromptSignIn:
     """A CredentialProvider over the server's shared one (see the module docstring).
-    `url_shown()`: the URL of the server's login once one waits for the user (at once
-    when one does), and what to tell the user to do there."""
+    `sign_in()`: the server's logins, asked for only once a request meets one."""
 
     def __init__(
         self,
         inner: OnDemandCredentials,
         rounds: SignInRounds,
-        url_shown: Callable[[], Awaitable[tuple[str, str]]],
+        sign_in: Callable[[], ServerSignIn],
         *,
         server: str,
     ) -> None:
         self._inner = inner
         self._rounds = rounds
-        self._url_shown = url_shown
+        self._sign_in = sign_in
         self._server = server
 
     async def headers(self, method: str, url: str) -> Mapping[str, str]:
@@ -64,20 +81,32 @@ class PromptSignIn:
         request_id = ROUTED_REQUEST.get()
         if request_id is None or not self._rounds.answers_early(request_id):
             return await recovery
-        attempt = asyncio.ensure_future(recovery)
-        shown = asyncio.ensure_future(self._url_shown())
         try:
-            await asyncio.wait((attempt, shown), return_when=asyncio.FIRST_COMPLETED)
+            sign_in = self._sign_in()
+        except BaseException:
+            recovery.close()
+            raise
+        # Said before the recovery can start a login: its URL must not find our tab due.
+        sign_in.client_waits()
+        handed: str | None = None
+        try:
+            attempt = asyncio.ensure_future(recovery)
+            shown = asyncio.ensure_future(sign_in.sign_in_url_shown())
+            try:
+                await asyncio.wait((attempt, shown), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (attempt, shown):
+                    if not task.done():
+                        task.cancel()  # the login itself is shielded: it carries on
+                await asyncio.gather(attempt, shown, return_exceptions=True)
+            if attempt.done() and not attempt.cancelled():
+                return attempt.result()  # a refresh did it, or the login ended first
+            handed, what_to_do = shown.result()
+            # The front channel makes this the client's round (answers_early said so).
+            raise LoginRequired(
+                f"Sign in to {self._server} to continue",
+                next_step=f"{what_to_do}, then retry",
+                sign_in_url=handed,
+            )
         finally:
-            for task in (attempt, shown):
-                if not task.done():
-                    task.cancel()  # the login itself is shielded: it carries on
-            await asyncio.gather(attempt, shown, return_exceptions=True)
-        if attempt.done() and not attempt.cancelled():
-            return attempt.result()  # a refresh did it, or the login ended first
-        url, what_to_do = shown.result()
-        raise LoginRequired(
-            f"Sign in to {self._server} to continue",
-            next_step=f"{what_to_do}, then retry",
-            sign_in_url=url,
-        )
+            sign_in.client_done(handed)

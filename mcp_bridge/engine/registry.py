@@ -191,9 +191,10 @@ class CredentialRegistry:
         state = self._servers.get(resource)
         return None if state is None or state.oauth is None else state.oauth.pending_url
 
-    async def sign_in_url_shown(self, profile: ServerProfile) -> tuple[str, str]:
-        """The URL of `profile`'s login once it waits for the user, and what to tell them."""
-        return await self._oauth(self.state_for(profile)).sign_in_url_shown()
+    def oauth_for(self, profile: ServerProfile) -> OAuthCredentials:
+        """`profile`'s OAuth provider, built on first use: its logins, their URLs, and who
+        shows them (engine/prompt_sign_in.py)."""
+        return self._oauth(self.state_for(profile))
 
     async def logout(self, profile: ServerProfile) -> bool:
         """Forget the server's tokens, revoking them where the authorization server offers

@@ -77,10 +77,7 @@ async def open_session(
             credentials = _WithoutLogin(shared)
         elif shared is not None:
             credentials = PromptSignIn(
-                shared,
-                rounds,
-                lambda: registry.sign_in_url_shown(profile),
-                server=profile.url,
+                shared, rounds, lambda: registry.oauth_for(profile), server=profile.url
             )
         settings = RemoteSettings(
             url=profile.url,

@@ -24,6 +24,7 @@ import pytest
 from mcp_bridge.cli import service, service_files, service_managers
 from mcp_bridge.cli.app import run_cli
 from mcp_bridge.daemon import hello
+from mcp_bridge.daemon.transport import TRANSPORT_ENV
 from mcp_bridge.paths import bridge_paths
 from tests.fixtures.windows_user import TASK_NS, fresh_user_dirs
 
@@ -52,8 +53,10 @@ class Home:
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
     """A Linux user with an empty HOME, mcp-bridge installed in a venv whose path needs
-    quoting in a unit file, and no systemctl on PATH."""
+    quoting in a unit file, and no systemctl on PATH. Their shims use the Unix socket, the
+    one transport a systemd or launchd service listens on, whichever the suite runs on."""
     monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setenv(TRANSPORT_ENV, "unix")
     fresh_user_dirs(monkeypatch, tmp_path / "home", tmp_path / "run")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     (tmp_path / "empty-bin").mkdir()
@@ -171,6 +174,8 @@ def test_without_a_script_the_unit_runs_python_dash_m(
     [
         ("a path systemd cannot run", 2, "systemd cannot run"),
         ("MCP_BRIDGE_HOME", 2, "MCP_BRIDGE_HOME is set"),
+        ("loopback TCP", 2, f"{TRANSPORT_ENV}=tcp is set"),
+        ("loopback TCP under launchd", 2, f"{TRANSPORT_ENV}=tcp is set"),
         ("an unknown platform", 1, "not sunos5"),
     ],
 )
@@ -186,6 +191,10 @@ def test_a_refused_install_says_why_and_writes_nothing(
         monkeypatch.setattr(sys, "platform", "sunos5")
     elif refusal == "MCP_BRIDGE_HOME":  # shims with it set look for the daemon elsewhere
         monkeypatch.setenv("MCP_BRIDGE_HOME", str(home.root / "elsewhere"))
+    elif refusal.startswith("loopback TCP"):  # shims look on loopback; the service is not there
+        monkeypatch.setenv(TRANSPORT_ENV, "tcp")
+        if refusal.endswith("launchd"):
+            monkeypatch.setattr(sys, "platform", "darwin")
     else:
         monkeypatch.setattr(sys, "executable", str(home.root / "it's here" / "python"))
 

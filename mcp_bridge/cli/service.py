@@ -59,6 +59,7 @@ def service_command(args: argparse.Namespace) -> int:
 
 def _install(manager: Manager, *, dry_run: bool) -> None:
     _refuse_custom_home()
+    _refuse_other_transport(manager)
     files = {path: manager.encode(text) for path, text in manager.files(daemon_command()).items()}
     changed = [path for path, data in files.items() if _read(path) != data]
     try:
@@ -114,6 +115,20 @@ def _refuse_custom_home() -> None:
             f"{HOME_ENV} is set, and the service would serve the default locations instead "
             "(its shims would not find it)",
             next_step=f"Install with {HOME_ENV} unset, or run `mcp-bridge daemon` yourself",
+        )
+
+
+def _refuse_other_transport(manager: Manager) -> None:
+    """A systemd or launchd service listens on the Unix socket; shims that look for the
+    daemon on loopback TCP (MCP_BRIDGE_DAEMON_TRANSPORT=tcp) would never find it, and
+    start daemons of their own beside it."""
+    from mcp_bridge.daemon.transport import TRANSPORT_ENV, uses_loopback
+
+    if manager.on_unix_socket and uses_loopback():
+        raise ConfigError(
+            f"{TRANSPORT_ENV}=tcp is set, and the service's daemon would listen on the Unix "
+            "socket (shims with it set look for a daemon on loopback TCP instead)",
+            next_step=f"Install with {TRANSPORT_ENV} unset, or run `mcp-bridge daemon` yourself",
         )
 
 

@@ -57,6 +57,7 @@ class _Systemd:
     """systemd --user: a socket unit that starts the service at the first connection."""
 
     tool = "systemctl"
+    on_unix_socket = True  # the socket unit's path; the daemon serves the socket passed it
     binds_itself = False  # systemd listens from `enable --now` on
     stops_loaded_daemon = False  # `try-restart` restarts it
     status_hint = "`systemctl --user status mcp-bridge.socket mcp-bridge.service` says more"
@@ -106,6 +107,9 @@ class _Launchd:
     """launchd: an agent loaded at login, kept alive, that binds its socket itself."""
 
     tool = "launchctl"
+    # The agent's daemon chooses as `auto` does: launchd passes it none of the shell's
+    # environment, so no MCP_BRIDGE_DAEMON_TRANSPORT.
+    on_unix_socket = True
     binds_itself = True  # the daemon listens a moment after `bootstrap` returns
     stops_loaded_daemon = False  # `bootout` stops it
     encode = staticmethod(_utf8)
@@ -151,6 +155,7 @@ class _TaskScheduler:
     second install can tell whether anything changed."""
 
     tool = "schtasks"
+    on_unix_socket = False  # loopback TCP, Windows' one transport
     binds_itself = True
     # Task Scheduler ignores a start while the task still runs (IgnoreNew): the running
     # daemon is asked to stop, and gone, before the new task is started.

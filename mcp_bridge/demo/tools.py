@@ -1,7 +1,7 @@
 """The demo MCP server's tools, on the SDK's MCPServer: what `mcp-bridge demo` calls.
 
 Not part of the bridge proper: it imports the whole SDK, which the bridge itself avoids on
-its hot path. The demo's authorization server (auth_server.py) serves these behind OAuth.
+its hot path. The demo's protected MCP server (resource_server.py) serves these behind OAuth.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from tests.fixtures.bridge_process import (
     daemons_under,
     echo,
     mcp_bridge_cli,
+    mcp_bridge_json,
     oauth_env,
     running_bridge,
     stop_daemon,
@@ -297,11 +298,8 @@ async def test_the_shim_runs_without_fcntl_and_unix_sockets_as_on_windows(
         # only reach the loopback daemon, and count the shim's session on it, where the
         # sitecustomize did take AF_UNIX (and fcntl with it) away.
         no_choice = {**env, transport.TRANSPORT_ENV: ""}
-        code, said = await mcp_bridge_cli(
-            bridge_home, "daemon", "status", env=no_choice, stdout=True
-        )
-        assert code == 0, said
-        assert json.loads(said)["connections"] == 1  # the shim's session
+        status = await mcp_bridge_json(bridge_home, "daemon", "status", env=no_choice)
+        assert status["connections"] == 1  # the shim's session
         assert await bridge.close_stdin_and_wait() == 0
 
 

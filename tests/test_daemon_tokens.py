@@ -13,6 +13,7 @@ from tests.fixtures.bridge_process import (
     BridgeProcess,
     echo,
     mcp_bridge_cli,
+    mcp_bridge_json,
     oauth_env,
     running_bridge,
 )
@@ -36,16 +37,12 @@ async def test_tokens_stay_fresh_with_no_client_connected(
         await asyncio.sleep(3 * ACCESS_TTL_S)  # no client: only the daemon is left
         idle = server.stats()
         assert idle["refreshes"] - before["refreshes"] >= 2
-        code, said = await mcp_bridge_cli(
-            bridge_home, "status", "--json", env=oauth_env(), stdout=True
-        )
-        assert code == 0, said
-        report = json.loads(said)
+        report = await mcp_bridge_json(bridge_home, "status", "--json", env=oauth_env())
         assert report["daemon"]["running"] is True
         (login,) = report["logins"]
         assert login["refresh"]["refreshes"] >= 2  # the daemon's own count, no client
         assert login["tokens"]["refreshable"] is True
-        assert "access_token" not in said
+        assert "access_token" not in json.dumps(report)
     async with running_bridge(bridge_home, server.mcp_url, env=oauth_env()) as bridge:
         assert "result" in await bridge.initialize()
         assert text_of(await echo(bridge, "still fresh")) == "still fresh"

@@ -5,7 +5,6 @@ provider, which enforce every rule (mcp_bridge/demo/machine_grants.py)."""
 
 from __future__ import annotations
 
-import json
 import os
 import tomllib
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 from mcp_bridge.demo.auth_modes import ServiceClient
 from mcp_bridge.paths import bridge_paths
 from tests.fixtures.auth_server import AuthServer, AuthServerFactory
-from tests.fixtures.bridge_process import echo, mcp_bridge_cli, running_bridge
+from tests.fixtures.bridge_process import echo, mcp_bridge_cli, mcp_bridge_json, running_bridge
 from tests.fixtures.grant_keys import make_client_key
 from tests.fixtures.mcp_servers import text_of
 
@@ -71,8 +70,8 @@ async def test_a_service_key_added_by_name_logs_in_and_runs(
         assert "result" in await bridge.initialize()
         assert text_of(await echo(bridge, "from a service")) == "from a service"
         if daemon:
-            code, said = await mcp_bridge_cli(bridge_home, "status", "--json", env=ENV, stdout=True)
-            known = json.loads(said)["daemon"]["servers"]
+            report = await mcp_bridge_json(bridge_home, "status", "--json", env=ENV)
+            known = report["daemon"]["servers"]
             assert [entry["grant"] for entry in known] == ["client-credentials"]
     stats = server.stats()
     assert stats["client_credentials_grants"] == 1  # the login's token served the run

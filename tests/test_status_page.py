@@ -25,7 +25,13 @@ from mcp_bridge.paths import bridge_paths
 from mcp_bridge.shim.connection import DaemonUnavailable, ask_daemon
 from tests.browsers.driven_chromium import chromium_page, screenshot
 from tests.fixtures.auth_server import REPO_ROOT, AuthServer, AuthServerFactory
-from tests.fixtures.bridge_process import daemon_process, mcp_bridge_cli, oauth_env, stop_daemon
+from tests.fixtures.bridge_process import (
+    daemon_process,
+    mcp_bridge_cli,
+    mcp_bridge_json,
+    oauth_env,
+    stop_daemon,
+)
 from tests.fixtures.oauth_client import needs_chromium
 
 ARTIFACT = REPO_ROOT / "test-artifacts" / "status-page.png"
@@ -61,9 +67,8 @@ async def cli(home: Path, *argv: str, **env: str) -> tuple[int, str]:
 
 
 async def stored_logins(home: Path) -> list[dict[str, object]]:
-    code, said = await cli(home, "status", "--json")
-    assert code == 0, said
-    logins: list[dict[str, object]] = json.loads(said)["logins"]
+    report = await mcp_bridge_json(home, "status", "--json", env=oauth_env())
+    logins: list[dict[str, object]] = report["logins"]
     return logins
 
 

@@ -86,6 +86,9 @@ async def test_a_dpop_server_gets_bound_tokens_and_a_proof_with_every_request(
     assert tokens.is_dpop
     stats = server.stats()
     assert stats["dpop_bound_grants"] == 1
+    # The code was bound to the key the login named (dpop_jkt), and the AS, which refuses a
+    # proof of any other key (test_dpop_fixture.py), redeemed it: the same key.
+    assert stats["dpop_bound_codes"] == 1
     # initialize, initialized, three calls: each with its own proof (a replay is refused).
     assert stats["dpop_resource_requests"] >= 5
     assert stats["dpop_refusals"] == 0
@@ -110,6 +113,16 @@ async def test_both_servers_nonces_are_answered_and_the_latest_is_used(
     # accepted a request, and the next proof named it without being asked again.
     assert stats["dpop_rs_nonce_challenges"] == 1
     assert stats["dpop_resource_requests"] >= 8
+    assert stats["dpop_refusals"] == 0
+
+
+async def test_a_code_made_by_the_consent_page_is_bound_to_the_login_key(
+    sign_in: SignIn,
+) -> None:
+    signed = await sign_in(dpop=True, consent="page")
+    assert text_of(await signed.client.call("echo", "consented")) == "consented"
+    stats = signed.server.stats()
+    assert (stats["consent_pages"], stats["dpop_bound_codes"]) == (1, 1)
     assert stats["dpop_refusals"] == 0
 
 

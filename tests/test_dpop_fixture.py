@@ -1,12 +1,15 @@
 """The fixture servers' DPoP checks (demo/dpop_edge.py, dpop_checks.py) against a hostile
 client: proofs built by hand with auth/dpop.py, each wrong in one way, for a token the
 bridge's own login bound to its key. Each is refused with the RFC's error and a message
-that says what was wrong; the right proof is accepted, so the refusals are the checks'."""
+that says what was wrong; the right proof is accepted, so the refusals are the checks'.
+The code binding (`dpop_jkt`, RFC 9449 §10) is driven by the tiny client of
+tests/fixtures/auth_server_client.py, which shares no code with the bridge's login."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
@@ -15,6 +18,7 @@ from mcp_bridge.auth.dpop import DpopKey, build_proof
 from mcp_bridge.auth.provider import OAuthCredentials
 from mcp_bridge.store.memory import MemoryVault
 from tests.fixtures.auth_server import AuthServer, AuthServerFactory
+from tests.fixtures.auth_server_client import TinyClient
 from tests.fixtures.mcp_servers import initialize_request
 from tests.fixtures.oauth_client import OAuthPeers, use_follower
 
@@ -174,3 +178,57 @@ async def test_the_token_endpoint_refuses_a_refresh_without_the_key(
     status, body, _ = await token_request(right)
     assert (status, body["error"]) == (400, "invalid_dpop_proof")
     assert "jti replay" in body["error_description"]
+
+
+@pytest.mark.parametrize("consent", ["auto", "page"])
+async def test_a_code_bound_by_dpop_jkt_is_redeemed_only_with_a_proof_of_that_key(
+    auth_server: AuthServerFactory, http: aiohttp.ClientSession, consent: str
+) -> None:
+    """RFC 9449 §10: the authorization request named key A; the token endpoint refuses the
+    code with a proof of key B, and with no proof, as invalid_grant. Neither refusal spends
+    the code: a proof of key A then redeems it. `page`: the code is made by the consent
+    form's "Allow", a request after the one that named the key."""
+    server = auth_server(dpop=True, consent=consent)
+    key, other = DpopKey.generate(), DpopKey.generate()
+    client = TinyClient(http, server)
+    await client.register()
+    if consent == "auto":
+        code = (await client.authorize(dpop_jkt=key.thumbprint))["code"]
+    else:
+        code = await allowed_code(http, client.authorization_url("st", dpop_jkt=key.thumbprint))
+    endpoint = f"{server.issuer}/token"
+
+    async def redeem(signer: DpopKey | None) -> tuple[int, dict[str, Any]]:
+        jti = f"j-{time.monotonic_ns()}"
+        proof = None if signer is None else build_proof(signer, "POST", endpoint, time.time(), jti)
+        return await client.token(
+            dpop_proof=proof,
+            grant_type="authorization_code",
+            code=code,
+            redirect_uri=client.redirect_uri,
+            code_verifier=client.verifier,
+        )
+
+    for signer, words in ((other, "another DPoP key"), (None, "send a DPoP proof")):
+        status, body = await redeem(signer)
+        assert (status, body["error"]) == (400, "invalid_grant"), body
+        assert "dpop_jkt" in body["error_description"]
+        assert words in body["error_description"]
+    status, body = await redeem(key)
+    assert status == 200, body
+    assert body["token_type"] == "DPoP"
+    stats = server.stats()
+    assert (stats["dpop_bound_codes"], stats["dpop_bound_grants"]) == (1, 1)
+    assert stats["dpop_refusals"] == 2
+
+
+async def allowed_code(http: aiohttp.ClientSession, authorization_url: str) -> str:
+    """The code from the consent page's "Allow", posted as the page's form would be."""
+    async with http.get(authorization_url, allow_redirects=False) as response:
+        assert response.status == 302, await response.text()
+        consent_url = response.headers["Location"]
+    consent_id = parse_qs(urlsplit(consent_url).query)["id"][0]
+    form = {"id": consent_id, "action": "allow"}
+    async with http.post(consent_url.split("?")[0], data=form, allow_redirects=False) as response:
+        assert response.status == 303, await response.text()
+        return parse_qs(urlsplit(response.headers["Location"]).query)["code"][0]

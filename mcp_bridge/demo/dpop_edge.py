@@ -1,12 +1,19 @@
 """DPoP at the demo servers (auth_modes `dpop`), in front of the SDK's routes, which know
 only Bearer tokens. Proofs are checked by dpop_checks.py.
 
-Token endpoint (RFC 9449 §5, §8): a request with a proof gets its tokens bound to the
+Authorization endpoint (RFC 9449 §10): a request's `dpop_jkt` (GET query or POST form)
+binds the code it makes to that key thumbprint (auth_provider.requested_dpop_jkt), through
+the consent page too. The value is not checked there: a code bound to a thumbprint no key
+has is one nobody can redeem.
+
+Token endpoint (RFC 9449 §5, §8, §10): a request with a proof gets its tokens bound to the
 proof's key: the token records keep the key's thumbprint (`jkt`, as `cnf.jkt` would carry
-it) and the answer says `token_type: DPoP`. A refresh token bound to a key is redeemed only
-with a proof of that key. In `dpop_nonce` mode a proof without the AS's current nonce gets
-400 `use_dpop_nonce` and the nonce in `DPoP-Nonce`. A request without a proof gets Bearer
-tokens, as from an AS that does not do DPoP.
+it) and the answer says `token_type: DPoP`. A code bound by `dpop_jkt` is redeemed only
+with a proof whose key has that thumbprint: another key's proof, or none, gets 400
+`invalid_grant`, and the code stays unspent. A refresh token bound to a key is redeemed
+only with a proof of that key. In `dpop_nonce` mode a proof without the AS's current nonce
+gets 400 `use_dpop_nonce` and the nonce in `DPoP-Nonce`. Any other request without a proof
+gets Bearer tokens, as from an AS that does not do DPoP.
 
 Resource (RFC 9449 §7): `Authorization: DPoP <token>` with a proof whose key is the one the
 token is bound to is passed on as the Bearer token the SDK checks; anything else about it
@@ -21,16 +28,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from starlette.responses import JSONResponse, Response
 
 from mcp_bridge.demo.asgi import ASGIApp, Message, Receive, Scope, Send, read_body, replay
-from mcp_bridge.demo.auth_provider import FixtureProvider
+from mcp_bridge.demo.auth_provider import FixtureProvider, requested_dpop_jkt
 from mcp_bridge.demo.dpop_checks import DpopRefused, NonceIssuer, ProofVerifier, RequestFacts
 
-__all__ = ["dpop_resource_edge", "dpop_token_edge"]
+__all__ = ["dpop_as_edge", "dpop_resource_edge"]
 
 OFFER = 'DPoP algs="ES256"'
 
@@ -70,13 +77,16 @@ def _refusal(
     return JSONResponse(doc, status, headers=headers)
 
 
-# -- the token endpoint --------------------------------------------------------------------
+# -- the authorization server --------------------------------------------------------------
 
 
-def dpop_token_edge(app: ASGIApp, provider: FixtureProvider) -> ASGIApp:
+def dpop_as_edge(app: ASGIApp, provider: FixtureProvider) -> ASGIApp:
     verifier = _verifier(provider)
 
     async def edge(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/authorize":
+            await _authorize_naming_key(app, scope, receive, send)
+            return
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/token":
             await app(scope, receive, send)
             return
@@ -95,6 +105,21 @@ def dpop_token_edge(app: ASGIApp, provider: FixtureProvider) -> ASGIApp:
     return edge
 
 
+async def _authorize_naming_key(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """The SDK's /authorize, with the request's `dpop_jkt` where the provider reads it."""
+    fields = parse_qsl(scope["query_string"].decode("latin-1"))
+    if scope["method"] == "POST":
+        body = await read_body(receive)
+        receive = replay(body, receive)
+        fields = parse_qsl(body.decode("latin-1"))
+    jkt = dict(fields).get("dpop_jkt") or None
+    token = requested_dpop_jkt.set(jkt)
+    try:
+        await app(scope, receive, send)
+    finally:
+        requested_dpop_jkt.reset(token)
+
+
 def _form_of(body: bytes) -> dict[str, str]:
     """The token request's fields, from a form or (the `token_json_only` mode) JSON."""
     try:
@@ -110,24 +135,59 @@ def _token_request_key(
     provider: FixtureProvider, verifier: ProofVerifier, scope: Scope, form: dict[str, str]
 ) -> str | None:
     """The thumbprint of the proof's key, None without a proof; DpopRefused for a bad
-    proof, or a refresh token bound to a key this request does not prove."""
+    proof, or a code or refresh token bound to a key this request does not prove."""
     proofs = _header_values(scope, b"dpop")
-    bound = None
-    if form.get("grant_type") == "refresh_token":
-        record = provider.tokens.refresh.get(form.get("refresh_token", ""))
-        bound = record.jkt if record is not None else None
+    bound = _grant_binding(provider, form)
     if not proofs:
         if bound is not None:
-            raise DpopRefused(
-                "invalid_dpop_proof", "this refresh token is bound to a DPoP key: send a proof"
-            )
+            raise bound.unproven
         return None
     if provider.modes.dpop_nonce_never_accepted and verifier.nonces is not None:
         verifier.nonces.rotate()  # hostile: whatever nonce the proof names is stale now
     jkt = verifier.verify(proofs, RequestFacts("POST", _request_url(scope)), time.time())
-    if bound is not None and bound != jkt:
-        raise DpopRefused("invalid_grant", "this refresh token is bound to another DPoP key")
+    if bound is not None and bound.jkt != jkt:
+        raise bound.other_key
     return jkt
+
+
+class GrantBinding(NamedTuple):
+    """The key a grant is bound to, and the refusals of a request that proves no key and
+    of one that proves another."""
+
+    jkt: str
+    unproven: DpopRefused
+    other_key: DpopRefused
+
+
+def _grant_binding(provider: FixtureProvider, form: dict[str, str]) -> GrantBinding | None:
+    match form.get("grant_type"):
+        case "refresh_token":
+            record = provider.tokens.refresh.get(form.get("refresh_token", ""))
+            if record is None or record.jkt is None:
+                return None
+            return GrantBinding(
+                record.jkt,
+                DpopRefused(
+                    "invalid_dpop_proof", "this refresh token is bound to a DPoP key: send a proof"
+                ),
+                DpopRefused("invalid_grant", "this refresh token is bound to another DPoP key"),
+            )
+        case "authorization_code":  # RFC 9449 §10: the request named the key (dpop_jkt)
+            code = provider.codes.get(form.get("code", ""))
+            if code is None or code.jkt is None:
+                return None
+            return GrantBinding(
+                code.jkt,
+                DpopRefused(
+                    "invalid_grant",
+                    "this code is bound to a DPoP key (dpop_jkt): send a DPoP proof",
+                ),
+                DpopRefused(
+                    "invalid_grant",
+                    "this code is bound (dpop_jkt) to another DPoP key than this proof's",
+                ),
+            )
+    return None
 
 
 def _binding(send: Send, provider: FixtureProvider, jkt: str) -> Send:

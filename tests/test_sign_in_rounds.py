@@ -62,7 +62,11 @@ async def sign_in_round(bridge: BridgeProcess, params: dict[str, Any]) -> dict[s
 def sign_in_url(server: AuthServer, answered: dict[str, Any]) -> str:
     (request,) = answered["inputRequests"].values()
     assert request["method"] == "elicitation/create"
-    elicitation = request["params"]
+    return elicited_url(server, request["params"])
+
+
+def elicited_url(server: AuthServer, elicitation: dict[str, Any]) -> str:
+    """The URL of a URL-mode elicitation of the bridge's (a round's, or error -32042's)."""
     assert elicitation["mode"] == "url"
     assert elicitation["message"]
     url = elicitation["url"]

@@ -3,11 +3,12 @@ our own browser tab; and so whether the tab opens. Pure: events in, "open the ta
 no asyncio, no browser, no clock. The flows (login.py, device_login.py) feed it the URL's
 life and open the tab; the login coordinator feeds it the requests that speak for a client.
 
-Why: a 2026-07-28 client that declared URL-mode elicitation is handed the URL in a sign-in
-round (engine/prompt_sign_in.py) and opens it itself; a tab of ours would be a second one
-for the same sign-in. Every other way of asking (a client without URL elicitation, which
-reads the URL in an error at best after `--login-wait`; `mcp-bridge login`; the status
-page's Login button) wants the tab, once per URL, as before.
+Why: a client that declared URL-mode elicitation is handed the URL (a 2026-07-28 client in a
+sign-in round, a 2025-11-25 one as error -32042: engine/prompt_sign_in.py) and opens it
+itself; a tab of ours would be a second one for the same sign-in. Every other way of asking
+(a client without URL elicitation, which reads the URL in an error at best after
+`--login-wait`; `mcp-bridge login`; the status page's Login button) wants the tab, once per
+URL, as before.
 
 Theory of operation. The login may start before anyone knows who will show its URL (a
 request of a plain client starts it, one of a URL client joins it during discovery, or the

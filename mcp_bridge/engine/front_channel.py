@@ -67,10 +67,24 @@ class FrontChannel:
         # The client was told (in its initialize answer) that the server logs: it may then
         # be sent notifications/message, and hears from the bridge that a login ended.
         self._may_log = False
+        # The opening the front answered from the cache, replayed to the remote when a
+        # request released it: drop_key(its id) -> the id of the request it went ahead of.
+        self._released_by: dict[str, jsonrpc.RequestId] = {}
 
     @property
     def front(self) -> CachedFront:
         return self._front
+
+    def hands_sign_in_url(self, request_id: jsonrpc.RequestId) -> bool:
+        """True when a sign-in this request meets reaches its client as a URL to open (an
+        MRTR round, or error -32042 for a 2025-11-25 client that declared URL elicitation),
+        so it is answered once the URL is known and the bridge opens no tab for it. An
+        opening the front answered speaks for the request that released it: its own reply
+        is dropped, and that request, sent right after it, meets the same sign-in."""
+        released_by = self._released_by.get(drop_key(request_id))
+        if released_by is not None:
+            request_id = released_by
+        return self._rounds.answers_early(request_id) or self._front.accepts_url_elicitation
 
     async def receive(self) -> IncomingLine | None:
         while not self._ready:
@@ -153,6 +167,19 @@ class FrontChannel:
         for passed in step.to_remote:
             self._await_answer(passed)
             self._ready.append(ParsedLine(passed))
+            if passed is not message:
+                self._note_released(passed, message)
+
+    def _note_released(self, held: JsonObject, by: JsonObject) -> None:
+        """`held` goes to the remote ahead of `by`, the request that released it (at most
+        the opening and its notification: the front releases once)."""
+        held_id, by_id = held.get("id"), by.get("id")
+        if not (jsonrpc.is_request_id(held_id) and jsonrpc.is_request_id(by_id)):
+            return
+        assert isinstance(held_id, str | int)
+        assert isinstance(by_id, str | int)
+        if drop_key(held_id) in self._front.drops:
+            self._released_by[drop_key(held_id)] = by_id
 
     def _release_held(self) -> list[JsonObject]:
         held, self._front.held = self._front.held, []

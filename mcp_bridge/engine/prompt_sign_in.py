@@ -1,14 +1,17 @@
-"""PromptSignIn: the credential provider of one session whose client takes a sign-in as a
-URL-mode elicitation round (2026-07-28 MRTR, engine/sign_in_rounds.py). The I/O edge of
-those rounds: a request that may get a round, and meets a login, is answered as soon as the
-login's authorization URL is known, instead of after the whole `--login-wait`.
+"""PromptSignIn: the credential provider of one session whose client shows a sign-in URL
+itself: as a URL-mode elicitation round (2026-07-28 MRTR, engine/sign_in_rounds.py), or as
+error -32042 (a 2025-11-25 client that declared URL elicitation). The I/O edge of both: a
+request whose client will be handed the URL (FrontChannel.hands_sign_in_url), and meets a
+login, is answered as soon as the login's authorization URL is known, instead of after the
+whole `--login-wait`.
 
 Why then: from that moment only the user can move the login on. Holding the request longer
 spends the host's deadline for the call (60 s on the strictest hosts) and shows nothing,
 while the client that is handed the URL can show it in its own dialog at once. The login
 carries on (the provider's single flight), and the client's retry, which answers the
 elicitation, waits for it the usual way, up to `--login-wait`; a login still unfinished
-then gets another round.
+then gets another round. (A 2025-11-25 client's retry is a request like any other: while
+the login waits, it is handed the URL again at once.)
 
 Such a request also tells the server's login that its client will show the URL
 (`client_waits`, then `client_done` with what it handed over): the client opens the URL
@@ -26,7 +29,7 @@ from typing import Any, Protocol
 from mcp_bridge.auth.errors import LoginRequired
 from mcp_bridge.auth.on_demand import OnDemandCredentials
 from mcp_bridge.bridge.session import ROUTED_REQUEST
-from mcp_bridge.engine.sign_in_rounds import SignInRounds
+from mcp_bridge.jsonrpc import RequestId
 
 __all__ = ["PromptSignIn", "ServerSignIn"]
 
@@ -52,13 +55,13 @@ class PromptSignIn:
     def __init__(
         self,
         inner: OnDemandCredentials,
-        rounds: SignInRounds,
+        hands_url: Callable[[RequestId], bool],
         sign_in: Callable[[], ServerSignIn],
         *,
         server: str,
     ) -> None:
         self._inner = inner
-        self._rounds = rounds
+        self._hands_url = hands_url
         self._sign_in = sign_in
         self._server = server
 
@@ -79,7 +82,7 @@ class PromptSignIn:
 
     async def _recover(self, recovery: Coroutine[Any, Any, bool]) -> bool:
         request_id = ROUTED_REQUEST.get()
-        if request_id is None or not self._rounds.answers_early(request_id):
+        if request_id is None or not self._hands_url(request_id):
             return await recovery
         try:
             sign_in = self._sign_in()
@@ -102,7 +105,9 @@ class PromptSignIn:
             if attempt.done() and not attempt.cancelled():
                 return attempt.result()  # a refresh did it, or the login ended first
             handed, what_to_do = shown.result()
-            # The front channel makes this the client's round (answers_early said so).
+            # The front channel makes this the client's round or -32042 (hands_url said so).
+            # An opening the front answered from the cache has its reply dropped; the request
+            # it went ahead of meets this URL next and hands it over.
             raise LoginRequired(
                 f"Sign in to {self._server} to continue",
                 next_step=f"{what_to_do}, then retry",

@@ -8,7 +8,8 @@ BridgeSession.
     client channel -> FrontChannel (CachedFront: cached answers, held handshake;
                                     SignInRounds: a sign-in as an MRTR round)
                    -> BridgeSession -> remote transport (registry's credentials, HTTP,
-                                       through PromptSignIn for those rounds)
+                                       through PromptSignIn for the sign-ins a client
+                                       shows: rounds, -32042)
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from mcp_bridge.engine.front_channel import FrontChannel
 from mcp_bridge.engine.profile import ServerProfile
 from mcp_bridge.engine.prompt_sign_in import PromptSignIn
 from mcp_bridge.engine.registry import CredentialRegistry
-from mcp_bridge.engine.sign_in_rounds import SignInRounds
 from mcp_bridge.jsonrpc import JsonObject
 from mcp_bridge.remote.base import CredentialProvider
 from mcp_bridge.server_log import serving
@@ -63,13 +63,11 @@ async def open_session(
     with serving(profile.url):
         book = registry.answers_for(profile)
         front = CachedFront(book.get, is_transparent=is_recheck)
-        rounds = SignInRounds()
         local = FrontChannel(
             channel,
             front,
             book,
             on_cache_answer=lambda opening: _recheck_soon(profile, registry, opening),
-            rounds=rounds,
         )
         shared = registry.credentials_for(profile)
         credentials: CredentialProvider | None = shared
@@ -77,7 +75,10 @@ async def open_session(
             credentials = _WithoutLogin(shared)
         elif shared is not None:
             credentials = PromptSignIn(
-                shared, rounds, lambda: registry.oauth_for(profile), server=profile.url
+                shared,
+                local.hands_sign_in_url,
+                lambda: registry.oauth_for(profile),
+                server=profile.url,
             )
         settings = RemoteSettings(
             url=profile.url,

@@ -34,14 +34,8 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from daemon_bench import (
-    REPLY_TIMEOUT_S,
-    SCRIPT,
-    WORKERS,
-    call_noop,
-    end_processes_under,
-    sixteen_way,
-)
+from daemon_bench_calls import call_noop, sixteen_way
+from daemon_bench_harness import REPLY_TIMEOUT_S, SCRIPT, WORKERS, end_processes_under
 from relay_bench import INITIALIZE, PipeClient, bench_server, percentile, piped_bridge, row
 
 from mcp_bridge.daemon.transport import TRANSPORT_ENV

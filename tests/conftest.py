@@ -18,4 +18,5 @@ pytest_plugins = [
     "tests.fixtures.tls_server",
     "tests.fixtures.http_proxy",
     "tests.fixtures.windows_user",
+    "tests.fixtures.fault_server",
 ]

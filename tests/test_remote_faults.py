@@ -1,12 +1,11 @@
 """Faults no real peer produces on demand, from a small aiohttp server whose handler each test
-sets: 5xx, malformed bodies, streams that break off, auth challenges, priming events."""
+sets: 5xx, malformed bodies, streams that break off, priming events, lost sessions, and an
+HTTP+SSE stream that drops. Auth challenges are in test_remote_auth_challenges.py."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,67 +13,11 @@ import pytest
 from aiohttp import web
 
 from mcp_bridge import jsonrpc
-from mcp_bridge.errors import AuthError, RemoteError
-from mcp_bridge.protocol import Era, TransportKind
-from mcp_bridge.remote.detect import ConnectOptions, connect
+from mcp_bridge.errors import RemoteError
+from mcp_bridge.protocol import Era
 from mcp_bridge.remote.legacy_sse import LegacySseTransport
-from mcp_bridge.remote.streamable import StreamableHttpTransport
+from tests.fixtures.fault_server import LIST, FaultServer, ok, started
 from tests.fixtures.mcp_servers import INITIALIZED, Inbox, initialize_request
-
-Handler = Callable[[web.Request, dict[str, Any]], Awaitable[web.StreamResponse]]
-
-
-@dataclass
-class FaultServer:
-    """Records every request (method, headers, JSON body) and answers with `handler`."""
-
-    url: str = ""
-    handler: Handler | None = None
-    seen: list[tuple[str, Mapping[str, str], dict[str, Any]]] = field(default_factory=list)
-    closing: asyncio.Event = field(default_factory=asyncio.Event)  # set at teardown
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
-        body = json.loads(raw) if raw else {}
-        self.seen.append((request.method, request.headers, body))
-        assert self.handler is not None
-        return await self.handler(request, body)
-
-    def posts(self) -> list[dict[str, Any]]:
-        return [body for method, _, body in self.seen if method == "POST"]
-
-
-@pytest.fixture
-async def fault_server() -> AsyncIterator[FaultServer]:
-    server = FaultServer()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", server.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    server.url = f"http://{host}:{port}/mcp"
-    yield server
-    server.closing.set()  # lets held-open streams end, so cleanup need not wait them out
-    await runner.cleanup()
-
-
-@contextlib.asynccontextmanager
-async def started(
-    server: FaultServer, inbox: Inbox, era: Era = Era.MODERN, **options: Any
-) -> AsyncIterator[StreamableHttpTransport]:
-    """A transport to `server` delivering to `inbox`, closed when the block ends."""
-    transport = StreamableHttpTransport(server.url, era, ConnectOptions(**options))
-    await transport.start(inbox.deliver)
-    try:
-        yield transport
-    finally:
-        await transport.aclose()
-
-
-def ok(body: dict[str, Any], result: dict[str, Any] | None = None) -> web.Response:
-    return web.json_response(jsonrpc.result_response(body["id"], result or {"ok": True}))
 
 
 async def sse_response(request: web.Request, frames: list[bytes]) -> web.StreamResponse:
@@ -88,9 +31,6 @@ async def sse_response(request: web.Request, frames: list[bytes]) -> web.StreamR
 def event(message: dict[str, Any], event_id: str | None = None) -> bytes:
     head = f"id: {event_id}\n" if event_id else ""
     return f"{head}data: {json.dumps(message)}\n\n".encode()
-
-
-LIST = jsonrpc.request(1, "tools/list")
 
 
 async def test_5xx_is_an_error_response_and_the_transport_recovers(
@@ -224,98 +164,6 @@ async def test_batch_response_delivers_each_element(
         assert [m.get("method") for m in inbox.messages] == ["notifications/message", None]
 
 
-@dataclass
-class ScriptedCredentials:
-    """A CredentialProvider whose token changes when it is told about a 401 or 403."""
-
-    token: str = "old"
-    recover: bool = True
-    challenges: list[tuple[int, str | None]] = field(default_factory=list)
-    explanation: str | None = None  # what on_retry_refused raises, if anything
-
-    async def headers(self, method: str, url: str) -> Mapping[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-    def on_dpop_nonce(self, url: str, nonce: str) -> None:
-        return None
-
-    async def on_unauthorized(self, www_authenticate: str | None) -> bool:
-        self.challenges.append((401, www_authenticate))
-        self.token = "new"
-        return self.recover
-
-    async def on_forbidden(self, www_authenticate: str | None) -> bool:
-        self.challenges.append((403, www_authenticate))
-        self.token = "stepped-up"
-        return self.recover
-
-    async def on_retry_refused(self, www_authenticate: str | None) -> None:
-        self.challenges.append((-401, www_authenticate))
-        if self.explanation is not None:
-            raise AuthError(self.explanation, next_step="Change a flag")
-
-
-@pytest.mark.parametrize(
-    ("status", "good_token"), [(401, "Bearer new"), (403, "Bearer stepped-up")]
-)
-async def test_auth_challenge_is_retried_once_with_new_headers(
-    fault_server: FaultServer, inbox: Inbox, status: int, good_token: str
-) -> None:
-    challenge = 'Bearer resource_metadata="http://x/.well-known/oauth-protected-resource"'
-
-    async def guarded(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
-        if request.headers.get("Authorization") != good_token:
-            return web.Response(status=status, headers={"WWW-Authenticate": challenge})
-        return ok(body)
-
-    fault_server.handler = guarded
-    credentials = ScriptedCredentials()
-    async with started(
-        fault_server, inbox, credentials=credentials, static_headers={"X-Team": "blue"}
-    ) as transport:
-        await transport.send(LIST)
-        assert "result" in await inbox.response(1)
-        assert credentials.challenges == [(status, challenge)]
-        assert [h["Authorization"] for _, h, _ in fault_server.seen] == ["Bearer old", good_token]
-        assert {h["X-Team"] for _, h, _ in fault_server.seen} == {"blue"}
-
-
-INVALID_TOKEN = 'Bearer error="invalid_token"'
-
-
-async def always_401(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
-    return web.Response(status=401, headers={"WWW-Authenticate": INVALID_TOKEN})
-
-
-async def test_auth_refused_for_good_is_an_error_not_a_loop(
-    fault_server: FaultServer, inbox: Inbox
-) -> None:
-    fault_server.handler = always_401
-    credentials = ScriptedCredentials(recover=True)
-    async with started(fault_server, inbox, credentials=credentials) as transport:
-        await transport.send(LIST)
-        error = (await inbox.response(1))["error"]
-        assert "401" in error["message"]
-        assert len(fault_server.seen) == 2  # the original and the one retry
-        assert credentials.challenges == [(401, INVALID_TOKEN), (-401, INVALID_TOKEN)]
-
-
-@pytest.mark.parametrize(
-    ("recover", "explained"),
-    [pytest.param(True, True, id="after its retry"), pytest.param(False, False, id="no retry")],
-)
-async def test_the_provider_explains_a_401_only_to_the_retry_it_asked_for(
-    fault_server: FaultServer, inbox: Inbox, recover: bool, explained: bool
-) -> None:
-    fault_server.handler = always_401
-    credentials = ScriptedCredentials(recover=recover, explanation="That token is the wrong kind")
-    async with started(fault_server, inbox, credentials=credentials) as transport:
-        await transport.send(LIST)
-        error = (await inbox.response(1))["error"]
-    assert ("That token is the wrong kind" in error["message"]) is explained
-    assert len(fault_server.seen) == 1 + recover  # told, never retried a second time
-
-
 async def test_priming_event_then_close_resumes_with_last_event_id(
     fault_server: FaultServer, inbox: Inbox
 ) -> None:
@@ -409,18 +257,6 @@ async def test_many_requests_losing_the_session_replay_the_handshake_once(
         assert len(initializes) == 2  # the client's own, and one replay for all eight
         assert transport.session.session_id == "s-2"
         assert len([m for m in inbox.messages if m.get("id") == 0]) == 1
-
-
-async def test_connect_names_an_authorization_refusal(fault_server: FaultServer) -> None:
-    async def locked(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
-        return web.Response(status=401, headers={"WWW-Authenticate": 'Bearer scope="mcp"'})
-
-    fault_server.handler = locked
-    credentials = ScriptedCredentials(recover=False)
-    options = ConnectOptions(credentials=credentials)
-    with pytest.raises(RemoteError, match="requires authorization"):
-        await connect(fault_server.url, TransportKind.AUTO, Inbox().deliver, options=options)
-    assert credentials.challenges == [(401, 'Bearer scope="mcp"')]
 
 
 # -- HTTP+SSE ---------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The test authorization server itself: a full OAuth dance by a tiny in-test client
-(aiohttp, no bridge code but the loopback listener), its token families, and each
-hostile mode made observable."""
+(aiohttp, no bridge code but the loopback listener), its token families, its consent
+page, and a stopped server that leaves no process. Its modes are tested in
+test_auth_server_fixture_modes.py; the SDKs against it in test_auth_server_fixture_sdks.py."""
 
 from __future__ import annotations
 
@@ -9,26 +10,11 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
-import httpx2
 import pytest
-from mcp.client.auth import OAuthClientProvider, OAuthFlowError
-from mcp.shared.auth import (
-    AuthorizationCodeResult,
-    OAuthClientInformationFull,
-    OAuthClientMetadata,
-    OAuthToken,
-)
-from pydantic import AnyUrl
 
 from mcp_bridge.auth.loopback import CallbackQuery, LoopbackListener
-from mcp_bridge.demo.auth_modes import (
-    ADMIN_SCOPE,
-    BASE_SCOPE,
-    PRIVATE_REDIRECT_HOST,
-    WRONG_ISSUER,
-    AuthServerModes,
-)
-from tests.fixtures.auth_server import AuthServer, AuthServerFactory, TsAuthServer
+from mcp_bridge.demo.auth_modes import ADMIN_SCOPE, BASE_SCOPE, AuthServerModes
+from tests.fixtures.auth_server import AuthServer, AuthServerFactory
 from tests.fixtures.auth_server_client import (
     MCP_HEADERS,
     REDIRECT_URI,
@@ -36,7 +22,6 @@ from tests.fixtures.auth_server_client import (
     call_tool,
     text_of,
 )
-from tests.fixtures.mcp_servers import initialize_request
 
 # -- the well-behaved server --------------------------------------------------------------
 
@@ -239,235 +224,8 @@ async def test_consent_page_allows_and_denies(
     assert (stats["consent_pages"], stats["authorizations"], stats["denials"]) == (2, 1, 1)
 
 
-# -- hostile modes ------------------------------------------------------------------------
-
-
-async def test_hostile_metadata_prm_iss_and_token_modes_are_observable(
-    auth_server: AuthServerFactory, http: aiohttp.ClientSession
-) -> None:
-    server = auth_server(
-        iss="wrong",
-        metadata_issuer_mismatch=True,
-        no_pkce_methods=True,
-        javascript_authorization_endpoint=True,
-        prm_resource_mismatch=True,
-        token_status=500,
-    )
-    client = TinyClient(http, server)
-    metadata = await client.json(server.as_metadata_url)
-    assert metadata["issuer"] == WRONG_ISSUER != server.issuer
-    assert "code_challenge_methods_supported" not in metadata
-    assert metadata["authorization_endpoint"].startswith("javascript:")
-    prm = await client.json(server.prm_url)
-    assert prm["resource"] != server.mcp_url
-    await client.register()
-    assert (await client.authorize())["iss"] == WRONG_ISSUER
-    async with http.post(f"{server.issuer}/token", data={"grant_type": "x"}) as response:
-        assert response.status == 500
-
-
-async def test_missing_iss_while_advertising_support(
-    auth_server: AuthServerFactory, http: aiohttp.ClientSession
-) -> None:
-    server = auth_server(iss="missing")
-    client = TinyClient(http, server)
-    assert (await client.json(server.as_metadata_url))[
-        "authorization_response_iss_parameter_supported"
-    ]
-    await client.register()
-    redirect = await client.authorize()
-    assert "code" in redirect
-    assert "iss" not in redirect
-
-
-async def test_metadata_urls_redirect_into_a_private_network(
-    auth_server: AuthServerFactory, http: aiohttp.ClientSession
-) -> None:
-    server = auth_server(metadata_redirects_to_private=True)
-    for url in (server.prm_url, server.as_metadata_url):
-        async with http.get(url, allow_redirects=False) as response:
-            assert response.status == 302
-            assert urlsplit(response.headers["Location"]).hostname == PRIVATE_REDIRECT_HOST
-
-
-async def test_slow_token_endpoint_outlasts_a_client_timeout(
-    auth_server: AuthServerFactory, http: aiohttp.ClientSession
-) -> None:
-    server = auth_server(token_delay_s=60.0)
-    with pytest.raises(TimeoutError):
-        async with http.post(
-            f"{server.issuer}/token",
-            data={"grant_type": "refresh_token"},
-            timeout=aiohttp.ClientTimeout(total=1.0),
-        ):
-            pass
-    assert server.stats()["token_requests"] == 1
-
-
-# -- the TypeScript SDK's demo server (second, independent AS + RS) ------------------------
-
-
-@pytest.mark.peers
-async def test_typescript_demo_server_completes_the_dance(
-    ts_auth_server: TsAuthServer, http: aiohttp.ClientSession
-) -> None:
-    server = ts_auth_server
-    async with http.post(server.mcp_url, json={}, headers=MCP_HEADERS) as response:
-        assert response.status == 401
-        challenge = response.headers["WWW-Authenticate"]
-    client = TinyClient(http, server)
-    prm_url = re.search(r'resource_metadata="([^"]+)"', challenge)
-    assert prm_url is not None
-    prm = await client.json(prm_url.group(1))
-    assert prm["resource"] == server.mcp_url
-    assert prm["authorization_servers"] == [server.issuer]
-    metadata = await client.json(f"{server.issuer}.well-known/oauth-authorization-server")
-    assert metadata["issuer"] == server.issuer
-    await client.register()
-    redirect = await client.authorize(scope="mcp:tools")  # auto-approves with a 302
-    assert redirect["state"] == "st"
-    assert "iss" not in redirect  # it does not implement RFC 9207
-    tokens = await client.exchange(redirect["code"])
-    status, _, result = await call_tool(
-        http, server.mcp_url, tokens["access_token"], "greet", {"name": "bridge"}
-    )
-    assert status == 200, result
-    assert "bridge" in text_of(result)
-
-
-async def test_redirect_uri_port_must_match_unless_any_loopback_port_is_allowed(
-    auth_server: AuthServerFactory, http: aiohttp.ClientSession
-) -> None:
-    for any_port, expected in ((False, 400), (True, 302)):
-        server = auth_server(loopback_any_port=True) if any_port else auth_server()
-        client = TinyClient(http, server)
-        await client.register()  # registers REDIRECT_URI, port 8976
-        client.redirect_uri = "http://127.0.0.1:8977/callback"
-        async with http.get(client.authorization_url("st"), allow_redirects=False) as response:
-            assert response.status == expected, await response.text()
-        if any_port:
-            back = response.headers["Location"]
-            assert back.startswith("http://127.0.0.1:8977/callback?")
-            code = dict(parse_qsl(urlsplit(back).query))["code"]
-            assert (await client.exchange(code))["token_type"] == "Bearer"
-        client.redirect_uri = "http://127.0.0.1:8977/elsewhere"  # only the port may differ
-        async with http.get(client.authorization_url("st"), allow_redirects=False) as response:
-            assert response.status == 400
-
-
-async def test_sse_mode_resource_server(
-    auth_server: AuthServerFactory, http: aiohttp.ClientSession
-) -> None:
-    server = auth_server(json_response=False)
-    tokens = await TinyClient(http, server).login()
-    status, _, result = await call_tool(http, server.mcp_url, tokens["access_token"], "whoami", {})
-    assert status == 200
-    assert "mcp" in text_of(result)
-
-
-async def test_registration_can_force_a_secret_on_a_public_client(
-    auth_server: AuthServerFactory, http: aiohttp.ClientSession
-) -> None:
-    server = auth_server(registration_forces_secret=True)
-    client = TinyClient(http, server)
-    body = {
-        "client_name": "asks-for-none",
-        "redirect_uris": [REDIRECT_URI],
-        "grant_types": ["authorization_code", "refresh_token"],
-        "response_types": ["code"],
-        "token_endpoint_auth_method": "none",
-    }
-    async with http.post(f"{server.issuer}/register", json=body) as response:
-        registered = await response.json()
-    assert registered["token_endpoint_auth_method"] == "client_secret_post"
-    assert registered["client_secret"]
-    client.client_id = registered["client_id"]
-    code = (await client.authorize())["code"]
-    form = {"code": code, "redirect_uri": REDIRECT_URI, "code_verifier": client.verifier}
-    status, error = await client.token(grant_type="authorization_code", **form)
-    assert (status, error["error"]) == (401, "invalid_client")  # the secret is now required
-    status, tokens = await client.token(
-        grant_type="authorization_code", client_secret=registered["client_secret"], **form
-    )
-    assert status == 200, tokens
-
-
-async def test_no_refresh_token_mode(
-    auth_server: AuthServerFactory, http: aiohttp.ClientSession
-) -> None:
-    tokens = await TinyClient(http, auth_server(issue_refresh_tokens=False)).login()
-    assert tokens["access_token"]
-    assert "refresh_token" not in tokens
-
-
 def test_stopped_server_leaves_no_process(auth_server_logs: Path) -> None:
     server = AuthServer.start(AuthServerModes(), auth_server_logs)
     assert server.process.poll() is None
     server.stop()
     assert server.process.poll() is not None
-
-
-# -- a third-party client: the Python SDK's OAuthClientProvider ---------------------------
-
-
-class MemoryTokenStorage:
-    def __init__(self) -> None:
-        self.tokens: OAuthToken | None = None
-        self.client_info: OAuthClientInformationFull | None = None
-
-    async def get_tokens(self) -> OAuthToken | None:
-        return self.tokens
-
-    async def set_tokens(self, tokens: OAuthToken) -> None:
-        self.tokens = tokens
-
-    async def get_client_info(self) -> OAuthClientInformationFull | None:
-        return self.client_info
-
-    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
-        self.client_info = client_info
-
-
-@pytest.mark.parametrize("iss_mode", ["correct", "wrong"])
-async def test_the_sdk_client_logs_in_and_refuses_a_wrong_iss(
-    iss_mode: str, auth_server: AuthServerFactory, http: aiohttp.ClientSession
-) -> None:
-    """The fixture speaks OAuth as the SDK's client expects, hostile mode included."""
-    server = auth_server() if iss_mode == "correct" else auth_server(iss=iss_mode)
-    redirect: dict[str, str] = {}
-
-    async def redirect_handler(url: str) -> None:
-        async with http.get(url, allow_redirects=False) as response:
-            redirect.update(parse_qsl(urlsplit(response.headers["Location"]).query))
-
-    async def callback_handler() -> AuthorizationCodeResult:
-        return AuthorizationCodeResult(
-            code=redirect["code"], state=redirect.get("state"), iss=redirect.get("iss")
-        )
-
-    storage = MemoryTokenStorage()
-    provider = OAuthClientProvider(
-        server_url=server.mcp_url,
-        client_metadata=OAuthClientMetadata(
-            client_name="sdk-client",
-            redirect_uris=[AnyUrl(REDIRECT_URI)],
-            grant_types=["authorization_code", "refresh_token"],
-            token_endpoint_auth_method="none",
-        ),
-        storage=storage,
-        redirect_handler=redirect_handler,
-        callback_handler=callback_handler,
-    )
-    initialize = initialize_request(1)
-    async with httpx2.AsyncClient(auth=provider, timeout=60) as client:
-        if iss_mode == "wrong":
-            with pytest.raises(OAuthFlowError, match="iss"):
-                await client.post(server.mcp_url, json=initialize, headers=MCP_HEADERS)
-            assert server.stats()["token_exchanges"] == 0
-            return
-        response = await client.post(server.mcp_url, json=initialize, headers=MCP_HEADERS)
-    assert response.status_code == 200, response.text
-    assert response.json()["result"]["serverInfo"]["name"] == "mcp-bridge-demo-protected"
-    assert storage.tokens is not None
-    stats = server.stats()
-    assert (stats["registrations"], stats["authorizations"], stats["token_exchanges"]) == (1, 1, 1)

@@ -19,4 +19,5 @@ pytest_plugins = [
     "tests.fixtures.http_proxy",
     "tests.fixtures.windows_user",
     "tests.fixtures.fault_server",
+    "tests.fixtures.device_as",
 ]

@@ -1,186 +1,26 @@
-"""The device grant (RFC 8628, `--device`). No authorization server that runs here offers
-it (the SDK's AS and the TypeScript demo do not), so a small aiohttp AS plays one: PRM and
-metadata, DCR, the device endpoint, and a token endpoint that answers
-authorization_pending / slow_down before the tokens, or access_denied."""
+"""The device grant (RFC 8628, `--device`) against a small aiohttp AS that offers it
+(tests/fixtures/device_as.py): polling through authorization_pending and slow_down, the
+resource and DPoP rules, refusals; and what a request is told while a device login is
+needed. The grant's steps alone are in test_device_grant_steps.py."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from mcp_bridge.auth import login_coordinator
-from mcp_bridge.auth.client_identity import ClientRegistration, RegistrationMethod
-from mcp_bridge.auth.device_grant import (
-    DEVICE_CODE_GRANT,
-    MAX_INTERVAL_S,
-    MIN_INTERVAL_S,
-    DeviceAuthorization,
-    poll_device_token,
-    request_device_code,
-)
+from mcp_bridge.auth.device_grant import DEVICE_CODE_GRANT, MAX_INTERVAL_S, MIN_INTERVAL_S
 from mcp_bridge.auth.device_login import DeviceLogin
 from mcp_bridge.auth.dpop import jwk_thumbprint
 from mcp_bridge.auth.dpop_proofs import ServerDpop
-from mcp_bridge.auth.errors import (
-    AuthError,
-    AuthorizationDenied,
-    AuthResponseInvalid,
-    LoginRequired,
-)
-from mcp_bridge.auth.http_step import HttpResponse
-from mcp_bridge.auth.metadata import AuthServerMetadata
+from mcp_bridge.auth.errors import AuthError, AuthorizationDenied, LoginRequired
 from mcp_bridge.auth.urlpolicy import UrlPolicy
-from mcp_bridge.demo.dpop_checks import DpopRefused, ProofVerifier, RequestFacts
 from mcp_bridge.store.memory import MemoryVault
-from tests.fixtures.local_http import serving_app
+from tests.fixtures.device_as import DeviceAs, DeviceAsFactory
 from tests.fixtures.oauth_client import NoClients, OAuthPeers, settings_for
-
-
-@dataclass
-class DeviceAs:
-    """The fake AS's script and what it saw."""
-
-    token_answers: list[str]  # per poll: an RFC 8628 error code, or "tokens"
-    offers_device: bool = True
-    # As the demo AS's modes of the same names: /device and /token read JSON bodies only,
-    # and refuse RFC 8707 `resource` with invalid_target (Microsoft Entra ID).
-    token_json_only: bool = False
-    rejects_resource: bool = False
-    # DPoP (RFC 9449) as the demo AS's `dpop` mode does it: ES256 in the metadata, and a
-    # poll with a proof (checked in full) gets tokens bound to the proof's key.
-    dpop: ProofVerifier | None = None
-    bound_to: list[str] = field(default_factory=list)  # each bound answer's key thumbprint
-    origin: str = ""
-    polls: list[dict[str, str]] = field(default_factory=list)
-    poll_times: list[float] = field(default_factory=list)
-    registrations: list[dict[str, Any]] = field(default_factory=list)
-    device_requests: list[dict[str, str]] = field(default_factory=list)
-
-    @property
-    def mcp_url(self) -> str:
-        return f"{self.origin}/mcp"
-
-
-def device_as_app(state: DeviceAs) -> web.Application:
-    async def prm(request: web.Request) -> web.Response:
-        return web.json_response(
-            {"resource": state.mcp_url, "authorization_servers": [state.origin]}
-        )
-
-    async def metadata(request: web.Request) -> web.Response:
-        doc: dict[str, Any] = {
-            "issuer": state.origin,
-            "authorization_endpoint": f"{state.origin}/authorize",
-            "token_endpoint": f"{state.origin}/token",
-            "registration_endpoint": f"{state.origin}/register",
-            "code_challenge_methods_supported": ["S256"],
-            "scopes_supported": ["mcp"],
-        }
-        if state.offers_device:
-            doc["device_authorization_endpoint"] = f"{state.origin}/device"
-        if state.dpop is not None:
-            doc["dpop_signing_alg_values_supported"] = ["ES256"]
-        return web.json_response(doc)
-
-    async def register(request: web.Request) -> web.Response:
-        body = await request.json()
-        state.registrations.append(body)
-        return web.json_response({**body, "client_id": "device-client"}, status=201)
-
-    async def read(request: web.Request, seen: list[dict[str, str]]) -> web.Response | None:
-        """Record the request's fields (and `body`: its kind); the refusal due, if any."""
-        is_json = request.content_type == "application/json"
-        posted = await request.json() if is_json else await request.post()
-        fields = {str(key): str(value) for key, value in posted.items()}
-        seen.append({**fields, "body": "json" if is_json else "form"})
-        if state.token_json_only and not is_json:
-            refusal = {"error": "invalid_request", "error_description": "expected a JSON body"}
-            return web.json_response(refusal, status=400)
-        if state.rejects_resource and "resource" in fields:
-            return web.json_response({"error": "invalid_target"}, status=400)
-        return None
-
-    async def device(request: web.Request) -> web.Response:
-        if refused := await read(request, state.device_requests):
-            return refused
-        return web.json_response(
-            {
-                "device_code": "dev-code-secret",
-                "user_code": "WDJB-MJHT",
-                "verification_uri": f"{state.origin}/activate",
-                "expires_in": 120,
-                "interval": 0,
-            }
-        )
-
-    async def token(request: web.Request) -> web.Response:
-        refused = await read(request, state.polls)
-        state.poll_times.append(time.monotonic())
-        if refused:
-            return refused
-        token_type = "Bearer"
-        proofs = request.headers.getall("DPoP", [])
-        if state.dpop is not None and proofs:
-            facts = RequestFacts("POST", f"{state.origin}/token")
-            try:
-                state.bound_to.append(state.dpop.verify(proofs, facts, time.time()))
-            except DpopRefused as refusal:
-                return web.json_response({"error": refusal.error}, status=400)
-            token_type = "DPoP"
-        answer = state.token_answers.pop(0)
-        if answer != "tokens":
-            return web.json_response({"error": answer}, status=400)
-        return web.json_response(
-            {
-                "access_token": "device-access",
-                "token_type": token_type,
-                "expires_in": 3600,
-                "refresh_token": "device-refresh",
-                "scope": "mcp",
-            }
-        )
-
-    app = web.Application()
-    app.router.add_get("/.well-known/oauth-protected-resource/mcp", prm)
-    app.router.add_get("/.well-known/oauth-authorization-server", metadata)
-    app.router.add_post("/register", register)
-    app.router.add_post("/device", device)
-    app.router.add_post("/token", token)
-    return app
-
-
-DeviceAsFactory = Callable[..., Awaitable[DeviceAs]]
-
-
-@pytest.fixture
-async def device_as() -> AsyncIterator[DeviceAsFactory]:
-    """`await device_as(token_answers, **rules)`: a running fake AS (the rules are
-    DeviceAs's boolean fields)."""
-    async with contextlib.AsyncExitStack() as stack:
-
-        async def make(
-            token_answers: list[str],
-            *,
-            offers_device: bool = True,
-            token_json_only: bool = False,
-            rejects_resource: bool = False,
-            dpop: bool = False,
-        ) -> DeviceAs:
-            state = DeviceAs(token_answers, offers_device, token_json_only, rejects_resource)
-            state.dpop = ProofVerifier() if dpop else None
-            serving = serving_app(device_as_app(state), access_log=None)
-            state.origin = await stack.enter_async_context(serving)
-            return state
-
-        yield make
 
 
 async def device_login(
@@ -285,55 +125,6 @@ async def test_an_as_without_device_login_says_to_use_the_browser(
         await device_login(state, [])
     assert "without --device" in refused.value.next_step
     assert state.registrations == []  # nothing registered for a login that cannot happen
-
-
-# -- the steps alone, no sockets ----------------------------------------------------------
-
-METADATA = AuthServerMetadata(
-    issuer="https://as.example",
-    authorization_endpoint="https://as.example/authorize",
-    token_endpoint="https://as.example/token",
-    device_authorization_endpoint="https://as.example/device",
-)
-CLIENT = ClientRegistration("https://as.example", "cid", RegistrationMethod.DCR, "none")
-
-
-def test_a_device_answer_without_a_user_code_is_refused() -> None:
-    step = request_device_code(
-        METADATA, CLIENT, scopes=("mcp",), resource="https://rs.example/mcp", now=0.0
-    )
-    request = next(step)
-    assert request.form() == {
-        "resource": "https://rs.example/mcp",
-        "scope": "mcp",
-        "client_id": "cid",
-    }
-    doc = {"device_code": "d", "verification_uri": "https://as.example/activate"}
-    with pytest.raises(AuthResponseInvalid, match="user_code"):
-        step.send(HttpResponse.of_json(doc))
-
-
-def test_the_interval_defaults_to_five_seconds() -> None:
-    step = request_device_code(METADATA, CLIENT, scopes=(), resource="https://rs/mcp", now=100.0)
-    next(step)
-    doc = {"device_code": "dev-secret-123", "user_code": "U", "verification_uri": "https://as/a"}
-    with pytest.raises(StopIteration) as done:
-        step.send(HttpResponse.of_json(doc))
-    device: DeviceAuthorization = done.value.value
-    assert device.interval_s == 5.0
-    assert device.expires_at > 100.0
-    assert "dev-secret-123" not in repr(device)
-
-
-@pytest.mark.parametrize(
-    ("error", "raised"), [("expired_token", AuthError), ("access_denied", AuthorizationDenied)]
-)
-def test_a_poll_ends_on_expired_or_denied(error: str, raised: type[AuthError]) -> None:
-    device = DeviceAuthorization("d", "U", "https://as/a", None, expires_at=1e12, interval_s=0)
-    step = poll_device_token(METADATA, CLIENT, device, resource="https://rs/mcp", scopes=(), now=0)
-    assert next(step).form()["grant_type"] == DEVICE_CODE_GRANT
-    with pytest.raises(raised):
-        step.send(HttpResponse.of_json({"error": error}, status=400))
 
 
 async def test_slow_down_stretches_the_interval_no_further_than_the_clamp(

@@ -1,8 +1,10 @@
-"""`mcp-bridge service install|uninstall` against a temporary HOME, and the service
-templates: the units systemd-analyze accepts, the plist plistlib reads, the task XML.
+"""`mcp-bridge service install|uninstall` against a temporary HOME: the units it writes (and
+systemd-analyze accepts), a second install, --dry-run, refusals, and the service manager's
+commands on Linux and macOS.
 
 No test here talks to a real service manager: PATH holds no systemctl, or
-`service_managers.run_tool` is replaced by a recorder. Windows: test_service_windows.py."""
+`service_managers.run_tool` is replaced by a recorder. Windows: test_service_windows.py; the
+templates alone: test_service_templates.py."""
 
 from __future__ import annotations
 
@@ -14,24 +16,19 @@ import socket
 import subprocess
 import sys
 import threading
-import xml.etree.ElementTree as ET
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from mcp_bridge.cli import service, service_files, service_managers
+from mcp_bridge.cli import service, service_managers
 from mcp_bridge.cli.app import run_cli
 from mcp_bridge.daemon import hello
 from mcp_bridge.daemon.transport import TRANSPORT_ENV
 from mcp_bridge.paths import bridge_paths
-from tests.fixtures.windows_user import TASK_NS, fresh_user_dirs
+from tests.fixtures.windows_user import fresh_user_dirs
 
-REPO = Path(__file__).resolve().parent.parent
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
-
-Runner = Callable[[list[str]], tuple[int, str, str]]
 
 
 @dataclass
@@ -357,56 +354,3 @@ def test_on_macos_install_writes_the_agent_and_bootstraps_it(
     assert arguments == [str(home.script), "daemon"]
     assert bridge_paths().log_dir.is_dir()  # launchd would not create it
     assert calls[-1] == ["bootstrap", f"gui/{os.getuid()}", str(plist)]
-
-
-# -- the other templates --------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("command", "arguments"),
-    [
-        (
-            ["/Applications/My <Tools> & co/mcp-bridge"],
-            ["/Applications/My <Tools> & co/mcp-bridge"],
-        ),
-        (["/usr/bin/python3", "-m", "mcp_bridge"], ["/usr/bin/python3", "-m", "mcp_bridge"]),
-    ],
-)
-def test_the_launchd_plist_renders_to_a_valid_plist(
-    command: list[str], arguments: list[str]
-) -> None:
-    log_dir = Path("/Users/me/Library/Logs/mcp-bridge")
-
-    plist = plistlib.loads(service_files.render_plist(command, log_dir).encode())
-
-    assert plist["Label"] == "dev.mcp-bridge.daemon"
-    assert plist["ProgramArguments"] == [*arguments, "daemon"]
-    assert Path(plist["ProgramArguments"][0]).is_absolute()
-    assert plist["RunAtLoad"] is True
-    assert plist["KeepAlive"] is True
-    assert plist["StandardErrorPath"] == f"{log_dir}/daemon-start.log"
-    assert plist["StandardOutPath"] == plist["StandardErrorPath"]
-
-
-def test_the_windows_task_parses_and_runs_mcp_bridge_daemon_at_logon() -> None:
-    template = service_files.template_text("windows", "mcp-bridge-daemon.xml")
-    filled = template.replace("@EXECUTABLE@", r"C:\Users\me\.local\bin\mcp-bridge.exe")
-    filled = filled.replace("@USER@", r"PC\me")
-
-    for text in (template, filled):
-        task = ET.fromstring(text.encode())
-        assert task.find("t:Triggers/t:LogonTrigger", TASK_NS) is not None
-        assert task.findtext("t:Actions/t:Exec/t:Arguments", namespaces=TASK_NS) == "daemon"
-    command = ET.fromstring(filled.encode()).findtext(
-        "t:Actions/t:Exec/t:Command", namespaces=TASK_NS
-    )
-    assert command == r"C:\Users\me\.local\bin\mcp-bridge.exe"
-
-
-def test_packaging_links_to_the_templates_the_package_ships() -> None:
-    """packaging/ holds links, not copies: the package's templates are the only source."""
-    templates = REPO / "mcp_bridge" / "service_templates"
-    shipped = sorted(p.relative_to(templates) for p in templates.glob("*/*"))  # package-data
-    assert len(shipped) == 4
-    for relative in shipped:
-        assert (REPO / "packaging" / relative).resolve() == (templates / relative).resolve()

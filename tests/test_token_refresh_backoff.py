@@ -28,7 +28,6 @@ from mcp_bridge.auth.refresh_timing import MARGIN_S, MAX_BACKOFF_S
 from mcp_bridge.auth.token_manager import LoginResult, TokenManager
 from mcp_bridge.auth.token_set import TokenSet
 from mcp_bridge.auth.urlpolicy import UrlPolicy, canonical_resource
-from mcp_bridge.http_client import client_session
 from mcp_bridge.store.memory import MemoryVault
 from tests.fixtures.local_http import serving_app
 from tests.fixtures.oauth_client import OAuthPeers
@@ -125,12 +124,6 @@ async def token_as() -> AsyncIterator[TokenAsFactory]:
         yield make
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with client_session() as session:
-        yield session
-
-
 async def logged_in(
     state: TokenAs, oauth: OAuthPeers, http: aiohttp.ClientSession, clock: FakeClock
 ) -> TokenManager:
@@ -216,12 +209,12 @@ def make_due(clock: FakeClock, manager: TokenManager) -> None:
 async def test_a_refused_background_refresh_waits_2_4_8_s_before_asking_again(
     refusal: str,
     token_as: TokenAsFactory,
-    http: aiohttp.ClientSession,
+    bridge_http: aiohttp.ClientSession,
     oauth: OAuthPeers,
 ) -> None:
     state = await token_as([refusal])
     clock = FakeClock(START)
-    manager = await logged_in(state, oauth, http, clock)
+    manager = await logged_in(state, oauth, bridge_http, clock)
     make_due(clock, manager)
     manager.start_background()
 
@@ -236,11 +229,11 @@ async def test_a_refused_background_refresh_waits_2_4_8_s_before_asking_again(
 
 
 async def test_the_backoff_stops_growing_at_max_backoff_s(
-    token_as: TokenAsFactory, http: aiohttp.ClientSession, oauth: OAuthPeers
+    token_as: TokenAsFactory, bridge_http: aiohttp.ClientSession, oauth: OAuthPeers
 ) -> None:
     state = await token_as([INVALID_SCOPE])
     clock = FakeClock(START)
-    manager = await logged_in(state, oauth, http, clock)
+    manager = await logged_in(state, oauth, bridge_http, clock)
     make_due(clock, manager)
     manager.start_background()
     assert_refused(await answered(manager, state, 1))
@@ -263,11 +256,11 @@ async def test_the_backoff_stops_growing_at_max_backoff_s(
 
 
 async def test_a_successful_refresh_resets_the_backoff(
-    token_as: TokenAsFactory, http: aiohttp.ClientSession, oauth: OAuthPeers
+    token_as: TokenAsFactory, bridge_http: aiohttp.ClientSession, oauth: OAuthPeers
 ) -> None:
     state = await token_as([INVALID_SCOPE, INVALID_SCOPE, TOKENS, INVALID_SCOPE])
     clock = FakeClock(START)
-    manager = await logged_in(state, oauth, http, clock)
+    manager = await logged_in(state, oauth, bridge_http, clock)
     make_due(clock, manager)
     manager.start_background()
     assert_refused(await answered(manager, state, 1))
@@ -288,12 +281,12 @@ async def test_a_successful_refresh_resets_the_backoff(
 
 
 async def test_requests_during_the_backoff_use_the_old_token_and_send_nothing(
-    token_as: TokenAsFactory, http: aiohttp.ClientSession, oauth: OAuthPeers
+    token_as: TokenAsFactory, bridge_http: aiohttp.ClientSession, oauth: OAuthPeers
 ) -> None:
     state = await token_as([INVALID_SCOPE])
     state.turns = asyncio.Semaphore(1000)  # no background loop here to hold answers for
     clock = FakeClock(START)
-    manager = await logged_in(state, oauth, http, clock)
+    manager = await logged_in(state, oauth, bridge_http, clock)
     clock.now = START + LIFETIME_S - 3.0  # due, and the token is good for 3 s more
 
     for _ in range(5):
@@ -319,7 +312,7 @@ async def test_requests_during_the_backoff_use_the_old_token_and_send_nothing(
 
 async def test_a_token_due_while_the_machine_slept_is_refreshed_soon_after_waking(
     token_as: TokenAsFactory,
-    http: aiohttp.ClientSession,
+    bridge_http: aiohttp.ClientSession,
     oauth: OAuthPeers,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -328,7 +321,7 @@ async def test_a_token_due_while_the_machine_slept_is_refreshed_soon_after_wakin
     monkeypatch.setattr(refresh_ahead, "WAKE_CHECK_S", 0.05)
     state = await token_as([TOKENS])
     clock = FakeClock(START)
-    manager = await logged_in(state, oauth, http, clock)
+    manager = await logged_in(state, oauth, bridge_http, clock)
     manager.start_background()
     await settle()
     assert state.refreshes == 0

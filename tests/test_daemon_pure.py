@@ -30,6 +30,11 @@ def test_a_command_hello_names_its_command(command: str) -> None:
     assert hello.parse_hello(hello.encode({"command": command})) == hello.CommandHello(command)
 
 
+def test_a_join_login_hello_names_its_server() -> None:
+    sent = hello.encode({"command": "join-login", "url": "https://mcp.example/mcp"})
+    assert hello.parse_hello(sent) == hello.JoinLoginHello("https://mcp.example/mcp")
+
+
 @pytest.mark.parametrize(
     ("first_line", "complaint"),
     [
@@ -40,6 +45,8 @@ def test_a_command_hello_names_its_command(command: str) -> None:
         (b'{"mcp-bridge":1,"session":{}}', "speaks daemon protocol 1; this side speaks 2"),
         (b'{"mcp-bridge":2,"session":"x"}', "no server profile"),
         (b'{"mcp-bridge":2,"command":"format-disk"}', "Unknown daemon request"),
+        (b'{"mcp-bridge":2,"command":"join-login"}', "names no server URL"),
+        (b'{"mcp-bridge":2,"command":"join-login","url":7}', "names no server URL"),
         (b"[" * 100_000, "not JSON"),
     ],
 )

@@ -100,6 +100,26 @@ def test_a_person_asking_lasts_one_login() -> None:
     assert showing.url_ready(URL) is False
 
 
+def test_a_url_only_clients_show_is_left_to_them_until_the_tab_opens() -> None:
+    """What a request of a client that reads the URL only in an error goes by: it is
+    answered at once while no tab of ours shows the URL."""
+    showing = UrlShowing()
+    assert showing.left_to_clients is False  # no URL yet
+    showing.client_waits()
+    showing.url_ready(URL)
+    assert showing.left_to_clients is True
+    assert showing.person_asks() is True  # `mcp-bridge login`, the Login button
+    assert showing.left_to_clients is False
+    showing.url_gone()
+    assert showing.left_to_clients is False
+
+
+def test_a_url_in_our_tab_is_not_left_to_clients() -> None:
+    showing = UrlShowing()
+    assert showing.url_ready(URL) is True
+    assert showing.left_to_clients is False
+
+
 def test_done_without_waiting_is_a_bug_said_at_once() -> None:
     with pytest.raises(RuntimeError, match="client_waits"):
         UrlShowing().client_done(None)
@@ -154,3 +174,4 @@ def test_any_order_opens_at_most_once_per_url_and_never_leaves_a_url_unshown(
             assert opened
         if url is not None and asked:
             assert opened
+        assert showing.left_to_clients is (url is not None and not opened)

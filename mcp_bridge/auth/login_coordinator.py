@@ -7,8 +7,9 @@
 - one at a time: callers join the running login (single-flight), and across processes the
   one holding the server's login lock signs in while the others follow it (shared_login.py);
 - storm-braked (login_brake.py), and a probe copy's login waits `login_grace_s` first;
-- a request waits for a browser at most `settings.login_wait_s`, then fails with "finish
-  signing in, then retry" (and the sign-in URL) while the login carries on: the strictest
+- a request waits for a browser at most `settings.login_wait_s` (not at all once the URL
+  is ready and only clients show it, not our tab), then fails with "finish signing in,
+  then retry" (and the sign-in URL) while the login carries on: the strictest
   hosts give a call 60 s (docs/desktop-hosts.md, "Deadlines"), and the SDK's client blocks
   the request for the whole login (docs/sdk-gaps.md #10);
 - who shows the sign-in URL, a client or our browser tab (url_showing.py): the requests
@@ -123,6 +124,16 @@ class LoginCoordinator:
         """The authorization URL of the browser login waiting for the user, if any."""
         return self.flow.pending_url
 
+    @property
+    def pending_code(self) -> str | None:
+        """The code a device login waiting for the user shows, if any."""
+        return self.flow.pending_code
+
+    @property
+    def is_running(self) -> bool:
+        """A login runs now: `start` would join it."""
+        return self._logins.is_running
+
     def client_waits(self) -> None:
         """A request will hand the sign-in URL to its client as soon as one waits: no tab
         of ours for it meanwhile. Pair with `client_done`."""
@@ -135,7 +146,8 @@ class LoginCoordinator:
             self.flow.open_tab_late()
 
     def person_asks(self) -> None:
-        """A person asked for the running login (the status page's Login button): it
+        """A person asked for the running login (the status page's Login button,
+        `mcp-bridge login` joining the daemon's): it
         shows in our tab, even where a client was handed its URL."""
         if self.showing.person_asks():
             self.flow.open_tab_late()
@@ -161,15 +173,37 @@ class LoginCoordinator:
         task = self.start(challenge, previous_scopes)
         try:
             async with asyncio.timeout(settings.login_wait_s):
-                await asyncio.shield(task)
+                left_to_clients = await self._until_done_or_left_to_clients(task)
         except TimeoutError:
-            url = await self._sign_in_url(task)
-            what = what_to_do(settings, url, self.flow.pending_code)
-            raise LoginRequired(
-                _still_waiting(self.mcp_url, settings),
-                next_step=f"{what} (or run `{command}` in a terminal), then retry",
-                sign_in_url=url,
-            ) from None
+            left_to_clients = False
+        if task.done():
+            await task  # the tokens, or the login's own error
+            return
+        url = self.flow.pending_url if left_to_clients else await self._sign_in_url(task)
+        what = what_to_do(settings, url, self.flow.pending_code)
+        raise LoginRequired(
+            _still_waiting(self.mcp_url, settings),
+            next_step=f"{what} (or run `{command}` in a terminal), then retry",
+            sign_in_url=url,
+        )
+
+    async def _until_done_or_left_to_clients(self, login: asyncio.Task[LoginResult]) -> bool:
+        """Wait for `login` (never cancelled here), or until its URL is ready and only
+        clients show it (True): no tab of ours shows it, so the request waiting would show
+        its user nothing while it spends the host's deadline for the call. A URL in our tab
+        is waited on: the user is signing in there, and the request then simply goes on."""
+        if self.settings.grant.is_machine:
+            await asyncio.wait((login,))
+            return False
+        url_ready = asyncio.ensure_future(self.flow.url_shown.wait())
+        try:
+            await asyncio.wait((login, url_ready), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            url_ready.cancel()
+        if not login.done() and self.showing.left_to_clients:
+            return True
+        await asyncio.wait((login,))
+        return False
 
     async def _sign_in_url(self, login: asyncio.Task[LoginResult]) -> str | None:
         """The URL of the running login, waiting a little for it when the login has not

@@ -19,6 +19,7 @@ other way round), so nothing is decided when the login starts, only when its URL
     showing.client_done(url)      # that request handed `url` to its client (None: it did not)
     showing.person_asks()         # -> True: open the tab now (a person asked for this login)
     showing.url_gone()            # the URL no longer waits (the login went on, or ended)
+    showing.left_to_clients       # the URL waits and only clients show it, not our tab
 
 - When the URL is ready, the tab opens unless a request is waiting to hand it to its client,
   or a client has already been handed this very URL.
@@ -26,6 +27,10 @@ other way round), so nothing is decided when the login starts, only when its URL
   was cancelled) leaves the decision to the others: once none waits and no client has the
   URL, the tab opens then (`client_done` answers True).
 - A person asking (the Login button, `mcp-bridge login`) always gets the tab.
+- A request whose client is not handed the URL as something to open (it reads it in an
+  error) waits for the login while our tab shows the URL; when only clients show it
+  (`left_to_clients`), waiting shows that request's user nothing, so it is answered with
+  the URL at once (login_coordinator.py).
 - The tab opens at most once per URL; `url_gone` starts the next URL (a second round of the
   same login, or the next login) from scratch. Waiting requests are not forgotten there:
   they belong to requests, which outlive a URL.
@@ -74,6 +79,12 @@ class UrlShowing:
     def url_gone(self) -> None:
         """The URL no longer waits for the user (the callback came, the login ended)."""
         self._url, self._handed, self._asked, self._opened = None, False, False, False
+
+    @property
+    def left_to_clients(self) -> bool:
+        """A URL waits for the user and our tab does not show it: the clients handed it
+        (or about to be) are the only ones that do."""
+        return self._url is not None and not self._opened
 
     def _due(self) -> bool:
         if self._url is None or self._opened:

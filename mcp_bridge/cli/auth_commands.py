@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from mcp_bridge.auth.provider import OAuthCredentials
     from mcp_bridge.auth.settings import OAuthSettings
     from mcp_bridge.auth.sign_in import Notify
+    from mcp_bridge.cli.login_progress import LoginProgress
+    from mcp_bridge.daemon.login_join import LoggedIn, SignInShown
     from mcp_bridge.store.base import CredentialVault
 
 
@@ -150,26 +152,54 @@ async def _login(url: str, settings: OAuthSettings, *, paste: bool) -> int:
     vault = open_vault()
     await vault.check()  # before the browser: a login that cannot be stored is wasted
     progress = LoginProgress(url, sys.stderr, live=sys.stderr.isatty())
-    credentials = _credentials(
-        url, settings, vault, interactive=True, paste=paste, notify=progress.say
-    )
-    shown = asyncio.create_task(progress.run(lambda: credentials.pending_url))
-    try:
-        result = await credentials.login()
-    finally:
-        shown.cancel()
-        await asyncio.gather(shown, return_exceptions=True)
-        await credentials.aclose()
-    scopes = " ".join(result.tokens.scopes) or "the server's default scopes"
+    joined = await _join_daemon_login(url, progress)
+    if joined is not None:
+        issuer, scopes, refresh_token = joined
+    else:
+        credentials = _credentials(
+            url, settings, vault, interactive=True, paste=paste, notify=progress.say
+        )
+        shown = asyncio.create_task(progress.run(lambda: credentials.pending_url))
+        try:
+            result = await credentials.login()
+        finally:
+            shown.cancel()
+            await asyncio.gather(shown, return_exceptions=True)
+            await credentials.aclose()
+        issuer, scopes = result.context.issuer, result.tokens.scopes
+        refresh_token = result.tokens.refresh_token is not None
+    granted = " ".join(scopes) or "the server's default scopes"
     if settings.grant.is_machine:
         _say(
-            f"obtained a token for {url} at {result.context.issuer} ({scopes}) with "
-            f"--grant {settings.grant.value}; a new one is obtained the same way when it expires"
+            f"obtained a token for {url} at {issuer} ({granted}) with --grant "
+            f"{settings.grant.value}; a new one is obtained the same way when it expires"
         )
         return 0
-    refresh = "with" if result.tokens.refresh_token else "WITHOUT"
-    _say(f"logged in to {url} at {result.context.issuer} ({scopes}), {refresh} a refresh token")
+    refresh = "with" if refresh_token else "WITHOUT"
+    _say(f"logged in to {url} at {issuer} ({granted}), {refresh} a refresh token")
     return 0
+
+
+async def _join_daemon_login(url: str, progress: LoginProgress) -> LoggedIn | None:
+    """The daemon's login to `url`, joined when it runs one (cli/joined_login.py): its URL
+    is printed as the command's own would be. None: there is none to join."""
+    import asyncio
+
+    from mcp_bridge.cli.joined_login import join_daemon_login, joined_sign_in_text
+    from mcp_bridge.paths import bridge_paths
+
+    waiting_at: list[str] = []  # the URL, once the daemon said it
+
+    def shown(sign_in: SignInShown) -> None:
+        waiting_at[:] = [sign_in.url]
+        progress.say(joined_sign_in_text(url, sign_in))
+
+    live = asyncio.create_task(progress.run(lambda: waiting_at[0] if waiting_at else None))
+    try:
+        return await join_daemon_login(bridge_paths(), url, shown)
+    finally:
+        live.cancel()
+        await asyncio.gather(live, return_exceptions=True)
 
 
 def logout_command(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@ imports it), and pure: lines in, values out.
 
     shim   -> daemon   {"mcp-bridge": 2, "session": {server profile}}        bridge a client
                        {"mcp-bridge": 2, "command": "status" | "stop" | "page"}  control
+                       {"mcp-bridge": 2, "command": "join-login", "url": URL}   join a login
     daemon -> shim     {"mcp-bridge": 2, "ok": true, ...}                     then JSON-RPC lines
                        {"mcp-bridge": 2, "error": "...", "next_step": "...",
                         "config": true|false}                                 then close
@@ -28,6 +29,9 @@ A command is added without a new version: an older shim never sends it, and an o
 daemon answers it with an "Unknown daemon request" error, which a newer shim takes as its
 cue to retire that daemon (shim/connection.py, ask_current_daemon). `page` (the status
 page, started on first ask) answers `{"ok": true, "url": ..., "version": ..., "pid": ...}`.
+`join-login` (`mcp-bridge login` in a terminal) answers `{"ok": true, "joined": false}` when
+the daemon runs no login for that server, else `{"ok": true, "joined": true}` and the lines
+of login_join.py.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "CommandHello",
     "HelloError",
+    "JoinLoginHello",
     "SessionHello",
     "check_version",
     "encode",
@@ -53,6 +58,7 @@ __all__ = [
 PROTOCOL_VERSION = 2
 _KEY = "mcp-bridge"
 COMMANDS = ("status", "stop", "page")
+JOIN_LOGIN = "join-login"
 _PROOF = "proof"
 _PROOF_STEP = (
     "mcp-bridge's own commands make it from the secret in daemon.endpoint, in "
@@ -88,6 +94,12 @@ class CommandHello(NamedTuple):
     command: str
 
 
+class JoinLoginHello(NamedTuple):
+    """Join the login the daemon runs for the server at `url`, as a person asking for it."""
+
+    url: str
+
+
 def encode(message: dict[str, object]) -> bytes:
     return json.dumps({_KEY: PROTOCOL_VERSION, **message}, separators=(",", ":")).encode()
 
@@ -100,7 +112,9 @@ def ok_reply(**details: object) -> bytes:
     return encode({"ok": True, **details})
 
 
-def parse_hello(line: bytes, *, proof: bytes | None = None) -> SessionHello | CommandHello:
+def parse_hello(
+    line: bytes, *, proof: bytes | None = None
+) -> SessionHello | CommandHello | JoinLoginHello:
     """The daemon's reading of a shim's hello. Raises HelloError.
 
     `proof`: the MAC the hello must carry (loopback TCP: proof.answer_challenge made it),
@@ -122,7 +136,13 @@ def parse_hello(line: bytes, *, proof: bytes | None = None) -> SessionHello | Co
     if command in COMMANDS:
         assert isinstance(command, str)
         return CommandHello(command)
-    raise HelloError(f"Unknown daemon request {command!r}", f"Use one of {', '.join(COMMANDS)}")
+    if command == JOIN_LOGIN:
+        url = doc.get("url")
+        if not isinstance(url, str):
+            raise HelloError("The join-login hello names no server URL")
+        return JoinLoginHello(url)
+    known = ", ".join((*COMMANDS, JOIN_LOGIN))
+    raise HelloError(f"Unknown daemon request {command!r}", f"Use one of {known}")
 
 
 def parse_reply(line: bytes) -> dict[str, object]:

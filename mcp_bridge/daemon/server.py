@@ -18,6 +18,8 @@ Theory of operation
   profile; the daemon answers `ok`, then the connection carries JSON-RPC both ways until
   the shim closes it. A command hello (`status`, `stop`, `page`) gets one reply; `page`
   starts the status page (status_page.py) on first ask and answers with its URL.
+  `join-login` (a terminal's `mcp-bridge login`) joins the login running for a server, if
+  one does, and says its URL and its end (login_join.py).
 - An auto-started daemon exits after `idle_exit_s` without any connection; one started
   by a service manager (`idle_exit_s=None`) runs until stopped.
 """
@@ -32,7 +34,7 @@ import time
 from typing import TYPE_CHECKING
 
 from mcp_bridge import __version__
-from mcp_bridge.daemon import hello, proof, transport
+from mcp_bridge.daemon import hello, login_join, proof, transport
 from mcp_bridge.daemon.peer import peer_uid
 from mcp_bridge.daemon.socket_channel import SocketChannel
 from mcp_bridge.engine.profile import DEFAULT_MAX_MESSAGE_BYTES, ServerProfile
@@ -182,6 +184,11 @@ class DaemonServer:
             return
         if isinstance(request, hello.CommandHello):
             await _say(writer, await self._command(request.command))
+            return
+        if isinstance(request, hello.JoinLoginHello):
+            await login_join.serve_join(
+                self._registry, request.url, reader, lambda line: _say(writer, line)
+            )
             return
         try:
             profile = ServerProfile.from_json(request.profile)

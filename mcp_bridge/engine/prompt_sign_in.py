@@ -103,6 +103,12 @@ class PromptSignIn:
                         task.cancel()  # the login itself is shielded: it carries on
                 await asyncio.gather(attempt, shown, return_exceptions=True)
             if attempt.done() and not attempt.cancelled():
+                failure = attempt.exception()
+                if isinstance(failure, LoginRequired) and failure.sign_in_url is not None:
+                    # The login answers a request early once only clients show its URL
+                    # (login_coordinator.py), in the same turn as `shown` may: this request
+                    # hands that URL to its client all the same.
+                    handed = failure.sign_in_url
                 return attempt.result()  # a refresh did it, or the login ended first
             handed, what_to_do = shown.result()
             # The front channel makes this the client's round or -32042 (hands_url said so).

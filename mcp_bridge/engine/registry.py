@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from mcp_bridge.auth.on_demand import OnDemandCredentials
 from mcp_bridge.auth.settings import OAuthSettings
+from mcp_bridge.auth.urlpolicy import canonical_resource
 from mcp_bridge.engine.answer_book import AnswerBook
 from mcp_bridge.engine.profile import ServerProfile
 from mcp_bridge.errors import BridgeError
@@ -185,6 +186,14 @@ class CredentialRegistry:
         status page's Login button (the same login a request's 401 starts)."""
         state = self.state_for(profile)
         return await self._oauth(state).login()
+
+    def running_login(self, url: str) -> OAuthCredentials | None:
+        """The provider of the server at `url` while a login of its runs (a terminal's
+        `mcp-bridge login` joins it: daemon/login_join.py), else None. UrlRefused for a
+        URL that names no MCP server."""
+        state = self._servers.get(canonical_resource(url))
+        oauth = None if state is None else state.oauth
+        return oauth if oauth is not None and oauth.logins.is_running else None
 
     def sign_in_url(self, resource: str) -> str | None:
         """The authorization URL of the login running for `resource`, if any."""

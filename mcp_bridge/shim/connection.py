@@ -30,12 +30,12 @@ from mcp_bridge.paths import BridgePaths
 
 __all__ = [
     "DaemonNotRunning",
+    "DaemonStopping",
     "DaemonUnavailable",
     "ask_current_daemon",
     "ask_daemon",
     "open_current_daemon",
     "open_daemon",
-    "read_line",
     "retire_daemon",
     "start_lock",
 ]
@@ -44,6 +44,8 @@ START_TIMEOUT_S = 15.0  # a cold daemon imports aiohttp and opens the vault: ~0.
 # A shim that finds the start lock taken waits for the one starting the daemon.
 START_LOCK_TIMEOUT_S = 2 * START_TIMEOUT_S
 POLL_S = 0.02
+# Daemons met stopping in a row before a shim gives up (each is gone in milliseconds).
+STOPPING_RETRIES = 3
 # An auto-started daemon exits after this long without a connection.
 AUTO_IDLE_EXIT_S = 600.0
 
@@ -56,6 +58,11 @@ class DaemonUnavailable(BridgeError):
 
 class DaemonNotRunning(DaemonUnavailable):
     """No daemon listens (and it was not to be started)."""
+
+
+class DaemonStopping(DaemonUnavailable):
+    """The daemon took the connection and closed it unanswered: it is stopping (its idle
+    exit, `daemon stop`, a retirement), and had accepted just before it stopped listening."""
 
 
 def open_daemon(
@@ -73,7 +80,7 @@ def open_daemon(
     try:
         sock.settimeout(timeout_s)
         sock.sendall(hello.encode({**message, **hello_fields}) + b"\n")
-        reply = hello.parse_reply(read_line(sock))
+        reply = hello.parse_reply(_read_line(sock))
         sock.settimeout(None)
     except OSError as exc:
         sock.close()
@@ -91,22 +98,34 @@ def open_current_daemon(
 ) -> tuple[socket.socket, dict[str, object]]:
     """`open_daemon` with a daemon of this very version, started when none runs. One left
     running by another mcp-bridge version (an upgrade), which may not even know the
-    request, is retired first. Raises HelloError when the current daemon refuses too, or
+    request, is retired first; one met in the moment it stops is tried again (by then it
+    is gone, so one is started). Raises HelloError when the current daemon refuses too, or
     at once when it refused a session's profile (`is_config`: a flag to fix)."""
-    for attempt in range(2):
+    retired = False
+    stopping_met = 0
+    while True:
         try:
             sock, reply = open_daemon(paths, message, start=True)
+        except DaemonStopping:
+            # It is gone in a moment: the next attempt starts one, as a shim coming a
+            # moment later would.
+            stopping_met += 1
+            if stopping_met > STOPPING_RETRIES:
+                raise
+            time.sleep(POLL_S)
+            continue
         except hello.HelloError as exc:
-            if exc.is_config or attempt:
+            if exc.is_config or retired:
                 raise
             retire_daemon(paths, f"it did not take this version's hello ({exc.what})")
+            retired = True
             continue
-        if reply.get("version") == __version__ or attempt:
+        if reply.get("version") == __version__ or retired:
             return sock, reply
         sock.close()
         why = f"it runs mcp-bridge {reply.get('version')}, this is {__version__}"
         retire_daemon(paths, why, old_pid=reply.get("pid"))
-    raise AssertionError("unreachable: the second attempt returns or raises")
+        retired = True
 
 
 def ask_daemon(
@@ -132,14 +151,14 @@ def ask_current_daemon(paths: BridgePaths, command: str) -> dict[str, object]:
     return reply
 
 
-def read_line(sock: socket.socket) -> bytes:
+def _read_line(sock: socket.socket) -> bytes:
     """One line from `sock`, read a byte at a time so nothing after it is consumed (the
     hello reply is followed by JSON-RPC the relay reads through its own file object)."""
     line = bytearray()
     while not line.endswith(b"\n"):
         chunk = sock.recv(1)
         if not chunk:
-            raise DaemonUnavailable(
+            raise DaemonStopping(
                 "The daemon closed the connection before answering", next_step=_SEE_DAEMON_LOG
             )
         line += chunk

@@ -201,6 +201,20 @@ def encode_text(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
+def id_leading(message: JsonObject) -> JsonObject:
+    """`message` with `jsonrpc` and `id` as its first members (the rest in their order):
+    the shape in which the shim reads a reply's id from its first bytes instead of parsing
+    it (shim/flights.py). Servers built on the TypeScript SDK put `result` first."""
+    members = iter(message)
+    if next(members, None) == "jsonrpc" and next(members, None) == "id":
+        return message  # the common case, checked without a copy
+    if "id" not in message:
+        return message
+    leading: JsonObject = {name: message[name] for name in ("jsonrpc", "id") if name in message}
+    leading.update(message)
+    return leading
+
+
 def error_response(
     request_id: RequestId | None, code: int, message: str, data: object = None
 ) -> JsonObject:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from mcp_bridge import jsonrpc
 from mcp_bridge.daemon import hello
 from mcp_bridge.shim.flights import REPLAY_ID_PREFIX, Flights
 
@@ -114,6 +117,34 @@ def test_server_requests_and_garbage_from_the_daemon_pass_through() -> None:
     assert flights.from_daemon(line({"jsonrpc": "2.0", "id": 1, "method": "roots/list"}))
     assert flights.from_daemon(b"not json")
     assert flights.in_flight == 1
+
+
+def test_a_large_server_request_is_no_reply_to_the_client_request_of_its_id() -> None:
+    """Ids are per side: the server's request 1 (a sampling request with a large prompt,
+    read by its first bytes) leaves the client's request 1 in flight."""
+    flights = Flights()
+    flights.from_client(jsonrpc.encode({"jsonrpc": "2.0", "id": 1, "method": "tools/call"}))
+    prompt = {"messages": [{"role": "user", "content": {"type": "text", "text": "x" * 2**21}}]}
+    request = {"jsonrpc": "2.0", "id": 1, "method": "sampling/createMessage", "params": prompt}
+    assert flights.from_daemon(jsonrpc.encode(request))
+    assert [json.loads(error)["id"] for error in flights.lost("gone")] == [1]
+
+
+@given(
+    request_id=st.one_of(st.integers(), st.text(max_size=20)),
+    result=st.dictionaries(st.text(max_size=5), st.text(max_size=30), max_size=3),
+    size=st.sampled_from([0, 2**21]),
+)
+def test_a_reply_read_by_its_first_bytes_settles_the_request_of_its_id(
+    request_id: int | str, result: dict[str, str], size: int
+) -> None:
+    """What the daemon writes (jsonrpc.encode of `jsonrpc`, then `id`, then `result`),
+    small or past the size the shim parses whole."""
+    flights = Flights()
+    flights.from_client(jsonrpc.encode({"jsonrpc": "2.0", "id": request_id, "method": "x"}))
+    reply = {"jsonrpc": "2.0", "id": request_id, "result": {**result, "pad": "x" * size}}
+    assert flights.from_daemon(jsonrpc.encode(reply))
+    assert flights.in_flight == 0
 
 
 @pytest.mark.parametrize("version", [0, 1, 2, 99, "future"])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mcp_bridge import jsonrpc
 from mcp_bridge.jsonrpc import InvalidMessage, Kind
@@ -69,3 +71,23 @@ def test_unknown_fields_big_numbers_and_id_types_survive_a_round_trip() -> None:
 def test_encode_refuses_nan_rather_than_writing_invalid_json() -> None:
     with pytest.raises(ValueError, match="JSON compliant"):
         jsonrpc.encode({"jsonrpc": "2.0", "id": 1, "result": {"x": float("nan")}})
+
+
+@given(
+    st.permutations(["jsonrpc", "id", "result", "_meta"]),
+    st.one_of(st.integers(), st.text(max_size=10)),
+)
+def test_id_leading_puts_jsonrpc_and_id_first_and_keeps_every_member(
+    order: list[str], request_id: int | str
+) -> None:
+    values = {"jsonrpc": "2.0", "id": request_id, "result": {"a": [1]}, "_meta": {}}
+    message = {name: values[name] for name in order}
+    leading = jsonrpc.id_leading(message)
+    assert leading == message
+    assert list(leading)[:2] == ["jsonrpc", "id"]
+    assert jsonrpc.encode(leading).startswith(b'{"jsonrpc":"2.0","id":')
+
+
+def test_id_leading_leaves_a_message_without_an_id_as_it_is() -> None:
+    notification = {"method": "notifications/progress", "jsonrpc": "2.0"}
+    assert list(jsonrpc.id_leading(notification)) == ["method", "jsonrpc"]

@@ -330,7 +330,7 @@ class BridgeSession:
                 self._channel.send(jsonrpc.encode(complete))
             return
         try:
-            self._channel.send(encode_line(message))
+            self._channel.send(encode_line(jsonrpc.id_leading(message)))
         except ValueError as exc:  # NaN/Infinity from a remote: not valid JSON on the wire
             log.warning("dropping a message that cannot be encoded as JSON: %s", exc)
 

@@ -6,9 +6,12 @@
 - The requests in flight: when the daemon dies, each gets an error at once instead of
   hanging until the host's timeout (60 s to forever).
 
-Parsing every line would cost time on large results, so only lines that can matter are
-parsed: requests from the client (small), and replies from the daemon up to a size; a
-larger reply's id is read from its first bytes, where JSON-RPC encoders put it.
+Parsing every line would cost time on large results (a 100 KB one: ~0.2 ms), so only
+lines that can matter are parsed: requests from the client (small). A reply's id is read
+from its first bytes, where the daemon's encoder puts it (`{"jsonrpc":"2.0","id":7,
+"result":`); the member after the id tells a reply from a server's request, whose ids are
+the server's own and may equal the client's. A line in another shape is parsed whole, up
+to a size.
 """
 
 from __future__ import annotations
@@ -22,8 +25,11 @@ __all__ = ["REPLAY_ID_PREFIX", "Flights"]
 
 REPLAY_ID_PREFIX = "mcp-bridge-replay-"
 _PARSE_LIMIT_BYTES = 1024 * 1024
-# `{"jsonrpc":"2.0","id":7,` or `{"id":"a",...`: the id as the first or second member.
-_LEADING_ID = re.compile(rb'^\{(?:"jsonrpc":"2\.0",)?"id":(-?\d+|"(?:[^"\\]|\\.)*")[,}]')
+# `{"jsonrpc":"2.0","id":7,"result":` or `{"id":"a","error":`: a reply whose id leads.
+_LEADING_REPLY_ID = re.compile(
+    rb'\{(?:"jsonrpc":"2\.0",)?"id":(-?\d+|"(?:[^"\\]|\\.)*"),"(?:result|error)":'
+)
+_LEADING_BYTES = 512
 
 
 class Flights:
@@ -112,15 +118,15 @@ class Flights:
     def _reply_id(self, line: bytes) -> str | None:
         if not self._in_flight and not self._drops:
             return None
-        if len(line) <= _PARSE_LIMIT_BYTES:
-            try:
-                message = json.loads(line)
-            except (ValueError, RecursionError):
-                return None
-            if not isinstance(message, dict) or "method" in message or "id" not in message:
-                return None
-            return json.dumps(message["id"])
-        match = _LEADING_ID.match(line[:512])
-        if match is None:
+        match = _LEADING_REPLY_ID.match(line, 0, _LEADING_BYTES)
+        if match is not None:
+            return json.dumps(json.loads(match.group(1)))
+        if len(line) > _PARSE_LIMIT_BYTES:
+            return None  # not a reply in the daemon's shape: nothing to settle
+        try:
+            message = json.loads(line)
+        except (ValueError, RecursionError):
             return None
-        return json.dumps(json.loads(match.group(1)))
+        if not isinstance(message, dict) or "method" in message or "id" not in message:
+            return None
+        return json.dumps(message["id"])

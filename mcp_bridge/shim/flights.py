@@ -21,10 +21,10 @@ import re
 
 from mcp_bridge import jsonrpc
 
-__all__ = ["REPLAY_ID_PREFIX", "Flights"]
+__all__ = ["PARSE_LIMIT_BYTES", "REPLAY_ID_PREFIX", "Flights"]
 
 REPLAY_ID_PREFIX = "mcp-bridge-replay-"
-_PARSE_LIMIT_BYTES = 1024 * 1024
+PARSE_LIMIT_BYTES = 1024 * 1024
 # `{"jsonrpc":"2.0","id":7,"result":` or `{"id":"a","error":`: a reply whose id leads.
 _LEADING_REPLY_ID = re.compile(
     rb'\{(?:"jsonrpc":"2\.0",)?"id":(-?\d+|"(?:[^"\\]|\\.)*"),"(?:result|error)":'
@@ -49,7 +49,7 @@ class Flights:
     def from_client(self, line: bytes) -> str | None:
         """A line the client sent on its way to the daemon; the key of the request it
         put in flight, if it is one (for `unsent`)."""
-        if len(line) > _PARSE_LIMIT_BYTES:
+        if len(line) > PARSE_LIMIT_BYTES:
             return None  # not a request we could answer for: far larger than any request
         try:
             message = json.loads(line)
@@ -82,11 +82,22 @@ class Flights:
         self._drops.add(key)
 
     def from_daemon(self, line: bytes) -> bool:
-        """A line from the daemon; False when the client must not see it (the answer to a
-        replayed handshake)."""
+        """A line from the daemon (its newline may end it); False when the client must not
+        see it (the answer to a replayed handshake, or to a request answered here)."""
         key = self._reply_id(line)
-        if key is None:
+        return True if key is None else self._settle(key)
+
+    def from_daemon_head(self, head: bytes | bytearray) -> bool | None:
+        """The first bytes of a line from the daemon whose end has not come: what
+        `from_daemon` would say of the line, or None when these bytes do not tell."""
+        if not self._in_flight and not self._drops:
             return True
+        match = _LEADING_REPLY_ID.match(head, 0, _LEADING_BYTES)
+        if match is None:
+            return None
+        return self._settle(json.dumps(json.loads(match.group(1))))
+
+    def _settle(self, key: str) -> bool:
         if key in self._drops:
             self._drops.discard(key)
             return False
@@ -121,7 +132,7 @@ class Flights:
         match = _LEADING_REPLY_ID.match(line, 0, _LEADING_BYTES)
         if match is not None:
             return json.dumps(json.loads(match.group(1)))
-        if len(line) > _PARSE_LIMIT_BYTES:
+        if len(line) > PARSE_LIMIT_BYTES:
             return None  # not a reply in the daemon's shape: nothing to settle
         try:
             message = json.loads(line)

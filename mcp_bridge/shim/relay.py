@@ -4,8 +4,9 @@ Two threads, no event loop (asyncio alone costs more start-up time than the rest
 shim). The stdin thread starts at once: what the cache can answer (`initialize`,
 `server/discover`, `tools/list`, `ping`; engine/cached_front.py) is answered before the
 daemon is even reached, and every line also goes on to the daemon, whose duplicate
-answers are dropped. The main thread reaches (or starts) the daemon, then copies its
-lines to stdout.
+answers are dropped. The main thread reaches (or starts) the daemon, then passes its bytes
+on to stdout as they come (shim/daemon_lines.py: a large line is never held whole); a line
+of the shim's own waits for the end of one half written.
 
 When the daemon goes away while the client is still there (a crash, SIGKILL, an upgrade),
 the requests in flight get an error at once, the daemon is started again, the client's
@@ -21,7 +22,6 @@ import socket
 import sys
 import threading
 import time
-from typing import BinaryIO
 
 from mcp_bridge import jsonrpc
 from mcp_bridge.daemon import hello
@@ -29,6 +29,7 @@ from mcp_bridge.engine.cached_front import CachedFront
 from mcp_bridge.paths import BridgePaths
 from mcp_bridge.process_stdio import Wire, discard_rest_of_line
 from mcp_bridge.shim.connection import DaemonUnavailable, open_current_daemon
+from mcp_bridge.shim.daemon_lines import DaemonLines
 from mcp_bridge.shim.flights import Flights
 
 __all__ = ["EXIT_CONFIG", "EXIT_NO_DAEMON", "ShimRelay"]
@@ -37,6 +38,9 @@ EXIT_CONFIG = 2  # the daemon refused the server profile: a flag to fix
 EXIT_NO_DAEMON = 1
 RECONNECT_BACKOFF_S = (0.1, 5.0)
 DAEMON_LOST = "mcp-bridge's daemon stopped while this request was in flight; retry it"
+# What one read from the daemon takes at most (below malloc's mmap threshold, so a small
+# message costs no mmap and munmap).
+READ_CHUNK_BYTES = 64 * 1024
 
 
 class ShimRelay:
@@ -58,8 +62,10 @@ class ShimRelay:
         self._max_line_bytes = max_line_bytes
         self._front = front
         self._flights = Flights()
+        self._from_daemon = DaemonLines(self._flights)
         self._lock = threading.Lock()  # guards the socket, the flights and stdout
         self._reconnected = threading.Condition(self._lock)
+        self._line_ended = threading.Condition(self._lock)  # the daemon's line, on stdout
         self._sock: socket.socket | None = None
         self._epoch = 0  # bumped at every (re)connection
         self._stdin_done = False
@@ -71,22 +77,22 @@ class ShimRelay:
         _exit_zero_on_sigterm()
         threading.Thread(target=self._pump_to_daemon, name="stdin", daemon=True).start()
         try:
-            from_daemon = self._connect_first()
+            sock = self._connect_first()
         except hello.HelloError as exc:
             _complain(str(exc))
             return EXIT_CONFIG if exc.is_config else EXIT_NO_DAEMON
         except DaemonUnavailable as exc:
             _complain(str(exc))
             return EXIT_NO_DAEMON
-        self._pump_to_client(from_daemon)
+        self._pump_to_client(sock)
         return 0
 
     # -- connecting -------------------------------------------------------------------
 
-    def _connect_first(self) -> BinaryIO:
-        sock, from_daemon = _open_session(self._paths, self._profile)
+    def _connect_first(self) -> socket.socket:
+        sock = _open_session(self._paths, self._profile)
         self._connected(sock)
-        return from_daemon
+        return sock
 
     def _connected(self, sock: socket.socket) -> None:
         with self._lock:
@@ -99,14 +105,14 @@ class ShimRelay:
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_WR)
 
-    def _reconnect(self) -> BinaryIO:
+    def _reconnect(self) -> socket.socket:
         """Connect to a (new) daemon and replay the handshake; retried until it works."""
         delay_s = RECONNECT_BACKOFF_S[0]
         while True:
             try:
-                sock, from_daemon = _open_session(self._paths, self._profile)
+                sock = _open_session(self._paths, self._profile)
                 self._connected(sock)
-                return from_daemon
+                return sock
             except (OSError, DaemonUnavailable, hello.HelloError) as exc:
                 _complain(f"cannot reach the daemon again ({exc}); retrying in {delay_s:.1f} s")
                 time.sleep(delay_s)
@@ -168,7 +174,7 @@ class ShimRelay:
         if not step.to_local:
             return None
         with self._lock:
-            self._write([jsonrpc.encode(answer) for answer in step.to_local])
+            self._write_lines([jsonrpc.encode(answer) for answer in step.to_local])
         request_id = message["id"]
         assert isinstance(request_id, str | int)
         return request_id
@@ -181,45 +187,55 @@ class ShimRelay:
             "raise it with --max-message-bytes",
         )
         with self._lock:
-            self._write([jsonrpc.encode(error)])
+            self._write_lines([jsonrpc.encode(error)])
 
     # -- daemon -> client ---------------------------------------------------------------
 
-    def _pump_to_client(self, from_daemon: BinaryIO) -> None:
+    def _pump_to_client(self, sock: socket.socket) -> None:
         while True:
             try:
-                line = from_daemon.readline()
+                data = sock.recv(READ_CHUNK_BYTES)
             except OSError:
-                line = b""
-            if not line:
+                data = b""
+            if data:
                 with self._lock:
-                    if self._stdin_done:
-                        return  # the session ended because the client left
-                    self._sock = None
-                    self._write(self._flights.lost(DAEMON_LOST))
-                _complain("the daemon went away; starting it again")
-                from_daemon = self._reconnect()
+                    self._write(self._from_daemon.feed(data))
+                    if not self._from_daemon.mid_line:
+                        self._line_ended.notify_all()
                 continue
-            message = line.rstrip(b"\n")
             with self._lock:
-                if self._flights.from_daemon(message):
-                    self._write([message])
+                self._write(self._from_daemon.cut())
+                self._line_ended.notify_all()
+                if self._stdin_done:
+                    return  # the session ended because the client left
+                self._sock = None
+                self._write_lines(self._flights.lost(DAEMON_LOST))
+            _complain("the daemon went away; starting it again")
+            sock = self._reconnect()
 
-    def _write(self, lines: list[bytes]) -> None:
+    def _write_lines(self, lines: list[bytes]) -> None:
+        """Whole lines of our own, once no line of the daemon's is half written. Called
+        with the lock held."""
+        while self._from_daemon.mid_line:
+            self._line_ended.wait()
+        self._write([piece for line in lines for piece in (line, b"\n")])
+
+    def _write(self, pieces: list[bytes]) -> None:
+        if not pieces:
+            return
         writer = self._wire.writer
         try:
-            for line in lines:
-                writer.write(line)
-                writer.write(b"\n")
+            for piece in pieces:
+                writer.write(piece)
             writer.flush()
         except (OSError, ValueError):
             pass  # the client is gone; stdin's end will follow
 
 
-def _open_session(paths: BridgePaths, profile: dict[str, object]) -> tuple[socket.socket, BinaryIO]:
+def _open_session(paths: BridgePaths, profile: dict[str, object]) -> socket.socket:
     """A session with a daemon of this very version (an older one is retired first)."""
     sock, _reply = open_current_daemon(paths, {"session": profile})
-    return sock, sock.makefile("rb")
+    return sock
 
 
 def _exit_zero_on_sigterm() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from tests.fixtures.auth_server import AuthServerFactory
 from tests.fixtures.bridge_process import (
     BridgeProcess,
+    bridges_of,
     echo,
     mcp_bridge_cli,
     mcp_bridge_json,
@@ -18,7 +19,6 @@ from tests.fixtures.bridge_process import (
     running_bridge,
 )
 from tests.fixtures.mcp_servers import text_of
-from tests.test_daemon import bridges_of
 
 ACCESS_TTL_S = 2.0
 SHIMS = 10

@@ -1,6 +1,6 @@
 """The daemon's transports without a daemon: the choice, the endpoint file, the proof
 against listeners that are no daemon, the start lock's wait. The processes are in
-test_daemon.py; the proof's lines in test_daemon_proof.py."""
+test_daemon_lifecycle.py and test_daemon_access.py; the proof's lines in test_daemon_proof.py."""
 
 from __future__ import annotations
 

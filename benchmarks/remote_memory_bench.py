@@ -104,6 +104,10 @@ async def measure_daemon(mb: int, env: dict[str, str]) -> None:
         shim_idle = proc_mb(bridge.process.pid, "VmRSS")
         big, elapsed = await _call_big(bridge)
         peak, shim_peak = peak_rss_mb(daemon), peak_rss_mb(bridge.process.pid)
+        # The other way: a request as large (the server refuses it; the shim carried it).
+        upload = {"name": "blob", "arguments": {"text": "x" * (mb << 20)}}
+        await bridge.request("tools/call", upload)
+        shim_upload_peak = peak_rss_mb(bridge.process.pid)
         await bridge.close()
         os.kill(daemon, signal.SIGTERM)
     payload = _payload_mb(big)
@@ -113,6 +117,10 @@ async def measure_daemon(mb: int, env: dict[str, str]) -> None:
     print(
         f"  shim RSS idle {shim_idle:6.1f} MB, peak {shim_peak:6.1f} MB: "
         f"(peak - idle) / payload = {(shim_peak - shim_idle) / payload:.2f}"
+    )
+    print(
+        f"  a {mb} MB request, client to daemon: shim peak {shim_upload_peak:6.1f} MB: "
+        f"(peak - idle) / payload = {(shim_upload_peak - shim_idle) / mb:.2f}"
     )
 
 

@@ -103,6 +103,15 @@ def test_the_handshake_is_replayed_under_an_id_whose_answer_is_dropped() -> None
     assert flights.from_daemon(line(answer))  # an id seen once is not dropped twice
 
 
+def test_a_handshake_sent_with_its_newline_is_replayed_as_bare_lines() -> None:
+    flights = Flights()
+    flights.from_client(line(INITIALIZE) + b"\n")
+    flights.from_client(line(INITIALIZED) + b"\r\n")
+    replayed = flights.replay()
+    assert not any(sent.endswith((b"\n", b"\r")) for sent in replayed)
+    assert json.loads(replayed[1]) == INITIALIZED
+
+
 def test_a_large_replys_id_is_read_from_its_first_bytes() -> None:
     flights = Flights()
     flights.from_client(line({"jsonrpc": "2.0", "id": "big", "method": "resources/read"}))

@@ -47,8 +47,8 @@ class Flights:
         return len(self._in_flight)
 
     def from_client(self, line: bytes) -> str | None:
-        """A line the client sent on its way to the daemon; the key of the request it
-        put in flight, if it is one (for `unsent`)."""
+        """A line the client sent on its way to the daemon (its newline may end it); the
+        key of the request it put in flight, if it is one (for `unsent`)."""
         if len(line) > PARSE_LIMIT_BYTES:
             return None  # not a request we could answer for: far larger than any request
         try:
@@ -59,7 +59,7 @@ class Flights:
             return None
         method, request_id = message.get("method"), message.get("id")
         if method == "notifications/initialized":
-            self._initialized = line
+            self._initialized = line.rstrip(b"\r\n")
         elif isinstance(request_id, str | int) and jsonrpc.is_request_id(request_id):
             key = json.dumps(request_id)
             self._in_flight[key] = request_id

@@ -127,7 +127,7 @@ class ShimRelay:
                 if len(line) > self._max_line_bytes and not line.endswith(b"\n"):
                     self._refuse_oversized(len(line) + discard_rest_of_line(reader))
                     continue
-                self._send(line.rstrip(b"\r\n"))
+                self._send(_framed(line))
         except (OSError, ValueError):
             pass  # the host closed or broke the pipe: the same as end of input
         with self._lock:
@@ -148,7 +148,7 @@ class ShimRelay:
                 while self._sock is None:  # the first connection is still being made
                     self._reconnected.wait()
                 try:
-                    self._sock.sendall(line + b"\n")
+                    self._sock.sendall(line)
                     return
                 except OSError:
                     # The daemon is gone and the line never reached it: the other thread
@@ -236,6 +236,14 @@ def _open_session(paths: BridgePaths, profile: dict[str, object]) -> socket.sock
     """A session with a daemon of this very version (an older one is retired first)."""
     sock, _reply = open_current_daemon(paths, {"session": profile})
     return sock
+
+
+def _framed(line: bytes) -> bytes:
+    """`line` ending in one LF, copied only when it does not already (a CRLF, the last
+    line without one): a large request is not copied on its way to the daemon."""
+    if line.endswith(b"\n") and not line.endswith(b"\r\n"):
+        return line
+    return line.rstrip(b"\r\n") + b"\n"
 
 
 def _exit_zero_on_sigterm() -> None:

@@ -12,6 +12,7 @@ pytest_plugins = [
     "tests.fixtures.mcp_servers",
     "tests.fixtures.secret_service",
     "tests.fixtures.auth_server",
+    "tests.fixtures.daemon_process",  # before bridge_process, which imports it
     "tests.fixtures.bridge_process",
     "tests.fixtures.oauth_client",
     "tests.fixtures.era_server",

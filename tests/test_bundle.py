@@ -30,7 +30,8 @@ from mcp_bridge.cli import bundle_command
 from mcp_bridge.cli.app import EXIT_OK, EXIT_USAGE, build_parser, run_cli
 from mcp_bridge.cli.run import profile_json
 from mcp_bridge.server_config import Entry, save_servers
-from tests.fixtures.bridge_process import BridgeProcess, echo, stop_daemon
+from tests.fixtures.bridge_process import BridgeProcess, echo
+from tests.fixtures.daemon_process import stop_daemon
 from tests.fixtures.mcp_servers import ServerProcess
 
 REPO = Path(__file__).resolve().parents[1]

@@ -14,13 +14,8 @@ from pathlib import Path
 from mcp_bridge.engine.answer_cache import cache_file
 from mcp_bridge.paths import bridge_paths
 from tests.fixtures.auth_server import AuthServerFactory
-from tests.fixtures.bridge_process import (
-    echo,
-    mcp_bridge_cli,
-    oauth_env,
-    running_bridge,
-    stop_daemon,
-)
+from tests.fixtures.bridge_process import echo, mcp_bridge_cli, oauth_env, running_bridge
+from tests.fixtures.daemon_process import stop_daemon
 from tests.fixtures.mcp_servers import ServerProcess, text_of
 
 DISCOVER_PROBE = {

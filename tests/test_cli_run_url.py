@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.bridge_process import stop_daemon
+from tests.fixtures.daemon_process import stop_daemon
 
 
 def run_bridge(home: Path, *args: str) -> subprocess.CompletedProcess[str]:

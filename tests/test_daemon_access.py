@@ -20,7 +20,8 @@ import pytest
 
 from mcp_bridge.daemon import endpoint_file, proof, transport
 from mcp_bridge.paths import BridgePaths, bridge_paths
-from tests.fixtures.bridge_process import daemon_pid, echo, running_bridge
+from tests.fixtures.bridge_process import echo, running_bridge
+from tests.fixtures.daemon_process import daemon_pid
 from tests.fixtures.mcp_servers import ServerProcess, text_of
 
 OTHER_USER = "mcp-bridge-tests"

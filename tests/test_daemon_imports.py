@@ -13,13 +13,8 @@ from pathlib import Path
 import pytest
 
 from mcp_bridge.daemon import transport
-from tests.fixtures.bridge_process import (
-    daemon_process,
-    echo,
-    mcp_bridge_json,
-    running_bridge,
-    stop_daemon,
-)
+from tests.fixtures.bridge_process import echo, mcp_bridge_json, running_bridge
+from tests.fixtures.daemon_process import daemon_process, stop_daemon
 from tests.fixtures.mcp_servers import ServerProcess, text_of
 
 

@@ -26,14 +26,11 @@ from tests.fixtures.auth_server import AuthServerFactory
 from tests.fixtures.bridge_process import (
     BridgeProcess,
     bridges_of,
-    daemon_pid,
-    daemon_process,
-    daemons_under,
     echo,
     mcp_bridge_cli,
     running_bridge,
-    wait_for_exit,
 )
+from tests.fixtures.daemon_process import daemon_pid, daemon_process, daemons_under, wait_for_exit
 from tests.fixtures.mcp_servers import ServerProcess, text_of
 
 

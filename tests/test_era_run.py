@@ -18,7 +18,7 @@ from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp_types import ElicitRequestParams, ElicitResult, TextContent
 
-from tests.fixtures.bridge_process import stop_daemon
+from tests.fixtures.daemon_process import stop_daemon
 
 REPO = Path(__file__).resolve().parents[1]
 

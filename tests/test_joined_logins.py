@@ -15,13 +15,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from tests.fixtures.auth_server import AuthServer, AuthServerFactory
-from tests.fixtures.bridge_process import (
-    REPLY_TIMEOUT_S,
-    daemon_process,
-    mcp_bridge_cli,
-    oauth_env,
-    running_bridge,
-)
+from tests.fixtures.bridge_process import REPLY_TIMEOUT_S, mcp_bridge_cli, oauth_env, running_bridge
+from tests.fixtures.daemon_process import daemon_process
 from tests.fixtures.mcp_servers import text_of
 from tests.test_sign_in_rounds import (
     LONG_LOGIN_WAIT,

@@ -21,7 +21,8 @@ from mcp_bridge.cli.run import profile_json
 from mcp_bridge.engine.profile import ServerProfile
 from mcp_bridge.errors import ConfigError
 from mcp_bridge.protocol import TransportKind
-from tests.fixtures.bridge_process import echo, running_bridge, stop_daemon
+from tests.fixtures.bridge_process import echo, running_bridge
+from tests.fixtures.daemon_process import stop_daemon
 from tests.fixtures.mcp_servers import ServerProcess, text_of
 
 URL = "https://mcp.example.com/mcp"

@@ -15,7 +15,7 @@ import pytest
 from mcp_bridge.cli import service
 from mcp_bridge.paths import bridge_paths
 from mcp_bridge.shim.connection import DaemonUnavailable, ask_daemon
-from tests.fixtures.bridge_process import is_running, wait_for_exit
+from tests.fixtures.daemon_process import is_running, wait_for_exit
 from tests.fixtures.windows_user import QUERY, REAL_PYTHON, Windows
 from tests.test_service import _cli
 

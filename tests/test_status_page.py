@@ -25,13 +25,8 @@ from mcp_bridge.paths import bridge_paths
 from mcp_bridge.shim.connection import DaemonUnavailable, ask_daemon
 from tests.browsers.driven_chromium import chromium_page, screenshot
 from tests.fixtures.auth_server import REPO_ROOT, AuthServer, AuthServerFactory
-from tests.fixtures.bridge_process import (
-    daemon_process,
-    mcp_bridge_cli,
-    mcp_bridge_json,
-    oauth_env,
-    stop_daemon,
-)
+from tests.fixtures.bridge_process import mcp_bridge_cli, mcp_bridge_json, oauth_env
+from tests.fixtures.daemon_process import daemon_process, stop_daemon
 from tests.fixtures.oauth_client import needs_chromium
 
 ARTIFACT = REPO_ROOT / "test-artifacts" / "status-page.png"

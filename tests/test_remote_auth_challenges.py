@@ -14,7 +14,8 @@ from aiohttp import web
 from mcp_bridge.errors import AuthError, RemoteError
 from mcp_bridge.protocol import TransportKind
 from mcp_bridge.remote.detect import ConnectOptions, connect
-from tests.fixtures.fault_server import LIST, FaultServer, ok, started
+from tests.fixtures.fault_server import FaultServer
+from tests.fixtures.hostile_server import LIST, ok, started
 from tests.fixtures.mcp_servers import Inbox
 
 

@@ -16,7 +16,8 @@ from mcp_bridge import jsonrpc
 from mcp_bridge.errors import RemoteError
 from mcp_bridge.protocol import Era
 from mcp_bridge.remote.legacy_sse import LegacySseTransport
-from tests.fixtures.fault_server import LIST, FaultServer, ok, started
+from tests.fixtures.fault_server import FaultServer
+from tests.fixtures.hostile_server import LIST, ok, started
 from tests.fixtures.mcp_servers import INITIALIZED, Inbox, initialize_request
 
 

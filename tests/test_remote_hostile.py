@@ -26,18 +26,18 @@ from mcp_bridge.remote.legacy_sse import LegacySseTransport
 from mcp_bridge.remote.sse import MAX_RETRY_MS, SseParser
 from mcp_bridge.remote.streamable import StreamableHttpTransport
 from tests.fixtures.hostile_server import (
+    LIST,
     Answer,
     HostileServer,
     http_sse,
-    ok_json,
+    ok,
     raw_json,
     raw_sse,
     result_text,
     serving,
+    started,
 )
 from tests.fixtures.mcp_servers import INITIALIZED, Inbox, initialize_request
-
-LIST = jsonrpc.request(1, "tools/list")
 
 
 @contextlib.asynccontextmanager
@@ -45,13 +45,8 @@ async def streamable(
     answer: Answer, era: Era = Era.MODERN
 ) -> AsyncIterator[tuple[StreamableHttpTransport, Inbox, HostileServer]]:
     inbox = Inbox()
-    async with serving(answer) as server:
-        transport = StreamableHttpTransport(server.url, era)
-        await transport.start(inbox.deliver)
-        try:
-            yield transport, inbox, server
-        finally:
-            await transport.aclose()
+    async with serving(answer) as server, started(server, inbox, era) as transport:
+        yield transport, inbox, server
 
 
 def answers_to(inbox: Inbox, request_id: object) -> list[dict[str, Any]]:
@@ -75,7 +70,7 @@ async def the_one_answer(inbox: Inbox, request_id: object) -> dict[str, Any]:
 @pytest.mark.parametrize("method", ["tools/list\r\nX-Injected: 1", "a\x00b", "tööls/list", " x"])
 async def test_a_method_name_no_header_can_carry_goes_in_base64(method: str) -> None:
     async def answer(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
-        return ok_json(body)
+        return ok(body)
 
     async with streamable(answer) as (transport, inbox, server):
         await transport.send(jsonrpc.request(1, method))
@@ -87,7 +82,7 @@ async def test_a_method_name_no_header_can_carry_goes_in_base64(method: str) -> 
 
 async def test_a_protocol_version_no_header_can_carry_goes_in_base64() -> None:
     async def answer(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
-        return ok_json(body)
+        return ok(body)
 
     params = {"_meta": {META_PROTOCOL_VERSION: "2026-07-28\r\nX-Injected: 1"}}
     async with streamable(answer) as (transport, inbox, server):
@@ -234,7 +229,7 @@ async def test_a_negotiated_version_no_header_can_carry_is_not_sent_back() -> No
             return web.json_response(jsonrpc.result_response(body["id"], result))
         if "id" not in body:
             return web.Response(status=202)
-        return ok_json(body)
+        return ok(body)
 
     async with streamable(answer, Era.LEGACY) as (transport, inbox, server):
         await transport.send(initialize_request(0))

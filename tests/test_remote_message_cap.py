@@ -22,17 +22,18 @@ from mcp_bridge.remote.legacy_sse import LegacySseTransport
 from mcp_bridge.remote.sse import SseEvent, SseParser
 from mcp_bridge.remote.streamable import StreamableHttpTransport
 from tests.fixtures.hostile_server import (
+    LIST,
     Answer,
     http_sse,
     raw_json,
     raw_sse,
     result_text,
     serving,
+    started,
 )
 from tests.fixtures.mcp_servers import INITIALIZED, Inbox, initialize_request
 
 LIMIT = 1 << 20
-LIST = jsonrpc.request(1, "tools/list")
 
 # -- the parser -------------------------------------------------------------------------------
 
@@ -84,14 +85,11 @@ async def capped(
     answer: Answer, era: Era = Era.MODERN
 ) -> AsyncIterator[tuple[StreamableHttpTransport, Inbox]]:
     inbox = Inbox()
-    async with serving(answer) as server:
-        options = ConnectOptions(max_message_bytes=LIMIT)
-        transport = StreamableHttpTransport(server.url, era, options)
-        await transport.start(inbox.deliver)
-        try:
-            yield transport, inbox
-        finally:
-            await transport.aclose()
+    async with (
+        serving(answer) as server,
+        started(server, inbox, era, max_message_bytes=LIMIT) as transport,
+    ):
+        yield transport, inbox
 
 
 async def endless(request: web.Request, head: bytes, content_type: str) -> web.StreamResponse:

@@ -34,10 +34,10 @@ NO_URL_ELICITATION: dict[str, object] = {"elicitation": {}}
 
 @contextlib.asynccontextmanager
 async def terminal_login(
-    home: Path, target: str, env: dict[str, str]
+    home: Path, target: str, env: dict[str, str], stdin: int = asyncio.subprocess.DEVNULL
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    """`mcp-bridge login TARGET` running (stdin not a terminal: no paste), killed at the
-    end if it still runs."""
+    """`mcp-bridge login TARGET` running, killed at the end if it still runs. Its `stdin`
+    is not a terminal (no paste) unless a pseudo-terminal's is given."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -45,7 +45,7 @@ async def terminal_login(
         "login",
         target,
         env={**os.environ, "MCP_BRIDGE_HOME": str(home), "HOME": str(home), **env},
-        stdin=asyncio.subprocess.DEVNULL,
+        stdin=stdin,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

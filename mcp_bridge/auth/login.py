@@ -37,6 +37,7 @@ from mcp_bridge.auth.loopback import CALLBACK_PATH, CallbackHost, CallbackWait, 
 from mcp_bridge.auth.sign_in import SignInPlan, SignInSteps
 from mcp_bridge.auth.token_endpoint import exchange_code
 from mcp_bridge.auth.token_manager import LoginResult
+from mcp_bridge.auth.url_showing import PASTE_OFFER
 
 __all__ = ["BrowserLogin", "registered_callback_port"]
 
@@ -64,6 +65,22 @@ def registered_callback_port(stored: ClientRegistration | None, host: CallbackHo
 class BrowserLogin(SignInSteps):
     """One server's browser login (`run`). Holds no state between runs, so one serves
     every login of its server."""
+
+    _waiting: CallbackWait[str] | None = None  # the callback the running login waits for
+
+    @property
+    def takes_pasted(self) -> bool:
+        return self._waiting is not None
+
+    def take_pasted(self, url: str) -> None:
+        """Judge a pasted address as the waiting login's callback, by the same rules as a
+        redirect to the listener (CallbackWait.submit_pasted): the login ends with its
+        verdict, an AS's refusal (error=...) included. CallbackRejected: not this login's
+        address, and the login waits on."""
+        if self._waiting is None:
+            super().take_pasted(url)
+            return
+        self._waiting.submit_pasted(url)
 
     async def _grant(self, plan: SignInPlan) -> LoginResult:
         """The browser's part of `run`; see the module docstring."""
@@ -102,10 +119,12 @@ class BrowserLogin(SignInSteps):
             waiting = listener.expect(
                 pending.state, lambda query: validate_callback(pending, query)
             )
+            self._waiting = waiting
             tab = self._publish(request.url, tab_url=request.url)
             await self._show(request.url, tab=tab)
             code = await self._wait(waiting)
         finally:
+            self._waiting = None
             self._withdraw()
             await listener.aclose()
         step = exchange_code(
@@ -155,7 +174,7 @@ class BrowserLogin(SignInSteps):
                 f"or open this URL in another:\n{url}"
             )
             return
-        paste = " or paste the address the browser ends on here" if self._pasted_urls else ""
+        paste = PASTE_OFFER if self._pasted_urls else ""
         self._notify(
             f"mcp-bridge: to sign in to {self.mcp_url}, open this URL in a browser{paste}:\n{url}"
         )

@@ -130,6 +130,17 @@ class LoginCoordinator:
         return self.flow.pending_code
 
     @property
+    def takes_pasted(self) -> bool:
+        """The running login waits for the address its browser ends on: a terminal that
+        joined it may paste that (a browser on another machine cannot reach our listener)."""
+        return self.flow.takes_pasted
+
+    def take_pasted(self, url: str) -> None:
+        """The pasted address, judged as the running login's callback (BrowserLogin).
+        AuthError (CallbackRejected among them) when it is refused: the login waits on."""
+        self.flow.take_pasted(url)
+
+    @property
     def is_running(self) -> bool:
         """A login runs now: `start` would join it."""
         return self._logins.is_running

@@ -21,7 +21,8 @@ Theory of operation
   other request to the callback path gets a 400 page and is ignored; the listener keeps
   waiting. After the accepted one the listener closes.
 - A redirect URL pasted into a terminal (SSH sessions, where the browser runs elsewhere)
-  takes the same path through `submit_pasted`: same state filter, same judge.
+  takes the same path through `submit_pasted`: same state filter, same judge; the terminal
+  is the login's own, or one that joined the daemon's login (daemon/login_join.py).
 - RFC 8252 §7.3 / §8.3: loopback IP literal, http, any port; which sockets that takes is
   loopback_sockets.py's job.
 """
@@ -258,7 +259,7 @@ class LoopbackListener:
         try:
             parts = urlsplit(text)
         except ValueError as exc:
-            raise AuthError(
+            raise CallbackRejected(
                 "The pasted text is not a URL", next_step="Paste the whole address"
             ) from exc
         without_query = parts._replace(query="", fragment="").geturl()

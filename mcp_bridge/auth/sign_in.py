@@ -251,6 +251,19 @@ class SignInSteps:
         except AuthError as exc:  # checked when published; a refusal here is only logged
             log.info("not opening the sign-in page: %s", exc)
 
+    @property
+    def takes_pasted(self) -> bool:
+        """The login waits now for the address its browser ends on (`take_pasted`)."""
+        return False
+
+    def take_pasted(self, url: str) -> None:
+        """The address a browser ended on, pasted for the login waiting now (a terminal
+        that joined the daemon's login sends it); only a browser login takes one."""
+        raise AuthError(
+            f"The sign-in to {self.mcp_url} is not waiting for a browser's address now",
+            next_step="Finish it as the terminal said",
+        )
+
     async def open_tab(self, url: str) -> bool:
         """Open `url` in the user's browser unless `--no-browser`: False when none opened.
         Raises UrlRefused for a URL no browser may be sent to."""

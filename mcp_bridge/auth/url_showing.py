@@ -38,7 +38,12 @@ other way round), so nothing is decided when the login starts, only when its URL
 
 from __future__ import annotations
 
-__all__ = ["UrlShowing"]
+__all__ = ["PASTE_OFFER", "UrlShowing"]
+
+# What a terminal that takes the address the browser ends on, pasted, says after "open this
+# URL in a browser": a terminal login's own (login.py) and one that joined the daemon's
+# (cli/joined_login.py), which loads no more than this light module to say it.
+PASTE_OFFER = " or paste the address the browser ends on here"
 
 
 class UrlShowing:

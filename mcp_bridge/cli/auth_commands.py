@@ -152,7 +152,7 @@ async def _login(url: str, settings: OAuthSettings, *, paste: bool) -> int:
     vault = open_vault()
     await vault.check()  # before the browser: a login that cannot be stored is wasted
     progress = LoginProgress(url, sys.stderr, live=sys.stderr.isatty())
-    joined = await _join_daemon_login(url, progress)
+    joined = await _join_daemon_login(url, progress, paste=paste)
     if joined is not None:
         issuer, scopes, refresh_token = joined
     else:
@@ -180,9 +180,10 @@ async def _login(url: str, settings: OAuthSettings, *, paste: bool) -> int:
     return 0
 
 
-async def _join_daemon_login(url: str, progress: LoginProgress) -> LoggedIn | None:
+async def _join_daemon_login(url: str, progress: LoginProgress, *, paste: bool) -> LoggedIn | None:
     """The daemon's login to `url`, joined when it runs one (cli/joined_login.py): its URL
-    is printed as the command's own would be. None: there is none to join."""
+    is printed as the command's own would be, and with `paste` the address the browser
+    ends on may be pasted as there. None: there is none to join."""
     import asyncio
 
     from mcp_bridge.cli.joined_login import join_daemon_login, joined_sign_in_text
@@ -192,11 +193,17 @@ async def _join_daemon_login(url: str, progress: LoginProgress) -> LoggedIn | No
 
     def shown(sign_in: SignInShown) -> None:
         waiting_at[:] = [sign_in.url]
-        progress.say(joined_sign_in_text(url, sign_in))
+        progress.say(joined_sign_in_text(url, sign_in, paste=paste))
 
     live = asyncio.create_task(progress.run(lambda: waiting_at[0] if waiting_at else None))
     try:
-        return await join_daemon_login(bridge_paths(), url, shown)
+        return await join_daemon_login(
+            bridge_paths(),
+            url,
+            shown,
+            pasted_urls=_stdin_lines if paste else None,
+            notify=progress.say,
+        )
     finally:
         live.cancel()
         await asyncio.gather(live, return_exceptions=True)

@@ -13,7 +13,6 @@ from mcp_bridge.errors import ConfigError
 from mcp_bridge.paths import bridge_paths
 from mcp_bridge.store import (
     CredentialVault,
-    FileVault,
     KeyFileKeySource,
     KeyringKeySource,
     MemoryVault,
@@ -23,15 +22,13 @@ from mcp_bridge.store import (
     open_vault,
 )
 from mcp_bridge.store.selection import choose_kind, keyring_item_name
-from tests.fixtures.vault_checks import keyfile_vault
+from tests.fixtures.vault_checks import keyfile_vault, passphrase_vault
 
 VaultFactory = Callable[[Path], CredentialVault]
 
 
 def _passphrase_vault(home: Path) -> CredentialVault:
-    paths = bridge_paths({"MCP_BRIDGE_HOME": str(home)})
-    # 2**12: the contract, not the KDF's cost, is under test here
-    return FileVault.at(paths, PassphraseKeySource("correct horse", log2_n=12))
+    return passphrase_vault(home, "correct horse")
 
 
 _shared_memory: dict[Path, MemoryVault] = {}

@@ -18,29 +18,16 @@ import pytest
 from mcp_bridge.errors import VaultError
 from mcp_bridge.jsonrpc import JsonObject
 from mcp_bridge.paths import bridge_paths
-from mcp_bridge.store import (
-    FileVault,
-    KeyringKeySource,
-    KeyringUnusable,
-    PassphraseKeySource,
-    VaultUnreadable,
-)
+from mcp_bridge.store import FileVault, KeyringUnusable, PassphraseKeySource, VaultUnreadable
 from mcp_bridge.store.vault_format import MAGIC
 from tests.fixtures.vault_checks import (
     assert_names_the_alternatives,
     assert_no_token_in_files,
     keyfile_vault,
+    keyring_vault,
+    passphrase_vault,
+    unreadable_copies,
 )
-
-
-def passphrase_vault(home: Path, passphrase: str) -> FileVault:
-    paths = bridge_paths({"MCP_BRIDGE_HOME": str(home)})
-    return FileVault.at(paths, PassphraseKeySource(passphrase, log2_n=12))
-
-
-def keyring_vault(home: Path, backend: object, timeout_s: float = 10.0) -> FileVault:
-    paths = bridge_paths({"MCP_BRIDGE_HOME": str(home)})
-    return FileVault.at(paths, KeyringKeySource(backend=backend, timeout_s=timeout_s))  # type: ignore[arg-type]
 
 
 async def put(vault: FileVault, key: str, value: JsonObject) -> None:
@@ -58,10 +45,6 @@ def _reorder_header(blob: bytes) -> bytes:
     assert len(reordered) == length
     assert reordered != blob[start : start + length]
     return blob[:start] + reordered + blob[start + length :]
-
-
-def unreadable_copies(home: Path) -> list[Path]:
-    return sorted((home / "data").glob("vault.bin.unreadable-*"))
 
 
 # ---- unreadable vault files -------------------------------------------------------------

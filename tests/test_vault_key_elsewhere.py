@@ -16,10 +16,8 @@ import keyring.backends.null
 import pytest
 from keyring.backends import SecretService
 
-from mcp_bridge.paths import bridge_paths
 from mcp_bridge.store import (
     FileVault,
-    KeyringKeySource,
     KeyringLike,
     KeyringUnusable,
     VaultKeyNotFound,
@@ -29,7 +27,11 @@ from mcp_bridge.store.key_sources import encode_key
 from mcp_bridge.store.keyring_source import KEY_USERNAME, SERVICE
 from mcp_bridge.store.vault_format import KEY_BYTES, KeyHolder, VaultHeader, read_header
 from tests.fixtures.secret_service import SecretServiceHandle
-from tests.fixtures.vault_checks import assert_names_the_alternatives
+from tests.fixtures.vault_checks import (
+    assert_names_the_alternatives,
+    keyring_vault,
+    unreadable_copies,
+)
 
 SECRET_SERVICE = "keyring.backends.SecretService.Keyring"
 ITEM = f"{SERVICE!r}/{KEY_USERNAME!r}"
@@ -72,19 +74,9 @@ def name_of(backend_class: type) -> str:
     return f"{backend_class.__module__}.{backend_class.__qualname__}"
 
 
-def keyring_vault(home: Path, backend: object, username: str = KEY_USERNAME) -> FileVault:
-    """A vault as one process sees it: a new FileVault and key source each time."""
-    paths = bridge_paths({"MCP_BRIDGE_HOME": str(home)})
-    return FileVault.at(paths, KeyringKeySource(backend=backend, username=username))  # type: ignore[arg-type]
-
-
 async def put(vault: FileVault, key: str, value: int) -> None:
     async with vault.transaction() as txn:
         txn.put("tokens", key, {"v": value})
-
-
-def unreadable_copies(home: Path) -> list[Path]:
-    return sorted((home / "data").glob("vault.bin.unreadable-*"))
 
 
 def header_of(vault: FileVault) -> VaultHeader:

@@ -24,16 +24,15 @@ from mcp_bridge.store.vault_format import (
     VaultHeader,
     key_check,
 )
+from tests.fixtures.vault_checks import keyring_vault, unreadable_copies
 from tests.test_vault_key_elsewhere import (
     ITEM,
     SECRET_SERVICE,
     DesktopKeyring,
     OtherKeyring,
     header_of,
-    keyring_vault,
     name_of,
     put,
-    unreadable_copies,
 )
 
 

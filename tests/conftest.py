@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import os
 
+from hypothesis import settings
+
+# No per-example deadline: a time limit is a timed assertion, and on a loaded 2-core CI
+# machine an example that takes 200 ms once fails a test that is right (it happened).
+settings.register_profile("mcp-bridge", deadline=None)
+settings.load_profile("mcp-bridge")
+
 # asyncio debug mode (slow callbacks, never-awaited coroutines) for every loop the tests make;
 # read by each new event loop, so setting it here is early enough.
 os.environ.setdefault("PYTHONASYNCIODEBUG", "1")

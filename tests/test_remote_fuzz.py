@@ -163,7 +163,6 @@ async def _exchange(transport: RemoteTransport, inbox: Inbox) -> None:
 
 FUZZ = settings(
     max_examples=60,
-    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 

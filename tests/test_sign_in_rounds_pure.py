@@ -197,7 +197,7 @@ def client_requests(draw: st.DrawFn) -> JsonObject:
     return message
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400)
 @given(st.lists(client_requests(), min_size=1, max_size=6))
 def test_any_request_is_forwarded_or_answered_and_our_state_never_goes_up(
     messages: list[JsonObject],
@@ -220,7 +220,7 @@ def test_any_request_is_forwarded_or_answered_and_our_state_never_goes_up(
             assert reply["result"]["requestState"].startswith(STATE_PREFIX)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(JSON)
 @example({INPUT_KEY: {"action": []}})  # an unhashable action (found by the fuzzer above)
 def test_the_small_parsers_take_any_json(value: object) -> None:

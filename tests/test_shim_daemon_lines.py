@@ -81,20 +81,48 @@ def test_any_chunks_give_the_client_what_the_book_lets_through_line_by_line(
     ]
 
 
+@settings(max_examples=150)
+@given(
+    lines=st.lists(daemon_lines(), min_size=1, max_size=5),
+    in_flight=st.lists(IDS, max_size=4),
+    cut_at=st.integers(0, 2 * PARSE_LIMIT_BYTES),
+    cuts=st.lists(st.integers(0, 2 * PARSE_LIMIT_BYTES), max_size=4),
+)
+def test_only_a_whole_reply_settles_its_request_when_the_daemon_goes_away(
+    lines: list[bytes], in_flight: list[int | str], cut_at: int, cuts: list[int]
+) -> None:
+    """The daemon dies `cut_at` bytes in: the requests whose replies did not all arrive
+    get their error, the others none, and a half-written line is ended first."""
+    data = b"".join(line + b"\n" for line in lines)
+    data = data[: cut_at % (len(data) + 1)]
+    expected_book = book(in_flight, [])
+    for whole in data.split(b"\n")[:-1]:
+        expected_book.from_daemon(whole)
+    flights = book(in_flight, [])
+    stream = DaemonLines(flights)
+    out = [piece for chunk in chunked(data, cuts) for piece in stream.feed(chunk)]
+    out += stream.cut()
+    assert b"".join(out).endswith(b"\n") or not out
+    assert [json.loads(e)["id"] for e in flights.lost("x")] == [
+        json.loads(e)["id"] for e in expected_book.lost("x")
+    ]
+
+
 def test_a_large_reply_goes_out_as_it_arrives_and_only_its_start_is_held() -> None:
     flights = book([7], [])
     stream = DaemonLines(flights)
     first = b'{"jsonrpc":"2.0","id":7,"result":{"text":"' + b"x" * 1000
     assert stream.feed(first) == [first]  # decided by its first bytes, passed on at once
-    assert flights.in_flight == 0
     assert stream.mid_line
     middle = b"x" * 65536
     assert stream.feed(middle) == [middle]
+    assert flights.in_flight == 1  # settled at the reply's end, not its start
     assert stream.feed(b'"}}\n{"jsonrpc":"2.0","method":"n"}\n') == [
         b'"}}\n',
         b'{"jsonrpc":"2.0","method":"n"}\n',
     ]
     assert not stream.mid_line
+    assert flights.in_flight == 0
 
 
 def test_the_answer_to_a_request_answered_here_is_dropped_however_large() -> None:
@@ -108,8 +136,11 @@ def test_the_answer_to_a_request_answered_here_is_dropped_however_large() -> Non
 
 
 def test_a_line_cut_short_by_the_daemon_going_away_is_ended_before_anything_else() -> None:
-    stream = DaemonLines(book([1], []))
+    flights = book([1], [])
+    stream = DaemonLines(flights)
     assert stream.feed(b'{"jsonrpc":"2.0","id":1,"result":{"te') != []
     assert stream.cut() == [b"\n"]
+    # The client has no reply it can read: its request gets the error of one in flight.
+    assert [json.loads(error)["id"] for error in flights.lost("gone")] == [1]
     assert stream.cut() == []  # nothing under way any more
     assert stream.feed(b'{"jsonrpc":"2.0","method":"n"}\n') == [b'{"jsonrpc":"2.0","method":"n"}\n']

@@ -46,6 +46,8 @@ class DaemonLines:
                 self._decide(out, ended=newline >= 0)
             elif self._passing:
                 out.append(data[start:stop])
+                if newline >= 0:
+                    self._flights.line_ended()
             if newline >= 0:
                 self._passing = None
             start = stop

@@ -41,6 +41,7 @@ class Flights:
         self._initialized: bytes | None = None
         self._replays = 0
         self._drops: set[str] = set()  # replies the client must not see (it has them)
+        self._ending: str | None = None  # the request a reply under way settles at its end
 
     @property
     def in_flight(self) -> int:
@@ -89,13 +90,27 @@ class Flights:
 
     def from_daemon_head(self, head: bytes | bytearray) -> bool | None:
         """The first bytes of a line from the daemon whose end has not come: what
-        `from_daemon` would say of the line, or None when these bytes do not tell."""
+        `from_daemon` would say of the line, or None when these bytes do not tell. A
+        reply the client is to see settles its request only at its end (`line_ended`):
+        cut short by the daemon going away, the request is still in flight for `lost`."""
+        self._ending = None
         if not self._in_flight and not self._drops:
             return True
         match = _LEADING_REPLY_ID.match(head, 0, _LEADING_BYTES)
         if match is None:
             return None
-        return self._settle(json.dumps(json.loads(match.group(1))))
+        key = json.dumps(json.loads(match.group(1)))
+        if key in self._drops:
+            self._drops.discard(key)
+            return False
+        self._ending = key
+        return True
+
+    def line_ended(self) -> None:
+        """The line `from_daemon_head` let through has all reached the client."""
+        if self._ending is not None:
+            self._in_flight.pop(self._ending, None)
+            self._ending = None
 
     def _settle(self, key: str) -> bool:
         if key in self._drops:
@@ -112,6 +127,7 @@ class Flights:
         ]
         self._in_flight.clear()
         self._drops.clear()
+        self._ending = None
         return errors
 
     def replay(self) -> list[bytes]:

@@ -28,6 +28,7 @@ from tests.test_sign_in_rounds import (
     LONG_LOGIN_WAIT,
     counting_tabs,
     echo_params,
+    held_retry,
     retry_params,
     sign_in_round,
     sign_in_url,
@@ -78,6 +79,17 @@ async def redirect_from(http: aiohttp.ClientSession, url: str) -> str:
     async with http.get(url, allow_redirects=False) as response:
         assert response.status in (302, 303), await response.text()
         return response.headers["Location"]
+
+
+async def denied_redirect(http: aiohttp.ClientSession, server: AuthServer, url: str) -> str:
+    """The address the AS sends the browser to when the user presses Deny on the consent
+    page of `url` (a server with `consent="page"`); not followed."""
+    consent = await redirect_from(http, url)
+    form = {"id": query_of(consent)["id"], "action": "deny"}
+    async with http.post(f"{server.issuer}/consent", data=form, allow_redirects=False) as response:
+        denied = response.headers["Location"]
+    assert query_of(denied)["error"] == "access_denied"
+    return denied
 
 
 def query_of(url: str) -> dict[str, str]:
@@ -136,21 +148,6 @@ async def joined_terminal(
                 yield JoinedTerminal(bridge, first, answered, login, keys, url, said)
 
 
-async def held_retry(joined: JoinedTerminal, server: AuthServer) -> asyncio.Task[Message]:
-    """The round's retry, sent now, once the MCP server has refused it for want of a token
-    (it then waits for the login); the task ends with its answer."""
-    bridge = joined.bridge
-    refused = server.stats()["unauthorized"]
-    retry_id = bridge.new_id()
-    waiter = bridge.expect_reply(retry_id)
-    retry = retry_params(joined.first, joined.answered, "accept")
-    await bridge.send({"jsonrpc": "2.0", "id": retry_id, "method": "tools/call", "params": retry})
-    async with asyncio.timeout(REPLY_TIMEOUT_S):
-        while server.stats()["unauthorized"] == refused:  # noqa: ASYNC110 - another process
-            await asyncio.sleep(0.05)
-    return asyncio.create_task(bridge.reply(retry_id, waiter))
-
-
 async def test_a_pasted_redirect_finishes_the_daemons_login_and_the_waiting_request_goes_on(
     auth_server: AuthServerFactory, bridge_home: Path, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
@@ -158,7 +155,7 @@ async def test_a_pasted_redirect_finishes_the_daemons_login_and_the_waiting_requ
     async with joined_terminal(server, bridge_home, tmp_path, "after the paste") as joined:
         assert PASTE_OFFER in joined.said
         # A person is signing in now: the client's retry waits for the login.
-        retried = await held_retry(joined, server)
+        retried = await held_retry(joined.bridge, server, joined.first, joined.answered)
         redirect = await redirect_from(http, joined.url)
         assert not retried.done()
         joined.paste(redirect)
@@ -209,13 +206,7 @@ async def test_a_pasted_refusal_of_the_as_ends_the_login_with_its_error(
     client's next request is handed a new login's URL, not the refused one's."""
     server = auth_server(consent="page")
     async with joined_terminal(server, bridge_home, tmp_path, "never") as joined:
-        consent = await redirect_from(http, joined.url)
-        form = {"id": query_of(consent)["id"], "action": "deny"}
-        async with http.post(
-            f"{server.issuer}/consent", data=form, allow_redirects=False
-        ) as response:
-            denied = response.headers["Location"]
-        assert query_of(denied)["error"] == "access_denied"
+        denied = await denied_redirect(http, server, joined.url)
         joined.paste(denied)
         assert await joined.ended() == 1, joined.said
         assert "refused the login: access_denied (The user said no)" in joined.said

@@ -6,13 +6,14 @@ Against the demo authorization server and its MCP server, through a real bridge 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.fixtures.auth_server import AuthServer, AuthServerFactory
-from tests.fixtures.bridge_process import BridgeProcess, running_bridge
+from tests.fixtures.bridge_process import REPLY_TIMEOUT_S, BridgeProcess, Message, running_bridge
 from tests.fixtures.mcp_servers import modern_meta, text_of
 from tests.test_sign_in_url import NO_BROWSER, open_in_headless_browser, url_named_in
 
@@ -57,6 +58,23 @@ async def sign_in_round(bridge: BridgeProcess, params: dict[str, Any]) -> dict[s
     assert isinstance(result, dict), reply
     assert result.get("resultType") == "input_required", reply
     return result
+
+
+async def held_retry(
+    bridge: BridgeProcess, server: AuthServer, first: Message, answered: Message
+) -> asyncio.Task[Message]:
+    """The retry of `first` accepting the round `answered`, sent now; returned once the MCP
+    server has refused it for want of a token (so the bridge has it in hand, and a round
+    for it would follow at once), as the task that ends with its answer."""
+    refused = server.stats()["unauthorized"]
+    retry_id = bridge.new_id()
+    waiter = bridge.expect_reply(retry_id)
+    retry = retry_params(first, answered, "accept")
+    await bridge.send({"jsonrpc": "2.0", "id": retry_id, "method": "tools/call", "params": retry})
+    async with asyncio.timeout(REPLY_TIMEOUT_S):
+        while server.stats()["unauthorized"] == refused:  # noqa: ASYNC110 - another process
+            await asyncio.sleep(0.05)
+    return asyncio.create_task(bridge.reply(retry_id, waiter))
 
 
 def sign_in_url(server: AuthServer, answered: dict[str, Any]) -> str:
@@ -119,23 +137,25 @@ async def test_the_client_that_shows_the_url_gets_no_second_tab_from_the_bridge(
     assert server.stats()["authorizations"] == 1
 
 
+@MODES
 async def test_a_retry_sent_before_the_login_ends_waits_for_it(
-    auth_server: AuthServerFactory, bridge_home: Path
+    auth_server: AuthServerFactory, bridge_home: Path, tmp_path: Path, run_flags: tuple[str, ...]
 ) -> None:
+    """Only the client shows the URL here (no tab of ours), which is when a request of a
+    client without URL elicitation is answered at once: the retry must not be, since its
+    user has just said they went to the page. Not another round for the same login."""
     server = auth_server()
-    args = (*LONG_LOGIN_WAIT, server.mcp_url)
-    async with running_bridge(bridge_home, *args, env=NO_BROWSER) as bridge:
+    record = tmp_path / "tabs"
+    args = (*run_flags, *LONG_LOGIN_WAIT, server.mcp_url)
+    async with running_bridge(bridge_home, *args, env=counting_tabs(record)) as bridge:
         first = echo_params("waited")
         answered = await sign_in_round(bridge, first)
-        retry_id = bridge.new_id()
-        waiter = bridge.expect_reply(retry_id)
-        retry = retry_params(first, answered, "accept")
-        await bridge.send(
-            {"jsonrpc": "2.0", "id": retry_id, "method": "tools/call", "params": retry}
-        )
-        # Held on the login (not answered with another round) until the user signs in.
+        retried = await held_retry(bridge, server, first, answered)
+        # Held on the login until the user signs in.
         await open_in_headless_browser(sign_in_url(server, answered))
-        assert text_of(await bridge.reply(retry_id, waiter)) == "waited"
+        assert text_of(await retried) == "waited"
+    assert tabs_opened(record) == []
+    assert server.stats()["authorizations"] == 1
 
 
 @MODES

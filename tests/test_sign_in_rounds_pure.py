@@ -91,7 +91,7 @@ def test_only_modern_mrtr_requests_that_declared_url_elicitation_get_one() -> No
     assert rounds.sign_in_reply(4, URL, "x") is not None
 
 
-def test_an_accepted_retry_goes_on_plain_and_waits_for_the_login() -> None:
+def test_an_accepted_retry_goes_on_plain_holding_its_rounds_url() -> None:
     rounds = counting_mint()
     request = call(1)
     result = round_for(rounds, request)
@@ -99,7 +99,10 @@ def test_an_accepted_retry_goes_on_plain_and_waits_for_the_login() -> None:
     assert isinstance(step, Forward)
     assert step.message["id"] == 2
     assert step.message["params"] == request["params"]  # no inputResponses, no requestState
-    assert not rounds.answers_early(2)  # it waits as long as any request
+    # Its client holds the round's URL: it waits for that login, and is handed another's.
+    assert rounds.answers_early(2)
+    assert rounds.url_held(2) == URL
+    assert rounds.url_held(1) is None
     again = rounds.sign_in_reply(2, URL, "Sign in")  # ...and gets a new round if in vain
     assert again is not None
     assert again["result"]["requestState"] == f"{STATE_PREFIX}s1"

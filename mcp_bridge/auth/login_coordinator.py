@@ -8,7 +8,8 @@
   one holding the server's login lock signs in while the others follow it (shared_login.py);
 - storm-braked (login_brake.py), and a probe copy's login waits `login_grace_s` first;
 - a request waits for a browser at most `settings.login_wait_s` (not at all once the URL
-  is ready and only clients show it, not our tab), then fails with "finish signing in,
+  is ready and only clients show it, not our tab, unless its own session hands sign-in
+  URLs to its client: `CLIENT_SHOWS_URL`), then fails with "finish signing in,
   then retry" (and the sign-in URL) while the login carries on: the strictest
   hosts give a call 60 s (docs/desktop-hosts.md, "Deadlines"), and the SDK's client blocks
   the request for the whole login (docs/sdk-gaps.md #10);
@@ -23,6 +24,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 
 from mcp_bridge.auth.challenge import BearerChallenge
@@ -43,9 +45,16 @@ from mcp_bridge.auth.url_showing import UrlShowing
 from mcp_bridge.auth.urlpolicy import UrlPolicy
 from mcp_bridge.process_lock import ProcessFileLock
 
-__all__ = ["SIGN_IN_URL_WAIT_S", "LoginCoordinator", "LoginFlow"]
+__all__ = ["CLIENT_SHOWS_URL", "SIGN_IN_URL_WAIT_S", "LoginCoordinator", "LoginFlow"]
 
 SIGN_IN_URL_WAIT_S = 10.0  # a request past its login wait waits this much more for the URL
+
+# True in a request whose session hands sign-in URLs to its client itself, as soon as one
+# the client does not hold yet is ready (engine/prompt_sign_in.py): `wait` then only waits
+# for the login. Among such requests is a round's retry, whose client holds the URL and
+# whose user just went to the page: answering it at once because only clients show that
+# URL would hand it the same URL again and again, the login never waited for.
+CLIENT_SHOWS_URL: ContextVar[bool] = ContextVar("mcp_bridge_client_shows_url", default=False)
 
 LoginFlow = BrowserLogin | DeviceLogin | MachineLogin
 
@@ -202,8 +211,9 @@ class LoginCoordinator:
         """Wait for `login` (never cancelled here), or until its URL is ready and only
         clients show it (True): no tab of ours shows it, so the request waiting would show
         its user nothing while it spends the host's deadline for the call. A URL in our tab
-        is waited on: the user is signing in there, and the request then simply goes on."""
-        if self.settings.grant.is_machine:
+        is waited on: the user is signing in there, and the request then simply goes on;
+        so is any URL for a request whose session shows it (CLIENT_SHOWS_URL)."""
+        if self.settings.grant.is_machine or CLIENT_SHOWS_URL.get():
             await asyncio.wait((login,))
             return False
         url_ready = asyncio.ensure_future(self.flow.url_shown.wait())

@@ -269,13 +269,14 @@ class OAuthCredentials:
         """The authorization URL of the browser login waiting for the user, if any."""
         return self.logins.pending_url
 
-    async def sign_in_url_shown(self) -> tuple[str, str]:
+    async def sign_in_url_shown(self, other_than: str | None = None) -> tuple[str, str]:
         """The URL the login waiting for the user wants opened, and what to tell the user
         ("Open URL to sign in", or with a device login's code "Open URL and enter the code
-        C"): at once when one waits, else when a login gets that far (a grant never does)."""
+        C"): at once when one waits, else when a login gets that far (a grant never does).
+        `other_than`: a URL the asker holds already, which does not count."""
         flow = self.logins.flow
-        while (url := flow.pending_url) is None:
-            await flow.url_shown.wait()
+        while (url := flow.pending_url) is None or url == other_than:
+            await (flow.url_shown if url is None else flow.url_withdrawn).wait()
         return url, what_to_do(self.logins.settings, url, flow.pending_code)
 
     def client_waits(self) -> None:

@@ -214,6 +214,7 @@ class SignInSteps:
         self.pending_url: str | None = None
         self.pending_code: str | None = None
         self.url_shown = asyncio.Event()
+        self.url_withdrawn = asyncio.Event()  # set while no URL waits, after one did
         # Whether our browser tab shows that URL; the coordinator shares one across the
         # flows of a server, since the requests that speak for clients outlive a flow.
         self.showing = showing or UrlShowing()
@@ -227,6 +228,7 @@ class SignInSteps:
         them to their clients. True when our tab should open `tab_url` now (None: the
         sign-in has no page worth a tab)."""
         self.pending_url, self.pending_code, self._tab_url = url, code, tab_url
+        self.url_withdrawn.clear()
         self.url_shown.set()
         return self.showing.url_ready(url) and tab_url is not None
 
@@ -234,6 +236,7 @@ class SignInSteps:
         """The published URL no longer waits for the user."""
         self.pending_url = self.pending_code = self._tab_url = None
         self.url_shown.clear()
+        self.url_withdrawn.set()
         self.showing.url_gone()
         if self._late_tab is not None:
             self._late_tab.cancel()

@@ -81,10 +81,18 @@ class FrontChannel:
         so it is answered once the URL is known and the bridge opens no tab for it. An
         opening the front answered speaks for the request that released it: its own reply
         is dropped, and that request, sent right after it, meets the same sign-in."""
-        released_by = self._released_by.get(drop_key(request_id))
-        if released_by is not None:
-            request_id = released_by
+        request_id = self._speaking_for(request_id)
         return self._rounds.answers_early(request_id) or self._front.accepts_url_elicitation
+
+    def sign_in_url_held(self, request_id: jsonrpc.RequestId) -> str | None:
+        """The sign-in URL the client of this request already holds (the request answers
+        a round of it): its login is waited for, any other's URL handed over at once."""
+        return self._rounds.url_held(self._speaking_for(request_id))
+
+    def _speaking_for(self, request_id: jsonrpc.RequestId) -> jsonrpc.RequestId:
+        """The request whose client a sign-in `request_id` meets is told of: itself, or
+        for an opening the front answered from the cache, the request that released it."""
+        return self._released_by.get(drop_key(request_id), request_id)
 
     async def receive(self) -> IncomingLine | None:
         while not self._ready:

@@ -8,10 +8,12 @@ whole `--login-wait`.
 Why then: from that moment only the user can move the login on. Holding the request longer
 spends the host's deadline for the call (60 s on the strictest hosts) and shows nothing,
 while the client that is handed the URL can show it in its own dialog at once. The login
-carries on (the provider's single flight), and the client's retry, which answers the
-elicitation, waits for it the usual way, up to `--login-wait`; a login still unfinished
-then gets another round. (A 2025-11-25 client's retry is a request like any other: while
-the login waits, it is handed the URL again at once.)
+carries on (the provider's single flight). The client's retry, which answers the
+elicitation, holds that URL already (`sign_in_url_held`): it waits for that login, up to
+`--login-wait` (a login still unfinished then gets another round), and is handed only
+another login's URL at once, such as the next one's after the user refused this one. (A
+2025-11-25 client's retry is a request like any other: while the login waits, it is
+handed the URL again at once.)
 
 Such a request also tells the server's login that its client will show the URL
 (`client_waits`, then `client_done` with what it handed over): the client opens the URL
@@ -24,28 +26,40 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from mcp_bridge.auth.errors import LoginRequired
+from mcp_bridge.auth.login_coordinator import CLIENT_SHOWS_URL
 from mcp_bridge.auth.on_demand import OnDemandCredentials
 from mcp_bridge.bridge.session import ROUTED_REQUEST
 from mcp_bridge.jsonrpc import RequestId
 
-__all__ = ["PromptSignIn", "ServerSignIn"]
+__all__ = ["ClientSignIn", "PromptSignIn", "ServerSignIn"]
+
+T = TypeVar("T")
 
 
 class ServerSignIn(Protocol):
     """The server's logins, as a session that hands their URL to its client sees them
     (auth/provider.py's OAuthCredentials)."""
 
-    async def sign_in_url_shown(self) -> tuple[str, str]:
+    async def sign_in_url_shown(self, other_than: str | None = None) -> tuple[str, str]:
         """The URL of the login waiting for the user (at once when one does), and what to
-        tell the user to do there."""
+        tell the user to do there; `other_than` (a URL the client holds) does not count."""
         ...
 
     def client_waits(self) -> None: ...
 
     def client_done(self, handed: str | None) -> None: ...
+
+
+class ClientSignIn(Protocol):
+    """Which requests of the session's client are handed a sign-in URL, and which URL the
+    client holds already (engine/front_channel.py's FrontChannel)."""
+
+    def hands_sign_in_url(self, request_id: RequestId) -> bool: ...
+
+    def sign_in_url_held(self, request_id: RequestId) -> str | None: ...
 
 
 class PromptSignIn:
@@ -55,13 +69,13 @@ class PromptSignIn:
     def __init__(
         self,
         inner: OnDemandCredentials,
-        hands_url: Callable[[RequestId], bool],
+        client: ClientSignIn,
         sign_in: Callable[[], ServerSignIn],
         *,
         server: str,
     ) -> None:
         self._inner = inner
-        self._hands_url = hands_url
+        self._client = client
         self._sign_in = sign_in
         self._server = server
 
@@ -82,8 +96,9 @@ class PromptSignIn:
 
     async def _recover(self, recovery: Coroutine[Any, Any, bool]) -> bool:
         request_id = ROUTED_REQUEST.get()
-        if request_id is None or not self._hands_url(request_id):
+        if request_id is None or not self._client.hands_sign_in_url(request_id):
             return await recovery
+        held = self._client.sign_in_url_held(request_id)
         try:
             sign_in = self._sign_in()
         except BaseException:
@@ -93,8 +108,8 @@ class PromptSignIn:
         sign_in.client_waits()
         handed: str | None = None
         try:
-            attempt = asyncio.ensure_future(recovery)
-            shown = asyncio.ensure_future(sign_in.sign_in_url_shown())
+            attempt = asyncio.ensure_future(_client_shows_url(recovery))
+            shown = asyncio.ensure_future(sign_in.sign_in_url_shown(other_than=held))
             try:
                 await asyncio.wait((attempt, shown), return_when=asyncio.FIRST_COMPLETED)
             finally:
@@ -105,9 +120,9 @@ class PromptSignIn:
             if attempt.done() and not attempt.cancelled():
                 failure = attempt.exception()
                 if isinstance(failure, LoginRequired) and failure.sign_in_url is not None:
-                    # The login answers a request early once only clients show its URL
-                    # (login_coordinator.py), in the same turn as `shown` may: this request
-                    # hands that URL to its client all the same.
+                    # The login wait ran out (`shown` may have seen the URL in the same
+                    # turn): the URL still waiting is handed over, even the one the
+                    # client holds, as a new round.
                     handed = failure.sign_in_url
                 return attempt.result()  # a refresh did it, or the login ended first
             handed, what_to_do = shown.result()
@@ -121,3 +136,10 @@ class PromptSignIn:
             )
         finally:
             sign_in.client_done(handed)
+
+
+async def _client_shows_url(recovery: Coroutine[Any, Any, T]) -> T:
+    """`recovery`, told that this request's session hands the URL to its client (run as a
+    task of its own, so the mark stays in it)."""
+    CLIENT_SHOWS_URL.set(True)
+    return await recovery

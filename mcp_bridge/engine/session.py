@@ -76,7 +76,7 @@ async def open_session(
         elif shared is not None:
             credentials = PromptSignIn(
                 shared,
-                local.hands_sign_in_url,
+                local,
                 lambda: registry.oauth_for(profile),
                 server=profile.url,
             )

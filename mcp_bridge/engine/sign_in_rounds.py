@@ -25,10 +25,12 @@ Theory of operation
   name it was given for, and its first retry spends it.
 - A retry naming one of our states: `accept` forwards the request without our
   `inputResponses`/`requestState` (with the remote's own, when the first request carried
-  them), and that retry waits for the login as long as any request does; `decline` or
-  `cancel` is answered here and nothing is forwarded. A state with our prefix that we do not
-  hold (spent, forged, or from an earlier session) is answered with an error. Any other
-  state is the remote's own MRTR: it passes untouched.
+  them). The retry's client shows sign-in URLs too, and holds the one of its round
+  (`url_held`): it waits for that login, its user having just said they went to the page,
+  and is handed any other login's URL at once, as a new round (after a refusal, the next
+  login's). `decline` or `cancel` is answered here and nothing is forwarded. A state with
+  our prefix that we do not hold (spent, forged, or from an earlier session) is answered
+  with an error. Any other state is the remote's own MRTR: it passes untouched.
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ class _Round(NamedTuple):
 
 class _Eligible(NamedTuple):
     round: _Round
-    early: bool  # False for a retry: it waits for the login as long as any request
+    holds: str | None  # the sign-in URL its client holds already (a retry: its round's)
 
 
 class SignInRounds:
@@ -104,7 +106,8 @@ class SignInRounds:
 
     def __init__(self, mint: Callable[[], str] = _random_state) -> None:
         self._mint = mint
-        self._held: collections.OrderedDict[str, _Round] = collections.OrderedDict()
+        # Each state handed out: the request it was given for, and the URL of its round.
+        self._held: collections.OrderedDict[str, _Eligible] = collections.OrderedDict()
         self._eligible: collections.OrderedDict[str, _Eligible] = collections.OrderedDict()
 
     def from_local(self, message: JsonObject) -> Forward | Answer:
@@ -123,14 +126,19 @@ class SignInRounds:
             return self._on_retry(message, request_id, params, state)
         if declares_url_elicitation(params):
             carried = {name: params[name] for name in _MRTR_FIELDS if name in params}
-            self._remember(key, _Eligible(_round_of(method, params, carried), early=True))
+            self._remember(key, _Eligible(_round_of(method, params, carried), holds=None))
         return Forward(message)
 
     def answers_early(self, request_id: RequestId) -> bool:
         """True when a sign-in this request meets should be handed to the client as soon as
-        its URL is known, rather than after the login wait."""
+        its URL is known (one `url_held` names excepted), rather than after the login wait."""
+        return drop_key(request_id) in self._eligible
+
+    def url_held(self, request_id: RequestId) -> str | None:
+        """The sign-in URL this request's client already holds: the one of the round that
+        this request, a retry, answers. None for a first request (and any other)."""
         eligible = self._eligible.get(drop_key(request_id))
-        return eligible is not None and eligible.early
+        return None if eligible is None else eligible.holds
 
     def sign_in_reply(self, request_id: RequestId, url: str, text: str) -> JsonObject | None:
         """The `input_required` answer to a request that met a sign-in at `url`, or None
@@ -139,7 +147,7 @@ class SignInRounds:
         if eligible is None:
             return None
         state = STATE_PREFIX + self._mint()
-        self._held[state] = eligible.round
+        self._held[state] = _Eligible(eligible.round, holds=url)
         while len(self._held) > _STATES_HELD:
             self._held.popitem(last=False)
         elicitation: JsonObject = {
@@ -172,7 +180,7 @@ class SignInRounds:
                     "requestState and inputResponses",
                 )
             )
-        if held != _round_of(method, params, held.carried):
+        if held.round != _round_of(method, params, held.round.carried):
             return Answer(
                 jsonrpc.error_response(
                     request_id,
@@ -195,8 +203,8 @@ class SignInRounds:
         if action != "accept":
             return Answer(_declined(request_id, method, action))
         plain = {k: v for k, v in params.items() if k not in _MRTR_FIELDS}
-        retry = {**message, "params": {**plain, **held.carried}}
-        self._remember(drop_key(request_id), _Eligible(held, early=False))
+        retry = {**message, "params": {**plain, **held.round.carried}}
+        self._remember(drop_key(request_id), held)
         return Forward(retry)
 
     def _remember(self, key: str, eligible: _Eligible) -> None:

@@ -1,10 +1,8 @@
 """A vault whose key this process does not find is kept, byte for byte, and no new key is
 made: a keyring that answers "no such item" may be another backend or session than the one
-holding the key, or may have missed one read (issue 8; docs/keyrings.md §6).
-
-Keyring doubles are duck-typed (KeyringLike), never KeyringBackend subclasses, which would
-register themselves as backends for the whole process (docs/keyrings.md §2). Each double's
-class name stands for a backend: the vault header records it (test_vault_key_holder.py)."""
+holding the key, or may have missed one read (issue 8; docs/keyrings.md §6). The keyrings
+these tests see are the doubles of tests/fixtures/keyring_doubles.py, or the real Secret
+Service."""
 
 from __future__ import annotations
 
@@ -17,7 +15,6 @@ import pytest
 from keyring.backends import SecretService
 
 from mcp_bridge.store import (
-    FileVault,
     KeyringLike,
     KeyringUnusable,
     VaultKeyNotFound,
@@ -25,64 +22,22 @@ from mcp_bridge.store import (
 )
 from mcp_bridge.store.key_sources import encode_key
 from mcp_bridge.store.keyring_source import KEY_USERNAME, SERVICE
-from mcp_bridge.store.vault_format import KEY_BYTES, KeyHolder, VaultHeader, read_header
-from tests.fixtures.secret_service import SecretServiceHandle
+from mcp_bridge.store.vault_format import KEY_BYTES, KeyHolder
+from tests.fixtures.keyring_doubles import (
+    DesktopKeyring,
+    OtherKeyring,
+    SecretServiceLikeKeyring,
+    name_of,
+)
+from tests.fixtures.secret_service import SECRET_SERVICE, SecretServiceHandle
 from tests.fixtures.vault_checks import (
+    ITEM,
     assert_names_the_alternatives,
+    header_of,
     keyring_vault,
+    put,
     unreadable_copies,
 )
-
-SECRET_SERVICE = "keyring.backends.SecretService.Keyring"
-ITEM = f"{SERVICE!r}/{KEY_USERNAME!r}"
-
-
-class MemoryKeyring:
-    """A keyring of its own. `absent_reads`: how many reads of the vault key to answer "no
-    such item" first, as a flaky or briefly unreachable keyring does."""
-
-    def __init__(self) -> None:
-        self.items: dict[tuple[str, str], str] = {}
-        self.absent_reads = 0
-
-    def get_password(self, service: str, username: str) -> str | None:
-        if service == SERVICE and self.absent_reads > 0:
-            self.absent_reads -= 1
-            return None
-        return self.items.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.items[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.items.pop((service, username), None)
-
-
-class DesktopKeyring(MemoryKeyring):
-    """The backend of the environment that stored the key."""
-
-
-class OtherKeyring(MemoryKeyring):
-    """A backend another environment picks (other PYTHON_KEYRING_BACKEND, other packages)."""
-
-
-class SecretServiceLikeKeyring(MemoryKeyring):
-    """A D-Bus backend by name: a process without a session bus cannot see it."""
-
-
-def name_of(backend_class: type) -> str:
-    return f"{backend_class.__module__}.{backend_class.__qualname__}"
-
-
-async def put(vault: FileVault, key: str, value: int) -> None:
-    async with vault.transaction() as txn:
-        txn.put("tokens", key, {"v": value})
-
-
-def header_of(vault: FileVault) -> VaultHeader:
-    header, _ = read_header(vault.vault_file.read_bytes())
-    return header
-
 
 # ---- one absent read --------------------------------------------------------------------
 

@@ -24,16 +24,9 @@ from mcp_bridge.store.vault_format import (
     VaultHeader,
     key_check,
 )
-from tests.fixtures.vault_checks import keyring_vault, unreadable_copies
-from tests.test_vault_key_elsewhere import (
-    ITEM,
-    SECRET_SERVICE,
-    DesktopKeyring,
-    OtherKeyring,
-    header_of,
-    name_of,
-    put,
-)
+from tests.fixtures.keyring_doubles import DesktopKeyring, OtherKeyring, name_of
+from tests.fixtures.secret_service import SECRET_SERVICE
+from tests.fixtures.vault_checks import ITEM, header_of, keyring_vault, put, unreadable_copies
 
 
 def old_format_vault(key: bytes, records: dict[str, dict[str, dict[str, int]]]) -> bytes:

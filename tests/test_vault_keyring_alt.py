@@ -19,30 +19,15 @@ import pytest
 
 from mcp_bridge.store import KeyringKeySource, KeyringUnusable
 from mcp_bridge.store.keyring_source import detect_backend, refuses_to_store
+from tests.fixtures.keyring_doubles import MemoryKeyring
 from tests.fixtures.vault_checks import assert_names_the_alternatives
 
-
-class _Stores:
-    """Keeps what it is given, so only the refusal can stop it."""
-
-    def __init__(self) -> None:
-        self.items: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.items.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.items[service, username] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.items.pop((service, username), None)
-
-
 # Stand-ins named as keyrings.alt names them, not KeyringBackend subclasses (those would
-# register themselves with keyring for the whole test process).
+# register themselves with keyring for the whole test process). A MemoryKeyring keeps what
+# it is given, so only the refusal can stop it.
 _FileBacked: Any = type("FileBacked", (), {"__module__": "keyrings.alt.file_base"})
 _LookalikePlaintext: Any = type(
-    "PlaintextKeyring", (_FileBacked, _Stores), {"__module__": "keyrings.alt.file"}
+    "PlaintextKeyring", (_FileBacked, MemoryKeyring), {"__module__": "keyrings.alt.file"}
 )
 
 
@@ -62,7 +47,7 @@ def test_a_file_backed_backend_is_refused_by_name() -> None:
 
 
 def test_a_keyring_that_stores_is_not_refused_for_its_name() -> None:
-    assert refuses_to_store(_Stores()) is None
+    assert refuses_to_store(MemoryKeyring()) is None
 
 
 # ---- the real keyrings.alt ----------------------------------------------------------------

@@ -12,10 +12,8 @@ from pathlib import Path
 import keyring.backends.fail
 import keyring.backends.null
 import pytest
-from keyring.backends import SecretService
 
 from mcp_bridge.store import (
-    KeyringLike,
     KeyringUnusable,
     VaultKeyNotFound,
     VaultUnreadable,
@@ -29,7 +27,7 @@ from tests.fixtures.keyring_doubles import (
     SecretServiceLikeKeyring,
     name_of,
 )
-from tests.fixtures.secret_service import SECRET_SERVICE, SecretServiceHandle
+from tests.fixtures.secret_service import SECRET_SERVICE, SecretServiceHandle, real_backend
 from tests.fixtures.vault_checks import (
     ITEM,
     assert_names_the_alternatives,
@@ -181,17 +179,6 @@ async def test_a_damaged_vault_with_its_key_present_is_still_moved_aside(tmp_pat
 
 
 # ---- a real Secret Service --------------------------------------------------------------
-
-
-def real_backend() -> KeyringLike:
-    # Built after the fixture is up; it reads the bus address on every call.
-    return SecretService.Keyring()  # type: ignore[no-untyped-call]
-
-
-@pytest.fixture
-def key_name(request: pytest.FixtureRequest) -> str:
-    """A keyring item name per test: the session's keyring is shared."""
-    return f"vault-key-{request.node.name}"
 
 
 @pytest.mark.keyring

@@ -5,43 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from keyring.backends import SecretService
 
 from mcp_bridge.paths import bridge_paths
-from mcp_bridge.store import (
-    FileVault,
-    KeyringKeySource,
-    KeyringLike,
-    KeyringUnusable,
-)
+from mcp_bridge.store import FileVault, KeyringKeySource, KeyringUnusable
 from mcp_bridge.store.keyring_source import SERVICE, detect_backend, refuses_to_store
-from tests.fixtures.secret_service import SecretServiceHandle
-from tests.fixtures.vault_checks import assert_names_the_alternatives, assert_no_token_in_files
+from tests.fixtures.secret_service import SecretServiceHandle, real_backend
+from tests.fixtures.vault_checks import (
+    assert_names_the_alternatives,
+    assert_no_token_in_files,
+    keyring_vault,
+)
 
 pytestmark = pytest.mark.keyring
-
-
-def real_backend() -> KeyringLike:
-    # Built after the fixture is up: it reads the bus address. (keyring is untyped.)
-    return SecretService.Keyring()  # type: ignore[no-untyped-call]
-
-
-def keyring_vault(home: Path, username: str) -> FileVault:
-    paths = bridge_paths({"MCP_BRIDGE_HOME": str(home)})
-    source = KeyringKeySource(backend=real_backend(), username=username)
-    return FileVault.at(paths, source)
-
-
-@pytest.fixture
-def key_name(request: pytest.FixtureRequest) -> str:
-    """A keyring item name per test: the session's keyring is shared."""
-    return f"vault-key-{request.node.name}"
 
 
 async def test_key_goes_to_the_keyring_once_and_records_to_the_file(
     secret_service: SecretServiceHandle, tmp_path: Path, key_name: str
 ) -> None:
-    vault = keyring_vault(tmp_path, key_name)
+    vault = keyring_vault(tmp_path, real_backend(), key_name)
     async with vault.transaction() as txn:
         txn.put("tokens", "k", {"refresh_token": "rt-1"})
     stored_key = real_backend().get_password(SERVICE, key_name)
@@ -51,7 +32,8 @@ async def test_key_goes_to_the_keyring_once_and_records_to_the_file(
         async with vault.transaction() as txn:
             txn.put("tokens", "k", {"refresh_token": f"rt-{generation}"})
     assert real_backend().get_password(SERVICE, key_name) == stored_key  # written once
-    assert await keyring_vault(tmp_path, key_name).get("tokens", "k") == {"refresh_token": "rt-4"}
+    reader = keyring_vault(tmp_path, real_backend(), key_name)
+    assert await reader.get("tokens", "k") == {"refresh_token": "rt-4"}
     assert "OS keyring" in vault.describe()
 
 
@@ -81,13 +63,13 @@ async def test_backend_detected_without_get_keyring_cache(
 async def test_a_locked_collection_is_refused_with_the_next_step(
     private_secret_service: SecretServiceHandle, tmp_path: Path
 ) -> None:
-    async with keyring_vault(tmp_path, "vault-key").transaction() as txn:
+    async with keyring_vault(tmp_path, real_backend(), "vault-key").transaction() as txn:
         txn.put("tokens", "k", {"v": 1})
     before = (tmp_path / "data" / "vault.bin").read_bytes()
     private_secret_service.lock_default_collection()
 
     with pytest.raises(KeyringUnusable, match="it is locked") as caught:
-        await keyring_vault(tmp_path, "vault-key").get("tokens", "k")
+        await keyring_vault(tmp_path, real_backend(), "vault-key").get("tokens", "k")
     assert_names_the_alternatives(caught.value)
     # locked is not lost: the vault stays where it is, untouched
     assert (tmp_path / "data" / "vault.bin").read_bytes() == before
@@ -99,7 +81,7 @@ async def test_a_missing_bus_is_refused_with_the_next_step(
 ) -> None:
     # SecretService chosen explicitly, but nothing listens at the bus address.
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", f"unix:path={tmp_path}/no-bus")
-    vault = keyring_vault(tmp_path, "vault-key")
+    vault = keyring_vault(tmp_path, real_backend(), "vault-key")
     with pytest.raises(KeyringUnusable, match="probing it failed") as caught:
         async with vault.transaction() as txn:
             txn.put("tokens", "k", {"v": 1})
@@ -111,7 +93,7 @@ async def test_no_token_in_any_file_with_the_keyring_source(
     secret_service: SecretServiceHandle, tmp_path: Path, key_name: str
 ) -> None:
     tokens = ["eyJhbGciOi.access-token-secret", "refresh-token-secret-5c1d"]
-    vault = keyring_vault(tmp_path, key_name)
+    vault = keyring_vault(tmp_path, real_backend(), key_name)
     for generation in range(5):
         async with vault.transaction() as txn:
             txn.put("tokens", "k", {"access_token": tokens[0], "refresh_token": tokens[1]})

@@ -14,10 +14,9 @@ from mcp_bridge import jsonrpc
 from mcp_bridge.protocol import Era
 from mcp_bridge.remote.endpoint import ConnectOptions
 from mcp_bridge.remote.streamable import StreamableHttpTransport
+from tests.fixtures.hostile_server import LIST
 from tests.fixtures.local_http import serving_app
 from tests.fixtures.mcp_servers import Inbox
-
-LIST = jsonrpc.request(1, "tools/list")
 
 
 @dataclass

@@ -4,14 +4,13 @@ and whatever it returns can be encoded again (issue 8: no input that breaks the 
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mcp_bridge import jsonrpc
 from mcp_bridge.jsonrpc import InvalidMessage
+from tests.fixtures.json_ish import json_ish
 
 
 def _decode_or_refuse(line: bytes | str) -> None:
@@ -26,32 +25,6 @@ def _decode_or_refuse(line: bytes | str) -> None:
     assert refused_with in (jsonrpc.PARSE_ERROR, jsonrpc.INVALID_REQUEST)
 
 
-# JSON-ish text, written as text so it can hold what json.dumps will not write: numbers past
-# the int-string limit, floats that overflow, NaN and Infinity, lone surrogate escapes.
-_numbers = st.one_of(
-    st.integers().map(str),
-    st.floats(allow_nan=False, allow_infinity=False).map(repr),
-    st.integers(min_value=4290, max_value=6000).map(lambda n: "9" * n),
-    st.sampled_from(["1e400", "-1e400", "1.5e308", "2e-400", "-0", "0.0", "1E+2"]),
-)
-_constants = st.sampled_from(["null", "true", "false", "NaN", "Infinity", "-Infinity"])
-_strings = st.one_of(
-    st.text().map(lambda text: json.dumps(text, ensure_ascii=False)),
-    st.text().map(json.dumps),
-    st.sampled_from(['"\\ud800"', '"\\udfff x"', '"\\ud83d\\ude00"', '"\\\\ud800"', '"\\u0000"']),
-)
-_json_ish: st.SearchStrategy[str] = st.recursive(
-    st.one_of(_numbers, _constants, _strings),
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=4).map(lambda items: "[" + ",".join(items) + "]"),
-        st.lists(st.tuples(_strings, inner), max_size=4).map(
-            lambda pairs: "{" + ",".join(f"{key}:{value}" for key, value in pairs) + "}"
-        ),
-    ),
-    max_leaves=12,
-)
-
-
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes(line: bytes) -> None:
     _decode_or_refuse(line)
@@ -63,13 +36,13 @@ def test_arbitrary_text_including_lone_surrogates(line: str) -> None:
 
 
 @settings(max_examples=300)
-@given(_json_ish, st.booleans())
+@given(json_ish, st.booleans())
 def test_arbitrary_json_ish_values(text: str, as_bytes: bool) -> None:
     _decode_or_refuse(text.encode("utf-8", "surrogatepass") if as_bytes else text)
 
 
 @settings(max_examples=300)
-@given(_json_ish, _json_ish)
+@given(json_ish, json_ish)
 def test_arbitrary_values_inside_a_request_envelope(request_id: str, params: str) -> None:
     line = f'{{"jsonrpc":"2.0","id":{request_id},"method":"tools/call","params":{params}}}'
     _decode_or_refuse(line.encode("utf-8", "surrogatepass"))

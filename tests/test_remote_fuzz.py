@@ -26,8 +26,8 @@ from mcp_bridge.remote.base import RemoteTransport
 from mcp_bridge.remote.legacy_sse import LegacySseTransport
 from mcp_bridge.remote.streamable import StreamableHttpTransport
 from tests.fixtures.hostile_server import HostileServer, serving
+from tests.fixtures.json_ish import json_ish
 from tests.fixtures.mcp_servers import Inbox
-from tests.test_jsonrpc_fuzz import _json_ish as json_ish
 
 REQUEST_IDS: tuple[jsonrpc.RequestId, ...] = (7, "q")
 PLACEHOLDER = "@ID@"  # replaced by the JSON of the id of the request being answered

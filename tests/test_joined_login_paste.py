@@ -36,6 +36,7 @@ from tests.test_sign_in_rounds import (
 from tests.test_sign_in_url import open_in_headless_browser
 
 Process = asyncio.subprocess.Process
+Env = dict[str, str]
 
 
 @contextlib.contextmanager
@@ -134,16 +135,17 @@ class JoinedTerminal:
 
 @contextlib.asynccontextmanager
 async def joined_terminal(
-    server: AuthServer, home: Path, tmp_path: Path, text: str
+    server: AuthServer, home: Path, tmp_path: Path, text: str, terminal: Env | None = None
 ) -> AsyncIterator[JoinedTerminal]:
-    """`text`: what the client's `echo` call says. The daemon's tab opens on a screen
-    nobody sees (it is only counted)."""
+    """`text`: what the client's `echo` call says; `terminal`: more environment for the
+    login command. The daemon's tab opens on a screen nobody sees (it is only counted)."""
     env = counting_tabs(tmp_path / "tabs")
     async with running_bridge(home, *LONG_LOGIN_WAIT, server.mcp_url, env=env) as bridge:
         first = echo_params(text)
         answered = await sign_in_round(bridge, first)
         with keyboard() as (stdin, keys):
-            async with terminal_login(home, server.mcp_url, env, stdin) as login:
+            login_env = {**env, **(terminal or {})}
+            async with terminal_login(home, server.mcp_url, login_env, stdin) as login:
                 url, said = await printed_url(login, server)
                 yield JoinedTerminal(bridge, first, answered, login, keys, url, said)
 

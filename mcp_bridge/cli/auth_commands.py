@@ -10,6 +10,7 @@ by preference: a secret in argv is visible to every user of the machine (`ps`).
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections.abc import AsyncIterator, Mapping
@@ -21,7 +22,7 @@ from mcp_bridge.cli.server_flags import defer_defaults, resolve_server
 if TYPE_CHECKING:
     from mcp_bridge.auth.provider import OAuthCredentials
     from mcp_bridge.auth.settings import OAuthSettings
-    from mcp_bridge.auth.sign_in import Notify
+    from mcp_bridge.auth.sign_in import Notify, PastedUrls
     from mcp_bridge.cli.login_progress import LoginProgress
     from mcp_bridge.daemon.login_join import LoggedIn, SignInShown
     from mcp_bridge.store.base import CredentialVault
@@ -111,29 +112,65 @@ def _credentials(
         vault,
         interactive=interactive,
         background_refresh=False,  # a command lives seconds; nothing to keep fresh
-        pasted_urls=_stdin_lines if paste else None,
+        pasted_urls=_typed_lines(notify or notify_on_stderr) if paste else None,
         notify=notify or notify_on_stderr,
     )
 
 
-async def _stdin_lines() -> AsyncIterator[str]:
-    """Lines typed into the terminal. The read happens in a daemon thread: a blocking read
-    cannot be cancelled, and a daemon thread does not hold up the exit once the login ends
-    (asyncio.to_thread's executor would be waited for at shutdown)."""
+def _typed_lines(notify: Notify) -> PastedUrls:
+    """The lines typed into the terminal (`_stdin_lines`), refusals said through `notify`."""
+    return functools.partial(_stdin_lines, notify)
+
+
+async def _stdin_lines(notify: Notify) -> AsyncIterator[str]:
+    """Lines typed into the terminal, as UTF-8 text. One that is not (line noise, a binary
+    pasted by mistake) is refused through `notify` without being echoed, and reading goes
+    on: an address is text whatever the locale, and sys.stdin would decode by the locale,
+    raising in the reading thread (which then died, leaving later pastes unread) or
+    smuggling lone surrogates on to be refused for another reason.
+
+    The read happens in a daemon thread: a blocking read cannot be cancelled, and a daemon
+    thread does not hold up the exit once the login ends (asyncio.to_thread's executor
+    would be waited for at shutdown). It reads the descriptor itself: a thread blocked in
+    sys.stdin.buffer holds that buffer's lock, which the interpreter's shutdown then
+    cannot take (a fatal error)."""
     import asyncio
     import threading
 
     loop = asyncio.get_running_loop()
-    lines: asyncio.Queue[str | None] = asyncio.Queue()
+    lines: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+    def hand_over(line: bytes | None) -> bool:
+        try:
+            loop.call_soon_threadsafe(lines.put_nowait, line)
+        except RuntimeError:  # the loop has closed: the login is over, nobody reads on
+            return False
+        return True
 
     def read() -> None:
-        for line in sys.stdin:
-            loop.call_soon_threadsafe(lines.put_nowait, line)
-        loop.call_soon_threadsafe(lines.put_nowait, None)
+        typed = b""
+        try:
+            while chunk := os.read(sys.stdin.fileno(), 4096):
+                *complete, typed = (typed + chunk).split(b"\n")
+                if not all(hand_over(line) for line in complete):
+                    return
+        except (OSError, ValueError):  # the terminal went away, or stdin was closed
+            pass
+        if not typed or hand_over(typed):
+            hand_over(None)
 
     threading.Thread(target=read, name="mcp-bridge-paste", daemon=True).start()
     while (line := await lines.get()) is not None:
-        yield line
+        try:
+            yield line.decode("utf-8")
+        except UnicodeDecodeError:
+            notify(f"mcp-bridge: {_NOT_TEXT}")
+
+
+_NOT_TEXT = (
+    "That line is not UTF-8 text, so it is no address; it was not taken. "
+    "Paste the address the browser ends on"
+)
 
 
 def login_command(args: argparse.Namespace) -> int:
@@ -201,7 +238,7 @@ async def _join_daemon_login(url: str, progress: LoginProgress, *, paste: bool) 
             bridge_paths(),
             url,
             shown,
-            pasted_urls=_stdin_lines if paste else None,
+            pasted_urls=_typed_lines(progress.say) if paste else None,
             notify=progress.say,
         )
     finally:

@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 
 from mcp_bridge.cli import service, service_managers
-from mcp_bridge.cli.app import run_cli
 from mcp_bridge.daemon import hello
 from mcp_bridge.daemon.transport import TRANSPORT_ENV
 from mcp_bridge.paths import bridge_paths
+from tests.fixtures.service_cli import service_cli
 from tests.fixtures.windows_user import fresh_user_dirs
 
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
@@ -69,12 +69,6 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
     return Home(tmp_path, tmp_path / "config" / "systemd" / "user", python, script)
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = run_cli(["service", *argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def _exec_start(unit_text: str) -> str:
     return next(line for line in unit_text.splitlines() if line.startswith("ExecStart="))
 
@@ -89,7 +83,7 @@ def _snapshot(*paths: Path) -> list[tuple[bytes, int]]:
 def test_install_writes_both_units_with_the_absolute_executable(
     home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = _cli(capsys, "install")
+    code, out, _ = service_cli(capsys, "install")
 
     assert code == 0
     # The venv's path has a blank and a %: quoted, and escaped from systemd's specifiers
@@ -108,10 +102,10 @@ def test_install_writes_both_units_with_the_absolute_executable(
 def test_a_second_install_changes_nothing_and_says_so(
     home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _cli(capsys, "install")
+    service_cli(capsys, "install")
     before = _snapshot(home.socket_unit, home.service_unit)
 
-    code, out, _ = _cli(capsys, "install")
+    code, out, _ = service_cli(capsys, "install")
 
     assert code == 0
     assert _snapshot(home.socket_unit, home.service_unit) == before
@@ -122,7 +116,7 @@ def test_a_second_install_changes_nothing_and_says_so(
 def test_dry_run_prints_the_units_and_writes_nothing(
     home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = _cli(capsys, "install", "--dry-run")
+    code, out, _ = service_cli(capsys, "install", "--dry-run")
 
     assert code == 0
     assert not home.unit_dir.exists()
@@ -134,22 +128,22 @@ def test_dry_run_prints_the_units_and_writes_nothing(
 def test_uninstall_removes_the_units_and_the_enable_link(
     home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _cli(capsys, "install")
+    service_cli(capsys, "install")
     wants = home.unit_dir / "sockets.target.wants" / "mcp-bridge.socket"
     wants.parent.mkdir()
     wants.symlink_to(home.socket_unit)  # what `systemctl --user enable` leaves
 
-    code, out, _ = _cli(capsys, "uninstall", "--dry-run")
+    code, out, _ = service_cli(capsys, "uninstall", "--dry-run")
     assert code == 0
     assert f"would remove {home.service_unit}" in out
     assert home.service_unit.exists()
 
-    code, out, _ = _cli(capsys, "uninstall")
+    code, out, _ = service_cli(capsys, "uninstall")
     assert code == 0
     assert not any(os.path.lexists(p) for p in (home.socket_unit, home.service_unit, wants))
     assert f"removed {home.socket_unit}" in out
 
-    code, out, _ = _cli(capsys, "uninstall")
+    code, out, _ = service_cli(capsys, "uninstall")
     assert code == 0
     assert "nothing to remove" in out
 
@@ -159,7 +153,7 @@ def test_without_a_script_the_unit_runs_python_dash_m(
 ) -> None:
     home.script.unlink()  # run from a checkout: no console script next to python
 
-    assert _cli(capsys, "install")[0] == 0
+    assert service_cli(capsys, "install")[0] == 0
 
     assert _exec_start(home.service_unit.read_text()) == (
         f'ExecStart="{home.python}" -m mcp_bridge daemon'.replace("%", "%%")
@@ -195,7 +189,7 @@ def test_a_refused_install_says_why_and_writes_nothing(
     else:
         monkeypatch.setattr(sys, "executable", str(home.root / "it's here" / "python"))
 
-    code, out, err = _cli(capsys, "install")
+    code, out, err = service_cli(capsys, "install")
 
     assert code == exit_code
     assert message in err
@@ -209,7 +203,7 @@ def test_the_installed_units_pass_systemd_analyze_verify(
     home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert SYSTEMD_ANALYZE is not None
-    _cli(capsys, "install")
+    service_cli(capsys, "install")
 
     done = subprocess.run(
         [SYSTEMD_ANALYZE, "verify", "--user", str(home.socket_unit), str(home.service_unit)],
@@ -268,14 +262,14 @@ def recorder(home: Home, monkeypatch: pytest.MonkeyPatch) -> Recorder:
 def test_install_enables_the_socket_and_a_second_one_does_nothing(
     recorder: Recorder, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = _cli(capsys, "install")
+    code, out, _ = service_cli(capsys, "install")
 
     assert code == 0
     assert recorder.calls == ["is-active", "daemon-reload", "enable"]
     assert "ran: systemctl --user enable --now mcp-bridge.socket" in out
 
     recorder.active, recorder.calls = True, []
-    code, out, _ = _cli(capsys, "install")
+    code, out, _ = service_cli(capsys, "install")
     assert code == 0
     assert recorder.calls == ["is-active"]
     assert "nothing changed" in out
@@ -286,7 +280,7 @@ def test_install_hands_over_from_a_daemon_that_run_started(
 ) -> None:
     started = _FakeStartedDaemon(bridge_paths().daemon_socket(), recorder.calls)
 
-    code, out, _ = _cli(capsys, "install")
+    code, out, _ = service_cli(capsys, "install")
     started.thread.join(timeout=10)
 
     assert code == 0
@@ -321,10 +315,10 @@ class _FakeStartedDaemon:
 def test_uninstall_disables_then_removes_then_reloads(
     home: Home, recorder: Recorder, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _cli(capsys, "install")
+    service_cli(capsys, "install")
     recorder.active, recorder.calls = True, []
 
-    code, out, _ = _cli(capsys, "uninstall")
+    code, out, _ = service_cli(capsys, "uninstall")
 
     assert code == 0
     assert recorder.calls == ["is-active", "disable", "daemon-reload"]
@@ -346,7 +340,7 @@ def test_on_macos_install_writes_the_agent_and_bootstraps_it(
 
     monkeypatch.setattr(service_managers, "run_tool", launchctl)
 
-    code, out, _ = _cli(capsys, "install")
+    code, out, _ = service_cli(capsys, "install")
 
     assert code == 0, out
     plist = home.root / "home" / "Library" / "LaunchAgents" / "dev.mcp-bridge.daemon.plist"

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from mcp_bridge.cli import service_files
 from mcp_bridge.errors import ConfigError
+from tests.fixtures.service_cli import service_cli
 from tests.fixtures.windows_user import (
     QUERY,
     RUN,
@@ -32,7 +33,6 @@ from tests.fixtures.windows_user import (
     task_of,
     task_text,
 )
-from tests.test_service import _cli
 
 # -- install ------------------------------------------------------------------------------
 
@@ -40,7 +40,7 @@ from tests.test_service import _cli
 def test_install_registers_the_task_and_starts_it(
     windows: Windows, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = _cli(capsys, "install")
+    code, out, err = service_cli(capsys, "install")
 
     assert code == 0, err
     assert windows.calls() == [QUERY, create_argv(windows.task_file), RUN]
@@ -66,11 +66,11 @@ def test_install_registers_the_task_and_starts_it(
 def test_a_second_install_changes_nothing_and_says_so(
     windows: Windows, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _cli(capsys, "install")
+    service_cli(capsys, "install")
     windows.forget_calls()
     before = (windows.task_file.read_bytes(), windows.task_file.stat().st_mtime_ns)
 
-    code, out, _ = _cli(capsys, "install")
+    code, out, _ = service_cli(capsys, "install")
 
     assert code == 0
     assert windows.calls() == [QUERY]
@@ -85,13 +85,13 @@ def test_a_changed_install_replaces_the_registered_task(
 ) -> None:
     """Without pythonw.exe the task runs mcp-bridge.exe, and without that (run from a
     checkout) python.exe -m mcp_bridge."""
-    _cli(capsys, "install")
+    service_cli(capsys, "install")
     windows.forget_calls()
     windows.pythonw.unlink()
     if gone == "pythonw and the script":
         windows.script.unlink()
 
-    code, _out, err = _cli(capsys, "install")
+    code, _out, err = service_cli(capsys, "install")
 
     assert code == 0, err
     assert windows.calls() == [QUERY, create_argv(windows.task_file), RUN]
@@ -107,7 +107,7 @@ def test_a_changed_install_replaces_the_registered_task(
 def test_dry_run_shows_the_task_and_the_commands_and_changes_nothing(
     windows: Windows, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = _cli(capsys, "install", "--dry-run")
+    code, out, _ = service_cli(capsys, "install", "--dry-run")
 
     assert code == 0
     assert windows.calls() == [QUERY]  # asks whether the task is registered; only that
@@ -129,7 +129,7 @@ def test_a_failing_schtasks_says_what_to_run_by_hand(
 ) -> None:
     windows.fail(verb, 1, "ERROR: Access is denied.")
 
-    code, _out, err = _cli(capsys, "install")
+    code, _out, err = service_cli(capsys, "install")
 
     assert code == 1
     assert "Traceback" not in err
@@ -148,7 +148,7 @@ def test_without_schtasks_nothing_is_written_and_it_says_why(
 ) -> None:
     monkeypatch.setenv("PATH", str(windows.root / "nowhere"))
 
-    code, out, err = _cli(capsys, "install")
+    code, out, err = service_cli(capsys, "install")
 
     assert code == 1
     assert out == ""
@@ -162,7 +162,7 @@ def test_without_schtasks_a_dry_run_still_shows_the_task_and_the_commands(
 ) -> None:
     monkeypatch.setenv("PATH", str(windows.root / "nowhere"))
 
-    code, out, _ = _cli(capsys, "install", "--dry-run")
+    code, out, _ = service_cli(capsys, "install", "--dry-run")
 
     assert code == 0
     assert "note: schtasks was not found on PATH" in out
@@ -176,7 +176,7 @@ def test_an_unknown_windows_user_is_refused_before_anything_runs(
 ) -> None:
     monkeypatch.delenv("USERDOMAIN")
 
-    code, _out, err = _cli(capsys, "install")
+    code, _out, err = service_cli(capsys, "install")
 
     assert code == 2
     assert "USERDOMAIN or USERNAME is not set" in err
@@ -192,7 +192,7 @@ def test_a_percent_in_the_path_is_refused(
     (venv / "python.exe").symlink_to(sys.executable)
     monkeypatch.setattr(sys, "executable", str(venv / "python.exe"))
 
-    code, _, err = _cli(capsys, "install")
+    code, _, err = service_cli(capsys, "install")
 
     assert code == 2
     assert "would read a % in it as the start of an environment variable" in err

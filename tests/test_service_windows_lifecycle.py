@@ -16,8 +16,8 @@ from mcp_bridge.cli import service
 from mcp_bridge.paths import bridge_paths
 from mcp_bridge.shim.connection import DaemonUnavailable, ask_daemon
 from tests.fixtures.daemon_process import is_running, wait_for_exit
+from tests.fixtures.service_cli import service_cli
 from tests.fixtures.windows_user import QUERY, REAL_PYTHON, Windows
-from tests.test_service import _cli
 
 
 def test_install_hands_the_daemon_over_to_the_task_and_uninstall_ends_it(
@@ -33,7 +33,7 @@ def test_install_hands_the_daemon_over_to_the_task_and_uninstall_ends_it(
     paths = bridge_paths()
     pids = [_start_a_daemon_as_run_does()]
     try:
-        code, out, err = _cli(capsys, "install")
+        code, out, err = service_cli(capsys, "install")
 
         assert code == 0, err
         assert "stopped the daemon that was running" in out
@@ -43,7 +43,7 @@ def test_install_hands_the_daemon_over_to_the_task_and_uninstall_ends_it(
         assert ask_daemon(paths, "status")["pid"] == pids[1]
 
         windows.pythonw.unlink()  # the task now runs mcp-bridge.exe daemon
-        code, out, err = _cli(capsys, "install")
+        code, out, err = service_cli(capsys, "install")
 
         assert code == 0, err
         assert "stopped the daemon that was running" in out
@@ -52,7 +52,7 @@ def test_install_hands_the_daemon_over_to_the_task_and_uninstall_ends_it(
         assert not is_running(pids[1])
         assert ask_daemon(paths, "status")["pid"] == pids[2]
 
-        code, out, err = _cli(capsys, "uninstall")
+        code, out, err = service_cli(capsys, "uninstall")
 
         assert code == 0, err
         assert "ran: schtasks /End /TN mcp-bridge-daemon" in out
@@ -85,10 +85,10 @@ def _start_a_daemon_as_run_does() -> int:
 def test_uninstall_ends_and_deletes_the_task_and_removes_the_file(
     windows: Windows, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _cli(capsys, "install")
+    service_cli(capsys, "install")
     windows.forget_calls()
 
-    code, out, err = _cli(capsys, "uninstall")
+    code, out, err = service_cli(capsys, "uninstall")
 
     assert code == 0, err
     assert windows.calls() == [
@@ -100,7 +100,7 @@ def test_uninstall_ends_and_deletes_the_task_and_removes_the_file(
     assert not windows.task_file.exists()
     assert f"removed {windows.task_file}" in out
 
-    code, out, _ = _cli(capsys, "uninstall")
+    code, out, _ = service_cli(capsys, "uninstall")
     assert code == 0
     assert "nothing to remove" in out
 
@@ -108,11 +108,11 @@ def test_uninstall_ends_and_deletes_the_task_and_removes_the_file(
 def test_uninstall_of_a_task_that_is_not_running_deletes_it_all_the_same(
     windows: Windows, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _cli(capsys, "install")
+    service_cli(capsys, "install")
     (windows.state / "running").unlink()  # the daemon exited since
     windows.forget_calls()
 
-    code, out, err = _cli(capsys, "uninstall")
+    code, out, err = service_cli(capsys, "uninstall")
 
     assert code == 0, err
     assert (
@@ -127,11 +127,11 @@ def test_uninstall_of_a_task_that_is_not_running_deletes_it_all_the_same(
 def test_uninstall_of_a_task_deleted_by_hand_removes_the_file_only(
     windows: Windows, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _cli(capsys, "install")
+    service_cli(capsys, "install")
     (windows.state / "registered").unlink()
     windows.forget_calls()
 
-    code, _out, _ = _cli(capsys, "uninstall")
+    code, _out, _ = service_cli(capsys, "uninstall")
 
     assert code == 0
     assert windows.calls() == [QUERY]
@@ -141,10 +141,10 @@ def test_uninstall_of_a_task_deleted_by_hand_removes_the_file_only(
 def test_a_failing_delete_keeps_the_file_and_exits_non_zero(
     windows: Windows, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _cli(capsys, "install")
+    service_cli(capsys, "install")
     windows.fail("/Delete", 1, "ERROR: Access is denied.")
 
-    code, _, err = _cli(capsys, "uninstall")
+    code, _, err = service_cli(capsys, "uninstall")
 
     assert code == 1
     assert "`schtasks /Delete /TN mcp-bridge-daemon /F` failed: ERROR: Access is denied. " in err
@@ -155,10 +155,10 @@ def test_a_failing_delete_keeps_the_file_and_exits_non_zero(
 def test_uninstall_without_schtasks_removes_nothing(
     windows: Windows, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _cli(capsys, "install")
+    service_cli(capsys, "install")
     monkeypatch.setenv("PATH", str(windows.root / "nowhere"))
 
-    code, _, err = _cli(capsys, "uninstall")
+    code, _, err = service_cli(capsys, "uninstall")
 
     assert code == 1
     assert "schtasks was not found on PATH" in err

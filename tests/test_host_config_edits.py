@@ -14,17 +14,7 @@ from hypothesis import strategies as st
 
 from mcp_bridge.hosts.json_edit import drop_entry, put_entry
 from mcp_bridge.hosts.jsonc import JsoncError, parse
-
-
-def inserted(before: str, after: str) -> bool:
-    """Whether `after` is `before` with one piece of text put in: no byte of it moved."""
-    common = 0
-    while common < min(len(before), len(after)) and before[common] == after[common]:
-        common += 1
-    return (
-        len(after) > len(before) and after[common + len(after) - len(before) :] == (before[common:])
-    )
-
+from tests.fixtures.edit_checks import inserted
 
 ENTRY = {"command": "/x/mcp-bridge", "args": ["run", "n"]}
 

@@ -19,7 +19,7 @@ from mcp_bridge.errors import BridgeError, ConfigError
 from mcp_bridge.hosts import clients, config_file
 from mcp_bridge.hosts.clients import CLIENTS, Platform, System
 from mcp_bridge.hosts.jsonc import parse
-from tests.test_host_config_edits import inserted
+from tests.fixtures.edit_checks import inserted
 
 URL = "https://mcp.example.com/mcp?team=ünï"
 COMMAND = {"win32": ["C:\\Tools\\mcp-bridge.exe"], "darwin": ["/opt/mb/bin/mcp-bridge"]}

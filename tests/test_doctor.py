@@ -7,7 +7,6 @@ what depends on it, and leave the vault, the AS and the daemon as they were."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -15,38 +14,13 @@ from typing import Any
 import pytest
 
 from tests.fixtures.auth_server import AuthServerFactory
-from tests.fixtures.bridge_process import cli_process, mcp_bridge_cli, oauth_env, running_bridge
+from tests.fixtures.bridge_process import mcp_bridge_cli, oauth_env, running_bridge
+from tests.fixtures.doctor_cli import Report, doctor
 from tests.fixtures.hostile_server import static_token_server
 from tests.fixtures.http_proxy import Proxy
 from tests.fixtures.mcp_servers import ServerProcess, free_port
 from tests.fixtures.secret_service import SecretServiceHandle
 from tests.fixtures.tls_server import TlsServer
-
-Report = dict[str, Any]
-
-
-async def doctor(
-    home: Path, *argv: str, vault: str | None = "keyfile", env: dict[str, str] | None = None
-) -> tuple[int, Report]:
-    """`mcp-bridge doctor ARGV --json` as a user would run it from a plain shell: no D-Bus
-    session, no proxy, the key-file vault unless `vault` says otherwise. Its exit code and
-    report, keyed by step name under "by_step"."""
-    runtime = home / "xdg-runtime"
-    runtime.mkdir(exist_ok=True, mode=0o700)
-    environment = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "USER": "doctor-test",
-        "MCP_BRIDGE_HOME": str(home),
-        "XDG_RUNTIME_DIR": str(runtime),
-        **({"MCP_BRIDGE_VAULT": vault} if vault else {}),
-        **(env or {}),
-    }
-    code, out, err = await cli_process("doctor", *argv, "--json", env=environment)
-    assert err == b"", err.decode(errors="replace")
-    report: Report = json.loads(out)
-    report["by_step"] = {step["step"]: step for step in report["steps"]}
-    return code, report
 
 
 def outcomes(report: Report) -> dict[str, str]:

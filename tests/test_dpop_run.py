@@ -17,8 +17,8 @@ from mcp_bridge.store.selection import open_vault
 from tests.fixtures.auth_server import AuthServerFactory
 from tests.fixtures.bridge_process import echo, mcp_bridge_cli, oauth_env, running_bridge
 from tests.fixtures.daemon_process import stop_daemon
+from tests.fixtures.doctor_cli import doctor
 from tests.fixtures.mcp_servers import text_of
-from tests.test_doctor import doctor
 
 MODES = pytest.mark.parametrize("run_flags", [(), ("--no-daemon",)], ids=["daemon", "in-process"])
 

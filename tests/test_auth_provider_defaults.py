@@ -12,7 +12,7 @@ import pytest
 from mcp_bridge.auth.authorize import build_authorization_request
 from mcp_bridge.auth.discovery import AuthorizationContext
 from mcp_bridge.auth.urlpolicy import UrlPolicy
-from tests.test_auth_token_endpoint import AS, MCP, PUBLIC, REDIRECT
+from tests.fixtures.example_login import AS, MCP, PUBLIC, REDIRECT
 
 GOOGLE = "https://accounts.google.com"
 GOOGLE_AS = replace(

@@ -41,9 +41,9 @@ from mcp_bridge.auth.metadata import AuthServerMetadata
 from mcp_bridge.auth.token_endpoint import MAX_RETRY_AFTER_S, exchange_code, refresh_tokens
 from mcp_bridge.auth.token_set import MAX_TOKEN_LIFETIME_S, TokenSet
 from mcp_bridge.auth.urlpolicy import UrlPolicy
+from tests.fixtures.example_login import AS as TOKEN_AS
+from tests.fixtures.example_login import ISSUER, MCP, NOW, PENDING, PUBLIC, REDIRECT, TOKENS
 from tests.fixtures.http_steps import finish
-from tests.test_auth_token_endpoint import AS as TOKEN_AS
-from tests.test_auth_token_endpoint import ISSUER, MCP, NOW, PENDING, PUBLIC, REDIRECT, TOKENS
 
 AS = replace(
     TOKEN_AS,

@@ -31,9 +31,9 @@ from mcp_bridge.demo.auth_modes import BASE_SCOPE
 from mcp_bridge.store.memory import MemoryVault
 from tests.fixtures.auth_server import AuthServerFactory
 from tests.fixtures.auth_server_client import call_tool
+from tests.fixtures.example_login import AS, ISSUER, MCP, NOW, PENDING, PUBLIC, REDIRECT, TOKENS
 from tests.fixtures.http_steps import finish
 from tests.fixtures.oauth_client import OAuthPeers, use_follower
-from tests.test_auth_token_endpoint import AS, ISSUER, MCP, NOW, PENDING, PUBLIC, REDIRECT, TOKENS
 
 NO_RESOURCE = AuthServerQuirks(send_resource=False)
 TOKEN_REPLY = HttpResponse.of_json({"access_token": "new", "token_type": "Bearer"})

@@ -8,7 +8,6 @@ from dataclasses import replace
 
 import pytest
 
-from mcp_bridge.auth.authorize import PendingAuthorization
 from mcp_bridge.auth.client_identity import ClientRegistration, RegistrationMethod
 from mcp_bridge.auth.errors import (
     AuthError,
@@ -18,45 +17,20 @@ from mcp_bridge.auth.errors import (
     LoginRequired,
 )
 from mcp_bridge.auth.http_step import HttpResponse
-from mcp_bridge.auth.metadata import AuthServerMetadata
 from mcp_bridge.auth.token_endpoint import exchange_code, refresh_tokens, revoke_token
 from mcp_bridge.auth.token_set import TokenSet
+from tests.fixtures.example_login import (
+    AS,
+    ISSUER,
+    MCP,
+    NOW,
+    PENDING,
+    PUBLIC,
+    REDIRECT,
+    TOKENS,
+    token_reply,
+)
 from tests.fixtures.http_steps import finish, returned_without_io
-
-MCP = "https://mcp.example.com/mcp"
-ISSUER = "https://auth.example.com"
-REDIRECT = "http://127.0.0.1:33418/callback"
-NOW = 1_000_000.0
-AS = AuthServerMetadata(
-    issuer=ISSUER,
-    authorization_endpoint=f"{ISSUER}/authorize",
-    token_endpoint=f"{ISSUER}/token",
-    revocation_endpoint=f"{ISSUER}/revoke",
-    code_challenge_methods_supported=("S256",),
-)
-PUBLIC = ClientRegistration(ISSUER, "client-1", RegistrationMethod.DCR, "none", (REDIRECT,))
-PENDING = PendingAuthorization(
-    state="state",
-    code_verifier="verifier-" + "v" * 40,
-    issuer=ISSUER,
-    iss_required=False,
-    client_id="client-1",
-    redirect_uri=REDIRECT,
-    resource=MCP,
-    scopes=("files:read",),
-)
-TOKENS = TokenSet(
-    access_token="old-access",
-    issuer=ISSUER,
-    resource=MCP,
-    refresh_token="old-refresh",
-    expires_at=NOW - 5,
-    scopes=("files:read",),
-)
-
-
-def token_reply(**extra: object) -> HttpResponse:
-    return HttpResponse.of_json({"access_token": "new-access", "token_type": "Bearer", **extra})
 
 
 def test_code_exchange_sends_verifier_redirect_and_resource() -> None:

@@ -25,10 +25,10 @@ from mcp_bridge.auth.http_step import HttpRequest, HttpResponse
 from mcp_bridge.auth.token_endpoint import exchange_code, refresh_tokens, revoke_token
 from mcp_bridge.store.memory import MemoryVault
 from tests.fixtures.auth_server import AuthServerFactory
+from tests.fixtures.example_login import AS, ISSUER, NOW, PENDING, PUBLIC, TOKENS
 from tests.fixtures.http_steps import finish
 from tests.fixtures.oauth_client import OAuthPeers, use_follower
 from tests.fixtures.vault_checks import keyfile_vault
-from tests.test_auth_token_endpoint import AS, ISSUER, NOW, PENDING, PUBLIC, TOKENS
 
 JSON_ONLY = AuthServerQuirks(token_body="json")
 TOKEN_REPLY = HttpResponse.of_json({"access_token": "new", "token_type": "Bearer"})

@@ -13,8 +13,8 @@ from mcp_bridge.auth.errors import AuthError, AuthResponseInvalid, LoginRequired
 from mcp_bridge.auth.http_step import HttpRequest, HttpResponse
 from mcp_bridge.auth.token_endpoint import exchange_code, refresh_tokens
 from mcp_bridge.auth.token_set import TokenSet
+from tests.fixtures.example_login import AS, ISSUER, MCP, NOW, PENDING, PUBLIC, token_reply
 from tests.fixtures.http_steps import finish
-from tests.test_auth_token_endpoint import AS, ISSUER, MCP, NOW, PENDING, PUBLIC, token_reply
 
 TOKEN_URL = f"{ISSUER}/token"
 

@@ -45,10 +45,10 @@ from mcp_bridge.auth.settings import Grant, OAuthSettings
 from mcp_bridge.auth.token_set import TokenSet
 from mcp_bridge.auth.urlpolicy import UrlPolicy
 from mcp_bridge.errors import ConfigError
+from tests.fixtures.example_login import AS, ISSUER, MCP, NOW
 from tests.fixtures.grant_keys import pem_of
 from tests.fixtures.http_steps import finish
 from tests.fixtures.oauth_client import NoClients
-from tests.test_auth_token_endpoint import AS, ISSUER, MCP, NOW
 
 IDP_ISSUER = "https://idp.example.com"
 IDP = replace(AS, issuer=IDP_ISSUER, token_endpoint=f"{IDP_ISSUER}/token")

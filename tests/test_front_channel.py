@@ -2,46 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from mcp_bridge import jsonrpc
-from mcp_bridge.bridge.channel import IncomingLine, OutgoingLine, ParsedLine
 from mcp_bridge.bridge.large_line import LargeLine, encode_line
 from mcp_bridge.engine.answer_book import AnswerBook
 from mcp_bridge.engine.cached_front import CachedFront
 from mcp_bridge.engine.front_channel import FrontChannel
 from mcp_bridge.jsonrpc import JsonObject
+from tests.fixtures.memory_client import MemoryClient, passed_on
 
 RESOURCE = "https://mcp.example/mcp"
-
-
-class MemoryClient:
-    """A LineChannel whose client has sent `lines`; what it is sent lands in `received`."""
-
-    def __init__(self, *messages: JsonObject) -> None:
-        self._lines = [jsonrpc.encode(message) for message in messages]
-        self.received: list[JsonObject] = []
-
-    async def receive(self) -> IncomingLine | None:
-        return self._lines.pop(0) if self._lines else None
-
-    def send(self, line: OutgoingLine) -> None:
-        self.received.append(json.loads(line.text() if isinstance(line, LargeLine) else line))
-
-    async def aclose(self) -> None:
-        return None
-
-
-async def passed_on(channel: FrontChannel) -> object:
-    """The next message the channel hands the session: parsed on the way, or as it came."""
-    line = await channel.receive()
-    if isinstance(line, ParsedLine):
-        return line.message
-    assert isinstance(line, bytes), line
-    return jsonrpc.decode(line)
 
 
 def initialize(capabilities: JsonObject | None = None) -> JsonObject:

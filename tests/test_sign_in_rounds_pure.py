@@ -28,7 +28,7 @@ from mcp_bridge.engine.sign_in_rounds import (
 )
 from mcp_bridge.jsonrpc import JsonObject
 from tests.fixtures.mcp_servers import modern_meta
-from tests.test_front_channel import MemoryClient, passed_on
+from tests.fixtures.memory_client import MemoryClient, passed_on
 
 URL = "https://as.example/authorize?client_id=c"
 WITH_URL: JsonObject = {"elicitation": {"url": {}}}

@@ -27,9 +27,15 @@ from pathlib import Path
 from mcp_bridge.demo.auth_modes import AuthServerModes
 from tests.fixtures.auth_server import AuthServer
 from tests.fixtures.bridge_process import running_bridge
-from tests.test_joined_logins import NO_URL_ELICITATION, printed_url, terminal_login
-from tests.test_sign_in_rounds import counting_tabs, echo_params, sign_in_round, sign_in_url
-from tests.test_sign_in_url import open_in_headless_browser
+from tests.fixtures.client_sign_in import (
+    NO_URL_ELICITATION,
+    counting_tabs,
+    echo_params,
+    open_in_headless_browser,
+    sign_in_round,
+    sign_in_url,
+)
+from tests.fixtures.terminal_login import printed_url, terminal_login
 
 LOGIN_WAIT = ("--login-wait", "20")  # under the test driver's 30 s reply limit
 

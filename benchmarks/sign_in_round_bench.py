@@ -25,9 +25,14 @@ from typing import Any
 from mcp_bridge.demo.auth_modes import AuthServerModes
 from tests.fixtures.auth_server import AuthServer
 from tests.fixtures.bridge_process import running_bridge
+from tests.fixtures.client_sign_in import (
+    NO_BROWSER,
+    echo_params,
+    open_in_headless_browser,
+    retry_params,
+    sign_in_url,
+)
 from tests.fixtures.mcp_servers import text_of
-from tests.test_sign_in_rounds import echo_params, retry_params, sign_in_url
-from tests.test_sign_in_url import NO_BROWSER, open_in_headless_browser
 
 LOGIN_WAIT_S = 20.0  # under the test driver's 30 s reply limit (the default is 30)
 

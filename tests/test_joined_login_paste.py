@@ -8,146 +8,28 @@ stops at the redirect."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
-import pty
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 
 from mcp_bridge.auth.url_showing import PASTE_OFFER
-from tests.fixtures.auth_server import AuthServer, AuthServerFactory
-from tests.fixtures.bridge_process import REPLY_TIMEOUT_S, BridgeProcess, Message, running_bridge
-from tests.fixtures.mcp_servers import text_of
-from tests.test_joined_logins import printed_url, terminal_login
-from tests.test_sign_in_rounds import (
-    LONG_LOGIN_WAIT,
-    counting_tabs,
+from tests.fixtures.auth_server import AuthServerFactory
+from tests.fixtures.client_sign_in import (
     echo_params,
     held_retry,
-    retry_params,
+    open_in_headless_browser,
     sign_in_round,
     sign_in_url,
 )
-from tests.test_sign_in_url import open_in_headless_browser
-
-Process = asyncio.subprocess.Process
-Env = dict[str, str]
-
-
-@contextlib.contextmanager
-def keyboard() -> Iterator[tuple[int, int]]:
-    """A pseudo-terminal: the end a command reads as its stdin (a terminal, so the command
-    takes pastes) and the end the test types into."""
-    typed, terminal = pty.openpty()
-    try:
-        yield terminal, typed
-    finally:
-        os.close(terminal)
-        os.close(typed)
-
-
-def type_line(keys: int, text: str) -> None:
-    os.write(keys, text.encode() + b"\n")
-
-
-async def said_until(login: Process, words: str) -> str:
-    """What the command prints on stderr up to the first line that holds `words`."""
-    assert login.stderr is not None
-    said = ""
-    async with asyncio.timeout(REPLY_TIMEOUT_S):
-        while line := (await login.stderr.readline()).decode():
-            said += line
-            if words in line:
-                return said
-    raise AssertionError(f"the login command ended without saying {words!r}: {said!r}")
-
-
-async def said_to_the_end(login: Process) -> tuple[int, str]:
-    """The command's exit code and what it printed on stderr from here on."""
-    assert login.stderr is not None
-    async with asyncio.timeout(REPLY_TIMEOUT_S):
-        said = (await login.stderr.read()).decode()
-        return await login.wait(), said
-
-
-async def redirect_from(http: aiohttp.ClientSession, url: str) -> str:
-    """Where the AS sends the browser from `url` (not followed: the browser is elsewhere)."""
-    async with http.get(url, allow_redirects=False) as response:
-        assert response.status in (302, 303), await response.text()
-        return response.headers["Location"]
-
-
-async def denied_redirect(http: aiohttp.ClientSession, server: AuthServer, url: str) -> str:
-    """The address the AS sends the browser to when the user presses Deny on the consent
-    page of `url` (a server with `consent="page"`); not followed."""
-    consent = await redirect_from(http, url)
-    form = {"id": query_of(consent)["id"], "action": "deny"}
-    async with http.post(f"{server.issuer}/consent", data=form, allow_redirects=False) as response:
-        denied = response.headers["Location"]
-    assert query_of(denied)["error"] == "access_denied"
-    return denied
-
-
-def query_of(url: str) -> dict[str, str]:
-    return dict(parse_qsl(urlsplit(url).query))
+from tests.fixtures.mcp_servers import text_of
+from tests.fixtures.terminal_login import denied_redirect, joined_terminal, query_of, redirect_from
 
 
 def with_state(url: str, state: str) -> str:
     """`url` with another `state`: the authorization request of another login."""
     parts = urlsplit(url)
     return parts._replace(query=urlencode({**query_of(url), "state": state})).geturl()
-
-
-@dataclass
-class JoinedTerminal:
-    """A round client's request started the daemon's login, and `mcp-bridge login` on a
-    terminal joined it and printed its URL."""
-
-    bridge: BridgeProcess
-    first: Message  # the client's request
-    answered: Message  # its sign-in round
-    login: Process
-    keys: int  # type here, and the command reads it
-    url: str
-    said: str  # what the command printed so far
-
-    def paste(self, text: str) -> None:
-        type_line(self.keys, text)
-
-    async def until(self, words: str) -> None:
-        self.said += await said_until(self.login, words)
-
-    async def ended(self) -> int:
-        code, rest = await said_to_the_end(self.login)
-        self.said += rest
-        return code
-
-    async def retry(self) -> Message:
-        """The round's retry (it has the tool's result once the login is done)."""
-        retry = retry_params(self.first, self.answered, "accept")
-        return await self.bridge.request("tools/call", retry)
-
-
-@contextlib.asynccontextmanager
-async def joined_terminal(
-    server: AuthServer, home: Path, tmp_path: Path, text: str, terminal: Env | None = None
-) -> AsyncIterator[JoinedTerminal]:
-    """`text`: what the client's `echo` call says; `terminal`: more environment for the
-    login command. The daemon's tab opens on a screen nobody sees (it is only counted)."""
-    env = counting_tabs(tmp_path / "tabs")
-    async with running_bridge(home, *LONG_LOGIN_WAIT, server.mcp_url, env=env) as bridge:
-        first = echo_params(text)
-        answered = await sign_in_round(bridge, first)
-        with keyboard() as (stdin, keys):
-            login_env = {**env, **(terminal or {})}
-            async with terminal_login(home, server.mcp_url, login_env, stdin) as login:
-                url, said = await printed_url(login, server)
-                yield JoinedTerminal(bridge, first, answered, login, keys, url, said)
 
 
 async def test_a_pasted_redirect_finishes_the_daemons_login_and_the_waiting_request_goes_on(

@@ -8,66 +8,25 @@ its MCP server; tabs are counted by a $BROWSER that records them."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-from tests.fixtures.auth_server import AuthServer, AuthServerFactory
+from tests.fixtures.auth_server import AuthServerFactory
 from tests.fixtures.bridge_process import REPLY_TIMEOUT_S, mcp_bridge_cli, oauth_env, running_bridge
-from tests.fixtures.daemon_process import daemon_process
-from tests.fixtures.mcp_servers import text_of
-from tests.test_sign_in_rounds import (
+from tests.fixtures.client_sign_in import (
     LONG_LOGIN_WAIT,
+    NO_URL_ELICITATION,
     counting_tabs,
     echo_params,
+    open_in_headless_browser,
     retry_params,
     sign_in_round,
     sign_in_url,
     tabs_opened,
+    url_named_in,
 )
-from tests.test_sign_in_url import open_in_headless_browser, url_named_in
-
-NO_URL_ELICITATION: dict[str, object] = {"elicitation": {}}
-
-
-@contextlib.asynccontextmanager
-async def terminal_login(
-    home: Path, target: str, env: dict[str, str], stdin: int = asyncio.subprocess.DEVNULL
-) -> AsyncIterator[asyncio.subprocess.Process]:
-    """`mcp-bridge login TARGET` running, killed at the end if it still runs. Its `stdin`
-    is not a terminal (no paste) unless a pseudo-terminal's is given."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "mcp_bridge",
-        "login",
-        target,
-        env={**os.environ, "MCP_BRIDGE_HOME": str(home), "HOME": str(home), **env},
-        stdin=stdin,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-
-
-async def printed_url(login: asyncio.subprocess.Process, server: AuthServer) -> tuple[str, str]:
-    """The authorization URL the command prints on a line of its own, and all it printed
-    up to it."""
-    assert login.stderr is not None
-    said = ""
-    async with asyncio.timeout(REPLY_TIMEOUT_S):
-        while line := (await login.stderr.readline()).decode():
-            said += line
-            if line.startswith(f"{server.issuer}/authorize?"):
-                return line.strip(), said
-    raise AssertionError(f"the login command ended without printing the URL: {said!r}")
+from tests.fixtures.daemon_process import daemon_process
+from tests.fixtures.mcp_servers import text_of
+from tests.fixtures.terminal_login import printed_url, terminal_login
 
 
 async def until_tab_opened(record: Path) -> list[str]:

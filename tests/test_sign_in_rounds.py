@@ -6,91 +6,25 @@ Against the demo authorization server and its MCP server, through a real bridge 
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
-from typing import Any
 
-import pytest
-
-from tests.fixtures.auth_server import AuthServer, AuthServerFactory
-from tests.fixtures.bridge_process import REPLY_TIMEOUT_S, BridgeProcess, Message, running_bridge
-from tests.fixtures.mcp_servers import modern_meta, text_of
-from tests.test_sign_in_url import NO_BROWSER, open_in_headless_browser, url_named_in
-
-TAB_COUNTER = Path(__file__).parent / "browsers" / "tab_counter.py"
-# Far longer than the fixture awaits a reply (30 s): an answer at all means it came early.
-LONG_LOGIN_WAIT = ("--login-wait", "600")
-URL_ELICITATION: dict[str, Any] = {"elicitation": {"url": {}}}
-MODES = pytest.mark.parametrize("run_flags", [(), ("--no-daemon",)], ids=["daemon", "in-process"])
-
-
-def counting_tabs(record: Path) -> dict[str, str]:
-    """The environment of a bridge whose browser tabs are counted in `record`, not opened."""
-    return {**NO_BROWSER, "BROWSER": str(TAB_COUNTER), "BROWSER_RECORD": str(record)}
-
-
-def tabs_opened(record: Path) -> list[str]:
-    return record.read_text().splitlines() if record.exists() else []
-
-
-def meta(capabilities: dict[str, Any]) -> dict[str, Any]:
-    return {**modern_meta(), "io.modelcontextprotocol/clientCapabilities": capabilities}
-
-
-def echo_params(text: str, capabilities: dict[str, Any] = URL_ELICITATION) -> dict[str, Any]:
-    return {"name": "echo", "arguments": {"text": text}, "_meta": meta(capabilities)}
-
-
-def retry_params(first: dict[str, Any], answered: dict[str, Any], action: str) -> dict[str, Any]:
-    """The MRTR retry of `first` answering the round `answered` with `action`."""
-    (key,) = answered["inputRequests"]
-    return {
-        **first,
-        "inputResponses": {key: {"action": action}},
-        "requestState": answered["requestState"],
-    }
-
-
-async def sign_in_round(bridge: BridgeProcess, params: dict[str, Any]) -> dict[str, Any]:
-    """Call `echo` and return the input_required result it must get."""
-    reply = await bridge.request("tools/call", params)
-    result = reply.get("result")
-    assert isinstance(result, dict), reply
-    assert result.get("resultType") == "input_required", reply
-    return result
-
-
-async def held_retry(
-    bridge: BridgeProcess, server: AuthServer, first: Message, answered: Message
-) -> asyncio.Task[Message]:
-    """The retry of `first` accepting the round `answered`, sent now; returned once the MCP
-    server has refused it for want of a token (so the bridge has it in hand, and a round
-    for it would follow at once), as the task that ends with its answer."""
-    refused = server.stats()["unauthorized"]
-    retry_id = bridge.new_id()
-    waiter = bridge.expect_reply(retry_id)
-    retry = retry_params(first, answered, "accept")
-    await bridge.send({"jsonrpc": "2.0", "id": retry_id, "method": "tools/call", "params": retry})
-    async with asyncio.timeout(REPLY_TIMEOUT_S):
-        while server.stats()["unauthorized"] == refused:  # noqa: ASYNC110 - another process
-            await asyncio.sleep(0.05)
-    return asyncio.create_task(bridge.reply(retry_id, waiter))
-
-
-def sign_in_url(server: AuthServer, answered: dict[str, Any]) -> str:
-    (request,) = answered["inputRequests"].values()
-    assert request["method"] == "elicitation/create"
-    return elicited_url(server, request["params"])
-
-
-def elicited_url(server: AuthServer, elicitation: dict[str, Any]) -> str:
-    """The URL of a URL-mode elicitation of the bridge's (a round's, or error -32042's)."""
-    assert elicitation["mode"] == "url"
-    assert elicitation["message"]
-    url = elicitation["url"]
-    assert isinstance(url, str)
-    assert url.startswith(f"{server.issuer}/authorize?")
-    return url
+from tests.fixtures.auth_server import AuthServerFactory
+from tests.fixtures.bridge_process import running_bridge
+from tests.fixtures.client_sign_in import (
+    LONG_LOGIN_WAIT,
+    MODES,
+    NO_BROWSER,
+    counting_tabs,
+    echo_params,
+    held_retry,
+    open_in_headless_browser,
+    retry_params,
+    sign_in_round,
+    sign_in_url,
+    tabs_opened,
+    url_named_in,
+)
+from tests.fixtures.mcp_servers import text_of
 
 
 @MODES

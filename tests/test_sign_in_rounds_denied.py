@@ -14,20 +14,20 @@ import aiohttp
 
 from tests.fixtures.auth_server import AuthServer, AuthServerFactory
 from tests.fixtures.bridge_process import running_bridge
-from tests.fixtures.mcp_servers import text_of
-from tests.test_joined_login_paste import denied_redirect, joined_terminal
-from tests.test_sign_in_rounds import (
+from tests.fixtures.client_sign_in import (
     LONG_LOGIN_WAIT,
     MODES,
     counting_tabs,
     echo_params,
     held_retry,
+    open_in_headless_browser,
     retry_params,
     sign_in_round,
     sign_in_url,
     tabs_opened,
 )
-from tests.test_sign_in_url import open_in_headless_browser
+from tests.fixtures.mcp_servers import text_of
+from tests.fixtures.terminal_login import denied_redirect, joined_terminal
 
 DENIED = "refused the login: access_denied"
 

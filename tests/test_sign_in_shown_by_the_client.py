@@ -22,20 +22,21 @@ from tests.fixtures.bridge_process import (
     oauth_env,
     running_bridge,
 )
-from tests.fixtures.mcp_servers import modern_meta, text_of
-from tests.test_sign_in_rounds import (
+from tests.fixtures.client_sign_in import (
     LONG_LOGIN_WAIT,
     MODES,
     URL_ELICITATION,
     counting_tabs,
     echo_params,
     elicited_url,
+    initialize,
+    open_in_headless_browser,
     retry_params,
     sign_in_round,
     sign_in_url,
     tabs_opened,
 )
-from tests.test_sign_in_url import initialize, open_in_headless_browser
+from tests.fixtures.mcp_servers import modern_meta, text_of
 
 
 def url_elicited(server: AuthServer, reply: dict[str, Any]) -> str:

@@ -4,39 +4,24 @@ message text to any other. Opening that URL completes the login; the retry works
 
 from __future__ import annotations
 
-import asyncio
-import sys
 from pathlib import Path
 
 import pytest
 
-from mcp_bridge.demo import headless_browser
 from tests.fixtures.auth_server import AuthServerFactory
 from tests.fixtures.bridge_process import (
-    BridgeProcess,
     echo,
     mcp_bridge_cli,
     oauth_env,
     running_bridge,
 )
+from tests.fixtures.client_sign_in import (
+    NO_BROWSER,
+    initialize,
+    open_in_headless_browser,
+    url_named_in,
+)
 from tests.fixtures.mcp_servers import text_of
-
-NO_BROWSER = {"BROWSER": "/bin/true", "MCP_BRIDGE_VAULT": "keyfile"}  # nobody clicks
-INIT = {"protocolVersion": "2025-11-25", "clientInfo": {"name": "t", "version": "1"}}
-
-
-async def open_in_headless_browser(url: str) -> None:
-    follower = await asyncio.create_subprocess_exec(sys.executable, headless_browser.__file__, url)
-    assert await asyncio.wait_for(follower.wait(), 60) == 0
-
-
-def url_named_in(text: str) -> str:
-    """The sign-in URL an error's or a tool result's text tells the user to open."""
-    return text.split("Open ", 1)[1].split(" ", 1)[0]
-
-
-async def initialize(bridge: BridgeProcess, capabilities: dict[str, object]) -> dict[str, object]:
-    return await bridge.request("initialize", {**INIT, "capabilities": capabilities})
 
 
 @pytest.mark.parametrize("run_flags", [(), ("--no-daemon",)], ids=["daemon", "in-process"])

@@ -14,17 +14,18 @@ import aiohttp
 import pytest
 
 from tests.fixtures.auth_server import AuthServerFactory
-from tests.test_joined_login_paste import (
+from tests.fixtures.client_sign_in import counting_tabs, tabs_opened
+from tests.fixtures.terminal_login import (
     Env,
     joined_terminal,
     keyboard,
+    printed_url,
     redirect_from,
     said_to_the_end,
     said_until,
+    terminal_login,
     type_line,
 )
-from tests.test_joined_logins import printed_url, terminal_login
-from tests.test_sign_in_rounds import counting_tabs, tabs_opened
 
 NOT_TEXT = b"\xff\xfe\x80 not UTF-8\n"
 REFUSED = "is not UTF-8 text"

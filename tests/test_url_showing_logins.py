@@ -17,8 +17,8 @@ from mcp_bridge.auth.provider import OAuthCredentials
 from mcp_bridge.auth.token_manager import LoginResult
 from mcp_bridge.store.memory import MemoryVault
 from tests.fixtures.auth_server import AuthServer, AuthServerFactory
+from tests.fixtures.client_sign_in import open_in_headless_browser
 from tests.fixtures.oauth_client import WAIT_S, OAuthPeers, settings_for, use_follower
-from tests.test_sign_in_url import open_in_headless_browser
 
 
 class WaitedLogin(NamedTuple):

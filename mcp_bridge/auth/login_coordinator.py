@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from contextvars import ContextVar
 from pathlib import Path
 
 from mcp_bridge.auth.challenge import BearerChallenge
@@ -41,20 +40,13 @@ from mcp_bridge.auth.shared_login import as_auth_errors, follow_other_login
 from mcp_bridge.auth.sign_in import Notify, PastedUrls, notify_on_stderr
 from mcp_bridge.auth.single_flight import SingleFlight
 from mcp_bridge.auth.token_manager import LoginResult, TokenManager
-from mcp_bridge.auth.url_showing import UrlShowing
+from mcp_bridge.auth.url_showing import CLIENT_SHOWS_URL, UrlShowing
 from mcp_bridge.auth.urlpolicy import UrlPolicy
 from mcp_bridge.process_lock import ProcessFileLock
 
-__all__ = ["CLIENT_SHOWS_URL", "SIGN_IN_URL_WAIT_S", "LoginCoordinator", "LoginFlow"]
+__all__ = ["SIGN_IN_URL_WAIT_S", "LoginCoordinator", "LoginFlow"]
 
 SIGN_IN_URL_WAIT_S = 10.0  # a request past its login wait waits this much more for the URL
-
-# True in a request whose session hands sign-in URLs to its client itself, as soon as one
-# the client does not hold yet is ready (engine/prompt_sign_in.py): `wait` then only waits
-# for the login. Among such requests is a round's retry, whose client holds the URL and
-# whose user just went to the page: answering it at once because only clients show that
-# URL would hand it the same URL again and again, the login never waited for.
-CLIENT_SHOWS_URL: ContextVar[bool] = ContextVar("mcp_bridge_client_shows_url", default=False)
 
 LoginFlow = BrowserLogin | DeviceLogin | MachineLogin
 

@@ -38,7 +38,18 @@ other way round), so nothing is decided when the login starts, only when its URL
 
 from __future__ import annotations
 
-__all__ = ["PASTE_OFFER", "UrlShowing"]
+from contextvars import ContextVar
+
+__all__ = ["CLIENT_SHOWS_URL", "PASTE_OFFER", "UrlShowing"]
+
+# True in a request whose session hands sign-in URLs to its client itself, as soon as one
+# the client does not hold yet is ready (engine/prompt_sign_in.py): the login coordinator
+# then only waits for the login. Among such requests is a round's retry, whose client
+# holds the URL and whose user just went to the page: answering it at once because only
+# clients show that URL would hand it the same URL again and again, the login never
+# waited for. Here, in a light module, because the engine sets it for every session, and a
+# daemon whose servers need no login must not load the OAuth stack (cryptography) for it.
+CLIENT_SHOWS_URL: ContextVar[bool] = ContextVar("mcp_bridge_client_shows_url", default=False)
 
 # What a terminal that takes the address the browser ends on, pasted, says after "open this
 # URL in a browser": a terminal login's own (login.py) and one that joined the daemon's

@@ -29,8 +29,8 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Protocol, TypeVar
 
 from mcp_bridge.auth.errors import LoginRequired
-from mcp_bridge.auth.login_coordinator import CLIENT_SHOWS_URL
 from mcp_bridge.auth.on_demand import OnDemandCredentials
+from mcp_bridge.auth.url_showing import CLIENT_SHOWS_URL
 from mcp_bridge.bridge.session import ROUTED_REQUEST
 from mcp_bridge.jsonrpc import RequestId
 

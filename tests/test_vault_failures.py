@@ -252,6 +252,9 @@ async def test_no_session_bus_means_no_keyring(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
+    # Nor one where a host's thin environment makes us look (store/keyring_source.py):
+    # the tests' real Secret Service, once started, has its bus in XDG_RUNTIME_DIR.
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "runtime-without-a-bus"))
     monkeypatch.delenv("PYTHON_KEYRING_BACKEND", raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "no-keyringrc"))
     with pytest.raises(KeyringUnusable) as caught:

@@ -10,13 +10,11 @@ awaited: an answer at all means it came early)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.fixtures.auth_server import AuthServer, AuthServerFactory
 from tests.fixtures.bridge_process import (
-    BridgeProcess,
     echo,
     mcp_bridge_cli,
     oauth_env,
@@ -26,26 +24,15 @@ from tests.fixtures.client_sign_in import (
     LONG_LOGIN_WAIT,
     MODES,
     URL_ELICITATION,
+    call_signing_in_through_the_client,
     counting_tabs,
     echo_params,
-    elicited_url,
     initialize,
     open_in_headless_browser,
-    retry_params,
-    sign_in_round,
-    sign_in_url,
     tabs_opened,
+    url_elicited,
 )
 from tests.fixtures.mcp_servers import modern_meta, text_of
-
-
-def url_elicited(server: AuthServer, reply: dict[str, Any]) -> str:
-    """The URL of the -32042 error `reply` must be."""
-    error = reply.get("error")
-    assert isinstance(error, dict), reply
-    assert error["code"] == -32042, error
-    (elicitation,) = error["data"]["elicitations"]
-    return elicited_url(server, elicitation)
 
 
 @MODES
@@ -76,23 +63,6 @@ async def _first_visit(home: Path, server: AuthServer, era: str) -> None:
     assert (await mcp_bridge_cli(home, "logout", server.mcp_url, env=oauth_env()))[0] == 0
 
 
-async def _call_signing_in_through_the_client(
-    bridge: BridgeProcess, server: AuthServer, era: str
-) -> str:
-    """Open the session from the cache, make a call that meets the sign-in, have the user
-    follow the URL the client was handed, and retry: the retry's text."""
-    if era == "2026-07-28":
-        assert "result" in await bridge.request("server/discover", {"_meta": modern_meta()})
-        first = echo_params("after the sign-in")
-        answered = await sign_in_round(bridge, first)
-        await open_in_headless_browser(sign_in_url(server, answered))
-        retried = await bridge.request("tools/call", retry_params(first, answered, "accept"))
-        return text_of(retried)
-    assert "result" in await bridge.initialize(URL_ELICITATION)
-    await open_in_headless_browser(url_elicited(server, await echo(bridge, "before")))
-    return text_of(await echo(bridge, "after the sign-in"))
-
-
 @pytest.mark.parametrize("era", ["2026-07-28", "2025-11-25"])
 async def test_an_opening_answered_from_the_cache_does_not_hold_back_the_url_or_open_a_tab(
     auth_server: AuthServerFactory, bridge_home: Path, tmp_path: Path, era: str
@@ -102,7 +72,7 @@ async def test_an_opening_answered_from_the_cache_does_not_hold_back_the_url_or_
     record = tmp_path / "tabs"
     args = (*LONG_LOGIN_WAIT, server.mcp_url)
     async with running_bridge(bridge_home, *args, env=counting_tabs(record)) as bridge:
-        assert await _call_signing_in_through_the_client(bridge, server, era) == (
+        assert await call_signing_in_through_the_client(bridge, server, era) == (
             "after the sign-in"
         )
     assert tabs_opened(record) == []

@@ -155,10 +155,15 @@ class OAuthCredentials:
         challenges (`sign_in_unasked`), a request with no login to use starts one, as a
         401 would."""
         try:
-            unasked = self.sign_in_unasked and self.interactive and not self._challenged
-            return await self._headers(method, url, may_sign_in=unasked)
+            return await self._headers(method, url, may_sign_in=self.signs_in_unasked)
         except _NoLogin:
             return _NO_HEADERS
+
+    @property
+    def signs_in_unasked(self) -> bool:
+        """`headers()` starts a login when there is none to use: the server wants OAuth
+        but has never challenged, and a login may run here."""
+        return self.sign_in_unasked and self.interactive and not self._challenged
 
     async def stored_headers(self, method: str, url: str) -> Mapping[str, str]:
         """The token's headers of a login already held (refreshed if needed); never starts

@@ -15,6 +15,10 @@ another login's URL at once, such as the next one's after the user refused this 
 2025-11-25 client's retry is a request like any other: while the login waits, it is
 handed the URL again at once.)
 
+A server that never answers 401 but names an authorization server in its metadata has its
+login started by a request with no token to send (auth/provider.py `sign_in_unasked`), from
+its headers rather than from a challenge: that request is answered the same way.
+
 Such a request also tells the server's login that its client will show the URL
 (`client_waits`, then `client_done` with what it handed over): the client opens the URL
 itself, so the login opens no browser tab of its own for it (auth/url_showing.py).
@@ -52,6 +56,11 @@ class ServerSignIn(Protocol):
 
     def client_done(self, handed: str | None) -> None: ...
 
+    @property
+    def signs_in_unasked(self) -> bool:
+        """A request with no token to send starts a login (the server never challenges)."""
+        ...
+
 
 class ClientSignIn(Protocol):
     """Which requests of the session's client are handed a sign-in URL, and which URL the
@@ -80,7 +89,15 @@ class PromptSignIn:
         self._server = server
 
     async def headers(self, method: str, url: str) -> Mapping[str, str]:
-        return await self._inner.headers(method, url)
+        request_id = ROUTED_REQUEST.get()
+        if request_id is None or not self._client.hands_sign_in_url(request_id):
+            return await self._inner.headers(method, url)
+        # A token held goes as it is; only a request with none to send, to a server that
+        # never challenges, starts a login here (where a 401 would, for any other server).
+        stored = await self._inner.stored_headers(method, url)
+        if stored or not self._inner.is_built or not self._sign_in().signs_in_unasked:
+            return stored
+        return await self._answered_early(request_id, self._inner.headers(method, url))
 
     def on_dpop_nonce(self, url: str, nonce: str) -> None:
         self._inner.on_dpop_nonce(url, nonce)
@@ -98,6 +115,11 @@ class PromptSignIn:
         request_id = ROUTED_REQUEST.get()
         if request_id is None or not self._client.hands_sign_in_url(request_id):
             return await recovery
+        return await self._answered_early(request_id, recovery)
+
+    async def _answered_early(self, request_id: RequestId, recovery: Coroutine[Any, Any, T]) -> T:
+        """`recovery`'s result, or LoginRequired with the URL for the client as soon as a
+        login it needs has one (the login goes on): for a request that hands it over."""
         held = self._client.sign_in_url_held(request_id)
         try:
             sign_in = self._sign_in()

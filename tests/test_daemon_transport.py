@@ -206,3 +206,26 @@ def test_the_start_lock_waits_then_gives_up_with_a_timeout(tmp_path: Path) -> No
     holder.release()
     waiter.acquire(timeout_s=0.05)
     waiter.release()
+
+
+class ResetAtConnect(socket.socket):
+    """A connect that the peer resets: what Linux answers a shim whose connection was still
+    in the listener's queue when a stopping daemon closed it (seen on CI: the upgrade
+    test's shim, polling for the old daemon to be gone, exited 1 with 'Connection reset by
+    peer'). No listener can be made to do it on purpose."""
+
+    def connect(self, address: object) -> None:
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+
+@pytest.mark.parametrize("kind", ["unix", "tcp"])
+def test_a_connection_reset_at_connect_means_nobody_listens(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    address: transport.DaemonAddress = (
+        transport.UnixSocketAddress(tmp_path / "daemon.sock")
+        if kind == "unix"
+        else endpoint_file.LoopbackAddress(1, "secret", os.getpid(), "0.1.0")
+    )
+    monkeypatch.setattr(socket, "socket", ResetAtConnect)
+    assert transport.connect(address) is None

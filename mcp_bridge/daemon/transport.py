@@ -144,7 +144,9 @@ def connect(address: DaemonAddress, *, timeout_s: float = PROOF_TIMEOUT_S) -> Li
         if isinstance(address, UnixSocketAddress):
             return Link(sock, {})  # the kernel tells the daemon who connected
         return Link(sock, _prove(sock, address.secret, min(timeout_s, PROOF_TIMEOUT_S)))
-    except (FileNotFoundError, ConnectionRefusedError):
+    except (FileNotFoundError, ConnectionRefusedError, ConnectionResetError):
+        # Reset: the connection was still in the listener's queue when a stopping daemon
+        # closed it. Nobody listens there now, as with a refusal.
         sock.close()
         return None
     except BaseException:

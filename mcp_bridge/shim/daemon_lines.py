@@ -38,9 +38,7 @@ class DaemonLines:
             newline = data.find(b"\n", start)
             stop = len(data) if newline < 0 else newline + 1
             if self._passing is None and not self._head and newline >= 0:
-                line = data[start:stop]  # a whole line in one piece: the common case
-                if self._flights.from_daemon(line):
-                    out.append(line)
+                self._whole_line(data[start:stop], out)  # in one piece: the common case
             elif self._passing is None:
                 self._head += data[start:stop]
                 self._decide(out, ended=newline >= 0)
@@ -65,8 +63,7 @@ class DaemonLines:
         if ended:
             line = bytes(head)
             head.clear()
-            if self._flights.from_daemon(line):
-                out.append(line)
+            self._whole_line(line, out)
             return
         passing = self._flights.from_daemon_head(head)
         if passing is None and len(head) > PARSE_LIMIT_BYTES:
@@ -76,3 +73,7 @@ class DaemonLines:
             if passing:
                 out.append(bytes(head))
             head.clear()
+
+    def _whole_line(self, line: bytes, out: list[bytes]) -> None:
+        if self._flights.from_daemon(line):
+            out.append(line)

@@ -96,10 +96,9 @@ class Flights:
         self._ending = None
         if not self._in_flight and not self._drops:
             return True
-        match = _LEADING_REPLY_ID.match(head, 0, _LEADING_BYTES)
-        if match is None:
+        key = _leading_reply_key(head)
+        if key is None:
             return None
-        key = json.dumps(json.loads(match.group(1)))
         if key in self._drops:
             self._drops.discard(key)
             return False
@@ -145,9 +144,9 @@ class Flights:
     def _reply_id(self, line: bytes) -> str | None:
         if not self._in_flight and not self._drops:
             return None
-        match = _LEADING_REPLY_ID.match(line, 0, _LEADING_BYTES)
-        if match is not None:
-            return json.dumps(json.loads(match.group(1)))
+        key = _leading_reply_key(line)
+        if key is not None:
+            return key
         if len(line) > PARSE_LIMIT_BYTES:
             return None  # not a reply in the daemon's shape: nothing to settle
         try:
@@ -157,3 +156,10 @@ class Flights:
         if not isinstance(message, dict) or "method" in message or "id" not in message:
             return None
         return json.dumps(message["id"])
+
+
+def _leading_reply_key(data: bytes | bytearray) -> str | None:
+    """The key of the reply whose first bytes `data` are, in the daemon's shape; None when
+    they are not those of one (or not yet enough of them)."""
+    match = _LEADING_REPLY_ID.match(data, 0, _LEADING_BYTES)
+    return None if match is None else json.dumps(json.loads(match.group(1)))
